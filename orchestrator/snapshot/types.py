@@ -1,0 +1,133 @@
+"""The cluster snapshot: plain, typed, immutable data. No Kubernetes client objects.
+
+Both the YAML loader and live discovery produce these; the policy model, the plan and
+the reports consume them. Field docstrings give Kubernetes examples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, NewType
+
+from probe.schema import Protocol
+
+NamespaceName = NewType("NamespaceName", str)
+PodName = NewType("PodName", str)
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an object came from, for error messages: ``demo/app.yaml, document 3``."""
+
+    source: str            # a file path, or "cluster" / "context <name>"
+    document: int | None = None
+
+    def __str__(self) -> str:
+        return self.source if self.document is None else f"{self.source}, document {self.document}"
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: NamespaceName
+    labels: Mapping[str, str]   # always includes kubernetes.io/metadata.name=<name>
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerPort:
+    """``containerPort: 8080, name: http, protocol: TCP`` of one container."""
+
+    port: int
+    protocol: Protocol = Protocol.TCP
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    name: str
+    image: str | None = None
+    ports: tuple[ContainerPort, ...] = ()
+    run_as_user: int | None = None   # effective: container securityContext, else the pod's
+    capabilities_add: tuple[str, ...] = ()
+    kind: str = "container"          # "container" | "init" | "ephemeral"
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    namespace: NamespaceName
+    name: PodName
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    ips: tuple[str, ...] = ()        # status.podIPs (podIP first); empty when not scheduled
+    host_network: bool = False
+    containers: tuple[Container, ...] = ()
+    init_containers: tuple[Container, ...] = ()
+    ephemeral_containers: tuple[Container, ...] = ()
+    uid: str | None = None           # metadata.uid
+    phase: str | None = None         # status.phase
+    owner_kinds: tuple[str, ...] = ()
+    origin: Origin | None = None
+
+    @property
+    def key(self) -> str:
+        """``namespace/pod``, the identifier used in CSV rows."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def ip(self) -> str | None:
+        return self.ips[0] if self.ips else None
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    port: int
+    target_port: int | str | None
+    protocol: Protocol = Protocol.TCP
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    namespace: NamespaceName
+    name: str
+    selector: Mapping[str, str] | None
+    cluster_ips: tuple[str, ...] = ()
+    ports: tuple[ServicePort, ...] = ()
+    type: str = "ClusterIP"
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkPolicyObject:
+    """A NetworkPolicy as declared: the validated ``spec`` kept as plain data.
+
+    The policy model compiles ``spec`` into matchers; keeping the declared form here
+    lets reports quote it and ``explain`` point at rule indexes.
+    """
+
+    namespace: NamespaceName
+    name: str
+    spec: Mapping[str, Any]
+    origin: Origin | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    namespaces: Mapping[str, Namespace]
+    pods: tuple[Pod, ...]
+    services: tuple[Service, ...] = ()
+    policies: tuple[NetworkPolicyObject, ...] = ()
+    skipped_kinds: Mapping[str, int] = field(default_factory=dict)  # unknown kinds, counted
+
+    def pod(self, key: str) -> Pod | None:
+        ns, _, name = key.partition("/")
+        for p in self.pods:
+            if p.namespace == ns and p.name == name:
+                return p
+        return None

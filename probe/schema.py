@@ -1,0 +1,180 @@
+"""Wire format between the orchestrator and the agent: probe spec in, result document out.
+
+This module is the contract. The orchestrator builds a :class:`ProbeSpec`, hands it to
+``kubereach-probe run`` (JSON on stdin, or as an argument, optionally zlib-compressed and
+base64-encoded with the prefix ``z:``), and reads back one :class:`ResultDocument`, printed
+as a single JSON line on stdout. The orchestrator reads pod logs, which may interleave
+stderr, so it finds the document as the last log line that parses as JSON with
+``"kind": "KubereachProbeResult"``.
+
+Spec (version 1)::
+
+    {
+      "kind": "KubereachProbeSpec", "version": 1,
+      "id": "sweep-3f2a/payments/api-7d9",      # free text, echoed back
+      "deadline_s": 60,                          # hard limit for the whole batch
+      "concurrency": 256,                        # probes in flight at once
+      "rate_per_s": 0,                           # new probes started per second, 0 = unlimited
+      "timeout_s": 1.0, "retries": 1,            # defaults for targets that do not say
+      "targets": [
+        {"id": "0", "address": "10.244.1.7", "port": 8080, "protocol": "TCP",
+         "method": "connect", "timeout_s": 1.0, "retries": 1}
+      ]
+    }
+
+Result document (version 1)::
+
+    {
+      "kind": "KubereachProbeResult", "version": 1, "spec_id": "...",
+      "agent": {"hostname": "...", "uid": 1000, "pid": 7, "net_raw": false,
+                "version": "0.1.0"},
+      "started_at": "2026-11-22T14:00:00Z", "duration_s": 0.42,
+      "deadline_hit": false,
+      "notes": ["syn needs NET_RAW; used connect instead"],
+      "results": [
+        {"id": "0", "address": "10.244.1.7", "port": 8080, "protocol": "TCP",
+         "method": "connect", "method_used": "connect",
+         "state": "open", "evidence": "connected", "identity": {...} | null,
+         "attempts": 1, "latency_ms": 0.8, "detail": null}
+      ]
+    }
+
+Every target of a valid spec has exactly one result, in the order of the spec, even
+when the deadline cut it short (then ``state`` is ``error`` with evidence
+``deadline``).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypedDict
+
+SPEC_KIND = "KubereachProbeSpec"
+RESULT_KIND = "KubereachProbeResult"
+SCHEMA_VERSION = 1
+
+# Identity line a kubereach listener sends first on every TCP connection and as the
+# reply to every UDP datagram: one JSON object terminated by "\n".
+IDENTITY_KIND = "KubereachListener"
+
+
+class Protocol(enum.StrEnum):
+    TCP = "TCP"
+    UDP = "UDP"
+    SCTP = "SCTP"
+
+
+class Method(enum.StrEnum):
+    """How a probe is made. ``connect`` needs no privilege; ``syn`` and ``udp`` want NET_RAW
+    for their full evidence (``udp`` still works without it, with less evidence)."""
+
+    CONNECT = "connect"
+    SYN = "syn"
+    UDP = "udp"
+    SCTP = "sctp"
+
+
+class ProbeState(enum.StrEnum):
+    """What one probe observed (DESIGN.md, Semantics)."""
+
+    OPEN = "open"                # connected / SYN-ACK / reply datagram
+    CLOSED = "closed"            # ECONNREFUSED / RST / ICMP port unreachable
+    FILTERED = "filtered"        # silence after retries, or ICMP admin-prohibited
+    UNREACHABLE = "unreachable"  # EHOSTUNREACH / ENETUNREACH / ICMP host or net unreachable
+    ERROR = "error"              # anything else, recorded verbatim in evidence/detail
+
+    @property
+    def passed(self) -> bool | None:
+        """True: packets reached the destination's stack; False: blocked; None: inconclusive."""
+        if self in (ProbeState.OPEN, ProbeState.CLOSED):
+            return True
+        if self in (ProbeState.FILTERED, ProbeState.UNREACHABLE):
+            return False
+        return None
+
+
+class TargetSpec(TypedDict, total=False):
+    id: str
+    address: str
+    port: int
+    protocol: str
+    method: str
+    timeout_s: float
+    retries: int
+
+
+class ProbeSpec(TypedDict, total=False):
+    kind: str
+    version: int
+    id: str
+    deadline_s: float
+    concurrency: int
+    rate_per_s: float
+    timeout_s: float
+    retries: int
+    targets: list[TargetSpec]
+
+
+class Identity(TypedDict, total=False):
+    kind: str
+    namespace: str
+    pod: str
+    container: str
+    port: int
+    protocol: str
+
+
+class ProbeResultDict(TypedDict, total=False):
+    id: str
+    address: str
+    port: int
+    protocol: str
+    method: str
+    method_used: str
+    state: str
+    evidence: str
+    identity: Identity | None
+    attempts: int
+    latency_ms: float | None
+    detail: str | None
+
+
+class AgentInfo(TypedDict, total=False):
+    hostname: str
+    uid: int
+    pid: int
+    net_raw: bool
+    version: str
+
+
+class ResultDocument(TypedDict, total=False):
+    kind: str
+    version: int
+    spec_id: str
+    agent: AgentInfo
+    started_at: str
+    duration_s: float
+    deadline_hit: bool
+    notes: list[str]
+    results: list[ProbeResultDict]
+
+
+def find_result_document(log_text: str) -> dict[str, Any] | None:
+    """Return the last result document in a pod log, or None if there is none.
+
+    Logs may interleave stderr lines and, on a retried container, earlier output; the
+    last complete document wins.
+    """
+    import json
+
+    for line in reversed(log_text.splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and doc.get("kind") == RESULT_KIND:
+            return doc
+    return None
