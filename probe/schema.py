@@ -178,3 +178,28 @@ def find_result_document(log_text: str) -> dict[str, Any] | None:
         if isinstance(doc, dict) and doc.get("kind") == RESULT_KIND:
             return doc
     return None
+
+
+# The agent image. The lab recognises agent containers by this repository (any tag)
+# and runs the installed ``kubereach-probe`` for them; the sweep and the webhook use it
+# by default (``--agent-image`` overrides).
+AGENT_IMAGE_REPOSITORY = "ghcr.io/kubereach/agent"
+DEFAULT_AGENT_IMAGE = f"{AGENT_IMAGE_REPOSITORY}:0.1.0"
+
+
+def is_agent_image(image: str | None) -> bool:
+    """True for ``ghcr.io/kubereach/agent[:tag|@digest]`` and any registry mirror of it."""
+    if not image:
+        return False
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return name == AGENT_IMAGE_REPOSITORY or name.endswith("/kubereach/agent") or name.endswith("kubereach-agent")
+
+
+# Identity of the container an agent or listener runs in, from the downward API
+# (fieldRef metadata.namespace / metadata.name) and a literal for the container name.
+ENV_NAMESPACE = "KUBEREACH_NAMESPACE"
+ENV_POD = "KUBEREACH_POD"
+ENV_CONTAINER = "KUBEREACH_CONTAINER"
