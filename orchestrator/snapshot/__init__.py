@@ -1,0 +1,41 @@
+"""The cluster snapshot: plain typed data from YAML files or a live cluster.
+
+Public API:
+
+- ``load_manifests(paths: Sequence[str]) -> Snapshot``: files or directories
+  (recursive ``*.yaml``/``*.yml``/``*.json``), multi-document, ``kind: List`` and
+  ``kubectl get -o yaml`` output. Bad input raises
+  :class:`orchestrator.errors.ManifestError` naming the file, the document (from 1),
+  the object (``Kind namespace/name``) and the field path. Unknown kinds (and known
+  kinds of another API group, e.g. Calico's NetworkPolicy) are skipped and counted
+  in ``Snapshot.skipped_kinds``.
+- ``snapshot_from_objects(objects: Iterable[tuple[dict, Origin]]) -> Snapshot``: the
+  same from already-decoded Kubernetes JSON dicts, exactly as the API server returns
+  them (camelCase; ``status``, ``managedFields``, ``ownerReferences``,
+  ``ephemeralContainers`` tolerated; typed lists like ``PodList`` whose items omit
+  kind are accepted).
+- The value types of :mod:`orchestrator.snapshot.types`.
+
+Namespaces always carry ``kubernetes.io/metadata.name``; a pod's namespace without a
+Namespace object is added with only that label. NetworkPolicies are validated on
+load with the model's compiler, so every policy in a Snapshot compiles.
+"""
+
+from typing import Any
+
+from orchestrator.snapshot.objects import snapshot_from_objects
+from orchestrator.snapshot.types import (NAMESPACE_NAME_LABEL, Container, ContainerPort, Namespace,
+                                         NetworkPolicyObject, Origin, Pod, Service, ServicePort, Snapshot)
+
+__all__ = ["NAMESPACE_NAME_LABEL", "Container", "ContainerPort", "Namespace", "NetworkPolicyObject", "Origin", "Pod",
+           "Service", "ServicePort", "Snapshot", "load_manifests", "manifest_files", "snapshot_from_objects"]
+
+
+def __getattr__(name: str) -> Any:
+    # The file loader (and PyYAML) is imported on first use, so the pure model, which
+    # imports the snapshot types, never pulls in YAML or file handling.
+    if name in ("load_manifests", "manifest_files"):
+        from orchestrator.snapshot import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,304 @@
+"""Kubernetes objects (decoded JSON/YAML dicts) -> snapshot values, validated.
+
+Owns the translation of the API's camelCase shape (what the API server returns and
+what ``kubectl get -o yaml`` prints) into :mod:`orchestrator.snapshot.types`.
+Server-populated fields (``status`` besides the pod IPs and phase,
+``managedFields``, ``ownerReferences``, ...) are tolerated. Anything the model
+relies on is type-checked, so a bad manifest becomes a :class:`ManifestError`
+naming the file, the document, the object and the field path, never a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Iterable, Mapping
+
+from orchestrator.errors import ManifestError
+from orchestrator.model.policy import compile_policy
+from orchestrator.model.selectors import InvalidSpec
+from orchestrator.snapshot.types import (NAMESPACE_NAME_LABEL, Container, ContainerPort, Namespace, NamespaceName,
+                                         NetworkPolicyObject, Origin, Pod, PodName, Service, ServicePort, Snapshot)
+from probe.schema import Protocol
+
+_PROTOCOLS = {p.value: p for p in Protocol}
+_PORT_NAME = re.compile(r"^(?=.*[a-z])(?!-)(?!.*--)[a-z0-9-]{1,15}(?<!-)$")
+# (kind, apiVersion) pairs the snapshot understands; the same kind in another API
+# group (e.g. Calico's crd.projectcalico.org/v1 NetworkPolicy) is a different object.
+_KNOWN = {("Namespace", "v1"), ("Pod", "v1"), ("Service", "v1"), ("NetworkPolicy", "networking.k8s.io/v1")}
+
+
+class _Where:
+    """Error context for one object: origin + ``Kind namespace/name``."""
+
+    def __init__(self, origin: Origin, item: str | None = None) -> None:
+        self.origin, self.item, self.obj = origin, item, item
+
+    def named(self, label: str) -> None:
+        """``Pod ns/name``, plus ``(items[3])`` when the object came from a List."""
+        self.obj = f"{label} ({self.item})" if self.item else label
+
+    def error(self, field: str | None, message: str) -> ManifestError:
+        return ManifestError(message, file=self.origin.source, document=self.origin.document,
+                             obj=self.obj, field=field)
+
+
+def _type(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _mapping(value: Any, where: _Where, field: str, *, required: bool = False) -> Mapping[str, Any]:
+    if value is None:
+        if required:
+            raise where.error(field, "required")
+        return {}
+    if not isinstance(value, Mapping):
+        raise where.error(field, f"expected a mapping, got {_type(value)}")
+    return value
+
+
+def _list(value: Any, where: _Where, field: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise where.error(field, f"expected a list, got {_type(value)}")
+    return value
+
+
+def _str(value: Any, where: _Where, field: str, *, required: bool = False) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise where.error(field, "required, a non-empty string")
+        return None
+    if not isinstance(value, str):
+        raise where.error(field, f"expected a string, got {value!r}")
+    return value
+
+
+def _int(value: Any, where: _Where, field: str, *, lo: int, hi: int, required: bool = False) -> int | None:
+    if value is None:
+        if required:
+            raise where.error(field, "required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise where.error(field, f"expected an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise where.error(field, f"{value} is out of range {lo}-{hi}")
+    return value
+
+
+def _string_map(value: Any, where: _Where, field: str) -> dict[str, str]:
+    out = {}
+    for k, v in _mapping(value, where, field).items():
+        if not isinstance(k, str) or not k:
+            raise where.error(field, f"key {k!r} must be a non-empty string")
+        if not isinstance(v, str):
+            raise where.error(f"{field}.{k}", f"value must be a string, got {v!r} (quote it in YAML)")
+        out[k] = v
+    return out
+
+
+def _protocol(value: Any, where: _Where, field: str) -> Protocol:
+    if value is None:
+        return Protocol.TCP
+    if not isinstance(value, str) or value not in _PROTOCOLS:
+        raise where.error(field, f"unsupported protocol {value!r} (expected TCP, UDP or SCTP)")
+    return _PROTOCOLS[value]
+
+
+def _metadata(obj: Mapping[str, Any], where: _Where, *, namespaced: bool) -> tuple[str, str | None, Mapping[str, Any]]:
+    meta = _mapping(obj.get("metadata"), where, "metadata", required=True)
+    name = _str(meta.get("name"), where, "metadata.name", required=True)
+    namespace = None
+    if namespaced:
+        namespace = _str(meta.get("namespace"), where, "metadata.namespace") or "default"
+    return name, namespace, meta
+
+
+# -- objects ----------------------------------------------------------------------------
+
+def _namespace(obj: Mapping[str, Any], where: _Where) -> Namespace:
+    name, _, meta = _metadata(obj, where, namespaced=False)
+    where.named(f"Namespace {name}")
+    labels = _string_map(meta.get("labels"), where, "metadata.labels")
+    labels[NAMESPACE_NAME_LABEL] = name
+    return Namespace(NamespaceName(name), labels, where.origin)
+
+
+def _container(raw: Any, where: _Where, field: str, pod_uid: int | None, kind: str) -> Container:
+    c = _mapping(raw, where, field, required=True)
+    name = _str(c.get("name"), where, f"{field}.name", required=True)
+    ports = []
+    for i, p in enumerate(_list(c.get("ports"), where, f"{field}.ports")):
+        pf = f"{field}.ports[{i}]"
+        p = _mapping(p, where, pf, required=True)
+        number = _int(p.get("containerPort"), where, f"{pf}.containerPort", lo=1, hi=65535, required=True)
+        pname = _str(p.get("name"), where, f"{pf}.name")
+        if pname is not None and not _PORT_NAME.match(pname):
+            raise where.error(f"{pf}.name", f"{pname!r} is not a valid port name (IANA_SVC_NAME: 1-15 "
+                                            "lowercase letters, digits and '-', at least one letter)")
+        ports.append(ContainerPort(number, _protocol(p.get("protocol"), where, f"{pf}.protocol"), pname))
+    sc = _mapping(c.get("securityContext"), where, f"{field}.securityContext")
+    uid = _int(sc.get("runAsUser"), where, f"{field}.securityContext.runAsUser", lo=0, hi=2**31 - 1)
+    caps = _mapping(sc.get("capabilities"), where, f"{field}.securityContext.capabilities")
+    add = tuple(_str(x, where, f"{field}.securityContext.capabilities.add[{i}]", required=True)
+                for i, x in enumerate(_list(caps.get("add"), where, f"{field}.securityContext.capabilities.add")))
+    image = _str(c.get("image"), where, f"{field}.image")
+    return Container(name, image, tuple(ports), uid if uid is not None else pod_uid, add, kind)
+
+
+def _pod(obj: Mapping[str, Any], where: _Where) -> Pod:
+    name, namespace, meta = _metadata(obj, where, namespaced=True)
+    where.named(f"Pod {namespace}/{name}")
+    labels = _string_map(meta.get("labels"), where, "metadata.labels")
+    annotations = _string_map(meta.get("annotations"), where, "metadata.annotations")
+    spec = _mapping(obj.get("spec"), where, "spec", required=True)
+    host_network = spec.get("hostNetwork", False)
+    if host_network is None:
+        host_network = False
+    if not isinstance(host_network, bool):
+        raise where.error("spec.hostNetwork", f"expected true or false, got {host_network!r}")
+    psc = _mapping(spec.get("securityContext"), where, "spec.securityContext")
+    pod_uid = _int(psc.get("runAsUser"), where, "spec.securityContext.runAsUser", lo=0, hi=2**31 - 1)
+    raw_containers = spec.get("containers")
+    if raw_containers is None:
+        raise where.error("spec.containers", "required, a list with at least one container")
+    groups = {}
+    for key, kind in (("containers", "container"), ("initContainers", "init"), ("ephemeralContainers", "ephemeral")):
+        groups[kind] = tuple(_container(c, where, f"spec.{key}[{i}]", pod_uid, kind)
+                             for i, c in enumerate(_list(spec.get(key), where, f"spec.{key}")))
+    seen: set[str] = set()
+    for c in groups["container"] + groups["init"] + groups["ephemeral"]:
+        if c.name in seen:
+            raise where.error("spec.containers", f"duplicate container name {c.name!r}")
+        seen.add(c.name)
+    status = _mapping(obj.get("status"), where, "status")
+    ips: list[str] = []
+    primary = _str(status.get("podIP"), where, "status.podIP")
+    candidates = [(primary, "status.podIP")] if primary else []
+    for i, entry in enumerate(_list(status.get("podIPs"), where, "status.podIPs")):
+        entry = _mapping(entry, where, f"status.podIPs[{i}]", required=True)
+        candidates.append((_str(entry.get("ip"), where, f"status.podIPs[{i}].ip", required=True),
+                           f"status.podIPs[{i}].ip"))
+    for ip, field in candidates:
+        try:
+            text = str(ipaddress.ip_address(ip))
+        except ValueError:
+            raise where.error(field, f"{ip!r} is not an IP address") from None
+        if text not in ips:
+            ips.append(text)
+    owners = tuple(o.get("kind") for o in _list(meta.get("ownerReferences"), where, "metadata.ownerReferences")
+                   if isinstance(o, Mapping) and isinstance(o.get("kind"), str))
+    return Pod(NamespaceName(namespace), PodName(name), labels, annotations, tuple(ips), host_network,
+               groups["container"], groups["init"], groups["ephemeral"],
+               uid=_str(meta.get("uid"), where, "metadata.uid"),
+               phase=_str(status.get("phase"), where, "status.phase"),
+               owner_kinds=owners, origin=where.origin)
+
+
+def _service(obj: Mapping[str, Any], where: _Where) -> Service:
+    name, namespace, meta = _metadata(obj, where, namespaced=True)
+    where.named(f"Service {namespace}/{name}")
+    spec = _mapping(obj.get("spec"), where, "spec")
+    selector = _string_map(spec.get("selector"), where, "spec.selector") if spec.get("selector") is not None else None
+    ips = []
+    for ip in [spec.get("clusterIP")] + list(_list(spec.get("clusterIPs"), where, "spec.clusterIPs")):
+        if isinstance(ip, str) and ip not in ("", "None") and ip not in ips:
+            ips.append(ip)
+    ports = []
+    for i, p in enumerate(_list(spec.get("ports"), where, "spec.ports")):
+        pf = f"spec.ports[{i}]"
+        p = _mapping(p, where, pf, required=True)
+        number = _int(p.get("port"), where, f"{pf}.port", lo=1, hi=65535, required=True)
+        target = p.get("targetPort")
+        if isinstance(target, bool) or not (target is None or isinstance(target, (int, str))):
+            raise where.error(f"{pf}.targetPort", f"expected a port number or name, got {target!r}")
+        ports.append(ServicePort(number, target, _protocol(p.get("protocol"), where, f"{pf}.protocol"),
+                                 _str(p.get("name"), where, f"{pf}.name")))
+    stype = _str(spec.get("type"), where, "spec.type") or "ClusterIP"
+    return Service(NamespaceName(namespace), name, selector, tuple(ips), tuple(ports), stype, where.origin)
+
+
+def _policy(obj: Mapping[str, Any], where: _Where) -> NetworkPolicyObject:
+    name, namespace, _ = _metadata(obj, where, namespaced=True)
+    where.named(f"NetworkPolicy {namespace}/{name}")
+    spec = obj.get("spec")
+    try:
+        compile_policy(namespace, name, spec)
+    except InvalidSpec as exc:
+        raise where.error(exc.field, exc.message) from None
+    return NetworkPolicyObject(NamespaceName(namespace), name, _plain(spec or {}), where.origin)
+
+
+def _plain(value: Any) -> Any:
+    """A detached plain copy (the snapshot must not share mutable state with the caller)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+_BUILDERS = {"Namespace": _namespace, "Pod": _pod, "Service": _service, "NetworkPolicy": _policy}
+
+
+def _expand(obj: Any, origin: Origin) -> Iterable[tuple[Mapping[str, Any], _Where]]:
+    """One object, or the items of a ``List`` / ``PodList`` (whose items may omit kind and apiVersion)."""
+    where = _Where(origin)
+    if not isinstance(obj, Mapping):
+        raise where.error(None, f"expected a Kubernetes object (a mapping with kind), got {_type(obj)}")
+    kind = obj.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise where.error("kind", "required, a string such as Pod or NetworkPolicy")
+    if kind.endswith("List") and "items" in obj:
+        item_kind = kind[:-4] or None
+        api_version = obj.get("apiVersion")
+        for i, item in enumerate(_list(obj.get("items"), where, "items")):
+            iw = _Where(origin, f"items[{i}]")
+            if not isinstance(item, Mapping):
+                raise iw.error(None, f"expected a Kubernetes object, got {_type(item)}")
+            if item_kind and "kind" not in item:
+                item = {**item, "kind": item_kind, "apiVersion": item.get("apiVersion", api_version)}
+            if not isinstance(item.get("kind"), str) or not item["kind"]:
+                raise iw.error("kind", "required, a string such as Pod or NetworkPolicy")
+            if item["kind"].endswith("List") and "items" in item:
+                raise iw.error("kind", "nested lists are not supported")
+            yield item, iw
+        return
+    yield obj, where
+
+
+def snapshot_from_objects(objects: Iterable[tuple[Any, Origin]]) -> Snapshot:
+    """Build a snapshot from decoded Kubernetes objects, each with where it came from."""
+    namespaces: dict[str, Namespace] = {}
+    pods: dict[str, Pod] = {}
+    services: dict[str, Service] = {}
+    policies: dict[str, NetworkPolicyObject] = {}
+    skipped: dict[str, int] = {}
+    stores = {"Namespace": namespaces, "Pod": pods, "Service": services, "NetworkPolicy": policies}
+    for raw, origin in objects:
+        for obj, where in _expand(raw, origin):
+            kind = obj["kind"]
+            api_version = obj.get("apiVersion")
+            if api_version is not None and not isinstance(api_version, str):
+                raise where.error("apiVersion", f"expected a string such as v1, got {api_version!r}")
+            if kind not in _BUILDERS:
+                skipped[kind] = skipped.get(kind, 0) + 1
+                continue
+            if (kind, api_version) not in _KNOWN:
+                if api_version is None:
+                    raise where.error("apiVersion", f"required for {kind}")
+                label = f"{kind} ({api_version})"
+                skipped[label] = skipped.get(label, 0) + 1
+                continue
+            value = _BUILDERS[kind](obj, where)
+            key = value.name if kind == "Namespace" else f"{value.namespace}/{value.name}"
+            store = stores[kind]
+            if key in store:
+                first = store[key].origin
+                raise where.error("metadata.name", f"duplicate {kind} {key} (first defined in {first})")
+            store[key] = value
+    for pod in pods.values():
+        if pod.namespace not in namespaces:
+            namespaces[pod.namespace] = Namespace(pod.namespace, {NAMESPACE_NAME_LABEL: pod.namespace})
+    return Snapshot(namespaces, tuple(pods.values()), tuple(services.values()), tuple(policies.values()), skipped)
