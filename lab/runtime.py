@@ -80,8 +80,13 @@ class NodeRuntime(Protocol):
         """stdout and stderr of a container so far; raises :class:`LogNotFound`."""
 
     async def sync_network(self, namespaces: list[Mapping[str, Any]], pods: list[Mapping[str, Any]],
-                           policies: list[Mapping[str, Any]]) -> None:
-        """Recompile the CNI from every namespace, pod and NetworkPolicy (called on each change)."""
+                           policies: list[Mapping[str, Any]],
+                           services: list[Mapping[str, Any]] | None = None) -> None:
+        """Recompile the CNI from every namespace, pod and NetworkPolicy (called on each change).
+
+        ``services`` (optional; None keeps the last ones given) are Service objects whose
+        ClusterIPs the node then routes to endpoint pods, like kube-proxy.
+        """
 
     async def set_faults(self, faults: list[Fault]) -> None:
         """Replace the injected faults (an empty list clears them)."""

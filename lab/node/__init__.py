@@ -1,0 +1,27 @@
+"""The lab's node runtime: pods as network namespaces, containers as processes or sockets.
+
+Public surface:
+
+- :class:`LabNode` ``(instance_id, cni, state_dir)`` implements
+  :class:`lab.runtime.NodeRuntime`. Beyond the protocol: ``sync_network(...,
+  services=[...])`` also routes Service ClusterIPs like kube-proxy; ``pod_netns(ns,
+  name)`` and ``node_netns`` name the namespaces (for ``ip netns exec``/``nsenter``);
+  ``ruleset`` is the CNI rule set currently loaded.
+- :func:`cleanup_instance` ``(instance_id)`` removes whatever an instance left (its
+  namespaces, and the processes living in them), even after the daemon died.
+- Constants: :data:`POD_CIDR` (10.244.0.0/16), :data:`NODE_IP` (every pod's gateway and
+  ``status.hostIP``), :data:`NODE_NAME`, and the fake external hosts
+  :data:`EXTERNAL_HOSTS` answering on :data:`EXTERNAL_PORTS` (identity: namespace "",
+  pod = the address, container "external").
+
+Everything the node creates lives inside namespaces named ``krl-<instance>-*``; the
+host's own links, routes, iptables and ipsets are never touched. IPv4 only.
+"""
+
+from __future__ import annotations
+
+from lab.node.cleanup import cleanup_instance
+from lab.node.names import EXTERNAL_HOSTS, EXTERNAL_PORTS, NODE_IP, NODE_NAME, POD_CIDR
+from lab.node.runtime import LabNode
+
+__all__ = ["LabNode", "cleanup_instance", "EXTERNAL_HOSTS", "EXTERNAL_PORTS", "NODE_IP", "NODE_NAME", "POD_CIDR"]

@@ -1,0 +1,131 @@
+"""Reading what the node needs out of a pod spec (pure): UIDs, environment, argv, ports.
+
+Kubernetes rules followed here:
+- the effective ``runAsUser``/``runAsGroup`` is the container's securityContext, else
+  the pod's, else the image's user (the agent image's 65532, root for other images);
+  ``runAsNonRoot`` refuses to start a container that would run as root;
+- ``env`` entries are resolved in order; ``value`` may refer to earlier variables as
+  ``$(NAME)`` (``$$`` escapes); ``valueFrom.fieldRef`` supports the downward-API fields
+  a pod can know about itself;
+- ``command`` replaces the image entrypoint and ``args`` its arguments, with the same
+  ``$(NAME)`` expansion.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from lab.node.listeners import PortSpec
+from lab.node.processes import BASE_PATH
+from probe.schema import ENV_CONTAINER, ENV_NAMESPACE, ENV_POD, is_agent_image
+
+# The agent image's ENTRYPOINT, CMD and USER (agent-image/Dockerfile): what a container
+# that does not say otherwise gets, as from a real image.
+AGENT_ENTRYPOINT = ("kubereach-probe",)
+AGENT_CMD = ("--help",)
+AGENT_IMAGE_USER = 65532
+NON_ROOT_MESSAGE = "container has runAsNonRoot and image will run as root"
+_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+_LABEL_REF = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
+
+
+def is_agent(container: Mapping[str, Any]) -> bool:
+    return is_agent_image(container.get("image"))
+
+
+def run_as(pod: Mapping[str, Any], container: Mapping[str, Any]) -> tuple[int, int, tuple[int, ...]]:
+    """(uid, gid, supplementary groups) the container's processes run with.
+
+    Without a runAsUser the image's user applies: the agent image's non-root user, root
+    for anything else. Raises ValueError when ``runAsNonRoot`` forbids the result (the
+    kubelet's CreateContainerConfigError).
+    """
+    psc = (pod.get("spec") or {}).get("securityContext") or {}
+    csc = container.get("securityContext") or {}
+    default = AGENT_IMAGE_USER if is_agent(container) else 0
+    uid = csc.get("runAsUser", psc.get("runAsUser"))
+    gid = csc.get("runAsGroup", psc.get("runAsGroup"))
+    uid = default if uid is None else int(uid)
+    gid = (default if uid == default else 0) if gid is None else int(gid)
+    if csc.get("runAsNonRoot", psc.get("runAsNonRoot")) and uid == 0:
+        raise ValueError(NON_ROOT_MESSAGE)
+    groups = [int(g) for g in psc.get("supplementalGroups") or []]
+    if psc.get("fsGroup") is not None:
+        groups.append(int(psc["fsGroup"]))
+    return uid, gid, tuple(dict.fromkeys(groups))
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes ``$(VAR)`` expansion: unknown references stay as written."""
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+    return _REF.sub(sub, text)
+
+
+def field_value(pod: Mapping[str, Any], path: str, *, pod_ip: str, host_ip: str, node_name: str) -> str:
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    simple = {
+        "metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", "default"),
+        "metadata.uid": meta.get("uid", ""), "status.podIP": pod_ip, "status.podIPs": pod_ip,
+        "status.hostIP": host_ip, "status.hostIPs": host_ip,
+        "spec.nodeName": spec.get("nodeName") or node_name,
+        "spec.serviceAccountName": spec.get("serviceAccountName") or "default",
+    }
+    if path in simple:
+        return str(simple[path])
+    m = _LABEL_REF.match(path)
+    if m:
+        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
+    return ""
+
+
+def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], *, pod_ip: str,
+                  host_ip: str, node_name: str) -> dict[str, str]:
+    meta = pod.get("metadata") or {}
+    env: dict[str, str] = {"PATH": BASE_PATH, "HOME": "/", "HOSTNAME": meta.get("name", "")}
+    for item in container.get("env") or []:
+        name = item.get("name")
+        if not name:
+            continue
+        if "value" in item:
+            env[name] = expand(str(item.get("value") or ""), env)
+        elif (item.get("valueFrom") or {}).get("fieldRef"):
+            path = item["valueFrom"]["fieldRef"].get("fieldPath", "")
+            env[name] = field_value(pod, path, pod_ip=pod_ip, host_ip=host_ip, node_name=node_name)
+        else:
+            env[name] = ""        # configMap/secret/resource refs: nothing the lab can provide
+    env.setdefault(ENV_NAMESPACE, meta.get("namespace", "default"))
+    env.setdefault(ENV_POD, meta.get("name", ""))
+    env.setdefault(ENV_CONTAINER, container.get("name", ""))
+    return env
+
+
+def container_argv(container: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
+    """``command`` replaces ENTRYPOINT (and drops CMD); ``args`` replace CMD."""
+    command = container.get("command")
+    args = container.get("args")
+    if command:
+        argv = list(command) + list(args or [])
+    else:
+        argv = list(AGENT_ENTRYPOINT) + list(args if args else AGENT_CMD)
+    return [expand(str(a), env) for a in argv]
+
+
+def listener_ports(container: Mapping[str, Any]) -> tuple[list[PortSpec], list[str]]:
+    """Declared ports the lab can listen on, and notes for those it cannot (SCTP)."""
+    ports, notes = [], []
+    seen: set[tuple[int, str]] = set()
+    for p in container.get("ports") or []:
+        proto = str(p.get("protocol") or "TCP").upper()
+        number = int(p.get("containerPort") or 0)
+        if not number or (number, proto) in seen:
+            continue
+        seen.add((number, proto))
+        if proto in ("TCP", "UDP"):
+            ports.append(PortSpec(number, proto))
+        else:
+            notes.append(f"{number}/{proto}: the lab cannot listen on {proto}")
+    return ports, notes

@@ -1,0 +1,211 @@
+"""Container processes: started inside a pod's namespace as the container's UID.
+
+The process is forked from a worker thread that has entered the pod's network
+namespace (a child inherits its parent thread's namespace), and :func:`wrap` drops it
+to the container's UID/GID with no supplementary groups beyond the pod's, so a non-root
+container has no capabilities, like a restricted container in a real cluster; UID 0 is
+root in the pod, bounded by the container's capabilities (the intra-pod iptables init
+container adds NET_ADMIN). Each process
+leads its own process group so everything it spawns is killed with it. Exits are
+noticed through a pidfd on the event loop: no thread per process.
+
+The installed Python may live below a directory other users cannot enter (``/root``
+with pyenv). A non-root container then gets what a container image gives it anyway: a
+view of the filesystem where its interpreter is reachable. It runs in a private mount
+namespace (``unshare --mount``, propagation private, so nothing reaches the host's mount
+table) where a lab-owned world-traversable directory is bound over the blocked one,
+holding only the subtree on the interpreter's path; then ``setpriv`` drops to the UID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from lab.node.netns import in_netns
+
+VENV_BIN = Path(sys.executable).parent
+BASE_PATH = f"{VENV_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class MountView:
+    """``blocked`` (e.g. /root) is replaced by ``stand_in`` holding ``stand_in/child`` = ``source``."""
+
+    blocked: Path
+    source: Path
+    stand_in: Path
+
+
+def mount_view_for(state_dir: Path, executable: str = sys.executable) -> MountView | None:
+    """The view needed for non-root UIDs to run ``executable``, or None if they already can.
+
+    Creates the stand-in directory (mode 0755) under ``state_dir``.
+    """
+    real = Path(os.path.realpath(executable))
+    parts = real.parts
+    for depth in range(1, len(parts) - 1):
+        d = Path(*parts[:depth + 1])
+        if not os.stat(d).st_mode & 0o001:
+            stand_in = state_dir / "rootview"
+            (stand_in / parts[depth + 1]).mkdir(parents=True, exist_ok=True)
+            stand_in.chmod(0o755)
+            (stand_in / parts[depth + 1]).chmod(0o755)
+            return MountView(d, d / parts[depth + 1], stand_in)
+    return None
+
+
+# What a container runtime grants a root container by default (containerd/Docker).
+DEFAULT_CAPABILITIES = frozenset({
+    "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
+    "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"})
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """What to run, e.g. ``ProcessSpec(("kubereach-probe", "run"), {...}, uid=1000, gid=1000)``.
+
+    ``capabilities`` bounds a root container (None: unbounded, a privileged container);
+    a non-root container has none whatever it asks for, as in a real cluster without
+    ambient capabilities.
+    """
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()
+    hostname: str = ""
+    capabilities: frozenset[str] | None = DEFAULT_CAPABILITIES
+    no_new_privs: bool = False
+
+
+# Every capability Linux knows (capability(7)); a container naming another fails to start.
+KNOWN_CAPABILITIES = frozenset({
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHECKPOINT_RESTORE"})
+
+
+def container_capabilities(security_context: Mapping[str, object] | None) -> frozenset[str] | None:
+    """Default set, minus ``drop``, plus ``add`` (``ALL`` works both ways); None if privileged.
+
+    Raises ValueError naming a capability Linux does not have.
+    """
+    sc = security_context or {}
+    if sc.get("privileged"):
+        return None
+    caps = sc.get("capabilities") or {}
+    drop = {str(c).upper().removeprefix("CAP_") for c in caps.get("drop") or []}  # type: ignore[union-attr]
+    add = {str(c).upper().removeprefix("CAP_") for c in caps.get("add") or []}    # type: ignore[union-attr]
+    unknown = sorted((drop | add) - KNOWN_CAPABILITIES - {"ALL"})
+    if unknown:
+        raise ValueError(f"unknown capabilities {unknown} in securityContext.capabilities")
+    if "ALL" in add:
+        return None
+    base = set() if "ALL" in drop else set(DEFAULT_CAPABILITIES) - drop
+    return frozenset(base | add)
+
+
+def wrap(argv: list[str], spec: ProcessSpec, view: MountView | None) -> list[str]:
+    """The command line that sets up the container's view, then becomes the container.
+
+    ``unshare`` gives the process its own UTS namespace (hostname = pod name) and a
+    private mount namespace (for :class:`MountView`); ``setpriv`` drops to the UID/GID
+    and bounds the capabilities; then the container's program is exec'd.
+    """
+    drop = ["setpriv"]
+    if spec.uid != 0 or spec.gid != 0:
+        drop += [f"--reuid={spec.uid}", f"--regid={spec.gid}"]
+    drop.append(f"--groups={','.join(map(str, spec.groups))}" if spec.groups else "--clear-groups")
+    if spec.uid == 0 and spec.capabilities is not None:
+        drop.append("--bounding-set=" + ",".join(["-all", *(f"+{c.lower()}" for c in sorted(spec.capabilities))]))
+    if spec.no_new_privs:
+        drop.append("--no-new-privs")
+    drop.append("--")
+    use_view = view is not None and spec.uid != 0
+    script = 'hostname "$1" && ' + ('mount --bind "$2" "$3" && mount --rbind "$4" "$5" && ' if use_view else "")
+    script += 'shift 5 && exec "$@"'
+    paths = ([str(view.source), str(view.stand_in / view.source.name), str(view.stand_in), str(view.blocked)]
+             if use_view and view is not None else ["-", "-", "-", "-"])
+    return ["unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-c", script,
+            "krl-lab", spec.hostname or "pod", *paths, *drop, *argv]
+
+
+def resolve_program(argv: Sequence[str], path: str = BASE_PATH) -> list[str]:
+    """``kubereach-probe`` (and any program installed beside the lab's Python) to its path.
+
+    Raises FileNotFoundError for a program that is not there, so the container fails
+    with a start error instead of an opaque exit code from the wrapper.
+    """
+    if not argv:
+        raise ValueError("container has no command to run")
+    first = argv[0]
+    if "/" not in first and (VENV_BIN / first).exists():
+        return [str(VENV_BIN / first), *argv[1:]]
+    found = first if "/" in first else shutil.which(first, path=path)
+    if not found or not os.access(found, os.X_OK) or os.path.isdir(found):
+        raise FileNotFoundError(f"executable file not found: {first}")
+    return [found, *argv[1:]]
+
+
+def spawn_in_netns(netns: str, spec: ProcessSpec, log_path: Path, view: MountView | None = None) -> subprocess.Popen:
+    """Start the process (call on a worker thread); stdout and stderr append to ``log_path``."""
+    argv = wrap(resolve_program(spec.argv, spec.env.get("PATH", BASE_PATH)), spec, view)
+    with open(log_path, "ab", buffering=0) as logf, in_netns(netns):
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                env=dict(spec.env), cwd="/", close_fds=True, start_new_session=True)
+
+
+def exit_code(returncode: int) -> int:
+    """Kubernetes reports death by signal N as 128+N (137 for SIGKILL)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+async def wait_exit(proc: subprocess.Popen) -> int:
+    """Wait for the process without blocking the loop or holding a thread.
+
+    When the container's main process exits, whatever it left running in its process
+    group is killed too (a runtime kills the container's cgroup): the group is signalled
+    while the leader is still an unreaped zombie, so its id cannot have been reused.
+    """
+    if proc.poll() is not None:
+        return exit_code(proc.returncode)
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:
+        return exit_code(proc.wait())
+    done = loop.create_future()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    return exit_code(proc.wait())
+
+
+def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """Signal the container's whole process group (it leads its own session)."""
+    if proc.poll() is not None:
+        # Reaped leader: its pid may be reused; stragglers are found by namespace instead.
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
