@@ -1,0 +1,79 @@
+"""``kubereach webhook serve|certs``: the intra-pod enforcement admission webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import click
+
+from probe.schema import DEFAULT_AGENT_IMAGE
+
+
+@click.group()
+def webhook() -> None:
+    """The admission webhook that enforces intra-pod rules.
+
+    Pods annotated with intrapod.kubereach.io/rules get an init container that installs
+    the rules with iptables; pods whose rules cannot be enforced are denied.
+    See docs/webhook.md.
+    """
+
+
+@webhook.command()
+@click.option("--cert", "cert_file", required=True, type=click.Path(dir_okay=False),
+              help="Serving certificate (PEM), e.g. tls.crt from `webhook certs`.")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
+              help="Its private key (PEM), e.g. tls.key.")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port, printed on stderr).")
+@click.option("--agent-image", default=DEFAULT_AGENT_IMAGE, show_default=True,
+              help="Image of the injected init container.")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr.")
+def serve(cert_file: str, key_file: str, host: str, port: int, agent_image: str, verbose: int) -> int:
+    """Serve /mutate, /validate and /healthz over HTTPS."""
+    from orchestrator.webhook.admission import Settings
+    from orchestrator.webhook.server import serve as run_server
+
+    logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if verbose > 1 else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def announce(bound_host: str, bound_port: int) -> None:
+        click.echo(f"kubereach webhook: listening on https://{bound_host}:{bound_port} "
+                   f"(agent image {agent_image})", err=True)
+
+    asyncio.run(run_server(Settings(agent_image=agent_image), host=host, port=port,
+                           cert_file=cert_file, key_file=key_file, on_listening=announce))
+    return 0
+
+
+@webhook.command()
+@click.option("--service", required=True, help="The webhook's Service name.")
+@click.option("-n", "--namespace", required=True, help="The Service's namespace.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Write ca.crt, tls.crt and tls.key (the key with mode 0600) here.")
+@click.option("--dns", "extra_dns", multiple=True, help="Extra DNS name for the certificate (repeatable).")
+@click.option("--ip", "ips", multiple=True, help="Extra IP address, e.g. 127.0.0.1 for the lab (repeatable).")
+@click.option("--days", default=365, show_default=True, type=int, help="Validity.")
+@click.option("--patch-config", "patch", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="Webhook configuration YAML whose caBundle fields to set in place (repeatable).")
+def certs(service: str, namespace: str, out_dir: str, extra_dns: tuple[str, ...],
+          ips: tuple[str, ...], days: int, patch: tuple[str, ...]) -> int:
+    """Create a CA and a serving certificate for the webhook's Service.
+
+    Prints the base64 caBundle on stdout, or, with --patch-config, writes it into the
+    given webhook configuration files (comments are kept).
+    """
+    from orchestrator.webhook.certs import generate, patch_files, write_bundle
+
+    bundle = generate(service, namespace, extra_dns=extra_dns, ips=ips, days=days)
+    paths = write_bundle(bundle, out_dir)
+    click.echo(f"wrote {paths['ca.crt']}, {paths['tls.crt']}, {paths['tls.key']}", err=True)
+    if patch:
+        for p in patch_files(patch, bundle.ca_bundle):
+            click.echo(f"patched caBundle into {p}", err=True)
+    else:
+        click.echo(bundle.ca_bundle)
+    return 0

@@ -1,0 +1,100 @@
+"""manifests/webhook/: what a reviewer checks by eye, checked by a test; and the demo's annotated pods."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab.admission import rule_matches, selector_matches
+from orchestrator.webhook.admission import Mode, Settings, review
+
+from webhook_helpers import init_config, make_review, patched
+
+REPO = Path(__file__).resolve().parents[2]
+WEBHOOK_DIR = REPO / "manifests" / "webhook"
+
+
+def objects(directory: Path) -> list[dict]:
+    out = []
+    for f in sorted(directory.glob("*.yaml")):
+        out += [d for d in yaml.safe_load_all(f.read_text()) if d]
+    return out
+
+
+def by_kind(kind: str) -> list[dict]:
+    return [o for o in objects(WEBHOOK_DIR) if o["kind"] == kind]
+
+
+def test_deployment_runs_two_restricted_replicas_with_probes_and_resources():
+    (dep,) = by_kind("Deployment")
+    assert dep["spec"]["replicas"] == 2
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (c,) = pod["containers"]
+    assert c["command"][:3] == ["kubereach", "webhook", "serve"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"] == {"scheme": "HTTPS", "path": "/healthz", "port": "https"}
+    assert c["resources"]["requests"] and c["resources"]["limits"]
+    sc = c["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_service_routes_to_the_deployment_and_configurations_call_it():
+    (svc,) = by_kind("Service")
+    (dep,) = by_kind("Deployment")
+    assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    paths = {}
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        (cfg,) = by_kind(kind)
+        for hook in cfg["webhooks"]:
+            ref = hook["clientConfig"]["service"]
+            assert (ref["name"], ref["namespace"]) == (svc["metadata"]["name"], svc["metadata"]["namespace"])
+            assert "caBundle" in hook["clientConfig"]
+            assert hook["admissionReviewVersions"] == ["v1"] and hook["sideEffects"] == "None"
+            assert hook["failurePolicy"] in ("Fail", "Ignore")
+            paths[kind] = ref["path"]
+    assert paths == {"MutatingWebhookConfiguration": "/mutate", "ValidatingWebhookConfiguration": "/validate"}
+
+
+def test_failure_policy_trade_off_is_explained_next_to_it():
+    for name in ("mutating-webhook.yaml", "validating-webhook.yaml"):
+        text = (WEBHOOK_DIR / name).read_text()
+        comments = " ".join(line for line in text.splitlines() if line.strip().startswith("#"))
+        assert "Fail" in comments and "Ignore" in comments and "outage" in comments
+
+
+@pytest.mark.parametrize("kind", ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"])
+@pytest.mark.parametrize("namespace, labels, pod_labels, called", [
+    ("shop", {"intrapod.kubereach.io/enforce": "true"}, {"app": "web"}, True),
+    ("shop", {}, {"app": "web"}, False),                                         # not opted in
+    ("kubereach-system", {"intrapod.kubereach.io/enforce": "true"}, {}, False),  # its own namespace
+    ("shop", {"intrapod.kubereach.io/enforce": "true"},
+     {"app.kubernetes.io/name": "kubereach-webhook"}, False),                     # its own pods
+])
+def test_configurations_select_only_opted_in_namespaces_never_the_webhook_itself(kind, namespace, labels,
+                                                                                 pod_labels, called):
+    (cfg,) = by_kind(kind)
+    ns_labels = {"kubernetes.io/metadata.name": namespace, **labels}
+    for hook in cfg["webhooks"]:
+        assert any(rule_matches(r, "CREATE") for r in hook["rules"])
+        hit = (selector_matches(hook["namespaceSelector"], ns_labels)
+               and selector_matches(hook["objectSelector"], pod_labels))
+        assert hit is called
+
+
+def test_the_demos_annotated_pods_are_admitted_with_their_rules():
+    demo = [o for o in objects(REPO / "manifests" / "demo")
+            if o.get("kind") == "Pod" and "intrapod.kubereach.io/rules" in
+            ((o.get("metadata") or {}).get("annotations") or {})]
+    if not demo:
+        pytest.skip("no annotated pod in manifests/demo yet")
+    for pod in demo:
+        out = review(make_review(pod), Mode.MUTATE, Settings())
+        assert out["response"]["allowed"], out["response"].get("status")
+        config = init_config(patched(pod, out))
+        assert {c["name"] for c in config["containers"]} == {c["name"] for c in pod["spec"]["containers"]}
