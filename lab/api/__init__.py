@@ -1,0 +1,12 @@
+"""The lab's Kubernetes API subset, served by aiohttp.
+
+- ``resources``: the table of kinds served (drives routing, discovery, OpenAPI)
+- ``schema``: real schemas from the ``kubernetes`` client's models; request decoding
+- ``validation``: what the lab accepts, with the real API server's field paths
+- ``patch``: JSON merge, JSON patch and strategic merge patch
+- ``selectors``: labelSelector / fieldSelector
+- ``cluster``: the control plane's duties (defaults, admission, pod lifecycle with the
+  node, garbage collection, namespace deletion, CNI sync)
+- ``handlers``/``app``/``server``: HTTP; ``discovery``/``openapi``/``tables``: what
+  kubectl reads; ``protobuf``: the few protobuf bodies kubectl sends; ``tls``: certificates
+"""

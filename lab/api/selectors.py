@@ -1,0 +1,140 @@
+"""``labelSelector`` and ``fieldSelector`` query strings, parsed into predicates.
+
+Label selectors: ``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``, ``a notin (x)``, ``a``,
+``!a``, comma-joined (AND). Field selectors: ``path=value``, ``path==value``,
+``path!=value`` over the fields each kind supports, like the real server (which
+answers 400 for any other field).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+class SelectorError(ValueError):
+    pass
+
+
+_KEY = r"[A-Za-z0-9][-A-Za-z0-9_./]*"
+_VALUE = r"[-A-Za-z0-9_.]*"
+_SET_RE = re.compile(rf"^\s*({_KEY})\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_EQ_RE = re.compile(rf"^\s*({_KEY})\s*(==|=|!=)\s*({_VALUE})\s*$")
+_EXISTS_RE = re.compile(rf"^\s*(!?)\s*({_KEY})\s*$")
+
+
+def _split_terms(text: str) -> list[str]:
+    terms, depth, current = [], 0, []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            terms.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    terms.append("".join(current))
+    return [t for t in terms if t.strip()]
+
+
+def label_selector(text: str | None) -> Predicate | None:
+    if not text or not text.strip():
+        return None
+    checks: list[Callable[[dict[str, str]], bool]] = []
+    for term in _split_terms(text):
+        if m := _SET_RE.match(term):
+            key, op, raw = m.group(1), m.group(2), m.group(3)
+            values = {v.strip() for v in raw.split(",") if v.strip()}
+            if op == "in":
+                checks.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
+            else:
+                checks.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
+        elif m := _EQ_RE.match(term):
+            key, op, value = m.groups()
+            if op == "!=":
+                checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
+            else:
+                checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+        elif m := _EXISTS_RE.match(term):
+            neg, key = m.groups()
+            if neg:
+                checks.append(lambda labels, k=key: k not in labels)
+            else:
+                checks.append(lambda labels, k=key: k in labels)
+        else:
+            raise SelectorError(f"unable to parse requirement: {term.strip()!r}")
+
+    def predicate(obj: dict[str, Any]) -> bool:
+        labels = obj.get("metadata", {}).get("labels") or {}
+        return all(check(labels) for check in checks)
+
+    return predicate
+
+
+_COMMON_FIELDS = ("metadata.name", "metadata.namespace")
+FIELDS: dict[str, tuple[str, ...]] = {
+    "pods": _COMMON_FIELDS + ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                              "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
+                              "status.podIP", "status.nominatedNodeName"),
+    "namespaces": _COMMON_FIELDS + ("status.phase",),
+    "services": _COMMON_FIELDS + ("spec.clusterIP", "spec.type"),
+}
+
+
+def _field_value(obj: dict[str, Any], path: str) -> str:
+    node: Any = obj
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if node is None:
+        return "false" if path == "spec.hostNetwork" else ""
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    return str(node)
+
+
+def field_selector(text: str | None, resource: str) -> Predicate | None:
+    if not text or not text.strip():
+        return None
+    allowed = FIELDS.get(resource, _COMMON_FIELDS)
+    checks: list[Callable[[dict[str, Any]], bool]] = []
+    for term in _split_terms(text):
+        m = re.match(r"^\s*([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*?)\s*$", term)
+        if not m:
+            raise SelectorError(f"invalid selector: {term.strip()!r}; can't understand {term.strip()!r}")
+        path, op, value = m.groups()
+        if path not in allowed:
+            raise SelectorError(f'field label not supported: {path}')
+        if op == "!=":
+            checks.append(lambda o, p=path, v=value: _field_value(o, p) != v)
+        else:
+            checks.append(lambda o, p=path, v=value: _field_value(o, p) == v)
+    return lambda obj: all(check(obj) for check in checks)
+
+
+def both(*predicates: Predicate | None) -> Predicate:
+    active = [p for p in predicates if p is not None]
+    return lambda obj: all(p(obj) for p in active)
+
+
+def match_label_selector(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """A metav1.LabelSelector dict against labels (empty selector matches everything)."""
+    if not selector:
+        return True
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or ():
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True

@@ -1,0 +1,112 @@
+"""Where a lab keeps its state, and how it names things.
+
+One lab instance = one state directory. ``lab up`` creates it (mode 0700) and records
+the instance there; ``lab down`` removes it. Everything the lab creates in the kernel
+carries :data:`PREFIX` plus the instance id, so cleanup can find it from the id alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PREFIX = "krl"                       # names of kernel objects: krl<instance>...
+DEFAULT_STATE_DIR = "/var/lib/kubereach-lab"
+STATE_DIR_ENV = "KUBEREACH_LAB_DIR"
+INSTANCE_ID_LENGTH = 6               # hex chars; short because interface names max out at 15
+
+
+def default_state_dir() -> Path:
+    """$KUBEREACH_LAB_DIR, else /var/lib/kubereach-lab (the lab needs root anyway)."""
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+
+
+def new_instance_id() -> str:
+    return secrets.token_hex(INSTANCE_ID_LENGTH // 2)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class LabPaths:
+    """The files of one lab instance inside its state directory."""
+
+    root: Path
+
+    @property
+    def instance(self) -> Path:      # written by `up` before the daemon starts
+        return self.root / "instance.json"
+
+    @property
+    def daemon(self) -> Path:        # written by the daemon once the API listens
+        return self.root / "daemon.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "daemon.log"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.root / "ca.crt"
+
+    @property
+    def server_cert(self) -> Path:
+        return self.root / "server.crt"
+
+    @property
+    def server_key(self) -> Path:
+        return self.root / "server.key"
+
+    @property
+    def node_dir(self) -> Path:      # handed to the node runtime as its state_dir
+        return self.root / "node"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceConfig:
+    """What `up` decided for this instance; the daemon reads it at start."""
+
+    instance_id: str
+    token: str
+    cni: str = "enforce"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"instanceId": self.instance_id, "token": self.token, "cni": self.cni}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "InstanceConfig":
+        return cls(str(data["instanceId"]), str(data["token"]), str(data.get("cni", "enforce")))
+
+
+def write_private(path: Path, data: bytes | str, *, mode: int = 0o600) -> None:
+    """Write a file atomically, readable only by its owner (tokens, keys, kubeconfig)."""
+    raw = data.encode() if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, raw)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    write_private(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None

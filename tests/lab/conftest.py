@@ -1,0 +1,176 @@
+"""Fixtures for lab tests.
+
+``api_lab``: the real API (HTTPS, token, store, cluster logic) over the in-memory
+:class:`FakeNode`, served from a background thread so the synchronous ``kubernetes``
+client and a real ``kubectl`` can talk to it. Needs no root. ``kubectl`` runs with
+HOME and KUBECONFIG pointing into a temporary directory (never ~/.kube).
+
+``real_lab``: ``kubereach lab up`` for real (daemon process, real node; needs root),
+torn down with ``lab down``. Mark tests using it ``@pytest.mark.lab``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fake_node import FakeNode  # noqa: E402
+from krl_lab_helpers import KUBECTL, REPO, RealLab, pod_manifest, start_real_lab, stop_real_lab  # noqa: E402,F401
+
+from lab.api import tls  # noqa: E402
+from lab.api.cluster import Cluster  # noqa: E402
+from lab.api.server import ApiServer  # noqa: E402
+from lab.control import render_kubeconfig  # noqa: E402
+from lab.store import Store  # noqa: E402
+
+
+
+@dataclass
+class ApiLab:
+    """A running lab API over a fake node, reachable from this process and subprocesses."""
+
+    tmp: Path
+    url: str
+    token: str
+    ca_pem: bytes
+    kubeconfig: Path
+    node: FakeNode
+    cluster: Cluster
+    loop: asyncio.AbstractEventLoop
+    _clients: list[Any] = field(default_factory=list)
+    _http: Any = None
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+        env.update(HOME=str(self.tmp / "home"), KUBECONFIG=str(self.kubeconfig))
+        return env
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 60) -> subprocess.CompletedProcess:
+        proc = subprocess.run([str(KUBECTL), *args], input=input, capture_output=True, text=True,
+                              env=self.env(), timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def api_client(self):
+        from kubernetes import config as kconfig
+        client = kconfig.new_client_from_config(config_file=str(self.kubeconfig))
+        self._clients.append(client)
+        return client
+
+    def core(self):
+        from kubernetes import client
+        return client.CoreV1Api(self.api_client())
+
+    def networking(self):
+        from kubernetes import client
+        return client.NetworkingV1Api(self.api_client())
+
+    def http(self):
+        """A raw HTTPS client that verifies the lab's CA (for bodies the typed client won't send)."""
+        import urllib3
+        if self._http is None:
+            ca = self.tmp / "ca.crt"
+            ca.write_bytes(self.ca_pem)
+            self._http = urllib3.PoolManager(ca_certs=str(ca), cert_reqs="CERT_REQUIRED")
+        return self._http
+
+    def call(self, coro, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def run(self, fn, *args):
+        """Run a plain function on the lab's loop thread (store access is single-threaded)."""
+        async def wrapper():
+            return fn(*args)
+        return self.call(wrapper())
+
+    def namespace(self, prefix: str = "t") -> str:
+        """A fresh namespace for one test (tests share the lab, never names)."""
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.core().create_namespace({"metadata": {"name": name}})
+        return name
+
+
+@pytest.fixture(scope="session")
+def api_lab(tmp_path_factory) -> ApiLab:
+    tmp = tmp_path_factory.mktemp("krl-api")
+    (tmp / "home").mkdir()
+    material = tls.generate()
+    (tmp / "server.crt").write_bytes(material.cert_pem)
+    (tmp / "server.key").write_bytes(material.key_pem)
+    token = "test-" + uuid.uuid4().hex
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def boot():
+        node = FakeNode("fake")
+        await node.start()
+        cluster = Cluster(Store(), node)
+        await cluster.start()
+        server = ApiServer(cluster, token, tls.server_context(tmp / "server.crt", tmp / "server.key"))
+        holder.update(node=node, cluster=cluster, server=server, url=await server.start())
+
+    def thread_main():
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(boot())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=thread_main, name="krl-api-lab", daemon=True)
+    thread.start()
+    assert ready.wait(30), "lab API did not start"
+    kubeconfig = tmp / "kubeconfig"
+    kubeconfig.write_text(render_kubeconfig(holder["url"], token, material.ca_pem))
+    kubeconfig.chmod(0o600)
+    lab = ApiLab(tmp, holder["url"], token, material.ca_pem, kubeconfig, holder["node"], holder["cluster"], loop)
+    yield lab
+    for client in lab._clients:
+        try:
+            client.close()
+        except Exception:
+            pass
+
+    async def stop():
+        await holder["server"].stop()
+        await holder["cluster"].close()
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+@pytest.fixture
+def ns(api_lab) -> str:
+    name = api_lab.namespace()
+    yield name
+    try:
+        api_lab.core().delete_namespace(name)
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def pod_body():
+    return pod_manifest
+
+
+@pytest.fixture(scope="module")
+def real_lab(tmp_path_factory) -> RealLab:
+    """The demo on a real lab (cni enforce), shared by one test module; `lab down` after."""
+    lab = start_real_lab(tmp_path_factory.mktemp("krl-real"), "-f", str(REPO / "manifests" / "demo"))
+    yield lab
+    stop_real_lab(lab)

@@ -1,0 +1,244 @@
+"""`kubereach lab up|down|status|kubeconfig|fault` as real processes.
+
+Most tests run the daemon with the in-memory node (no root needed); the ones marked
+``lab`` run the real node and check that ``down`` leaves the kernel as it found it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from krl_lab_helpers import REPO, fake_daemon_env, run_kubereach, start_real_lab, stop_real_lab
+
+
+@pytest.fixture
+def fake_lab(tmp_path):
+    state = tmp_path / "state"
+    env = fake_daemon_env()
+    proc = run_kubereach("lab", "up", "--state-dir", str(state), env=env)
+    assert proc.returncode == 0, proc.stderr
+    yield state, env, proc
+    run_kubereach("lab", "down", "--state-dir", str(state), env=env)
+
+
+def _kubectl(kubeconfig: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+    env.update(HOME=str(home), KUBECONFIG=str(kubeconfig))
+    return subprocess.run([str(REPO / ".venv/bin/kubectl"), *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_up_prints_kubeconfig_and_kubectl_example(fake_lab, tmp_path):
+    state, env, proc = fake_lab
+    kubeconfig = Path(proc.stdout.strip())
+    assert kubeconfig == state / "kubeconfig"
+    assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert f"kubectl --kubeconfig {kubeconfig} get pods -A" in proc.stderr
+    text = kubeconfig.read_text()
+    assert "certificate-authority-data" in text and re.search(r"server: https://127\.0\.0\.1:\d+", text)
+    (tmp_path / "home").mkdir()
+    got = _kubectl(kubeconfig, tmp_path / "home", "get", "ns", "-o", "name")
+    assert "namespace/default" in got.stdout.split()
+
+
+def test_second_up_says_a_lab_is_running_and_exits_2(fake_lab):
+    state, env, _ = fake_lab
+    again = run_kubereach("lab", "up", "--state-dir", str(state), env=env)
+    assert again.returncode == 2
+    assert "already running" in again.stderr
+
+
+def test_status_and_kubeconfig_commands(fake_lab):
+    state, env, _ = fake_lab
+    status = run_kubereach("lab", "status", "--state-dir", str(state), "-o", "json", env=env)
+    assert status.returncode == 0
+    info = json.loads(status.stdout)
+    assert info["running"] and info["url"].startswith("https://127.0.0.1:") and info["pods"] == 0
+    text = run_kubereach("lab", "status", "--state-dir", str(state), env=env).stdout
+    assert "instance:" in text and info["instance"] in text
+    path = run_kubereach("lab", "kubeconfig", "--state-dir", str(state), env=env).stdout.strip()
+    assert path == str(state / "kubeconfig")
+    shown = run_kubereach("lab", "kubeconfig", "--show", "--state-dir", str(state), env=env).stdout
+    assert shown == (state / "kubeconfig").read_text()
+
+
+def test_fault_allow_deny_list_clear(fake_lab):
+    state, env, _ = fake_lab
+    a = run_kubereach("lab", "fault", "allow", "shop/web", "shop/db", "5432/TCP", "--state-dir", str(state), env=env)
+    assert a.returncode == 0, a.stderr
+    run_kubereach("lab", "fault", "deny", "shop/api", "shop/db", "53/udp", "--state-dir", str(state), env=env)
+    listed = run_kubereach("lab", "fault", "list", "--state-dir", str(state), env=env).stdout.splitlines()
+    assert listed == ["allow\tshop/web -> shop/db\t5432/TCP", "deny\tshop/api -> shop/db\t53/UDP"]
+    bad = run_kubereach("lab", "fault", "deny", "web", "shop/db", "99999", "--state-dir", str(state), env=env)
+    assert bad.returncode == 2
+    flip = run_kubereach("lab", "fault", "deny", "shop/web", "shop/db", "5432", "--state-dir", str(state), env=env)
+    assert flip.stdout.splitlines() == ["deny\tshop/api -> shop/db\t53/UDP", "deny\tshop/web -> shop/db\t5432/TCP"]
+    run_kubereach("lab", "fault", "clear", "--state-dir", str(state), env=env)
+    assert run_kubereach("lab", "fault", "list", "--state-dir", str(state), env=env).stdout == ""
+
+
+def test_up_applies_manifests_in_dependency_order_and_waits_for_pods(tmp_path):
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    # pods first in the file, their namespace last: `up` must order them itself
+    (manifests / "all.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: krl-demo, labels: {app: a}}\n"
+        "spec: {containers: [{name: c, image: x, ports: [{containerPort: 80}]}]}\n---\n"
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: krl-demo}\n"
+        "spec: {podSelector: {}}\n---\n"
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: krl-demo}\n")
+    state = tmp_path / "state"
+    env = fake_daemon_env()
+    proc = run_kubereach("lab", "up", "-f", str(manifests), "--state-dir", str(state), env=env)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert "pods running: 1/1" in proc.stderr
+        (tmp_path / "home").mkdir()
+        got = _kubectl(state / "kubeconfig", tmp_path / "home", "get", "pods", "-n", "krl-demo", "-o", "name")
+        assert got.stdout.split() == ["pod/a"]
+    finally:
+        run_kubereach("lab", "down", "--state-dir", str(state), env=env)
+
+
+def test_up_refuses_bad_manifests_before_starting(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n")
+    state = tmp_path / "state"
+    proc = run_kubereach("lab", "up", "-f", str(bad), "--state-dir", str(state), env=fake_daemon_env())
+    assert proc.returncode == 2
+    assert "bad.yaml#1" in proc.stderr and "Deployment" in proc.stderr
+    assert not state.exists()
+
+
+def test_up_refuses_a_non_lab_directory(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    proc = run_kubereach("lab", "up", "--state-dir", str(tmp_path), env=fake_daemon_env())
+    assert proc.returncode == 2
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_down_stops_the_daemon_and_removes_the_state_dir(tmp_path):
+    state = tmp_path / "state"
+    env = fake_daemon_env()
+    assert run_kubereach("lab", "up", "--state-dir", str(state), env=env).returncode == 0
+    pid = json.loads((state / "instance.json").read_text())["pid"]
+    down = run_kubereach("lab", "down", "--state-dir", str(state), env=env)
+    assert down.returncode == 0, down.stderr
+    assert not state.exists()
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    again = run_kubereach("lab", "down", "--state-dir", str(state), env=env)
+    assert again.returncode == 0 and "no lab" in again.stderr
+    status = run_kubereach("lab", "status", "--state-dir", str(state), env=env)
+    assert status.returncode == 3
+
+
+def test_down_and_up_after_the_daemon_died(tmp_path):
+    state = tmp_path / "state"
+    env = fake_daemon_env()
+    assert run_kubereach("lab", "up", "--state-dir", str(state), env=env).returncode == 0
+    pid = json.loads((state / "instance.json").read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    status = json.loads(run_kubereach("lab", "status", "--state-dir", str(state), "-o", "json", env=env).stdout)
+    assert status["running"] is False
+    up = run_kubereach("lab", "up", "--state-dir", str(state), env=env)
+    assert up.returncode == 0, up.stderr
+    assert "no longer running" in up.stderr
+    assert run_kubereach("lab", "down", "--state-dir", str(state), env=env).returncode == 0
+    assert not state.exists()
+
+
+# -- the real node -----------------------------------------------------------------------------
+def _kernel_state() -> dict[str, str]:
+    def run(*cmd: str) -> str:
+        return subprocess.run(cmd, capture_output=True, text=True).stdout
+
+    iptables = "\n".join(line for line in run("iptables-save").splitlines() if not line.startswith("#"))
+    return {"netns": run("ip", "netns", "list"), "link": run("ip", "-o", "link", "show"),
+            "iptables": re.sub(r"\[\d+:\d+\]", "", iptables), "ipset": run("ipset", "list")}
+
+
+@pytest.mark.lab
+def test_real_lab_up_demo_then_down_leaves_the_kernel_as_it_was(tmp_path):
+    before = _kernel_state()
+    lab = start_real_lab(tmp_path, "-f", str(REPO / "manifests" / "demo"))
+    instance = json.loads((lab.state_dir / "instance.json").read_text())["instanceId"]
+    try:
+        pods = json.loads(lab.kubectl("get", "pods", "-A", "-o", "json").stdout)["items"]
+        assert pods and all(p["status"]["phase"] == "Running" for p in pods)
+        assert all(p["status"]["podIP"].startswith("10.244.") for p in pods)
+        assert instance in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        name = pods[0]["metadata"]["name"]
+        ns = pods[0]["metadata"]["namespace"]
+        container = pods[0]["spec"]["containers"][0]["name"]
+        assert "answers on" in lab.kubectl("logs", "-n", ns, name, "-c", container).stdout
+    finally:
+        stop_real_lab(lab)
+    after = _kernel_state()
+    assert instance not in after["netns"] and instance not in after["link"]
+    assert after["iptables"] == before["iptables"]
+    assert after["ipset"] == before["ipset"]
+    # other helpers create their own namespaces meanwhile: compare only what is not theirs
+    ours = lambda text: {line for line in text.splitlines() if "krl" in line}  # noqa: E731
+    assert ours(after["netns"]) <= ours(before["netns"]) | {l for l in ours(after["netns"]) if instance not in l}
+    assert not lab.state_dir.exists()
+
+
+@pytest.mark.lab
+def test_real_lab_rejects_a_second_up_and_cleans_up_after_a_killed_daemon(tmp_path):
+    lab = start_real_lab(tmp_path)
+    instance = json.loads((lab.state_dir / "instance.json").read_text())["instanceId"]
+    again = run_kubereach("lab", "up", "--state-dir", str(lab.state_dir))
+    assert again.returncode == 2
+    # faults reach the real node's CNI through the daemon's private endpoint
+    added = run_kubereach("lab", "fault", "deny", "a/x", "b/y", "80/TCP", "--state-dir", str(lab.state_dir))
+    assert added.returncode == 0, added.stderr
+    assert run_kubereach("lab", "fault", "clear", "--state-dir", str(lab.state_dir)).returncode == 0
+    pid = json.loads((lab.state_dir / "instance.json").read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    assert instance in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    stop_real_lab(lab)
+    assert instance not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+def test_up_with_a_node_that_cannot_start_reports_the_log_and_leaves_nothing(tmp_path):
+    state = tmp_path / "state"
+    env = {**fake_daemon_env(), "KUBEREACH_LAB_NODE_FACTORY": "fake_node:FailingNode"}
+    proc = run_kubereach("lab", "up", "--state-dir", str(state), env=env)
+    assert proc.returncode == 3
+    assert "cannot create the node namespace" in proc.stderr
+    assert not state.exists()
+
+
+def test_up_with_an_invalid_object_keeps_the_lab_and_says_how_to_stop_it(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\n"
+                   "spec: {containers: [{name: c, image: x}]}\n")
+    state = tmp_path / "state"
+    env = fake_daemon_env()
+    proc = run_kubereach("lab", "up", "-f", str(bad), "--state-dir", str(state), env=env)
+    try:
+        assert proc.returncode == 2
+        assert "bad.yaml#1: Pod Bad_Name" in proc.stderr and "metadata.name" in proc.stderr
+        assert "lab down" in proc.stderr
+        assert json.loads(run_kubereach("lab", "status", "--state-dir", str(state), "-o", "json",
+                                        env=env).stdout)["running"]
+    finally:
+        run_kubereach("lab", "down", "--state-dir", str(state), env=env)
