@@ -42,6 +42,9 @@ Result document (version 1)::
 Every target of a valid spec has exactly one result, in the order of the spec, even
 when the deadline cut it short (then ``state`` is ``error`` with evidence
 ``deadline``).
+
+Field-by-field reference (bounds, defaults, every evidence value per method):
+``probe/README.md``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,130 @@
+"""The agent image's installation steps, replayed in a fresh virtual environment.
+
+There is no Docker engine here, so this test does what agent-image/Dockerfile does:
+copy the same paths (read from its COPY lines), run its ``pip install`` line in a new
+venv, and run every entrypoint from that venv: ``--help``, ``run`` against a local
+listener, ``serve`` start/stop, ``intrapod render``. Dependencies come from the package
+index (pip's wheel cache makes reruns fast).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import venv
+
+import pytest
+
+from krp_helpers import REPO
+
+pytestmark = pytest.mark.slow
+
+DOCKERFILE = REPO / "agent-image" / "Dockerfile"
+
+
+def dockerfile_steps() -> tuple[list[str], list[str]]:
+    """(paths the Dockerfile copies, the pip command it runs)."""
+    text = DOCKERFILE.read_text()
+    copies: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("COPY "):
+            copies += line.split()[1:-1]
+    pip = re.search(r"RUN (pip install [^\\\n&]*)", text)
+    assert pip, "Dockerfile has no `RUN pip install` line"
+    return copies, pip.group(1).split()
+
+
+def test_dockerfile_is_slim_nonroot_with_iptables_and_the_probe_entrypoint():
+    text = DOCKERFILE.read_text()
+    assert "\nFROM python:3.11-slim\n" in text
+    assert "apt-get install -y --no-install-recommends iptables" in text
+    assert "USER 65532:65532" in text
+    assert 'ENTRYPOINT ["kubereach-probe"]' in text
+    copies, pip = dockerfile_steps()
+    assert pip[:3] == ["pip", "install", "--no-cache-dir"] and pip[-1] == "."
+    for path in copies:
+        assert (REPO / path).exists(), path
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    if os.environ.get("KUBEREACH_SKIP_INSTALL_TEST"):
+        pytest.skip("KUBEREACH_SKIP_INSTALL_TEST is set")
+    root = tmp_path_factory.mktemp("image")
+    src, env_dir = root / "src", root / "venv"
+    src.mkdir()
+    copies, pip = dockerfile_steps()
+    for path in copies:
+        origin = REPO / path
+        if origin.is_dir():
+            shutil.copytree(origin, src / path, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(origin, src / path)
+    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    bin_dir = env_dir / "bin"
+    args = [a for a in pip[2:] if a != "--no-cache-dir"]   # reuse the wheel cache here
+    proc = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q",
+                           "--disable-pip-version-check", *args], cwd=src,
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 and ("Could not find a version" in proc.stderr
+                                 or "NewConnectionError" in proc.stderr):
+        pytest.skip(f"package index unreachable: {proc.stderr[-300:]}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return bin_dir
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["KUBEREACH_NAMESPACE"], env["KUBEREACH_POD"], env["KUBEREACH_CONTAINER"] = "img", "pod", "c"
+    return env
+
+
+def test_help_runs_from_the_fresh_install(installed):
+    proc = subprocess.run([str(installed / "kubereach-probe"), "--help"], capture_output=True,
+                          text=True, env=clean_env(), cwd="/", timeout=60)
+    assert proc.returncode == 0
+    for command in ("run", "scan", "serve", "intrapod"):
+        assert command in proc.stdout
+    where = subprocess.run([str(installed / "python"), "-c", "import probe; print(probe.__file__)"],
+                           capture_output=True, text=True, env=clean_env(), cwd="/", timeout=60)
+    assert str(installed.parent) in where.stdout   # the venv's copy, not the repo's
+
+
+def test_serve_and_run_from_the_fresh_install(installed):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = subprocess.Popen([str(installed / "kubereach-probe"), "serve", "--bind", "127.0.0.1",
+                              "--tcp", str(port)], stderr=subprocess.PIPE, text=True,
+                             env=clean_env(), cwd="/")
+    try:
+        assert "listening" in serve.stderr.readline()
+        spec = {"kind": "KubereachProbeSpec", "version": 1, "timeout_s": 1, "retries": 0,
+                "targets": [{"address": "127.0.0.1", "port": port}]}
+        run = subprocess.run([str(installed / "kubereach-probe"), "run"], input=json.dumps(spec),
+                             capture_output=True, text=True, env=clean_env(), cwd="/", timeout=60)
+        assert run.returncode == 0, run.stderr
+        result = json.loads(run.stdout)["results"][0]
+        assert result["state"] == "open"
+        assert result["identity"]["pod"] == "pod"
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=10) == 0
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+
+
+def test_intrapod_render_from_the_fresh_install(installed):
+    config = {"rules": '{"default": "deny"}', "containers": [
+        {"name": "app", "uid": 1001, "ports": ["8080/TCP"]}, {"name": "sidecar", "uid": 1002}]}
+    proc = subprocess.run([str(installed / "kubereach-probe"), "intrapod", "render",
+                           "--config", json.dumps(config)], capture_output=True, text=True,
+                          env=clean_env(), cwd="/", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--uid-owner 1002" in proc.stdout and "REJECT --reject-with tcp-reset" in proc.stdout
