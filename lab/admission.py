@@ -26,15 +26,16 @@ for the Service's DNS name ``NAME.NAMESPACE.svc``, exactly as the real API serve
 Without the annotation the call fails (and ``failurePolicy`` decides). ``matchConditions``
 (CEL) and ``reinvocationPolicy`` are not evaluated.
 
-The lab must not import the orchestrator: the label selector and JSONPatch code here
-are the lab's own.
+The lab must not import the orchestrator. The JSONPatch code is the lab's one
+implementation in :mod:`lab.jsonpatch` (the API's ``PATCH`` uses it too) and label
+selectors are matched by :func:`lab.api.selectors.match_label_selector`; both are pure
+modules, so this one still imports no HTTP handler code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import json
 import ssl
 import uuid
@@ -42,6 +43,15 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import aiohttp
+
+from lab.api.selectors import match_label_selector as selector_matches
+from lab.jsonpatch import PatchError, apply_json_patch
+
+# PatchError, apply_json_patch and selector_matches are re-exported: callers and tests
+# use them from here.
+__all__ = ["AdmissionOutcome", "PatchError", "WebhookCallError", "admit_pod", "apply_json_patch",
+           "review_request", "rule_matches", "selector_matches", "SERVICE_ADDRESS_ANNOTATION",
+           "NAMESPACE_NAME_LABEL", "DEFAULT_TIMEOUT_S", "MAX_TIMEOUT_S", "LAB_USER"]
 
 SERVICE_ADDRESS_ANNOTATION = "lab.kubereach.io/service-address"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -62,10 +72,6 @@ class AdmissionOutcome:
 
 class WebhookCallError(Exception):
     """One webhook could not give a usable answer (failurePolicy decides what follows)."""
-
-
-class PatchError(ValueError):
-    """A JSONPatch operation that does not apply to the document."""
 
 
 async def admit_pod(pod: dict[str, Any], *, namespace_labels: Mapping[str, str],
@@ -178,30 +184,6 @@ def _in(value: str, allowed: Any) -> bool:
     return "*" in allowed or value in allowed
 
 
-def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """metav1.LabelSelector: matchLabels AND matchExpressions; empty or absent matches all."""
-    if not selector:
-        return True
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op = expr.get("key"), expr.get("operator")
-        values = list(expr.get("values") or [])
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            return False
-    return True
-
-
 # -- calling one webhook -----------------------------------------------------------------
 
 def review_request(pod: Mapping[str, Any], namespace: str, operation: str, dry_run: bool) -> dict[str, Any]:
@@ -289,7 +271,7 @@ async def _call(config: Mapping[str, Any], hook: Mapping[str, Any], pod: Mapping
     return resp
 
 
-# -- RFC 6902 JSONPatch --------------------------------------------------------------------
+# -- the webhook's JSONPatch: decoded here, applied by lab.jsonpatch ----------------------
 
 def _apply_response_patch(pod: dict[str, Any], resp: Mapping[str, Any]) -> dict[str, Any]:
     if resp.get("patchType") != "JSONPatch":
@@ -299,100 +281,3 @@ def _apply_response_patch(pod: dict[str, Any], resp: Mapping[str, Any]) -> dict[
     except ValueError as exc:
         raise PatchError(f"patch is not base64 JSON: {exc}") from exc
     return apply_json_patch(pod, ops)
-
-
-def apply_json_patch(doc: Any, ops: Any) -> Any:
-    """Apply add, remove, replace, move, copy and test (RFC 6902) to a copy of ``doc``."""
-    if not isinstance(ops, list):
-        raise PatchError("a JSONPatch is a list of operations")
-    doc = copy.deepcopy(doc)
-    for n, op in enumerate(ops):
-        if not isinstance(op, Mapping) or "op" not in op or "path" not in op:
-            raise PatchError(f"operation {n}: needs op and path")
-        kind, path = op["op"], _pointer(op["path"])
-        if kind == "add":
-            doc = _add(doc, path, copy.deepcopy(_value(op, n)))
-        elif kind == "remove":
-            doc, _ = _remove(doc, path)
-        elif kind == "replace":
-            doc, _ = _remove(doc, path)
-            doc = _add(doc, path, copy.deepcopy(_value(op, n)))
-        elif kind in ("move", "copy"):
-            src = _pointer(op.get("from", ""))
-            if kind == "move":
-                doc, value = _remove(doc, src)
-            else:
-                value = copy.deepcopy(_get(doc, src))
-            doc = _add(doc, path, value)
-        elif kind == "test":
-            if _get(doc, path) != _value(op, n):
-                raise PatchError(f"operation {n}: test failed at {op['path']}")
-        else:
-            raise PatchError(f"operation {n}: unknown op {kind!r}")
-    return doc
-
-
-def _value(op: Mapping[str, Any], n: int) -> Any:
-    if "value" not in op:
-        raise PatchError(f"operation {n}: {op['op']} needs a value")
-    return op["value"]
-
-
-def _pointer(path: Any) -> list[str]:
-    if not isinstance(path, str) or (path and not path.startswith("/")):
-        raise PatchError(f"bad JSON pointer {path!r}")
-    if path == "":
-        return []
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _index(container: list[Any], token: str, *, for_add: bool) -> int:
-    if token == "-" and for_add:
-        return len(container)
-    if not token.isdigit() or (len(token) > 1 and token.startswith("0")):
-        raise PatchError(f"bad array index {token!r}")
-    i = int(token)
-    if i > len(container) or (i == len(container) and not for_add):
-        raise PatchError(f"array index {i} out of range")
-    return i
-
-
-def _get(doc: Any, path: list[str]) -> Any:
-    for token in path:
-        if isinstance(doc, dict):
-            if token not in doc:
-                raise PatchError(f"no member {token!r}")
-            doc = doc[token]
-        elif isinstance(doc, list):
-            doc = doc[_index(doc, token, for_add=False)]
-        else:
-            raise PatchError(f"cannot descend into {type(doc).__name__} at {token!r}")
-    return doc
-
-
-def _add(doc: Any, path: list[str], value: Any) -> Any:
-    if not path:
-        return value
-    parent = _get(doc, path[:-1])
-    last = path[-1]
-    if isinstance(parent, dict):
-        parent[last] = value
-    elif isinstance(parent, list):
-        parent.insert(_index(parent, last, for_add=True), value)
-    else:
-        raise PatchError(f"cannot add into {type(parent).__name__}")
-    return doc
-
-
-def _remove(doc: Any, path: list[str]) -> tuple[Any, Any]:
-    if not path:
-        raise PatchError("cannot remove the whole document")
-    parent = _get(doc, path[:-1])
-    last = path[-1]
-    if isinstance(parent, dict):
-        if last not in parent:
-            raise PatchError(f"no member {last!r} to remove")
-        return doc, parent.pop(last)
-    if isinstance(parent, list):
-        return doc, parent.pop(_index(parent, last, for_add=False))
-    raise PatchError(f"cannot remove from {type(parent).__name__}")

@@ -2,8 +2,9 @@
 
 Pure functions over plain dicts; each returns a new document and never mutates its
 inputs. A patch that cannot apply raises :class:`PatchError` (the API answers 422 or
-400 with its message). The strategic merge keys follow the Kubernetes API types
-(``x-kubernetes-patch-merge-key``), see :data:`MERGE_KEYS`.
+400 with its message). JSON patch is :func:`lab.jsonpatch.apply_json_patch`, the same
+code that applies an admission webhook's patch. The strategic merge keys follow the
+Kubernetes API types (``x-kubernetes-patch-merge-key``), see :data:`MERGE_KEYS`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+# RFC 6902 JSON patch is the lab's one implementation, shared with admission webhooks;
+# its PatchError is the one every flavour here raises.
+from lab.jsonpatch import PatchError
+from lab.jsonpatch import apply_json_patch as json_patch
 
-class PatchError(ValueError):
-    pass
+__all__ = ["PatchError", "json_patch", "merge_patch", "strategic_merge_patch", "MERGE_KEYS"]
 
 
 # field name -> merge key for lists merged element-wise by strategic merge patch (the
@@ -44,102 +48,6 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
-
-
-# -- JSON patch (RFC 6902) ---------------------------------------------------------------
-def _pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise PatchError(f"invalid JSON pointer {path!r}")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _index(container: list, token: str, *, for_add: bool) -> int:
-    if token == "-" and for_add:
-        return len(container)
-    if not token.isdigit():
-        raise PatchError(f"invalid array index {token!r}")
-    idx = int(token)
-    if idx > len(container) or (idx == len(container) and not for_add):
-        raise PatchError(f"array index {idx} out of bounds")
-    return idx
-
-
-def _walk(doc: Any, tokens: list[str]) -> Any:
-    node = doc
-    for tok in tokens:
-        if isinstance(node, dict):
-            if tok not in node:
-                raise PatchError(f"path element {tok!r} not found")
-            node = node[tok]
-        elif isinstance(node, list):
-            node = node[_index(node, tok, for_add=False)]
-        else:
-            raise PatchError(f"cannot descend into a scalar at {tok!r}")
-    return node
-
-
-def _remove(doc: Any, tokens: list[str]) -> Any:
-    parent = _walk(doc, tokens[:-1])
-    last = tokens[-1]
-    if isinstance(parent, dict):
-        if last not in parent:
-            raise PatchError(f"unable to remove nonexistent key {last!r}")
-        return parent.pop(last)
-    if isinstance(parent, list):
-        return parent.pop(_index(parent, last, for_add=False))
-    raise PatchError("cannot remove from a scalar")
-
-
-def _add(doc: Any, tokens: list[str], value: Any, *, replace: bool = False) -> Any:
-    if not tokens:
-        return value
-    parent = _walk(doc, tokens[:-1])
-    last = tokens[-1]
-    if isinstance(parent, dict):
-        if replace and last not in parent:
-            raise PatchError(f"replace operation does not apply: doc is missing key {last!r}")
-        parent[last] = value
-    elif isinstance(parent, list):
-        idx = _index(parent, last, for_add=not replace)
-        if replace:
-            parent[idx] = value
-        else:
-            parent.insert(idx, value)
-    else:
-        raise PatchError("cannot add to a scalar")
-    return doc
-
-
-def json_patch(target: Any, operations: Any) -> Any:
-    if not isinstance(operations, list):
-        raise PatchError("a JSON patch must be a list of operations")
-    doc = copy.deepcopy(target)
-    for op in operations:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise PatchError(f"invalid JSON patch operation {op!r}")
-        kind, tokens = op["op"], _pointer(str(op["path"]))
-        if kind in ("add", "replace", "test") and "value" not in op:
-            raise PatchError(f"{kind} operation without a value")
-        if kind == "add":
-            doc = _add(doc, tokens, copy.deepcopy(op["value"]))
-        elif kind == "remove":
-            if not tokens:
-                raise PatchError("cannot remove the whole document")
-            _remove(doc, tokens)
-        elif kind == "replace":
-            doc = _add(doc, tokens, copy.deepcopy(op["value"]), replace=True)
-        elif kind in ("move", "copy"):
-            source = _pointer(str(op.get("from", "")))
-            value = _remove(doc, source) if kind == "move" else copy.deepcopy(_walk(doc, source))
-            doc = _add(doc, tokens, value)
-        elif kind == "test":
-            if _walk(doc, tokens) != op["value"]:
-                raise PatchError(f"test operation failed at {op['path']}")
-        else:
-            raise PatchError(f"unknown JSON patch operation {kind!r}")
-    return doc
 
 
 # -- strategic merge patch ---------------------------------------------------------------

@@ -3,13 +3,15 @@
 Label selectors: ``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``, ``a notin (x)``, ``a``,
 ``!a``, comma-joined (AND). Field selectors: ``path=value``, ``path==value``,
 ``path!=value`` over the fields each kind supports, like the real server (which
-answers 400 for any other field).
+answers 400 for any other field). And :func:`match_label_selector`, the one matcher in
+the API and admission for a metav1.LabelSelector object (``matchLabels`` +
+``matchExpressions``); the CNI keeps its own in :mod:`lab.cni.selectors`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 Predicate = Callable[[dict[str, Any]], bool]
 
@@ -120,21 +122,31 @@ def both(*predicates: Predicate | None) -> Predicate:
     return lambda obj: all(p(obj) for p in active)
 
 
-def match_label_selector(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """A metav1.LabelSelector dict against labels (empty selector matches everything)."""
+def match_label_selector(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector dict against labels: matchLabels AND matchExpressions.
+
+    An empty or absent selector matches everything; ``NotIn`` and ``DoesNotExist``
+    match labels that lack the key; an unknown operator matches nothing. Admission
+    uses this for webhooks' ``namespaceSelector`` / ``objectSelector``.
+    """
     if not selector:
         return True
     for k, v in (selector.get("matchLabels") or {}).items():
         if labels.get(k) != v:
             return False
     for expr in selector.get("matchExpressions") or ():
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
+        key, op, values = expr.get("key"), expr.get("operator"), list(expr.get("values") or ())
+        present = key in labels
+        if op == "In":
+            ok = present and labels[key] in values
+        elif op == "NotIn":
+            ok = not present or labels[key] not in values
+        elif op == "Exists":
+            ok = present
+        elif op == "DoesNotExist":
+            ok = not present
+        else:
+            ok = False
+        if not ok:
             return False
     return True
