@@ -71,6 +71,54 @@ class LabPaths:
     def node_dir(self) -> Path:      # handed to the node runtime as its state_dir
         return self.root / "node"
 
+    @property
+    def companions(self) -> Path:    # processes started next to the daemon (see Companion)
+        return self.root / "companions.json"
+
+    def companion_log(self, name: str) -> Path:
+        return self.root / f"{name}.log"
+
+
+@dataclass(frozen=True, slots=True)
+class Companion:
+    """A process a client started alongside the lab (a webhook server, say), owned by it.
+
+    ``lab down`` stops every companion, also after the daemon died. The pid alone is
+    not trusted (pids get reused): a companion is only signalled while its kernel start
+    time is still the recorded one. The command line is kept for people reading the
+    record (``lab status -o json`` shows the log; the record shows what ran).
+    """
+
+    name: str
+    pid: int
+    start_time: int              # field 22 of /proc/PID/stat: clock ticks after boot
+    cmdline: tuple[str, ...]
+    log: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "pid": self.pid, "startTime": self.start_time,
+                "cmdline": list(self.cmdline), "log": self.log}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Companion":
+        return cls(str(data["name"]), int(data["pid"]), int(data["startTime"]),
+                   tuple(str(a) for a in data.get("cmdline", [])), str(data.get("log", "")))
+
+
+def read_companions(paths: LabPaths) -> list[Companion]:
+    data = read_json(paths.companions) or {}
+    out = []
+    for item in data.get("companions", []):
+        try:
+            out.append(Companion.from_dict(item))
+        except (KeyError, TypeError, ValueError):
+            continue     # a damaged record: nothing we could safely signal
+    return out
+
+
+def write_companions(paths: LabPaths, companions: list[Companion]) -> None:
+    write_json(paths.companions, {"companions": [c.to_dict() for c in companions]})
+
 
 @dataclass(frozen=True, slots=True)
 class InstanceConfig:

@@ -31,7 +31,7 @@ import yaml
 
 from lab import config
 from lab.api import tls
-from lab.config import InstanceConfig, LabPaths
+from lab.config import Companion, InstanceConfig, LabPaths
 from lab.manifests import Manifest, ManifestError, load
 from lab.runtime import Fault, FaultAction
 
@@ -42,10 +42,14 @@ STOP_TIMEOUT = 60.0           # seconds for a clean shutdown (tearing down 200 p
 DEFAULT_POD_TIMEOUT = 180.0   # seconds for every pod of `up -f` to be Running
 REQUEST_TIMEOUT = 30.0
 STATUS_TIMEOUT = 5.0          # `lab status` must answer quickly even if the daemon hangs
+COMPANION_STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL for a companion process
 DEFAULT_NODE_FACTORY = "lab.node:LabNode"
 NODE_FACTORY_ENV = "KUBEREACH_LAB_NODE_FACTORY"   # tests: "fake_node:FakeNode" (no root needed)
 
 Progress = Callable[[str], None]
+# Called by `up` once the API answers and before any manifest is applied (a client can
+# install something the manifests depend on, e.g. admission webhooks); raise LabError.
+BeforeApply = Callable[["LabClient", LabPaths], None]
 
 
 class LabError(Exception):
@@ -183,6 +187,7 @@ def _prepare_dir(paths: LabPaths, progress: Progress) -> None:
                                     f"pid {pid}, API {daemon.get('url', 'starting')}); "
                                     "`kubereach lab down` stops it")
         progress(f"cleaning up a lab that is no longer running (instance {inst.get('instanceId')})")
+        stop_companions(paths, progress=progress)
         _cleanup_dead(paths, inst)
         shutil.rmtree(root, ignore_errors=True)
     elif root.exists() and any(root.iterdir()):
@@ -194,7 +199,8 @@ def _prepare_dir(paths: LabPaths, progress: Progress) -> None:
 
 def up(*, manifests: list[Path] | None = None, cni: str = "enforce", state_dir: Path | str | None = None,
        pod_timeout: float = DEFAULT_POD_TIMEOUT, progress: Progress = lambda s: None,
-       node_factory: str | None = None, python: str | None = None) -> UpResult:
+       node_factory: str | None = None, python: str | None = None,
+       before_apply: BeforeApply | None = None) -> UpResult:
     if cni not in ("enforce", "none"):
         raise LabError(f"--cni must be enforce or none, not {cni!r}", EXIT_USAGE)
     try:
@@ -231,6 +237,18 @@ def up(*, manifests: list[Path] | None = None, cni: str = "enforce", state_dir: 
     config.write_private(paths.kubeconfig, render_kubeconfig(url, inst.token, material.ca_pem))
     client = LabClient(url, inst.token, material.ca_pem)
     result = UpResult(paths.root, paths.kubeconfig, url, inst.instance_id, proc.pid)
+    if before_apply is not None:
+        try:
+            before_apply(client, paths)
+        except Exception as exc:
+            # a half-prepared lab (say, pods admitted without their webhook) would mislead:
+            # leave nothing behind, companions included
+            message = str(exc) if isinstance(exc, LabError) else f"{type(exc).__name__}: {exc}"
+            try:
+                down(state_dir=paths.root)
+            except LabError as cleanup:
+                message += f"\n(cleaning up failed too: {cleanup})"
+            raise LabError(message, getattr(exc, "exit_code", EXIT_FAILED)) from exc
     if objects:
         try:
             result.applied = apply(client, objects, progress=progress)
@@ -285,6 +303,20 @@ def apply(client: LabClient, objects: list[Manifest], *, progress: Progress = la
     return applied
 
 
+def apply_objects(client: LabClient, objects: list[dict[str, Any]], *, source: str,
+                  progress: Progress = lambda s: None) -> list[str]:
+    """:func:`apply` for objects built in code rather than read from files."""
+    from lab.api.resources import BY_KIND
+    manifests = []
+    for i, obj in enumerate(objects, 1):
+        rt = BY_KIND.get((obj.get("apiVersion"), obj.get("kind")))
+        if rt is None:
+            raise LabError(f"{source}#{i}: the lab does not serve {obj.get('apiVersion')} {obj.get('kind')}",
+                           EXIT_USAGE)
+        manifests.append(Manifest(f"{source}#{i}", rt, obj))
+    return apply(client, manifests, progress=progress)
+
+
 def wait_pods(client: LabClient, *, timeout: float, progress: Progress = lambda s: None) -> int:
     """Wait until every pod is Running or Succeeded and the CNI is in sync; returns the count."""
     deadline = time.monotonic() + timeout
@@ -317,6 +349,97 @@ def wait_pods(client: LabClient, *, timeout: float, progress: Progress = lambda 
         time.sleep(0.2)
 
 
+# -- companions ------------------------------------------------------------------------------
+def _start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _is_companion(c: Companion) -> bool:
+    """The recorded process is still the one we started: pid plus kernel start time name a
+    process uniquely (a reused pid has a later start time). The command line is not
+    compared: a companion may legitimately exec another program (``sh -c 'exec ...'``)."""
+    return _alive(c.pid) and _start_time(c.pid) == c.start_time
+
+
+def start_companion(state_dir: Path | str | None, name: str, argv: list[str], *,
+                    env: dict[str, str] | None = None) -> Companion:
+    """Start ``argv`` detached (own session, stdout+stderr to ``NAME.log`` in the state dir)
+    and record it, so that ``down`` stops it. The lab must exist (``up`` created the dir)."""
+    paths = _resolve(state_dir)
+    if config.read_json(paths.instance) is None:
+        raise LabError(f"no lab in {paths.root}: start companions after `up`", EXIT_USAGE)
+    if not name.replace("-", "").isalnum() or any(c.name == name for c in config.read_companions(paths)):
+        raise LabError(f"companion name {name!r} must be unique and made of letters, digits and '-'",
+                       EXIT_USAGE)
+    log = paths.companion_log(name)
+    with open(log, "ab") as logf:
+        os.chmod(log, 0o600)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                    start_new_session=True, close_fds=True, env=env)
+        except OSError as exc:
+            raise LabError(f"cannot start companion {name} ({argv[0]}): {exc.strerror or exc}") from exc
+    start = _start_time(proc.pid)
+    if start is None or proc.poll() is not None:
+        code = proc.wait()
+        raise LabError(f"companion {name} exited at once (status {code}); see {log}")
+    companion = Companion(name, proc.pid, start, tuple(argv), str(log))
+    # read-modify-write: one `up` owns the state dir, no concurrent writers
+    config.write_companions(paths, [*config.read_companions(paths), companion])
+    return companion
+
+
+def companion_log_tail(c: Companion, lines: int = 25) -> str:
+    try:
+        return "\n".join(Path(c.log).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def companion_running(c: Companion) -> bool:
+    return _is_companion(c)
+
+
+def stop_companions(state_dir: Path | str | LabPaths | None, *, progress: Progress = lambda s: None) -> int:
+    """SIGTERM each recorded companion that is still ours (its whole session), then SIGKILL
+    after :data:`COMPANION_STOP_TIMEOUT`; forget them. Returns how many were running."""
+    paths = state_dir if isinstance(state_dir, LabPaths) else _resolve(state_dir)
+    running = [c for c in config.read_companions(paths) if _is_companion(c)]
+    for c in running:
+        progress(f"stopping {c.name} (pid {c.pid})")
+        _signal_session(c.pid, signal.SIGTERM)
+    deadline = time.monotonic() + COMPANION_STOP_TIMEOUT
+    while any(_is_companion(c) for c in running) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for c in running:
+        if _is_companion(c):
+            progress(f"{c.name} did not stop within {COMPANION_STOP_TIMEOUT:.0f}s; killing it")
+            _signal_session(c.pid, signal.SIGKILL)
+            while _is_companion(c):
+                time.sleep(0.05)
+    try:
+        paths.companions.unlink()
+    except FileNotFoundError:
+        pass
+    return len(running)
+
+
+def _signal_session(pid: int, sig: int) -> None:
+    """Signal the process group the companion leads (it was started in a new session, so
+    its group id is its pid), so children it spawned go too; else the process alone."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 # -- down ------------------------------------------------------------------------------------
 def _cleanup_dead(paths: LabPaths, inst: dict[str, Any]) -> None:
     """After a daemon that died: remove what its node left, from the instance id alone."""
@@ -346,6 +469,7 @@ def down(*, state_dir: Path | str | None = None, progress: Progress = lambda s: 
             while _alive(pid):
                 time.sleep(0.05)
     # always: idempotent, and the only cleanup there is if the daemon died or was killed
+    stop_companions(paths, progress=progress)
     try:
         _cleanup_dead(paths, inst)
     except Exception as exc:
@@ -365,7 +489,9 @@ def status(*, state_dir: Path | str | None = None) -> dict[str, Any]:
     alive = _is_our_daemon(inst.get("pid"), paths)
     out: dict[str, Any] = {"running": alive, "stateDir": str(paths.root), "instance": inst.get("instanceId"),
                            "cni": inst.get("cni"), "pid": inst.get("pid"), "url": daemon.get("url"),
-                           "kubeconfig": str(paths.kubeconfig)}
+                           "kubeconfig": str(paths.kubeconfig),
+                           "companions": [{"name": c.name, "pid": c.pid, "running": _is_companion(c),
+                                           "log": c.log} for c in config.read_companions(paths)]}
     if alive and daemon.get("url"):
         try:
             code, summary = LabClient.for_state_dir(paths, STATUS_TIMEOUT).request("GET", "/lab/v1/status")

@@ -41,12 +41,23 @@ def lab() -> None:
 @_STATE_DIR
 @click.option("--timeout", "pod_timeout", type=float, default=180.0, show_default=True,
               help="Seconds to wait for every pod to be Running.")
-def up(manifests: tuple[Path, ...], cni: str, state_dir: Path | None, pod_timeout: float) -> int:
+@click.option("--webhook", is_flag=True,
+              help="Also run the intra-pod admission webhook (`kubereach webhook serve`) on 127.0.0.1 "
+                   "and register it before the manifests are applied: annotated pods in namespaces "
+                   "labelled intrapod.kubereach.io/enforce=true get their rules enforced.")
+def up(manifests: tuple[Path, ...], cni: str, state_dir: Path | None, pod_timeout: float,
+       webhook: bool) -> int:
     """Start the lab daemon, apply manifests, wait for pods; print the kubeconfig path."""
     from lab import control
+    before_apply = None
+    if webhook:
+        from orchestrator import lab_webhook
+
+        def before_apply(client, paths) -> None:
+            lab_webhook.install(client, paths, progress=_progress)
     try:
         result = control.up(manifests=list(manifests), cni=cni, state_dir=state_dir,
-                            pod_timeout=pod_timeout, progress=_progress)
+                            pod_timeout=pod_timeout, progress=_progress, before_apply=before_apply)
     except control.LabError as exc:
         _raise(exc)
     click.echo(str(result.kubeconfig))
@@ -88,6 +99,9 @@ def status(state_dir: Path | None, output: str) -> int:
                 ("pods", f"{info.get('pods', '-')}" + (f" ({phases})" if phases else "")),
                 ("network policies", info.get("networkPolicies", "-")),
                 ("faults", len(info.get("faults") or []))]
+        for c in info.get("companions") or []:
+            rows.append((c["name"], f"companion process, pid {c['pid']} "
+                         f"({'running' if c['running'] else 'gone'}), log {c['log']}"))
         for key, value in rows:
             click.echo(f"{key + ':':<18}{value}")
     return 0 if info.get("running") else 3
