@@ -24,8 +24,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.kubereach-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing kubereach and its dependencies into .venv" >&2
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  echo "setup: installing kubereach and its dependencies into .venv (log: .venv/pip-install.log)" >&2
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
+         .venv/bin/python -m pip install --disable-pip-version-check -e '.[test]'; } \
+       >.venv/pip-install.log 2>&1; then
+    tail -n 30 .venv/pip-install.log >&2
+    echo "setup: pip install failed; the full log is .venv/pip-install.log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
