@@ -15,7 +15,7 @@ Hooks for other commands (the live sweep adds cluster flags to ``predict`` later
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import click
 
@@ -23,8 +23,8 @@ from orchestrator.errors import EXIT_OK, UsageError
 from orchestrator.intrapod import analyze_intrapod, container_infos, pod_rules
 from orchestrator.model import Direction, PolicyModel, expected_matrix
 from orchestrator.reports.explain import render_explanation
-from orchestrator.reports.predict import Prediction, iter_csv, render_json, render_table
-from orchestrator.snapshot import Snapshot, load_manifests
+from orchestrator.reports.predict import Prediction, iter_json, iter_prediction_csv, render_table
+from orchestrator.snapshot import Pod, Snapshot, load_manifests
 from probe.intrapod_rules import PortRef, decide, enforceability_findings
 from probe.schema import Protocol
 
@@ -51,15 +51,28 @@ def parse_port(text: str) -> tuple[int, Protocol]:
 
 def build_prediction(snapshot: Snapshot, ports: Sequence[tuple[int, Protocol]] | None = None) -> Prediction:
     model = PolicyModel(snapshot)
-    rows = expected_matrix(snapshot, ports, model=model)
-    if len(rows) <= 500_000:     # readable order for humans; huge matrices keep the fast order
-        rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
+    rows: Sequence[tuple] = expected_matrix(snapshot, ports, model=model)   # compact ExpectedMatrix
+    if len(rows) <= 500_000:     # readable order for humans; huge matrices keep the fast (compact) order
+        rows = sorted(rows, key=lambda r: (r[0], r[1], r[2], r[3]))
     intra = analyze_intrapod(snapshot)
-    isolation = {p.key: (tuple(x.key for x in model.isolating(p, Direction.INGRESS)) if not p.host_network else (),
-                         tuple(x.key for x in model.isolating(p, Direction.EGRESS)) if not p.host_network else ())
-                 for p in snapshot.pods}
+    isolation = _isolation(model, snapshot.pods)
     return Prediction([p.key for p in snapshot.pods], rows, intra.rows, intra.findings, isolation,
                       snapshot.skipped_kinds)
+
+
+def _isolation(model: PolicyModel, pods: Sequence[Pod]) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """pod -> (``model.isolating`` ingress keys, egress keys); host-network pods: none.
+
+    A policy only selects pods of its own namespace, so only those policies are tried
+    (same lists, same order, without testing every policy against every pod)."""
+    by_ns: dict[str, list] = {}
+    for pol in model.policies:
+        by_ns.setdefault(pol.namespace, []).append(pol)
+
+    def keys(pod: Pod, direction: Direction) -> tuple[str, ...]:
+        return tuple(x.key for x in by_ns.get(pod.namespace, ()) if x.isolates(direction) and model.selects(x, pod))
+    return {p.key: ((keys(p, Direction.INGRESS), keys(p, Direction.EGRESS)) if not p.host_network else ((), ()))
+            for p in pods}
 
 
 def predict_rows(snapshot: Snapshot, ports: Sequence[tuple[int, Protocol]] | None = None) -> list[tuple]:
@@ -98,15 +111,23 @@ def predict(ctx: click.Context, files: tuple[str, ...], ports: tuple[str, ...], 
     snapshot = _load(files, ctx.params)
     prediction = build_prediction(snapshot, port_list)
     if output == "csv":
-        for piece in iter_csv(prediction.all_rows()):
-            click.echo(piece, nl=False)
-        return EXIT_OK
-    if output == "json":
-        text = render_json(prediction)
+        _echo_all(iter_prediction_csv(prediction))
+    elif output == "json":
+        _echo_all(iter_json(prediction))
     else:
-        text = render_table(prediction)
-    click.echo(text, nl=False)
+        click.echo(render_table(prediction), nl=False)
     return EXIT_OK
+
+
+def _echo_all(pieces: Iterable[str]) -> None:
+    """Stream text pieces to stdout; plain text goes out as UTF-8 bytes (skipping click's
+    per-piece ANSI scan, which is what costs on gigabytes); a piece with an escape
+    character still goes through click.echo, so the output is the same."""
+    for piece in pieces:
+        if "\x1b" in piece:
+            click.echo(piece, nl=False)
+        else:
+            click.echo(piece.encode("utf-8"), nl=False)
 
 
 def _explain_intrapod(snapshot: Snapshot, src: str, dst: str, port_text: str) -> str:

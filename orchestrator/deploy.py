@@ -1,0 +1,286 @@
+"""What a sweep creates in the cluster: rendered (pure) and applied/cleaned up (I/O).
+
+:func:`render_manifests` is pure: a :class:`~orchestrator.plan.Plan` and
+:class:`SweepMeta` in, plain Kubernetes dicts out; ``--dry-run`` prints exactly these.
+The I/O half (:func:`apply_owners`, :func:`cleanup_sweep`, :func:`cleanup_all`) goes
+through :mod:`orchestrator.kube` only.
+
+Every object carries ``app.kubernetes.io/managed-by: kubereach`` and the sweep id, and
+every name contains the sweep id, so two sweeps of one cluster never touch each other's
+objects. One ConfigMap per touched namespace is the sweep's owner: probe pods carry a
+controller ownerReference to it (so deleting it collects them, and no ReplicaSet or
+StatefulSet whose selector their labels match ever adopts them).
+
+Ephemeral containers cannot be removed from a pod once added: a sweep adds one per pod
+(one per source UID on pods with intra-pod rules), plus one on pods whose mismatches are
+re-probed after ``--settle``. Each runs the agent with a hard ``deadline_s``, so it
+exits on its own even if the CLI is killed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from orchestrator.plan import (MANAGED_BY_LABEL, MANAGED_BY_VALUE, SWEEP_ID_LABEL, AgentPlan, Plan,
+                               SourceMode)
+from probe.schema import ENV_CONTAINER, ENV_NAMESPACE, ENV_POD, SCHEMA_VERSION, SPEC_KIND, Method
+
+ROLE_LABEL = "kubereach.io/role"
+SOURCE_ANNOTATION = "kubereach.io/source"
+AGENT_CONTAINER = "agent"
+# Startup allowance on top of an agent's own deadline: pulling the agent image and
+# starting a container takes seconds on a warm node, up to a minute on a cold one.
+START_GRACE_S = 60
+# Probe pod limits: the agent holds a few thousand sockets at most and no state.
+POD_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"},
+                 "limits": {"cpu": "500m", "memory": "256Mi"}}
+OWNER_UID_PLACEHOLDER = "<assigned by the API server>"
+
+
+@dataclass(frozen=True, slots=True)
+class SweepMeta:
+    sweep_id: str                       # 8 lowercase hex characters, e.g. "3f2a9c1e"
+    agent_image: str
+    source_mode: SourceMode = SourceMode.EPHEMERAL
+    method: Method = Method.CONNECT
+    timeout_s: float = 1.0
+    retries: int = 1
+    concurrency: int = 256              # probes in flight inside one agent
+    rate_per_s: float = 0.0             # new probes per second inside one agent, 0 = unlimited
+    deadline_s: float = 300.0           # the whole sweep
+    round: int = 0                      # 0 first pass, 1 the settle re-probe
+    started_at: str = ""                # ISO time, recorded on the owner object
+
+
+def owner_name(sweep_id: str) -> str:
+    return f"kubereach-sweep-{sweep_id}"
+
+
+def sweep_labels(sweep_id: str) -> dict[str, str]:
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, SWEEP_ID_LABEL: sweep_id}
+
+
+def container_name(meta: SweepMeta, agent: AgentPlan) -> str:
+    """``kr-<sweep>-<n>`` (``-r<n>`` for the re-probe round): a DNS label, unique per pod."""
+    prefix = "r" if meta.round else ""
+    return f"kr-{meta.sweep_id}-{prefix}{agent.index}"
+
+
+def probe_pod_name(meta: SweepMeta, agent: AgentPlan) -> str:
+    digest = hashlib.sha256(agent.identity.key.encode()).hexdigest()[:6]
+    base = agent.identity.pod[:36].rstrip("-.")
+    prefix = "r" if meta.round else ""
+    return f"kr-{meta.sweep_id}-{prefix}{base}-{digest}"
+
+
+def agent_deadline_s(meta: SweepMeta, agent: AgentPlan) -> float:
+    """How long one agent may run: enough waves of probes at the worst case (every
+    attempt times out), the rate limit, plus a margin; never past the sweep deadline."""
+    n = len(agent.jobs)
+    waves = math.ceil(n / max(1, meta.concurrency))
+    worst = waves * meta.timeout_s * (meta.retries + 1)
+    if meta.rate_per_s > 0:
+        worst += n / meta.rate_per_s
+    return float(min(meta.deadline_s, math.ceil(worst + 5)))
+
+
+def build_spec(meta: SweepMeta, agent: AgentPlan) -> dict[str, Any]:
+    """The probe spec (probe/schema.py) for one agent."""
+    return {
+        "kind": SPEC_KIND, "version": SCHEMA_VERSION,
+        "id": f"{meta.sweep_id}/{agent.identity.key}/{meta.round}",
+        "deadline_s": agent_deadline_s(meta, agent),
+        "concurrency": meta.concurrency, "rate_per_s": meta.rate_per_s,
+        "timeout_s": meta.timeout_s, "retries": meta.retries,
+        "targets": [{"id": j.id, "address": j.address, "port": j.port, "protocol": str(j.protocol),
+                     "method": str(j.method)} for j in agent.jobs],
+    }
+
+
+def encode_spec(spec: dict[str, Any]) -> str:
+    """``z:`` + base64(zlib(JSON)): a few KB for hundreds of targets, fits in a command line."""
+    raw = json.dumps(spec, separators=(",", ":")).encode()
+    return "z:" + base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+
+
+def _security_context(meta: SweepMeta, uid: int) -> dict[str, Any]:
+    caps: dict[str, Any] = {"drop": ["ALL"]}
+    if meta.method is Method.SYN:
+        caps["add"] = ["NET_RAW"]
+    return {"runAsUser": uid, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
+            "capabilities": caps, "readOnlyRootFilesystem": True,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _env(name: str) -> list[dict[str, Any]]:
+    return [
+        {"name": ENV_NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": ENV_POD, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": ENV_CONTAINER, "value": name},
+    ]
+
+
+def ephemeral_container(meta: SweepMeta, agent: AgentPlan) -> dict[str, Any]:
+    name = container_name(meta, agent)
+    return {
+        "name": name, "image": meta.agent_image, "imagePullPolicy": "IfNotPresent",
+        "command": ["kubereach-probe", "run", "--spec", encode_spec(build_spec(meta, agent))],
+        "env": _env(name), "securityContext": _security_context(meta, agent.identity.run_as_user),
+        "terminationMessagePolicy": "FallbackToLogsOnError", "stdin": False, "tty": False,
+    }
+
+
+def owner_configmap(meta: SweepMeta, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": owner_name(meta.sweep_id), "namespace": namespace,
+                     "labels": {**sweep_labels(meta.sweep_id), ROLE_LABEL: "owner"}},
+        "data": {"sweep-id": meta.sweep_id, "started-at": meta.started_at,
+                 "source-mode": str(meta.source_mode),
+                 "note": "Owner of this kubereach sweep's probe pods; `kubereach cleanup` removes it."},
+    }
+
+
+def probe_pod(meta: SweepMeta, agent: AgentPlan, owner_uid: str = OWNER_UID_PLACEHOLDER) -> dict[str, Any]:
+    """A never-Ready probe pod with the source's labels, owned by the sweep's ConfigMap."""
+    name = probe_pod_name(meta, agent)
+    deadline = agent_deadline_s(meta, agent)
+    container = {
+        "name": AGENT_CONTAINER, "image": meta.agent_image, "imagePullPolicy": "IfNotPresent",
+        "command": ["kubereach-probe", "run", "--spec", encode_spec(build_spec(meta, agent))],
+        "env": _env(AGENT_CONTAINER),
+        "securityContext": _security_context(meta, agent.identity.run_as_user),
+        "resources": POD_RESOURCES,
+        # Never Ready, so no Service ever routes to a pod that wears a workload's labels.
+        "readinessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 3600, "failureThreshold": 1},
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    labels = {**dict(agent.labels), **sweep_labels(meta.sweep_id), ROLE_LABEL: "probe"}
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": agent.identity.namespace, "labels": labels,
+            "annotations": {SOURCE_ANNOTATION: agent.identity.pod_key},
+            "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": owner_name(meta.sweep_id),
+                                 "uid": owner_uid, "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": int(deadline + START_GRACE_S),
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "terminationGracePeriodSeconds": 1,
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [container],
+        },
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class EphemeralPatch:
+    namespace: str
+    pod: str
+    container: dict[str, Any]
+
+    def as_document(self) -> dict[str, Any]:
+        """How ``--dry-run`` shows it: the strategic-merge patch of pods/ephemeralcontainers."""
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": self.pod, "namespace": self.namespace},
+                "spec": {"ephemeralContainers": [self.container]}}
+
+
+@dataclass(frozen=True, slots=True)
+class Manifests:
+    owners: tuple[dict[str, Any], ...]
+    pods: tuple[dict[str, Any], ...]
+    ephemeral: tuple[EphemeralPatch, ...]
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [*self.owners, *self.pods, *(p.as_document() for p in self.ephemeral)]
+
+
+def render_manifests(plan: Plan, meta: SweepMeta) -> Manifests:
+    owners = tuple(owner_configmap(meta, ns) for ns in plan.namespaces)
+    if meta.source_mode is SourceMode.POD:
+        return Manifests(owners, tuple(probe_pod(meta, a) for a in plan.agents), ())
+    return Manifests(owners, (), tuple(EphemeralPatch(a.identity.namespace, a.identity.pod,
+                                                      ephemeral_container(meta, a)) for a in plan.agents))
+
+
+def render_yaml(manifests: Manifests) -> str:
+    import yaml
+
+    docs = manifests.documents()
+    header = ("# kubereach sweep --dry-run: every object the sweep would create.\n"
+              "# Pod documents with only spec.ephemeralContainers are PATCHes of the existing pod's\n"
+              "# ephemeralcontainers subresource (ephemeral containers cannot be removed later).\n")
+    return header + yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+
+
+# -- I/O -----------------------------------------------------------------------------------
+
+def apply_owners(kube: Any, meta: SweepMeta, namespaces: Iterable[str]) -> dict[str, str]:
+    """Create the owner ConfigMap in each namespace; returns namespace -> its uid."""
+    uids: dict[str, str] = {}
+    for ns in namespaces:
+        created = kube.create_configmap(ns, owner_configmap(meta, ns))
+        uids[ns] = str((created.get("metadata") or {}).get("uid") or "")
+    return uids
+
+
+def cleanup_sweep(kube: Any, sweep_id: str, namespaces: Iterable[str],
+                  pods: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """Delete this sweep's probe pods and owner objects; returns what was deleted.
+
+    Known pods are deleted by name, then each namespace is listed by the sweep-id label,
+    so a pod whose create was still in flight when the sweep was interrupted goes too.
+    """
+    from orchestrator.kube import NotFound
+
+    selector = f"{SWEEP_ID_LABEL}={sweep_id}"
+    namespaces = list(namespaces)
+    targets = {("pod", ns, name) for ns, name in pods}
+    for ns in namespaces:
+        targets.update(("pod", ns, (p.get("metadata") or {}).get("name"))
+                       for p in kube.list_pods(ns, label_selector=selector))
+    deleted = []
+    for _, ns, name in sorted(targets):
+        try:
+            kube.delete_pod(ns, name)
+            deleted.append(f"pod {ns}/{name}")
+        except NotFound:
+            pass
+    for ns in namespaces:
+        try:
+            kube.delete_configmap(ns, owner_name(sweep_id))
+            deleted.append(f"configmap {ns}/{owner_name(sweep_id)}")
+        except NotFound:
+            pass
+    return deleted
+
+
+def cleanup_all(kube: Any, namespaces: Iterable[str] | None) -> list[str]:
+    """Delete every kubereach-managed pod and ConfigMap (any sweep) in ``namespaces``
+    (None: all namespaces); returns what was deleted."""
+    from orchestrator.kube import NotFound
+
+    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+    scopes: list[str | None] = [None] if namespaces is None else list(namespaces)
+    deleted = []
+    for scope in scopes:
+        for kind, lister, deleter in (("pod", kube.list_pods, kube.delete_pod),
+                                      ("configmap", kube.list_configmaps, kube.delete_configmap)):
+            for obj in lister(scope, label_selector=selector):
+                meta = obj.get("metadata") or {}
+                try:
+                    deleter(meta.get("namespace"), meta.get("name"))
+                    deleted.append(f"{kind} {meta.get('namespace')}/{meta.get('name')}")
+                except NotFound:
+                    pass
+    return deleted

@@ -1,0 +1,158 @@
+"""Fixtures for the sweep's unit tests: snapshots from inline YAML, and a recording
+in-memory stand-in for :class:`orchestrator.kube.Kube` that plays an API server whose
+agents finish at once and print the result document the probe states say."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+import yaml
+
+from orchestrator.kube import AdmissionDenied, ClusterInfo, NotFound
+from orchestrator.snapshot import Origin, snapshot_from_objects
+from probe.spec import decode_spec_text
+
+DEMO = "manifests/demo"
+
+
+def snapshot_of(text: str):
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    return snapshot_from_objects((d, Origin("test", i)) for i, d in enumerate(docs, 1))
+
+
+def pod_yaml(ns: str, name: str, labels: dict[str, str], ip: str, ports=(8080,), *, uid: int = 1000,
+             containers: list[dict] | None = None, annotations: dict[str, str] | None = None,
+             phase: str = "Running") -> dict:
+    containers = containers or [{"name": "app", "image": "nginx",
+                                 "ports": [{"containerPort": p} for p in ports],
+                                 "securityContext": {"runAsUser": uid}}]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": annotations or {}},
+            "spec": {"containers": containers}, "status": {"podIP": ip, "phase": phase}}
+
+
+def snapshot_from(docs: list[dict]):
+    return snapshot_from_objects((d, Origin("test", i)) for i, d in enumerate(docs, 1))
+
+
+@pytest.fixture
+def demo_snapshot():
+    from orchestrator.snapshot import load_manifests
+    return load_manifests([DEMO])
+
+
+@dataclass
+class FakeKube:
+    """An API server in memory: pods by (ns, name); every call recorded in RBAC terms.
+
+    ``answer(target) -> state`` decides what each agent observes.
+    """
+
+    pods: dict[tuple[str, str], dict]
+    answer: Callable[[dict], str]
+    calls: list[tuple[str, str, str | None]] = field(default_factory=list)
+    configmaps: dict[tuple[str, str], dict] = field(default_factory=dict)
+    logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    fail_patch: set = field(default_factory=set)
+    never_finish: set = field(default_factory=set)
+    refuse_net_raw: set = field(default_factory=set)   # {"ephemeral", "pod"}: Pod Security refuses NET_RAW
+    info: ClusterInfo = ClusterInfo("fake", "default", "https://fake")
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _rec(self, verb, resource, ns):
+        with self.lock:
+            self.calls.append((verb, resource, ns))
+
+    def _run_agent(self, ns, pod, cname, command):
+        spec = decode_spec_text(command[-1])
+        results = [{"id": t["id"], "address": t["address"], "port": t["port"], "protocol": t["protocol"],
+                    "method": t["method"], "method_used": t["method"], "state": self.answer(t),
+                    "evidence": "fake", "attempts": 1, "latency_ms": 0.5}
+                   for t in spec["targets"]]
+        doc = {"kind": "KubereachProbeResult", "version": 1, "spec_id": spec["id"], "results": results}
+        self.logs[(ns, pod, cname)] = "agent starting\n" + json.dumps(doc) + "\n"
+
+    def create_configmap(self, ns, body):
+        self._rec("create", "configmaps", ns)
+        name = body["metadata"]["name"]
+        obj = json.loads(json.dumps(body))
+        obj["metadata"]["uid"] = f"uid-{name}-{ns}"
+        self.configmaps[(ns, name)] = obj
+        return obj
+
+    def _psa(self, kind, container):
+        if kind in self.refuse_net_raw and "NET_RAW" in container["securityContext"]["capabilities"].get("add", []):
+            raise AdmissionDenied('pods "x" is forbidden: violates PodSecurity "restricted:latest": '
+                                  'non-default capabilities (container "c" must not include "NET_RAW")', status=403)
+
+    def add_ephemeral_container(self, ns, pod, container):
+        self._rec("patch", "pods/ephemeralcontainers", ns)
+        self._psa("ephemeral", container)
+        if (ns, pod) not in self.pods or pod in self.fail_patch:
+            raise NotFound(f"pods {pod} not found", status=404)
+        p = self.pods[(ns, pod)]
+        p.setdefault("spec", {}).setdefault("ephemeralContainers", []).append(container)
+        state = {"running": {}} if pod in self.never_finish else {"terminated": {"exitCode": 0}}
+        p.setdefault("status", {}).setdefault("ephemeralContainerStatuses", []).append(
+            {"name": container["name"], "state": state})
+        if pod not in self.never_finish:
+            self._run_agent(ns, pod, container["name"], container["command"])
+        return p
+
+    def create_pod(self, ns, body):
+        self._rec("create", "pods", ns)
+        self._psa("pod", body["spec"]["containers"][0])
+        obj = json.loads(json.dumps(body))
+        name = obj["metadata"]["name"]
+        obj["status"] = {"phase": "Succeeded",
+                         "containerStatuses": [{"name": "agent", "state": {"terminated": {"exitCode": 0}}}]}
+        self.pods[(ns, name)] = obj
+        self._run_agent(ns, name, "agent", obj["spec"]["containers"][0]["command"])
+        return obj
+
+    def list_pods(self, ns=None, *, label_selector=None):
+        self._rec("list", "pods", ns)
+        out = []
+        for (pns, _), p in self.pods.items():
+            if ns is not None and pns != ns:
+                continue
+            labels = p["metadata"].get("labels") or {}
+            if label_selector and not all(labels.get(k) == v for k, v in
+                                          (kv.split("=", 1) for kv in label_selector.split(","))):
+                continue
+            out.append(p)
+        return out
+
+    def list_configmaps(self, ns=None, *, label_selector=None):
+        self._rec("list", "configmaps", ns)
+        return [c for (cns, _), c in self.configmaps.items() if ns is None or cns == ns]
+
+    def read_log(self, ns, pod, container):
+        self._rec("get", "pods/log", ns)
+        try:
+            return self.logs[(ns, pod, container)]
+        except KeyError:
+            raise NotFound("no log", status=404) from None
+
+    def delete_pod(self, ns, name):
+        self._rec("delete", "pods", ns)
+        if self.pods.pop((ns, name), None) is None:
+            raise NotFound("gone", status=404)
+
+    def delete_configmap(self, ns, name):
+        self._rec("delete", "configmaps", ns)
+        if self.configmaps.pop((ns, name), None) is None:
+            raise NotFound("gone", status=404)
+
+
+def fake_kube_for(snapshot, answer) -> FakeKube:
+    pods = {}
+    for p in snapshot.pods:
+        pods[(p.namespace, p.name)] = {"metadata": {"name": p.name, "namespace": p.namespace,
+                                                    "labels": dict(p.labels)},
+                                       "spec": {}, "status": {"phase": "Running"}}
+    return FakeKube(pods, answer)
