@@ -221,8 +221,11 @@ class ResourceHandlers:
 
     async def patch(self, request: web.Request, rt: ResourceType, ns: str, name: str,
                     subresource: str) -> web.Response:
-        current = self._get(rt, ns, name)
+        # Read the body first: from here to the store's replace there is no await, so
+        # the patch applies to the latest object and concurrent patches (the sweep adds
+        # ephemeral containers to one pod in parallel) never overwrite each other.
         body = await read_body(request)
+        current = self._get(rt, ns, name)
         ctype = request.content_type
         base = copy.deepcopy(current)
         try:

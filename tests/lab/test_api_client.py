@@ -623,3 +623,24 @@ def test_services_reach_the_node_for_cluster_ip_routing(api_lab, ns):
     core.delete_namespaced_service("routed", ns)
     _wait(lambda: not any(s["metadata"]["name"] == "routed" and s["metadata"]["namespace"] == ns
                           for s in api_lab.node.services))
+
+
+def test_concurrent_ephemeral_container_patches_on_one_pod_all_land(api_lab, ns):
+    """Patches apply to the latest pod: parallel additions never overwrite each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    core = api_lab.core()
+    core.create_namespaced_pod(ns, pod_manifest("busy", containers=[{"name": "app", "image": "nginx"}]))
+    names = [f"eph-{i}" for i in range(12)]
+
+    def add(name):
+        # each thread its own client: the shared one is not thread-safe; a large body
+        # (like a sweep agent's compressed spec) arrives in several reads
+        api_lab.core().patch_namespaced_pod_ephemeralcontainers(
+            "busy", ns, {"spec": {"ephemeralContainers": [
+                {"name": name, "image": "x", "args": ["run", "--spec", "z" * 300_000]}]}})
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(add, names))
+    stored = core.read_namespaced_pod("busy", ns).spec.ephemeral_containers
+    assert sorted(c.name for c in stored) == sorted(names)
