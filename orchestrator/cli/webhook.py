@@ -66,13 +66,16 @@ def certs(service: str, namespace: str, out_dir: str, extra_dns: tuple[str, ...]
     Prints the base64 caBundle on stdout, or, with --patch-config, writes it into the
     given webhook configuration files (comments are kept).
     """
-    from orchestrator.webhook.certs import generate, patch_files, write_bundle
+    from orchestrator.webhook.certs import generate, prepare_patches, write_bundle, write_patches
 
     bundle = generate(service, namespace, extra_dns=extra_dns, ips=ips, days=days)
+    # Every configuration is checked before the certificates are written: a wrong file
+    # must not leave fresh certificates in --out that no configuration trusts.
+    prepared = prepare_patches(patch, bundle.ca_bundle)
     paths = write_bundle(bundle, out_dir)
     click.echo(f"wrote {paths['ca.crt']}, {paths['tls.crt']}, {paths['tls.key']}", err=True)
     if patch:
-        for p in patch_files(patch, bundle.ca_bundle):
+        for p in write_patches(prepared):
             click.echo(f"patched caBundle into {p}", err=True)
     else:
         click.echo(bundle.ca_bundle)

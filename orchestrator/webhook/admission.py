@@ -152,9 +152,23 @@ def _init_container_patch(spec: Mapping[str, Any], wanted: dict[str, Any]) -> li
             # Already injected (a re-admission, or a copy of a mutated pod): keep its
             # position (another injector may have put its own first on purpose) and
             # replace it only if it differs from what the rules give today.
-            return [] if c == wanted else [{"op": "replace", "path": f"/spec/initContainers/{i}",
-                                           "value": wanted}]
+            return [] if _same_container(c, wanted) else [
+                {"op": "replace", "path": f"/spec/initContainers/{i}", "value": wanted}]
     return [_add("/spec/initContainers/0", wanted)]
+
+
+# Container fields the API server fills in when they are absent (the v1 defaults), with
+# the value it fills in: a stored copy of our init container differs from what we
+# inject by these alone.
+_API_DEFAULTS = {"terminationMessagePath": "/dev/termination-log"}
+_MISSING = object()
+
+
+def _same_container(have: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """``have`` is ``wanted`` as the API server stores it (defaults filled in)."""
+    stripped = {k: v for k, v in have.items()
+                if not (k not in wanted and _API_DEFAULTS.get(k, _MISSING) == v)}
+    return stripped == wanted
 
 
 def _add(path: str, value: Any) -> dict[str, Any]:
@@ -220,7 +234,15 @@ def review(body: Any, mode: Mode, settings: Settings) -> dict[str, Any]:
     req = body.get("request")
     if not isinstance(req, Mapping) or not req.get("uid"):
         raise BadReview("AdmissionReview has no request.uid")
-    decision = decide(req, mode, settings)
+    for key in ("kind", "object", "oldObject"):
+        if req.get(key) is not None and not isinstance(req[key], Mapping):
+            raise BadReview(f"request.{key}: expected an object, got {type(req[key]).__name__}")
+    try:
+        decision = decide(req, mode, settings)
+    except (AttributeError, TypeError) as exc:
+        # The API server only sends objects it decoded into their Go types; a field of
+        # the wrong type comes from a hand-made request: the caller's error, not ours.
+        raise BadReview(f"request.object is not a well-formed Pod: {exc}") from exc
     return response(str(req["uid"]), decision)
 
 

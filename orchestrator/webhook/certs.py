@@ -175,8 +175,9 @@ def patch_ca_bundle(text: str, ca_bundle: str, *, source: str = "<input>") -> st
     return patched
 
 
-def patch_files(paths: Iterable[str | os.PathLike[str]], ca_bundle: str) -> list[Path]:
-    """Patch the caBundle into each file in place (all checked before any is written)."""
+def prepare_patches(paths: Iterable[str | os.PathLike[str]], ca_bundle: str) -> list[tuple[Path, str]]:
+    """Each file with the caBundle patched in, not written yet: every file is checked first,
+    so a wrong file fails the command before anything on disk changes."""
     results: list[tuple[Path, str]] = []
     for p in map(Path, paths):
         try:
@@ -184,6 +185,20 @@ def patch_files(paths: Iterable[str | os.PathLike[str]], ca_bundle: str) -> list
         except OSError as exc:
             raise UsageError(f"{p}: cannot read: {exc.strerror or exc}") from exc
         results.append((p, patch_ca_bundle(text, ca_bundle, source=str(p))))
-    for p, text in results:
-        p.write_text(text)
-    return [p for p, _ in results]
+    return results
+
+
+def write_patches(prepared: Iterable[tuple[Path, str]]) -> list[Path]:
+    out: list[Path] = []
+    for p, text in prepared:
+        try:
+            p.write_text(text)
+        except OSError as exc:
+            raise UsageError(f"{p}: cannot write: {exc.strerror or exc}") from exc
+        out.append(p)
+    return out
+
+
+def patch_files(paths: Iterable[str | os.PathLike[str]], ca_bundle: str) -> list[Path]:
+    """Patch the caBundle into each file in place (all checked before any is written)."""
+    return write_patches(prepare_patches(paths, ca_bundle))

@@ -161,8 +161,11 @@ def container_infos(pod: Mapping[str, Any], *, assigned: Mapping[str, int] | Non
                 ports.append(ref)
             if isinstance(p, Mapping) and p.get("name"):
                 names[str(p["name"])] = ref
-        caps = [str(x).upper().removeprefix("CAP_")
-                for x in ((sc.get("capabilities") or {}).get("add") or [])]
+        capabilities = sc.get("capabilities")
+        added = capabilities.get("add") if isinstance(capabilities, Mapping) else None
+        if isinstance(added, str):   # `add: NET_ADMIN` (not a list): count it, the safe reading
+            added = [added]
+        caps = [str(x).upper().removeprefix("CAP_") for x in (added if isinstance(added, list) else [])]
         net_admin = "NET_ADMIN" in caps or "ALL" in caps or bool(sc.get("privileged"))
         infos[name] = ContainerInfo(name=name, uid=uid, ports=tuple(ports), port_names=names,
                                     net_admin=net_admin)

@@ -130,6 +130,9 @@ def test_rules_and_a_mesh_redirect_both_hold_in_either_order(netns, order):
         r = in_ns(ns, argv)
         assert r.returncode == 0, (argv, r.stderr)
 
+    # The agent's own check agrees the rules landed as the injected config says.
+    check = in_ns(ns, [kubereach_init[0], "intrapod", "check", *kubereach_init[3:]])
+    assert check.returncode == 0, check.stdout + check.stderr
     assert connect(ns, SIDECAR_UID, 8080) == "refused"          # the rule: sidecar -> app 8080 deny
     assert connect(ns, APP_UID, 15000) == "open sidecar"        # default allow
     assert connect(ns, APP_UID, 7777) == "open sidecar"         # the mesh redirect still works

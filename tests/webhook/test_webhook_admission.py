@@ -89,6 +89,23 @@ def test_already_mutated_pod_gets_an_empty_patch():
     assert "patchType" not in out["response"]
 
 
+def test_a_mutated_pod_as_the_api_server_stores_it_gets_an_empty_patch_on_readmission():
+    # The API server defaults every container after the patch (terminationMessagePath):
+    # `kubectl get pod -o yaml` of a mutated pod, applied again, must not be patched.
+    stored = patched(make_pod(), mutate(make_pod()))
+    for c in stored["spec"]["initContainers"] + stored["spec"]["containers"]:
+        c.setdefault("terminationMessagePath", "/dev/termination-log")
+        c.setdefault("terminationMessagePolicy", "File")
+    out = mutate(stored)
+    assert out["response"]["allowed"] is True and decode_patch(out) == []
+    assert validate(stored)["response"]["allowed"] is True
+    # ... but a field that changes what the init container does is put back
+    stored["spec"]["initContainers"][0]["restartPolicy"] = "Always"
+    ops = decode_patch(mutate(stored))
+    assert [op["op"] for op in ops] == ["replace"]
+    assert "restartPolicy" not in patched(stored, mutate(stored))["spec"]["initContainers"][0]
+
+
 def test_a_mutated_copy_with_changed_rules_has_its_init_container_replaced_in_place():
     once = patched(make_pod(), mutate(make_pod()))
     edited = copy.deepcopy(once)
@@ -270,6 +287,10 @@ def mutate_kind(kind):
      "unsupported apiVersion"),
     ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1"}, "no request.uid"),
     ([], "expected an AdmissionReview"),
+    ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
+      "request": {"uid": "1", "kind": "Pod", "object": {}}}, r"request.kind: expected an object, got str"),
+    ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
+      "request": {"uid": "1", "kind": {"kind": "Pod"}, "object": []}}, r"request.object: expected an object"),
 ])
 def test_malformed_reviews_are_rejected(body, fragment):
     with pytest.raises(BadReview, match=fragment):
@@ -293,3 +314,40 @@ def test_a_port_declared_by_two_containers_is_denied():
     resp = mutate(pod)["response"]
     assert resp["allowed"] is False
     assert "port 8080/TCP is declared by containers 'app', 'sidecar'" in resp["status"]["message"]
+
+
+def test_a_pod_with_fields_of_the_wrong_type_is_a_bad_review_not_a_crash():
+    pod = make_pod()
+    pod["spec"]["containers"][0]["securityContext"] = ["runAsUser", 1000]
+    with pytest.raises(BadReview, match="not a well-formed Pod"):
+        mutate(pod)
+
+
+def test_a_capability_written_as_a_plain_string_still_counts():
+    pod = make_pod()
+    pod["spec"]["containers"][1]["securityContext"]["capabilities"] = {"add": "NET_ADMIN"}
+    resp = mutate(pod)["response"]
+    assert resp["allowed"] is False and "'sidecar' has NET_ADMIN" in resp["status"]["message"]
+    pod["spec"]["containers"][1]["securityContext"]["capabilities"] = "NET_ADMIN"   # not a mapping: ignored
+    assert mutate(pod)["response"]["allowed"] is True
+
+
+def test_a_container_added_by_a_later_mutating_webhook_is_taken_in_on_reinvocation():
+    """A mesh's injector running after ours adds a sidecar: the config we injected is stale,
+    so the validating webhook denies the pod, unless the API server reinvokes us
+    (reinvocationPolicy: IfNeeded), which updates the init container in place."""
+    once = patched(make_pod(), mutate(make_pod()))
+    meshed = copy.deepcopy(once)
+    meshed["spec"]["containers"].append({"name": "mesh-proxy", "image": "proxy", "ports": [{"containerPort": 15090}],
+                                         "securityContext": {"runAsUser": 1337}})
+    resp = validate(meshed)["response"]
+    assert resp["allowed"] is False and "does not carry the config the rules give" in resp["status"]["message"]
+    reinvoked = mutate(meshed)
+    ops = decode_patch(reinvoked)
+    assert [op["op"] for op in ops if op["path"].startswith("/spec/initContainers")] == ["replace"]
+    final = patched(meshed, reinvoked)
+    assert [c["name"] for c in final["spec"]["initContainers"]] == ["kubereach-intrapod"]
+    assert {c["name"]: c["uid"] for c in init_config(final)["containers"]} == {
+        "app": 1000, "sidecar": 1001, "mesh-proxy": 1337}
+    assert validate(final)["response"]["allowed"] is True
+    assert decode_patch(mutate(final)) == []

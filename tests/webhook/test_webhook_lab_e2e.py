@@ -131,6 +131,33 @@ def webhook(lab):
             proc.wait()
 
 
+def test_the_shipped_manifests_the_lab_serves_apply_as_is(lab, tmp_path):
+    """A server-side dry run with strict field validation of the shipped objects (the lab
+    serves no Deployment or PodDisruptionBudget: test_webhook_manifests checks those; a
+    client-side dry run validates nothing without the server)."""
+    names = ("namespace.yaml", "serviceaccount.yaml", "service.yaml", "mutating-webhook.yaml",
+             "validating-webhook.yaml")
+    files = [REPO / "manifests" / "webhook" / f for f in names]
+
+    def dry(*paths: Path) -> subprocess.CompletedProcess:
+        return lab.kubectl("apply", "--dry-run=server", "--validate=strict",
+                           *(a for f in paths for a in ("-f", str(f))), check=False)
+
+    lab.kubectl("apply", "-f", str(files[0]))     # a server dry run needs the namespace to exist
+    try:
+        r = dry(*files)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.count("(server dry run)") == len(files), r.stdout
+        # and the check is real: a misspelt field is refused
+        typo = tmp_path / "typo.yaml"
+        typo.write_text((REPO / "manifests" / "webhook" / "service.yaml").read_text()
+                        .replace("targetPort:", "targetPrt:"))
+        r = dry(typo)
+        assert r.returncode != 0 and "targetPrt" in r.stderr, r.stdout + r.stderr
+    finally:
+        lab.kubectl("delete", "-f", str(files[0]), "--wait=false", check=False)
+
+
 def configurations(port: int, bundle: str, *, failure: str = "Fail") -> list[dict]:
     """The shipped manifests/webhook configurations, pointed at 127.0.0.1 by url."""
     out = []
@@ -142,6 +169,24 @@ def configurations(port: int, bundle: str, *, failure: str = "Fail") -> list[dic
             hook["failurePolicy"] = failure
         out.append(cfg)
     return out
+
+
+def readmission_patch(webhook: dict, pod: dict) -> str | None:
+    """POST the pod to the running webhook's /mutate over HTTPS; the patch it answers."""
+    import urllib.request
+    import uuid
+
+    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+              "request": {"uid": str(uuid.uuid4()), "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                          "resource": {"group": "", "version": "v1", "resource": "pods"},
+                          "namespace": pod["metadata"]["namespace"], "operation": "CREATE", "object": pod}}
+    ctx = ssl.create_default_context(cafile=str(webhook["certs"] / "ca.crt"))
+    req = urllib.request.Request(f"https://127.0.0.1:{webhook['port']}/mutate", data=json.dumps(review).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        resp = json.loads(r.read())["response"]
+    assert resp["uid"] == review["request"]["uid"] and resp["allowed"] is True
+    return resp.get("patch")
 
 
 def intra_rows(rows: list[dict], pod: str) -> list[dict]:
@@ -166,6 +211,8 @@ def test_demo_pod_is_enforced_through_the_webhook_and_unenforced_without_it(lab,
     assert status["state"]["terminated"]["exitCode"] == 0
     logs = lab.kubectl("-n", ns, "logs", name, "-c", "kubereach-intrapod").stdout
     assert "intrapod rules applied" in logs
+    # Re-admitting the pod as the API server stored it (defaults filled in) adds nothing.
+    assert readmission_patch(webhook, live) is None
 
     # 2. The sweep measures every intra-pod pair as declared.
     rc, rows = lab.sweep(ns, tmp_path / "enforced")

@@ -27,6 +27,63 @@ def by_kind(kind: str) -> list[dict]:
     return [o for o in objects(WEBHOOK_DIR) if o["kind"] == kind]
 
 
+def strict_round_trip(doc: dict) -> dict:
+    """The document through the kubernetes client's typed model and back.
+
+    Deserializing checks types and required fields; a misspelt or misplaced field does
+    not survive the trip, so comparing with the original catches it too.
+    """
+    import inspect
+    import json
+    import types
+
+    from kubernetes import client
+
+    api = client.ApiClient()
+    text, model_name = json.dumps(doc), f"V1{doc['kind']}"
+    if "content_type" in inspect.signature(api.deserialize).parameters:   # newer clients: the text
+        model = api.deserialize(text, model_name, "application/json")
+    else:                                                                  # older ones: a response
+        model = api.deserialize(types.SimpleNamespace(data=text), model_name)
+    return api.sanitize_for_serialization(model)
+
+
+@pytest.mark.parametrize("doc", objects(WEBHOOK_DIR), ids=lambda d: d["kind"])
+def test_every_manifest_is_a_valid_object_of_the_real_api(doc):
+    assert doc["apiVersion"] in {"v1", "apps/v1", "policy/v1", "admissionregistration.k8s.io/v1"}
+    assert strict_round_trip(doc) == doc
+
+
+def test_the_round_trip_check_catches_a_misspelt_field():
+    (svc,) = by_kind("Service")
+    svc["spec"]["selectr"] = svc["spec"].pop("selector")
+    assert strict_round_trip(svc) != svc
+
+
+@pytest.mark.parametrize("kind", ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"])
+def test_webhook_fields_hold_values_the_api_server_accepts(kind):
+    (cfg,) = by_kind(kind)
+    for hook in cfg["webhooks"]:
+        assert hook["admissionReviewVersions"] == ["v1"]
+        assert hook["sideEffects"] == "None"
+        assert hook["failurePolicy"] in ("Fail", "Ignore")
+        assert hook["matchPolicy"] in ("Exact", "Equivalent")
+        assert 1 <= hook["timeoutSeconds"] <= 30
+        assert hook["clientConfig"]["service"]["port"] == 443
+        for rule in hook["rules"]:
+            assert rule["resources"] == ["pods"] and rule["apiGroups"] == [""]
+
+
+def test_mutating_webhook_is_reinvoked_after_a_later_injector_adds_containers():
+    # The injected config lists every container: a sidecar added by a later mutating
+    # webhook (a mesh) makes it stale, and only a reinvocation brings it up to date
+    # (see test_a_container_added_by_a_later_mutating_webhook_is_taken_in_on_reinvocation).
+    (cfg,) = by_kind("MutatingWebhookConfiguration")
+    assert [h["reinvocationPolicy"] for h in cfg["webhooks"]] == ["IfNeeded"]
+    (val,) = by_kind("ValidatingWebhookConfiguration")
+    assert [r["operations"] for h in val["webhooks"] for r in h["rules"]] == [["CREATE", "UPDATE"]]
+
+
 def test_deployment_runs_two_restricted_replicas_with_probes_and_resources():
     (dep,) = by_kind("Deployment")
     assert dep["spec"]["replicas"] == 2

@@ -80,6 +80,19 @@ webhooks:
         patch_ca_bundle(text, "QUJD", source="m.yaml")
 
 
+def test_certs_with_a_wrong_config_file_changes_nothing_on_disk(tmp_path, capsys):
+    good = tmp_path / "mutating-webhook.yaml"
+    shutil.copy(REPO / "manifests" / "webhook" / "mutating-webhook.yaml", good)
+    before = good.read_text()
+    wrong = tmp_path / "service.yaml"
+    shutil.copy(REPO / "manifests" / "webhook" / "service.yaml", wrong)
+    rc = main(["webhook", "certs", "--service", "wh", "-n", "sys", "--out", str(tmp_path / "certs"),
+               "--patch-config", str(good), "--patch-config", str(wrong)])
+    assert rc == 2
+    assert "no MutatingWebhookConfiguration or ValidatingWebhookConfiguration" in capsys.readouterr().err
+    assert not (tmp_path / "certs").exists() and good.read_text() == before
+
+
 def test_certs_rejects_a_bad_ip(tmp_path):
     assert main(["webhook", "certs", "--service", "wh", "-n", "sys", "--out", str(tmp_path),
                  "--ip", "not-an-ip"]) == 2
@@ -144,6 +157,15 @@ def test_malformed_review_is_http_400(server, cert_dir):
     ctx = ssl.create_default_context(cafile=str(cert_dir / "ca.crt"))
     assert post(port, "/mutate", b"{not json", ctx)[0] == 400
     assert post(port, "/mutate", b'{"kind": "Pod"}', ctx)[0] == 400
+    assert post(port, "/mutate", b"", ctx)[0] == 400
+    # JSON, but fields of the wrong type: the caller's error (400), never a 500
+    weird = make_review(make_pod())
+    weird["request"]["kind"] = "Pod"
+    assert post(port, "/validate", json.dumps(weird).encode(), ctx)[0] == 400
+    weird = make_review(make_pod())
+    weird["request"]["object"]["spec"]["containers"][0]["securityContext"] = ["runAsUser", 1000]
+    status, body = post(port, "/mutate", json.dumps(weird).encode(), ctx)
+    assert status == 400 and "not a well-formed Pod" in json.loads(body)["error"]
 
 
 def test_a_client_trusting_another_ca_refuses_the_server(server, tmp_path):
