@@ -3,7 +3,14 @@
 Owns the output contract of DESIGN.md: CSV columns exactly
 ``source,destination,port,protocol,verdict,reason`` (pod rows ``namespace/pod``,
 intra-pod rows ``namespace/pod/container``, verdict ``allow``/``deny``). Every
-function returns a string; the CLI writes it to stdout.
+function returns a string; the ``iter_*`` variants give the same text in pieces so the
+CLI can stream millions of rows.
+
+The pod rows are usually an :class:`~orchestrator.model.matrix.ExpectedMatrix`
+(one class number per row): CSV and JSON are then assembled per source row from
+per-class and per-destination text fragments with C-level joins, never building a
+row object; any other iterable of row tuples takes the plain path. Both give
+byte-identical text (tests check it).
 
 The table reuses cyclonus' glyphs (``.`` allowed, ``X`` blocked). Past
 ``MAX_GRID_PODS`` pods an N x N grid is unreadable in a terminal, so the table
@@ -15,12 +22,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from tabulate import tabulate
 
+from orchestrator.model.matrix import ExpectedMatrix
 from probe.intrapod_rules import Finding
 
 CSV_COLUMNS = ("source", "destination", "port", "protocol", "verdict", "reason")
@@ -48,18 +57,100 @@ class Prediction:
         yield from self.intrapod_rows
 
 
-def iter_csv(rows: Iterable[tuple], *, chunk_rows: int = 20_000) -> Iterator[str]:
-    """The CSV in pieces, so millions of rows stream to stdout without one giant string."""
+def _csv_field(value: object) -> str:
+    """One field exactly as ``csv.writer`` (excel dialect, minimal quoting) writes it inside a row:
+    quoted, with quotes doubled, iff it holds the delimiter, the quote or a character of
+    the line terminator ("\\n"; a lone "\\r" stays bare). A test checks this against
+    csv.writer on arbitrary text."""
+    text = str(value)
+    if "," in text or '"' in text or "\n" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+class _Memo(dict):
+    """``memo[key]`` computes ``make(key)`` once."""
+
+    def __init__(self, make: Callable[[object], object]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: object) -> object:
+        value = self[key] = self.make(key)
+        return value
+
+
+def _interleave(matrix: ExpectedMatrix, head: Callable[[str], str], dest: Callable[[str], str],
+                tail: Callable[[object, int], Callable[[int], str]], *, rows_per_piece: int) -> Iterator[str]:
+    """Text of every matrix row as ``head(source) + dest(destination) + tail(block)(class)``.
+
+    Per source row the three kinds of fragment are interleaved by slice assignment and
+    joined once: no per-row Python work beyond a dict lookup of the class fragment.
+    """
+    buf: list[str] = []
+    rows = 0
+    heads = [head(src) for src in matrix.sources]
+    for block in matrix.blocks():
+        m = block.width
+        tails = _Memo(tail(block, block.port))
+        parts: list[str] = [""] * (3 * m)
+        parts[1::3] = [dest(d) for d in block.dest_keys]
+        for s, h in enumerate(heads):
+            parts[0::3] = [h] * m
+            parts[2::3] = map(tails.__getitem__, block.row(s))
+            buf.append("".join(parts))
+            rows += m
+            if rows >= rows_per_piece:
+                yield "".join(buf)
+                buf, rows = [], 0
+    if buf:
+        yield "".join(buf)
+
+
+def _csv_matrix(matrix: ExpectedMatrix, rows_per_piece: int) -> Iterator[str]:
+    quoted = _Memo(_csv_field)      # reasons are shared strings: quote each once
+
+    verdicts = _Memo(lambda decision: _csv_field(decision) + ",")
+
+    def tail(block, port: int) -> Callable[[int], str]:
+        fixed = f",{_csv_field(port)},{_csv_field(block.protocol)},"
+        decision, reason = block.classes.decisions.__getitem__, block.classes.reasons.__getitem__
+        return lambda cls: f"{fixed}{verdicts[decision(cls)]}{quoted[reason(cls)]}\n"
+    return _interleave(matrix, lambda src: _csv_field(src) + ",", _csv_field, tail, rows_per_piece=rows_per_piece)
+
+
+def _csv_rows(rows: Iterable[tuple], chunk_rows: int, header: bool = False) -> Iterator[str]:
+    """The rows as CSV lines (the header line first if asked), about ``chunk_rows`` rows a piece."""
+    if isinstance(rows, ExpectedMatrix):
+        if header:
+            yield ",".join(map(_csv_field, CSV_COLUMNS)) + "\n"
+        yield from _csv_matrix(rows, chunk_rows)
+        return
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     for i, (source, destination, port, protocol, decision, reason) in enumerate(rows, 1):
         writer.writerow((source, destination, port, str(protocol), str(decision), reason))
         if i % chunk_rows == 0:
             yield out.getvalue()
             out.seek(0)
             out.truncate()
-    yield out.getvalue()
+    if out.tell() or header:
+        yield out.getvalue()
+
+
+def iter_csv(rows: Iterable[tuple], *, chunk_rows: int = 20_000) -> Iterator[str]:
+    """The CSV in pieces, so millions of rows stream to stdout without one giant string.
+
+    ``rows``: row tuples, or an ExpectedMatrix (fast path, same text)."""
+    return _csv_rows(rows, chunk_rows, header=True)
+
+
+def iter_prediction_csv(prediction: Prediction, *, chunk_rows: int = 20_000) -> Iterator[str]:
+    """Header, pod rows, intra-pod rows: what ``predict -o csv`` prints."""
+    yield from _csv_rows(prediction.rows, chunk_rows, header=True)
+    yield from _csv_rows(prediction.intrapod_rows, chunk_rows)
 
 
 def render_csv(rows: Iterable[tuple]) -> str:
@@ -72,17 +163,68 @@ def _row_dict(row: tuple, scope: str) -> dict:
             "verdict": str(decision), "reason": reason, "scope": scope}
 
 
-def render_json(prediction: Prediction) -> str:
+# json.dumps(doc, indent=2) lays a row (a dict inside the "rows" list) out like this:
+_JSON_ROW_HEAD = '    {\n      "source": '
+_JSON_ROW_DEST = ',\n      "destination": '
+_JSON_SEP = ",\n"
+_JSON_PLACEHOLDER = "\x00rows\x00"
+
+
+def _json_tail(port: object, protocol: object, decision: object, reason: str, scope: str) -> str:
+    d = json.dumps
+    return (f',\n      "port": {d(port)},\n      "protocol": {d(str(protocol))},\n      "verdict": {d(str(decision))},'
+            f'\n      "reason": {d(reason)},\n      "scope": {d(scope)}\n    }}')
+
+
+def _json_rows(rows: Iterable[tuple], scope: str) -> Iterator[str]:
+    """Each row as json.dumps(doc, indent=2) writes it, each preceded by the separator."""
+    if isinstance(rows, ExpectedMatrix):
+        def tail(block, port: int) -> Callable[[int], str]:
+            return lambda cls: _json_tail(port, block.protocol, rows.decision(block, cls),
+                                          rows.reason(block, cls), scope)
+        yield from _interleave(rows, lambda src: f"{_JSON_SEP}{_JSON_ROW_HEAD}{json.dumps(src)}{_JSON_ROW_DEST}",
+                               json.dumps, tail, rows_per_piece=20_000)
+        return
+    buf = []
+    for source, destination, port, protocol, decision, reason in rows:
+        buf.append(f"{_JSON_SEP}{_JSON_ROW_HEAD}{json.dumps(source)}{_JSON_ROW_DEST}{json.dumps(destination)}"
+                   + _json_tail(port, protocol, decision, reason, scope))
+        if len(buf) >= 20_000:
+            yield "".join(buf)
+            buf = []
+    if buf:
+        yield "".join(buf)
+
+
+def iter_json(prediction: Prediction) -> Iterator[str]:
+    """``render_json`` in pieces: the rows stream, the rest is one json.dumps."""
     doc = {
-        "rows": [_row_dict(r, "pod") for r in prediction.rows]
-        + [_row_dict(r, "intra-pod") for r in prediction.intrapod_rows],
+        "rows": [_JSON_PLACEHOLDER],
         "findings": [{"pod": pod, "code": str(f.code), "containers": list(f.containers), "message": f.message}
                      for pod, found in prediction.findings.items() for f in found],
         "isolated": {pod: {"ingress": list(i), "egress": list(e)}
                      for pod, (i, e) in prediction.isolation.items() if i or e},
         "skipped_kinds": dict(prediction.skipped_kinds),
     }
-    return json.dumps(doc, indent=2) + "\n"
+    text = json.dumps(doc, indent=2)
+    marker = "\n    " + json.dumps(_JSON_PLACEHOLDER) + "\n  "
+    head, rest = text.split(marker, 1)                 # head ends with '"rows": ['
+    first = True
+    for source, scope in ((prediction.rows, "pod"), (prediction.intrapod_rows, "intra-pod")):
+        for piece in _json_rows(source, scope):
+            if first:                                    # the first row has no separator before it
+                yield head + "\n" + piece[len(_JSON_SEP):]
+                first = False
+            else:
+                yield piece
+    if first:
+        yield head + rest + "\n"                        # no rows: json.dumps writes "rows": []
+    else:
+        yield "\n  " + rest + "\n"
+
+
+def render_json(prediction: Prediction) -> str:
+    return "".join(iter_json(prediction))
 
 
 def _port_label(port: int, protocol: object) -> str:
@@ -107,18 +249,60 @@ def _grids(prediction: Prediction) -> list[str]:
     return parts
 
 
-def _summary(prediction: Prediction) -> list[str]:
-    ns = lambda key: key.split("/", 1)[0]  # noqa: E731
+def _ns(key: str) -> str:
+    return key.split("/", 1)[0]
+
+
+def _tally(rows: Iterable[tuple]) -> tuple[dict[tuple[str, str], list[int]], list[tuple[str, str, str]]]:
+    """[allowed, blocked] per (source namespace, destination namespace), and the first blocked rows."""
+    if isinstance(rows, ExpectedMatrix):
+        return _tally_matrix(rows)
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     denied = []
-    for source, destination, port, protocol, decision, _ in prediction.rows:
-        c = counts[(ns(source), ns(destination))]
+    for source, destination, port, protocol, decision, _ in rows:
+        c = counts[(_ns(source), _ns(destination))]
         if str(decision) == "allow":
             c[0] += 1
         else:
             c[1] += 1
             if len(denied) <= MAX_LISTED_PAIRS:
                 denied.append((source, destination, _port_label(port, protocol)))
+    return counts, denied
+
+
+def _tally_matrix(matrix: ExpectedMatrix) -> tuple[dict[tuple[str, str], list[int]], list[tuple[str, str, str]]]:
+    """Same as the row loop, counting class numbers per (source, destination namespace) in C."""
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    denied: list[tuple[str, str, str]] = []
+    src_ns = [_ns(k) for k in matrix.sources]
+    for block in matrix.blocks():
+        groups: dict[str, list[int]] = {}
+        for j, d in enumerate(block.dest_keys):
+            groups.setdefault(_ns(d), []).append(j)
+        pickers = [(dns, itemgetter(*js) if len(js) > 1 else (lambda r, _j=js[0]: (r[_j],)), len(js))
+                   for dns, js in groups.items()]
+        allowed = _Memo(lambda cls, _b=block: str(matrix.decision(_b, cls)) == "allow")
+        label = _port_label(block.port, block.protocol)
+        for s, sns in enumerate(src_ns):
+            row = block.row(s)
+            blocked_in_row = 0
+            for dns, pick, size in pickers:
+                ok = sum(k for cls, k in Counter(pick(row)).items() if allowed[cls])
+                c = counts[(sns, dns)]
+                c[0] += ok
+                c[1] += size - ok
+                blocked_in_row += size - ok
+            if blocked_in_row and len(denied) <= MAX_LISTED_PAIRS:
+                for j, cls in enumerate(row):
+                    if not allowed[cls]:
+                        denied.append((matrix.sources[s], block.dest_keys[j], label))
+                        if len(denied) > MAX_LISTED_PAIRS:
+                            break
+    return counts, denied
+
+
+def _summary(prediction: Prediction) -> list[str]:
+    counts, denied = _tally(prediction.rows)
     summary = tabulate([[s, d, a, x] for (s, d), (a, x) in sorted(counts.items())],
                        headers=["from namespace", "to namespace", "allowed", "blocked"], tablefmt="simple")
     isolated = [[pod, ", ".join(i) or "-", ", ".join(e) or "-"]
