@@ -7,7 +7,8 @@ against the pod's containers with :mod:`probe.intrapod_rules`, and turns
 ``namespace/pod/container`` as source and destination.
 
 Public API:
-- ``expected_intrapod(snapshot) -> list[IntraPodRow]``
+- ``expected_intrapod(snapshot) -> list[IntraPodRow]``; ``analyze_intrapod(snapshot, ports=None)``
+  (rows and findings; ``ports`` keeps only those (port, protocol) rows, as ``--port`` does)
 - ``intrapod_findings(snapshot) -> dict[str, list[Finding]]`` (pod key -> findings)
 - ``pod_rules(pod) -> IntraPodRules | None`` and ``container_infos(pod)``
 
@@ -18,7 +19,7 @@ and the annotation, listing every problem.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 import yaml
 
@@ -98,8 +99,13 @@ def _rows(pod: Pod, rules: IntraPodRules, findings: list[Finding]) -> list[Intra
     return rows
 
 
-def analyze_intrapod(snapshot: Snapshot) -> IntraPodAnalysis:
-    """Rows and findings for every pod carrying the annotation (host-network pods included)."""
+def analyze_intrapod(snapshot: Snapshot, ports: Iterable[tuple[int, Protocol]] | None = None) -> IntraPodAnalysis:
+    """Rows and findings for every pod carrying the annotation (host-network pods included).
+
+    ``ports`` (``--port``): keep only the rows on these (port, protocol) pairs, as the
+    sweep does; intra-pod rules only cover ports the target container declares, so
+    no row is made up for an undeclared one."""
+    wanted = None if ports is None else {(int(p), Protocol(proto)) for p, proto in ports}
     rows: list[IntraPodRow] = []
     findings: dict[str, list[Finding]] = {}
     for pod in snapshot.pods:
@@ -108,7 +114,7 @@ def analyze_intrapod(snapshot: Snapshot) -> IntraPodAnalysis:
             continue
         found = enforceability_findings(container_infos(pod))
         findings[pod.key] = found
-        rows.extend(_rows(pod, rules, found))
+        rows.extend(r for r in _rows(pod, rules, found) if wanted is None or (r.port, r.protocol) in wanted)
     return IntraPodAnalysis(tuple(rows), findings)
 
 

@@ -35,18 +35,23 @@ _PORT = re.compile(r"^\s*(\d{1,5})\s*(?:/\s*([A-Za-z]+))?\s*$")
 snapshot_source: list[Callable[[dict[str, Any]], Snapshot | None]] = []
 
 
-def parse_port(text: str) -> tuple[int, Protocol]:
-    """``80``, ``80/TCP``, ``53/udp`` -> (port, Protocol); UsageError otherwise."""
+def parse_port(text: str, what: str = "--port") -> tuple[int, Protocol]:
+    """``80``, ``80/TCP``, ``53/udp`` -> (port, Protocol); UsageError (naming ``what``) otherwise."""
     m = _PORT.match(text)
     if not m:
-        raise UsageError(f"--port {text!r}: expected PORT or PORT/PROTOCOL, e.g. 80/TCP or 53/UDP")
-    number, proto = int(m.group(1)), (m.group(2) or "TCP").upper()
+        raise UsageError(f"{what} {text!r}: expected PORT or PORT/PROTOCOL, e.g. 80/TCP or 53/UDP")
+    number = int(m.group(1))
     if not 1 <= number <= 65535:
-        raise UsageError(f"--port {text!r}: port out of range 1-65535")
+        raise UsageError(f"{what} {text!r}: port out of range 1-65535")
+    return number, _protocol(m.group(2) or "TCP", what, text)
+
+
+def _protocol(proto: str, what: str, text: str) -> Protocol:
     try:
-        return number, Protocol(proto)
+        return Protocol(proto.strip().upper())
     except ValueError:
-        raise UsageError(f"--port {text!r}: unknown protocol {proto} (expected TCP, UDP or SCTP)") from None
+        raise UsageError(f"{what} {text!r}: unknown protocol {proto.strip().upper()} "
+                         "(expected TCP, UDP or SCTP)") from None
 
 
 def build_prediction(snapshot: Snapshot, ports: Sequence[tuple[int, Protocol]] | None = None) -> Prediction:
@@ -54,7 +59,7 @@ def build_prediction(snapshot: Snapshot, ports: Sequence[tuple[int, Protocol]] |
     rows: Sequence[tuple] = expected_matrix(snapshot, ports, model=model)   # compact ExpectedMatrix
     if len(rows) <= 500_000:     # readable order for humans; huge matrices keep the fast (compact) order
         rows = sorted(rows, key=lambda r: (r[0], r[1], r[2], r[3]))
-    intra = analyze_intrapod(snapshot)
+    intra = analyze_intrapod(snapshot, ports)
     isolation = _isolation(model, snapshot.pods)
     return Prediction([p.key for p in snapshot.pods], rows, intra.rows, intra.findings, isolation,
                       snapshot.skipped_kinds)
@@ -95,18 +100,37 @@ def _load(files: Sequence[str], params: dict[str, Any]) -> Snapshot:
 
 
 _files_option = click.option("-f", "--filename", "files", multiple=True, type=click.Path(),
-                             help="Manifest file or directory (repeatable; directories are read recursively).")
+                             help="Manifest file or directory (repeatable; directories are read recursively; "
+                                  "- reads standard input).")
 
 
 @click.command("predict")
 @_files_option
 @click.option("--port", "ports", multiple=True, metavar="PORT/PROTO",
-              help="Evaluate every destination on exactly these ports (repeatable), e.g. 80/TCP. "
-                   "Default: each destination on its own declared container ports.")
-@click.option("-o", "--output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+              help="Evaluate every destination on exactly these ports, declared or not (repeatable), "
+                   "e.g. 80/TCP, 53/UDP, 9000/SCTP; the protocol defaults to TCP. Intra-pod rows keep "
+                   "only these ports. Default: each destination on its own declared container ports.")
+@click.option("-o", "--output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="table: an allow/deny grid per port (a per-namespace summary for large clusters); "
+                   "csv: columns source, destination, port, protocol, verdict, reason; json: rows, findings, "
+                   "isolated pods.")
 @click.pass_context
 def predict(ctx: click.Context, files: tuple[str, ...], ports: tuple[str, ...], output: str) -> int:
-    """Expected reachability between pods (and containers) from manifests, without probing."""
+    """Expected reachability between pods (and containers) from manifests, without probing.
+
+    Reads Namespaces, Pods (with status.podIP), Services and NetworkPolicies from
+    YAML/JSON files, directories, `kind: List` or `kubectl get -o yaml` output, and
+    prints what the NetworkPolicies and intra-pod rules allow: pods as namespace/pod,
+    containers of one pod as namespace/pod/container. Results go to stdout, the load
+    summary to stderr. With --kubeconfig, --context, -n or -A the objects come from a
+    live cluster instead. Exit status 0; 2 for a bad flag or manifest; 3 when the
+    cluster cannot be read.
+
+    \b
+    Examples:
+      kubereach predict -f manifests/demo/
+      kubereach predict -f cluster.yaml --port 80/TCP --port 53/UDP -o csv
+    """
     port_list = [parse_port(p) for p in ports] or None
     snapshot = _load(files, ctx.params)
     prediction = build_prediction(snapshot, port_list)
@@ -120,14 +144,16 @@ def predict(ctx: click.Context, files: tuple[str, ...], ports: tuple[str, ...], 
 
 
 def _echo_all(pieces: Iterable[str]) -> None:
-    """Stream text pieces to stdout; plain text goes out as UTF-8 bytes (skipping click's
-    per-piece ANSI scan, which is what costs on gigabytes); a piece with an escape
-    character still goes through click.echo, so the output is the same."""
+    """Stream text pieces to stdout; plain text goes out as bytes in stdout's own encoding
+    (skipping click's per-piece ANSI scan, which is what costs on gigabytes); a piece
+    with an escape character still goes through click.echo, so the output is the same."""
+    stream = click.get_text_stream("stdout")
+    encoding, errors = getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "strict"
     for piece in pieces:
         if "\x1b" in piece:
             click.echo(piece, nl=False)
         else:
-            click.echo(piece.encode("utf-8"), nl=False)
+            click.echo(piece.encode(encoding, errors), nl=False)
 
 
 def _explain_intrapod(snapshot: Snapshot, src: str, dst: str, port_text: str) -> str:
@@ -153,11 +179,14 @@ def _explain_intrapod(snapshot: Snapshot, src: str, dst: str, port_text: str) ->
     if ref not in infos[dst_c].ports:
         lines.append(f"  note: container {dst_c!r} does not declare {ref}; rules only cover declared ports")
     decision = decide(rules, src_c, dst_c, ref)
-    lines.insert(0, f"  {decision.reason}")
     if decision.rule_index is not None:
         r = rules.rules[decision.rule_index]
         ports = ", ".join(map(str, r.ports)) if r.ports else "all declared ports"
-        lines.insert(1, f"  rule {r.index}: from {r.source} to {r.target} ports {ports}: {r.action}")
+        lines.insert(0, f"  decided by intra-pod rule {r.index} (the first that matches): "
+                        f"from {r.source} to {r.target} ports {ports}: {r.action}")
+    else:
+        lines.insert(0, f"  no intra-pod rule matches {src_c} -> {dst_c} on {ref}, so the annotation's "
+                        f"default applies: default {decision.action}")
     for f in enforceability_findings(infos.values()):
         if src_c in f.containers or dst_c in f.containers:
             lines.append(f"  warning: {f.message}")
@@ -168,10 +197,10 @@ def _port_on(text: str, names: dict[str, PortRef]) -> tuple[int, Protocol]:
     name, _, proto = text.partition("/")
     if name in names and not name.isdigit():
         ref = names[name]
-        if proto and proto.upper() != ref.protocol:
+        if proto and proto.strip().upper() != ref.protocol:
             raise UsageError(f"port {text!r}: {name} is {ref}")
         return ref.port, ref.protocol
-    return parse_port(text)
+    return parse_port(text, "port")
 
 
 @click.command("explain")
@@ -181,7 +210,20 @@ def _port_on(text: str, names: dict[str, PortRef]) -> tuple[int, Protocol]:
 @_files_option
 @click.pass_context
 def explain(ctx: click.Context, src: str, dst: str, port: str, files: tuple[str, ...]) -> int:
-    """Why SRC may or may not reach DST on PORT/PROTO (SRC, DST: ns/pod, or ns/pod/container)."""
+    """Why SRC may or may not reach DST on PORT/PROTO, in plain words.
+
+    SRC and DST are namespace/pod (both sides of the connection are shown: the
+    source's egress and the destination's ingress, with the policies and rules that
+    decided each), or namespace/pod/container for two containers of one pod
+    (intra-pod rules). PORT/PROTO is a number (80, 53/UDP; TCP by default) or a port
+    name declared by the destination (http, dns/UDP).
+
+    \b
+    Examples:
+      kubereach explain shop-frontend/web-1 shop-backend/api-1 8080/TCP -f manifests/demo/
+      kubereach explain shop-frontend/web-1 shop-backend/api-1 http -f manifests/demo/
+      kubereach explain shop-backend/api-1/sidecar shop-backend/api-1/app 8080 -f manifests/demo/
+    """
     snapshot = _load(files, ctx.params)
     depth = {src.count("/"), dst.count("/")}
     if depth == {2}:
@@ -197,17 +239,22 @@ def explain(ctx: click.Context, src: str, dst: str, port: str, files: tuple[str,
         s, d = model.pod(src), model.pod(dst)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
-    name, _, proto_text = port.partition("/")
+    name, _, proto_text = port.strip().partition("/")
     if name and not name.isdigit():
-        proto = parse_port(f"1/{proto_text}")[1] if proto_text else Protocol.TCP
+        if proto_text:
+            proto = _protocol(proto_text, "port", port)
+        else:       # a name declared for one protocol only (dns -> UDP) needs no /PROTO
+            protos = {cp.protocol for c in d.containers for cp in c.ports if cp.name == name}
+            proto = protos.pop() if len(protos) == 1 else Protocol.TCP
         try:
             verdict = model.evaluate_named(s, d, name, proto)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     else:
-        number, proto = parse_port(port)
-        verdict = model.evaluate(s, d, number, proto)
-    click.echo(render_explanation(verdict, model.policies), nl=False)
+        number, proto = parse_port(port, "port")
+        verdict, name = model.evaluate(s, d, number, proto), None
+    host = frozenset(p.key for p in (s, d) if p.host_network)
+    click.echo(render_explanation(verdict, model.policies, name, host), nl=False)
     return EXIT_OK
 
 

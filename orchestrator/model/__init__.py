@@ -10,9 +10,11 @@ Public API (other packages build on these names):
 - ``Verdict``: frozen; ``decision`` (``Decision.ALLOW``/``DENY``), ``egress`` and
   ``ingress`` (:class:`SideVerdict`: state, isolating policies, allowing rules as
   :class:`RuleRef` (policy, direction, rule index), note) and a one-line ``reason``.
-- ``expected_matrix(snapshot, ports=None, *, model=None) -> list[ExpectedRow]``:
+- ``expected_matrix(snapshot, ports=None, *, model=None) -> ExpectedMatrix``:
   every (source, destination, port, protocol) with decision and reason; by default
   each destination on its declared container ports, with ``ports`` exactly those.
+  ``ExpectedMatrix`` is a compact read-only Sequence of ``ExpectedRow`` (len, index,
+  iteration; ``list(...)`` for a mutable copy); renderers stream from its blocks.
 - ``compile_policy(namespace, name, spec)`` and ``InvalidSpec`` (field path + message)
   for validating a policy spec.
 

@@ -15,6 +15,9 @@ Spec, step by step (Kubernetes NetworkPolicy v1):
    direction, matches both a peer (OR of peers; selectors inside one peer AND-ed)
    and a port (OR of ports; named ports resolved on the destination pod).
 
+Policies are kept sorted by ``namespace/name``, so the rule a reason names first
+(and every list of policies) does not depend on the order manifests were read in.
+
 Pure: must not import kubernetes, aiohttp, scapy, pandas, yaml or anything doing I/O.
 """
 
@@ -47,8 +50,11 @@ class PolicyModel:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+        # sorted by namespace/name: verdicts and reasons (which rule is named first) must not
+        # depend on the order the manifests were read or the policies were created in
         self.policies: tuple[CompiledPolicy, ...] = tuple(
-            compile_policy(p.namespace, p.name, p.spec) for p in snapshot.policies)
+            compile_policy(p.namespace, p.name, p.spec)
+            for p in sorted(snapshot.policies, key=lambda p: (p.namespace, p.name)))
         self._ns_labels: dict[str, Mapping[str, str]] = {n: ns.labels for n, ns in snapshot.namespaces.items()}
         self._ips: dict[str, tuple[IPAddress, ...]] = {}
         self._pods = {p.key: p for p in snapshot.pods}

@@ -164,6 +164,8 @@ def compile_policy(namespace: str, name: str, spec: Any) -> CompiledPolicy:
     else:
         if not isinstance(types, list):
             raise InvalidSpec("spec.policyTypes", f"expected a list, got {type(types).__name__}")
+        if len(types) > 2:
+            raise InvalidSpec("spec.policyTypes", "may not specify more than two policyTypes")
         ingress_iso = egress_iso = False
         for i, t in enumerate(types):
             if t == "Ingress":

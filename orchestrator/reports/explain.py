@@ -18,7 +18,7 @@ def describe_rule(rule: Rule) -> str:
     return f"{peer_word} {peers}; {ports}"
 
 
-def _side(side: SideVerdict, policies: dict[str, CompiledPolicy], peer_role: str) -> list[str]:
+def _side(side: SideVerdict, policies: dict[str, CompiledPolicy], peer_role: str, peer_host_network: bool) -> list[str]:
     head = f"{side.direction} of {side.pod}: "
     if side.state is SideState.HOST_NETWORK:
         return [head + "ALLOWED - a host-network pod uses the node's network and is not subject to "
@@ -41,21 +41,27 @@ def _side(side: SideVerdict, policies: dict[str, CompiledPolicy], peer_role: str
                 continue
             rules = pol.rules(side.direction)
             if not rules:
-                lines.append(f"    {name}: no {side.direction} rules (denies all)")
+                lines.append(f"    {name}: no {side.direction} rules (it isolates the pod and allows nothing)")
             for r in rules:
                 lines.append(f"    {name} {side.direction} rule {r.index}: {describe_rule(r)}")
         if side.note:
             lines.append(f"  note: {side.note}")
+        if peer_host_network:
+            lines.append(f"  note: the {peer_role} is a host-network pod: pod and namespace selectors never match "
+                         "it, only an ipBlock covering its IP (the node's) can")
     return lines
 
 
-def render_explanation(verdict: Verdict, policies: tuple[CompiledPolicy, ...]) -> str:
+def render_explanation(verdict: Verdict, policies: tuple[CompiledPolicy, ...], port_name: str | None = None,
+                       host_network: frozenset[str] = frozenset()) -> str:
+    """``port_name``: the destination's port name, when the user gave the port by name;
+    ``host_network``: which of the two pods (namespace/pod) use the node's network."""
     by_key = {p.key: p for p in policies}
-    head = (f"{verdict.source} -> {verdict.destination} on {verdict.port}/{verdict.protocol}: "
-            f"{verdict.decision.upper()}")
+    port = f"{verdict.port}/{verdict.protocol}" + (f" ({port_name})" if port_name else "")
+    head = f"{verdict.source} -> {verdict.destination} on {port}: {verdict.decision.upper()}"
     if verdict.same_pod:
         return f"{head}\n  {verdict.reason}\n"
     lines = [head, "  both sides must allow: the source's egress and the destination's ingress"]
-    lines += ["  " + ln for ln in _side(verdict.egress, by_key, "destination")]
-    lines += ["  " + ln for ln in _side(verdict.ingress, by_key, "source")]
+    lines += ["  " + ln for ln in _side(verdict.egress, by_key, "destination", verdict.destination in host_network)]
+    lines += ["  " + ln for ln in _side(verdict.ingress, by_key, "source", verdict.source in host_network)]
     return "\n".join(lines) + "\n"

@@ -2,14 +2,16 @@
 
 Owns file handling: directories are walked recursively for ``*.yaml``, ``*.yml`` and
 ``*.json`` (sorted, so results are reproducible); YAML files may hold several
-documents; ``kind: List`` and ``kubectl get -o yaml`` output are unpacked. Document
-numbers in messages count from 1 within a file.
+documents; ``kind: List`` and ``kubectl get -o yaml`` output are unpacked. ``-`` reads
+standard input (YAML, or JSON when it starts with ``{``), named ``<stdin>`` in
+messages. Document numbers in messages count from 1 within a file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -20,6 +22,8 @@ from orchestrator.snapshot.objects import snapshot_from_objects
 from orchestrator.snapshot.types import Origin, Snapshot
 
 SUFFIXES = (".yaml", ".yml", ".json")
+STDIN = "-"          # ``-f -``, as kubectl: read the manifests from standard input
+_TOO_DEEP = "nested too deeply to be a Kubernetes manifest"
 
 
 def manifest_files(paths: Sequence[str]) -> list[Path]:
@@ -28,7 +32,9 @@ def manifest_files(paths: Sequence[str]) -> list[Path]:
     seen: set[str] = set()
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        if raw == STDIN:
+            found = [path]
+        elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
             if not found:
                 raise ManifestError("no *.yaml, *.yml or *.json files in this directory", file=str(path))
@@ -37,29 +43,48 @@ def manifest_files(paths: Sequence[str]) -> list[Path]:
         else:
             raise ManifestError("no such file or directory", file=str(path))
         for p in found:
-            real = os.path.realpath(p)
+            real = STDIN if raw == STDIN else os.path.realpath(p)
             if real not in seen:
                 seen.add(real)
                 out.append(p)
     return out
 
 
+def _read(path: Path) -> str:
+    if str(path) == STDIN:
+        return sys.stdin.buffer.read().decode("utf-8-sig")
+    return path.read_text(encoding="utf-8-sig")   # a leading BOM (Windows editors) is not an error
+
+
 def _documents(path: Path) -> Iterator[tuple[Any, Origin]]:
+    name = "<stdin>" if str(path) == STDIN else str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read(path)
     except UnicodeDecodeError as exc:
-        raise ManifestError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", file=str(path)) from None
+        raise ManifestError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", file=name) from None
     except OSError as exc:
-        raise ManifestError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    if path.suffix.lower() == ".json":
+        raise ManifestError(f"cannot read: {exc.strerror}", file=name) from None
+    path = Path(name)
+    if path.suffix.lower() == ".json" or (name == "<stdin>" and text.lstrip().startswith("{")):
         try:
-            yield json.loads(text), Origin(str(path), 1)
+            doc = json.loads(text)
         except ValueError as exc:
             raise ManifestError(f"invalid JSON: {exc}", file=str(path), document=1) from None
+        except RecursionError:
+            raise ManifestError(_TOO_DEEP, file=str(path), document=1) from None
+        yield doc, Origin(str(path), 1)
         return
     index = 0
+    docs = yaml.safe_load_all(text)
     try:
-        for index, doc in enumerate(yaml.safe_load_all(text), 1):
+        while True:
+            try:
+                doc = next(docs)
+            except StopIteration:
+                return
+            except RecursionError:      # the parser recurses once per nesting level
+                raise ManifestError(_TOO_DEEP, file=str(path), document=index + 1) from None
+            index += 1
             if doc is None:           # empty document between '---' separators
                 continue
             yield doc, Origin(str(path), index)

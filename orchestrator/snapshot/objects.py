@@ -161,7 +161,7 @@ def _pod(obj: Mapping[str, Any], where: _Where) -> Pod:
     psc = _mapping(spec.get("securityContext"), where, "spec.securityContext")
     pod_uid = _int(psc.get("runAsUser"), where, "spec.securityContext.runAsUser", lo=0, hi=2**31 - 1)
     raw_containers = spec.get("containers")
-    if raw_containers is None:
+    if raw_containers is None or raw_containers == []:
         raise where.error("spec.containers", "required, a list with at least one container")
     groups = {}
     for key, kind in (("containers", "container"), ("initContainers", "init"), ("ephemeralContainers", "ephemeral")):
@@ -291,6 +291,7 @@ def snapshot_from_objects(objects: Iterable[tuple[Any, Origin]]) -> Snapshot:
                 label = f"{kind} ({api_version})"
                 skipped[label] = skipped.get(label, 0) + 1
                 continue
+            where.named(kind)            # until metadata.name is known: at least say what it is
             value = _BUILDERS[kind](obj, where)
             key = value.name if kind == "Namespace" else f"{value.namespace}/{value.name}"
             store = stores[kind]

@@ -59,6 +59,17 @@ def test_explicit_ports_evaluate_every_destination(tmp_path):
     pod_rows = [r for r in csv_rows(out.stdout) if r["source"].count("/") == 1]
     assert len(pod_rows) == 8 * 8 * 2
     assert {(r["port"], r["protocol"]) for r in pod_rows} == {("80", "TCP"), ("53", "UDP")}
+    assert not [r for r in csv_rows(out.stdout) if r["source"].count("/") == 2]   # no container declares them
+
+
+def test_explicit_ports_also_restrict_intrapod_rows(demo_csv):
+    out = run("predict", "-f", DEMO, "--port", "8081/TCP", "-o", "csv")
+    assert out.returncode == 0, out.stderr
+    rows = csv_rows(out.stdout)
+    intra = [r for r in rows if r["source"].count("/") == 2]
+    assert {(r["port"], r["protocol"]) for r in rows} == {("8081", "TCP")}
+    every = [r for r in csv_rows(demo_csv.stdout) if r["source"].count("/") == 2 and r["port"] == "8081"]
+    assert intra == every and intra
 
 
 def test_json_output_has_rows_and_findings():
@@ -110,6 +121,12 @@ def test_bad_manifest_exits_2_with_file_document_object_and_field(tmp_path):
     (("predict", "-f", DEMO, "--port", "http"), "expected PORT or PORT/PROTOCOL"),
     (("predict", "-f", DEMO, "--port", "80/ICMP"), "unknown protocol"),
     (("explain", "shop-frontend/web-1", "shop-data/nope", "80", "-f", DEMO), "no pod 'shop-data/nope'"),
+    (("explain", "shop-frontend/web-1", "shop-backend/api-1", "http/XYZ", "-f", DEMO),
+     "port 'http/XYZ': unknown protocol XYZ"),
+    (("explain", "shop-frontend/web-1", "shop-backend/api-1", "99999", "-f", DEMO), "port '99999': port out of range"),
+    (("explain", "shop-frontend/web-1", "shop-backend/api-1", "grpc", "-f", DEMO),
+     "pod shop-backend/api-1 declares no TCP port named 'grpc'"),
+    (("predict", "-f", DEMO, "-o", "yaml"), "'yaml' is not one of"),
 ])
 def test_usage_errors_exit_2_without_traceback(args, message):
     out = run(*args)
@@ -131,7 +148,33 @@ def test_explain_pod_to_pod_names_both_sides_and_rules():
 def test_explain_named_port_and_not_isolated_side():
     out = run("explain", "shop-frontend/web-1", "shop-data/postgres-0", "postgres", "-f", DEMO)
     assert out.returncode == 0, out.stderr
-    assert "on 5432/TCP: ALLOW" in out.stdout and "not isolated" in out.stdout
+    assert "on 5432/TCP (postgres): ALLOW" in out.stdout and "not isolated" in out.stdout
+
+
+def test_explain_denied_side_lists_every_rule_and_policies_without_rules():
+    out = run("explain", "shop-frontend/web-1", "shop-backend/api-2", "9999/udp", "-f", DEMO)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert text.startswith("shop-frontend/web-1 -> shop-backend/api-2 on 9999/UDP: DENY\n")
+    assert "egress of shop-frontend/web-1: DENIED" in text and "ingress of shop-backend/api-2: DENIED" in text
+    assert "shop-frontend/default-deny: no egress rules (it isolates the pod and allows nothing)" in text
+    assert "shop-frontend/allow-frontend-egress egress rule 1: to [namespaceSelector team=data]; any port" in text
+
+
+def test_deeply_nested_manifest_is_a_clean_usage_error(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 20000 + "]" * 20000 + "\n")
+    out = run("predict", "-f", str(deep))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{deep}, document 1: nested too deeply" in out.stderr
+
+
+def test_help_texts_say_what_the_commands_take_and_print():
+    predict_help = run("predict", "--help").stdout
+    assert "Examples:" in predict_help and "namespace/pod/container" in predict_help
+    assert "source, destination, port, protocol, verdict, reason" in " ".join(predict_help.split())
+    explain_help = run("explain", "--help").stdout
+    assert "SRC DST PORT/PROTO" in explain_help and "port name" in explain_help and "Examples:" in explain_help
 
 
 def test_explain_intra_pod():
@@ -153,3 +196,70 @@ def test_csv_streams_in_chunks_and_quotes_reasons_with_commas():
     assert len(pieces) == 3 and "".join(pieces) == render_csv(rows)
     parsed = csv_rows("".join(pieces))
     assert len(parsed) == 5 and parsed[0]["reason"] == rows[0][5] and parsed[0]["verdict"] == "deny"
+
+
+HOST_AND_PENDING = """
+apiVersion: v1
+kind: Pod
+metadata: {name: node-agent, namespace: x, labels: {app: agent}}
+spec: {hostNetwork: true, containers: [{name: c, ports: [{containerPort: 9100, name: metrics}]}]}
+status: {podIP: 172.18.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pending, namespace: x, labels: {app: client}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: x, labels: {app: web}}
+spec: {containers: [{name: c, ports: [{containerPort: 80, name: http}]}]}
+status: {podIP: 10.0.0.5}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-in, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}}, {podSelector: {}}]}]
+"""
+
+
+def test_explain_says_why_a_pod_without_ip_or_on_the_host_network_is_not_matched(tmp_path):
+    path = tmp_path / "cluster.yaml"
+    path.write_text(HOST_AND_PENDING)
+    pending = run("explain", "x/pending", "x/web", "http", "-f", str(path))
+    assert pending.returncode == 0, pending.stderr
+    assert pending.stdout.startswith("x/pending -> x/web on 80/TCP (http): ALLOW")   # podSelector {} matches it
+    host = run("explain", "x/node-agent", "x/web", "80", "-f", str(path))
+    assert host.stdout.startswith("x/node-agent -> x/web on 80/TCP: DENY")
+    assert "egress of x/node-agent: ALLOWED - a host-network pod" in host.stdout
+    assert "note: the source is a host-network pod: pod and namespace selectors never match it" in host.stdout
+    back = run("explain", "x/web", "x/node-agent", "metrics", "-f", str(path))
+    assert "ingress of x/node-agent: ALLOWED - a host-network pod" in back.stdout and ": ALLOW" in back.stdout
+    rows = csv_rows(run("predict", "-f", str(path), "-o", "csv").stdout)
+    assert {(r["source"], r["destination"], r["verdict"]) for r in rows if r["port"] == "80"} == {
+        ("x/node-agent", "x/web", "deny"), ("x/pending", "x/web", "allow"), ("x/web", "x/web", "allow")}
+
+
+def test_explain_port_name_declared_for_one_protocol_needs_no_protocol(tmp_path):
+    path = tmp_path / "dns.yaml"
+    path.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: dns, namespace: x}\n"
+                    "spec: {containers: [{name: c, ports: [{containerPort: 53, name: dns, protocol: UDP}]}]}\n"
+                    "status: {podIP: 10.0.0.9}\n---\n"
+                    "apiVersion: v1\nkind: Pod\nmetadata: {name: cli, namespace: x}\nspec: {containers: [{name: c}]}\n")
+    assert run("explain", "x/cli", "x/dns", "dns", "-f", str(path)).stdout.startswith(
+        "x/cli -> x/dns on 53/UDP (dns): ALLOW")
+    wrong = run("explain", "x/cli", "x/dns", "dns/TCP", "-f", str(path))
+    assert wrong.returncode == 2 and "declares no TCP port named 'dns'" in wrong.stderr
+
+
+def test_dash_reads_manifests_from_stdin_like_kubectl(demo_csv):
+    docs = "".join("---\n" + p.read_text() for p in sorted(Path(DEMO).glob("*.yaml")))
+    out = subprocess.run([str(BIN / "kubereach"), "predict", "-f", "-", "-o", "csv"], input=docs,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == demo_csv.stdout
+    bad = subprocess.run([str(BIN / "kubereach"), "predict", "-f", "-"], capture_output=True, text=True, timeout=120,
+                         input='{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": 3}}')
+    assert bad.returncode == 2 and "<stdin>, document 1, Pod default/p, field spec.containers" in bad.stderr

@@ -129,6 +129,6 @@ spec:
 """)
     v = verdict(snap, "a/web", "a/db", 5432)
     assert v.decision is Decision.ALLOW
-    assert v.ingress.isolated_by == ("a/deny", "a/allow-web")
+    assert v.ingress.isolated_by == ("a/allow-web", "a/deny")      # sorted by namespace/name
     assert v.ingress.allowed_by == (RuleRef("a/allow-web", Direction.INGRESS, 0),)
     assert v.reason == "egress: not isolated; ingress: allowed by a/allow-web ingress rule 0"

@@ -51,6 +51,8 @@ def spec_error(spec_yaml: str) -> ManifestError:
     ("{podSelector: {}, ingress: [{ports: [{port: 'Not_A_Name'}]}]}",
      "spec.ingress[0].ports[0].port", "not a valid port name"),
     ("{podSelector: {}, policyTypes: [Ingress, Outgress]}", "spec.policyTypes[1]", "unknown policy type"),
+    ("{podSelector: {}, policyTypes: [Ingress, Egress, Ingress]}", "spec.policyTypes", "more than two"),
+    ("{podSelector: {}, policyTypes: Ingress}", "spec.policyTypes", "expected a list"),
     ("{podSelectr: {}}", "spec.podSelectr", "unknown field"),
     ("{podSelector: {}, ingress: [{from: [{namespaceSelecter: {}}]}]}",
      "spec.ingress[0].from[0].namespaceSelecter", "unknown field"),

@@ -140,7 +140,9 @@ def test_namespace_name_label_cannot_be_overridden():
     ("kind: Pod\napiVersion: v1\nmetadata: {name: x}\n", 1, "Pod default/x", "spec", "required"),
     ("kind: Pod\napiVersion: v1\nmetadata: {name: x}\nspec: {containers: [{name: c, ports: [{containerPort: 80, "
      "protocol: ICMP}]}]}\n", 1, "Pod default/x", "spec.containers[0].ports[0].protocol", "unsupported protocol"),
-    ("kind: Pod\napiVersion: v1\nmetadata: {namespace: x}\nspec: {}\n", 1, None, "metadata.name", "required"),
+    ("kind: Pod\napiVersion: v1\nmetadata: {namespace: x}\nspec: {}\n", 1, "Pod", "metadata.name", "required"),
+    ("kind: List\napiVersion: v1\nitems: [{kind: NetworkPolicy, apiVersion: networking.k8s.io/v1, metadata: [x]}]\n",
+     1, "NetworkPolicy (items[0])", "metadata", "expected a mapping"),
     ("- just\n- a list\n", 1, None, None, "expected a Kubernetes object"),
     ("apiVersion: v1\nmetadata: {name: x}\n", 1, None, "kind", "required"),
     ("kind: Pod\napiVersion: v1\nmetadata: {name: x}\nspec: {containers: [{name: c}], hostNetwork: yes please}\n",
@@ -185,3 +187,28 @@ def test_non_utf8_file_is_a_clean_error(tmp_path):
     path.write_bytes(b"\xff\xfe\x00kind")
     with pytest.raises(ManifestError, match="not UTF-8"):
         load_manifests([str(path)])
+
+
+@pytest.mark.parametrize("name,text", [
+    ("deep.yaml", "[" * 20000 + "]" * 20000 + "\n"),
+    ("deep.json", '{"kind": ' + "[" * 100000 + "]" * 100000 + "}"),
+])
+def test_absurdly_nested_input_is_a_clean_error(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ManifestError, match="nested too deeply") as info:
+        load_manifests([str(path)])
+    assert (info.value.file, info.value.document) == (str(path), 1)
+
+
+def test_pod_without_containers_is_an_error(tmp_path):
+    path = write(tmp_path, "pod.yaml", "kind: Pod\napiVersion: v1\nmetadata: {name: x}\nspec: {containers: []}\n")
+    with pytest.raises(ManifestError, match="at least one container") as info:
+        load_manifests([str(path)])
+    assert info.value.field == "spec.containers"
+
+
+def test_a_leading_byte_order_mark_is_accepted_in_json_and_yaml(tmp_path):
+    (tmp_path / "a.json").write_bytes(b'\xef\xbb\xbf{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}')
+    (tmp_path / "b.yaml").write_bytes(b"\xef\xbb\xbfapiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n")
+    assert sorted(load_manifests([str(tmp_path)]).namespaces) == ["a", "b"]
