@@ -192,6 +192,11 @@ def test_non_utf8_file_is_a_clean_error(tmp_path):
 @pytest.mark.parametrize("name,text", [
     ("deep.yaml", "[" * 20000 + "]" * 20000 + "\n"),
     ("deep.json", '{"kind": ' + "[" * 100000 + "]" * 100000 + "}"),
+    # deep inside an otherwise valid object, below the parsers' own limits
+    ("deep-pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a, labels: {x: "
+     + "[" * 20000 + "]" * 20000 + "}}\n"),
+    ("deep-pod.json", '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "labels": '
+     + "[" * 500 + "]" * 500 + "}}"),
 ])
 def test_absurdly_nested_input_is_a_clean_error(tmp_path, name, text):
     path = tmp_path / name
