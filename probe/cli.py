@@ -125,13 +125,28 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                                      concurrency=args.concurrency, deadline_s=args.deadline,
                                      rate_per_s=args.rate))
     except (ValueError, SpecError) as exc:
-        return _usage(str(exc))
+        return _usage(_scan_flag_names(str(exc)))
     doc = asyncio.run(run_spec(spec))
     if args.output == "json":
         print(json.dumps(doc, indent=2))
     else:
         print(render_table(doc))
     return EXIT_OK
+
+
+# scan builds a spec from flags: report a bad value under the flag the user typed
+_SCAN_FLAGS = (("timeout_s:", "--timeout:"), ("retries:", "--retries:"),
+               ("concurrency:", "--concurrency:"), ("rate_per_s:", "--rate:"),
+               ("deadline_s:", "--deadline:"))
+
+
+def _scan_flag_names(message: str) -> str:
+    for field, flag in _SCAN_FLAGS:
+        if message.startswith(field):
+            return flag + message[len(field):]
+    if message.startswith("targets[") and ".address:" in message.split(" ", 1)[0]:
+        return "HOST:" + message.split(":", 1)[1]
+    return message
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -149,10 +164,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return _usage(f"serve: cannot listen: {exc}")
 
 
-def _read_arg(value: str) -> str:
+def _read_arg(value: str, flag: str) -> str:
     if value.startswith("@"):
-        with open(value[1:], encoding="utf-8") as fh:
-            return fh.read()
+        try:
+            with open(value[1:], encoding="utf-8") as fh:
+                return fh.read()
+        except (OSError, UnicodeError) as exc:
+            raise OSError(f"{flag}: cannot read {value[1:]!r}: "
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
     return value
 
 
@@ -161,13 +180,16 @@ def _cmd_intrapod(args: argparse.Namespace) -> int:
 
     try:
         if args.config is not None or (args.rules is None and os.environ.get(ip.CONFIG_ENV)):
-            text = _read_arg(args.config) if args.config is not None else os.environ[ip.CONFIG_ENV]
+            text = (_read_arg(args.config, "--config") if args.config is not None
+                    else os.environ[ip.CONFIG_ENV])
             try:
                 data = json.loads(text)
             except ValueError as exc:
                 raise ip.IntrapodError(f"--config: not valid JSON ({exc})") from None
+            except RecursionError:
+                raise ip.IntrapodError("--config: not valid JSON (nested too deeply)") from None
         elif args.rules is not None:
-            data = ip.config_from_flags(_read_arg(args.rules), args.uids, args.ports)
+            data = ip.config_from_flags(_read_arg(args.rules, "--rules"), args.uids, args.ports)
         else:
             raise ip.IntrapodError(f"give --config, ${ip.CONFIG_ENV}, or --rules with --uids and --ports")
         config = ip.parse_config(data)

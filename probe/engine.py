@@ -1,11 +1,11 @@
 """The probe runner: a validated :class:`~probe.spec.Spec` in, a result document out.
 
 Owns scheduling (an ``asyncio.Semaphore`` admits at most ``concurrency`` probe tasks at
-a time, a token bucket spaces their starts, a hard overall deadline cancels the rest),
-method dispatch and fallbacks (``syn`` without NET_RAW or for IPv6 -> ``connect``),
-and the promise that every target gets exactly one result, in spec order, whatever
-happens. It never raises per probe: an unexpected exception in one probe becomes that
-probe's ``error`` result.
+a time, fewer if the open-file limit cannot hold that many sockets; a token bucket
+spaces their starts; a hard overall deadline cancels the rest), method dispatch and
+fallbacks (``syn`` without NET_RAW or for IPv6 -> ``connect``), and the promise that
+every target gets exactly one result, in spec order, whatever happens. It never raises
+per probe: an unexpected exception in one probe becomes that probe's ``error`` result.
 """
 
 from __future__ import annotations
@@ -58,8 +58,10 @@ async def run_spec(spec: Spec, *, net_raw: bool | None = None) -> dict[str, Any]
     if net_raw is None:
         net_raw = detect_net_raw() if has_syn else _cheap_net_raw_guess()
     notes: list[str] = []
-    _raise_fd_limit(spec.concurrency)
-    runner = _Runner(spec, net_raw=net_raw, notes=notes)
+    concurrency, fd_note = fit_concurrency(spec.concurrency)
+    if fd_note:
+        notes.append(fd_note)
+    runner = _Runner(spec, net_raw=net_raw, notes=notes, concurrency=concurrency)
     results: list[dict[str, Any] | None] = [None] * len(spec.targets)
     live: set[asyncio.Task] = set()
     deadline_hit = False
@@ -100,17 +102,38 @@ async def run_spec(spec: Spec, *, net_raw: bool | None = None) -> dict[str, Any]
     }
 
 
-def _raise_fd_limit(concurrency: int) -> None:
-    """Each probe in flight holds a socket: lift the soft fd limit toward the hard one."""
+FD_SLACK = 32   # besides the probes' sockets: resolver threads, raw sockets, pipes
+
+
+def fit_concurrency(concurrency: int) -> tuple[int, str | None]:
+    """The concurrency this process can hold open at once, and a note when it is lower.
+
+    Each probe in flight holds a socket. The soft fd limit is first lifted toward the
+    hard one; if even that is too low (a container runtime's small ``nofile``), the
+    batch runs with fewer probes in flight rather than failing probes with EMFILE.
+    """
     try:
         import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        want = concurrency + 64   # stdio, the event loop, the raw sockets, slack
-        if soft != resource.RLIM_INFINITY and soft < want:
-            new = want if hard == resource.RLIM_INFINITY else min(want, hard)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
     except (ImportError, ValueError, OSError):
-        pass   # then a probe past the limit records EMFILE as its error
+        return concurrency, None
+    try:
+        open_now = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        open_now = 16
+    want = concurrency + open_now + FD_SLACK
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return concurrency, None
+    fitted = max(1, soft - open_now - FD_SLACK)
+    return fitted, (f"concurrency lowered from {concurrency} to {fitted}: the open-file "
+                    f"limit (RLIMIT_NOFILE) is {soft}")
 
 
 def _cheap_net_raw_guess() -> bool:
@@ -123,11 +146,12 @@ def _cheap_net_raw_guess() -> bool:
 
 
 class _Runner:
-    def __init__(self, spec: Spec, *, net_raw: bool, notes: list[str]) -> None:
+    def __init__(self, spec: Spec, *, net_raw: bool, notes: list[str],
+                 concurrency: int | None = None) -> None:
         self.spec = spec
         self.net_raw = net_raw
         self.notes = notes
-        self.sem = asyncio.Semaphore(spec.concurrency)
+        self.sem = asyncio.Semaphore(concurrency or spec.concurrency)
         self.bucket = TokenBucket(spec.rate_per_s)
         self.syn_batch = None
         self._sctp_note = False
@@ -232,7 +256,8 @@ async def _resolve_ipv4(address: str) -> str | None:
     if ":" in address:
         return None
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(address, None, family=socket.AF_INET)
+        from probe.methods.common import getaddrinfo
+        infos = await getaddrinfo(address, None, family=socket.AF_INET)
     except OSError:
         return None
     return infos[0][4][0] if infos else None

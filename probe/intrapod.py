@@ -67,6 +67,8 @@ def decode_rules_text(text: str) -> Any:
     """Annotation text: JSON always; YAML only if PyYAML happens to be importable."""
     try:
         return json.loads(text)
+    except RecursionError:
+        raise IntrapodError("rules: not valid JSON (nested too deeply)") from None
     except ValueError as json_exc:
         try:
             import yaml  # type: ignore[import-untyped]
@@ -77,6 +79,8 @@ def decode_rules_text(text: str) -> Any:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise IntrapodError(f"rules: neither JSON nor YAML ({exc})") from None
+        except RecursionError:
+            raise IntrapodError("rules: nested too deeply") from None
 
 
 def parse_config(data: Any) -> IntrapodConfig:
@@ -357,5 +361,16 @@ def check(config: IntrapodConfig, families: Sequence[int] = FAMILIES, *,
 
 
 def _jump_rules(text: str) -> list[str]:
-    return [l for l in text.splitlines()
-            if l.startswith("-A OUTPUT ") and f"-j {CHAIN}" in l.split("--comment")[0]]
+    """OUTPUT rules whose target is exactly our chain (not e.g. ``KUBEREACH-INTRAPOD-X``)."""
+    out = []
+    for line in text.splitlines():
+        if not line.startswith("-A OUTPUT "):
+            continue
+        try:
+            tokens = shlex.split(line)
+        except ValueError:
+            continue
+        if any(a in ("-j", "--jump", "-g", "--goto") and b == CHAIN
+               for a, b in zip(tokens, tokens[1:])):
+            out.append(line)
+    return out

@@ -20,6 +20,11 @@ from probe.identity import encode_identity, identity_line
 
 __all__ = ["identity_line", "serve_socket", "ListenerHandle"]
 
+# One agent may open thousands of connections to one listener at once (many targets on
+# one address). A short accept queue drops the excess SYNs and those probes time out:
+# a false "filtered". The kernel clamps this to net.core.somaxconn (4096 by default).
+LISTEN_BACKLOG = 65535
+
 
 class _TcpIdentity(asyncio.Protocol):
     def __init__(self, payload: bytes) -> None:
@@ -91,9 +96,9 @@ async def serve_socket(sock: socket.socket, identity: Mapping[str, Any]) -> List
     payload = encode_identity(identity)
     sock.setblocking(False)
     if sock.type == socket.SOCK_STREAM:
-        if not _is_listening(sock):
-            sock.listen(128)
-        server = await loop.create_server(lambda: _TcpIdentity(payload), sock=sock)
+        # (asyncio's server calls listen() again with its backlog, 100 by default)
+        server = await loop.create_server(lambda: _TcpIdentity(payload), sock=sock,
+                                          backlog=LISTEN_BACKLOG)
         return ListenerHandle(socket.SOCK_STREAM, identity, server=server)
     if sock.type == socket.SOCK_DGRAM:
         transport, _proto = await loop.create_datagram_endpoint(lambda: _UdpIdentity(payload),
@@ -101,9 +106,3 @@ async def serve_socket(sock: socket.socket, identity: Mapping[str, Any]) -> List
         return ListenerHandle(socket.SOCK_DGRAM, identity, transport=transport)
     raise ValueError(f"serve_socket: unsupported socket type {sock.type!r} (TCP or UDP only)")
 
-
-def _is_listening(sock: socket.socket) -> bool:
-    try:
-        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
-    except OSError:
-        return False

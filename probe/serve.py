@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from probe.identity import identity_from_env
-from probe.listeners import ListenerHandle, serve_socket
+from probe.listeners import LISTEN_BACKLOG, ListenerHandle, serve_socket
 
 
 def bind_socket(port: int, sock_type: int, host: str | None = None) -> socket.socket:
@@ -95,6 +95,6 @@ async def _start_http(port: int, host: str | None):
     app.router.add_get("/", index)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.SockSite(runner, bind_socket(port, socket.SOCK_STREAM, host))
+    site = web.SockSite(runner, bind_socket(port, socket.SOCK_STREAM, host), backlog=LISTEN_BACKLOG)
     await site.start()
     return runner

@@ -93,6 +93,8 @@ def decode_spec_text(text: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise SpecError(f"spec: not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise SpecError("spec: not valid JSON (nested too deeply)") from None
 
 
 def encode_spec(spec: dict[str, Any]) -> str:

@@ -1,9 +1,16 @@
-"""Address resolution shared by the methods (IP literals skip the resolver)."""
+"""Address resolution shared by the methods (IP literals skip the resolver).
+
+Names are resolved in daemon threads, not in asyncio's default executor: a resolver
+stuck on an unreachable DNS server (5 s per try, per search domain) would otherwise
+hold ``asyncio.run`` (which joins the executor's threads) and the process exit far past
+the batch's hard deadline, and the result document with it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 
 
 async def resolve(address: str, port: int, sock_type: int) -> tuple[int, tuple]:
@@ -14,6 +21,33 @@ async def resolve(address: str, port: int, sock_type: int) -> tuple[int, tuple]:
         except OSError:
             continue
         return family, ((address, port) if family == socket.AF_INET else (address, port, 0, 0))
-    infos = await asyncio.get_running_loop().getaddrinfo(address, port, type=sock_type)
+    infos = await getaddrinfo(address, port, type=sock_type)
     family, _type, _proto, _canon, sockaddr = infos[0]
     return family, sockaddr
+
+
+async def getaddrinfo(host: str, port: int | None, *, family: int = 0, type: int = 0) -> list:
+    """``socket.getaddrinfo`` in a daemon thread that nothing waits for once we give up."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future = loop.create_future()
+
+    def deliver(result: object, failed: bool) -> None:
+        if fut.done():
+            return
+        if failed:
+            fut.set_exception(result)   # type: ignore[arg-type]
+        else:
+            fut.set_result(result)
+
+    def work() -> None:
+        try:
+            result, failed = socket.getaddrinfo(host, port, family, type), False
+        except Exception as exc:   # gaierror, UnicodeError: re-raised in the probe
+            result, failed = exc, True
+        try:
+            loop.call_soon_threadsafe(deliver, result, failed)
+        except RuntimeError:
+            pass   # the loop is closed: the batch is over and nobody wants the answer
+
+    threading.Thread(target=work, name="kubereach-resolve", daemon=True).start()
+    return await fut

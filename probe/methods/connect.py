@@ -17,7 +17,7 @@ import time
 
 from probe.identity import MAX_IDENTITY_BYTES, parse_identity
 from probe.methods.common import resolve
-from probe.netutil import classify_oserror, enable_recverr
+from probe.netutil import classify_oserror, enable_recverr, errno_name
 from probe.outcome import Outcome
 from probe.schema import ProbeState
 
@@ -36,7 +36,10 @@ async def probe_connect(address: str, port: int, *, timeout_s: float, retries: i
     attempts = 0
     for attempt in range(1, retries + 2):
         attempts = attempt
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:   # EMFILE/ENFILE/ENOBUFS: record the errno, not a traceback
+            return Outcome(ProbeState.ERROR, errno_name(exc.errno), attempt, detail=str(exc))
         sock.setblocking(False)
         enable_recverr(sock)
         started = time.monotonic()

@@ -180,6 +180,17 @@ class SynBatch:
                 raise
         raise OSError(errno.ENOBUFS, "raw send queue stayed full")
 
+    async def _free_key(self, dst: str, dport: int) -> tuple[str, int, int]:
+        """A (dst, dport, sport) no probe in flight uses. With more probes in flight to one
+        (dst, dport) than there are source ports, wait for one to finish (yielding, so
+        the loop and the batch deadline keep running) instead of spinning."""
+        while True:
+            for _ in range(64):
+                key = (dst, dport, self._rng.randint(*SPORT_RANGE))
+                if key not in self._pending:
+                    return key
+            await asyncio.sleep(0.005)
+
     async def probe(self, dst: str, dport: int, *, timeout_s: float, retries: int) -> Outcome:
         try:
             src = self._source_for(dst)
@@ -187,11 +198,8 @@ class SynBatch:
             state, evidence, detail = classify_oserror(exc, None)
             return Outcome(state, evidence, 1, detail=detail)
         tpl = self._templates_for(src, dst)
-        while True:
-            sport = self._rng.randint(*SPORT_RANGE)
-            key = (dst, dport, sport)
-            if key not in self._pending:
-                break
+        key = await self._free_key(dst, dport)
+        sport = key[2]
         seq = self._rng.getrandbits(32)
         fut = self._loop.create_future()
         self._pending[key] = fut

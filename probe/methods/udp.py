@@ -14,7 +14,7 @@ import time
 
 from probe.identity import MAX_IDENTITY_BYTES, parse_identity
 from probe.methods.common import resolve
-from probe.netutil import classify_oserror, enable_recverr
+from probe.netutil import classify_oserror, enable_recverr, errno_name
 from probe.outcome import Outcome
 from probe.schema import ProbeState
 
@@ -27,7 +27,10 @@ async def probe_udp(address: str, port: int, *, timeout_s: float, retries: int) 
         family, sockaddr = await resolve(address, port, socket.SOCK_DGRAM)
     except (socket.gaierror, UnicodeError) as exc:
         return Outcome(ProbeState.ERROR, "resolve-failed", 0, detail=str(exc))
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+    except OSError as exc:   # EMFILE/ENFILE/ENOBUFS: record the errno, not a traceback
+        return Outcome(ProbeState.ERROR, errno_name(exc.errno), 1, detail=str(exc))
     sock.setblocking(False)
     enable_recverr(sock)
     attempts = 0

@@ -2,7 +2,7 @@
 
     sudo .venv/bin/python tests/benchmarks/bench_probe.py [--addresses 8] [--ports 500]
 
-Two network namespaces joined by veth (names ``krp-...``, removed at the end). The
+Two network namespaces joined by veth (names ``kra3-...``, removed at the end). The
 target side has several addresses; a kubereach listener answers on some ports (open),
 iptables DROPs some (filtered), REJECTs some with icmp-admin-prohibited (filtered) and
 the rest are closed. Every tool scans the same (address, port) set from the prober
@@ -38,7 +38,7 @@ ADMIN_PORTS = 10       # iptables REJECT icmp-admin-prohibited
 
 def setup(n_addr: int) -> tuple[str, str, str, list[str]]:
     tag = secrets.token_hex(3)
-    a, b, la, lb = f"krp-a-{tag}", f"krp-b-{tag}", f"krp{tag}a", f"krp{tag}b"
+    a, b, la, lb = f"kra3-a-{tag}", f"kra3-b-{tag}", f"kra3{tag}a", f"kra3{tag}b"
     sh("ip", "netns", "add", a)
     sh("ip", "netns", "add", b)
     sh("ip", "link", "add", la, "netns", a, "type", "veth", "peer", "name", lb, "netns", b)
@@ -190,7 +190,7 @@ def main() -> int:
         for ns in (a, b):
             sh("ip", "netns", "del", ns, check=False)
         time.sleep(0.2)
-        left = ({a, b} & netns_names()) | ({f"krp{tag}a", f"krp{tag}b"} & link_names())
+        left = ({a, b} & netns_names()) | ({f"kra3{tag}a", f"kra3{tag}b"} & link_names())
         if left:
             print(f"WARNING: left behind: {left}", file=sys.stderr)
 

@@ -1,6 +1,6 @@
 """Fixtures for the probe tests: network namespaces joined by veth, listeners, cleanup.
 
-Every namespace and link is named ``krp-...`` (links ``krp<6 hex><a|b>``), removed on
+Every namespace and link is named ``kra3-...`` (links ``kra3<6 hex><a|b>``), removed on
 teardown, and the teardown asserts that nothing with its name is left behind.
 Addresses are documentation ranges and exist only inside the namespaces.
 """
@@ -122,8 +122,8 @@ class NetPair:
 
 def _create_pair() -> NetPair:
     tag = secrets.token_hex(3)
-    a, b = f"krp-a-{tag}", f"krp-b-{tag}"
-    la, lb = f"krp{tag}a", f"krp{tag}b"
+    a, b = f"kra3-a-{tag}", f"kra3-b-{tag}"
+    la, lb = f"kra3{tag}a", f"kra3{tag}b"
     pair = NetPair(a, b, (la, lb))
     sh("ip", "netns", "add", a)
     sh("ip", "netns", "add", b)
@@ -171,15 +171,15 @@ def single_ns():
     """
     if not have_root_netns():
         pytest.skip("needs root, iproute2 and iptables")
-    ns = f"krp-i-{secrets.token_hex(3)}"
+    ns = f"kra3-i-{secrets.token_hex(3)}"
     sh("ip", "netns", "add", ns)
     try:
         in_ns(ns, "ip", "link", "set", "lo", "up")
-        in_ns(ns, "ip", "link", "add", "krp-eth0", "type", "veth", "peer", "name", "krp-eth0p")
-        in_ns(ns, "ip", "addr", "add", "192.0.2.10/24", "dev", "krp-eth0")
-        in_ns(ns, "ip", "-6", "addr", "add", "2001:db8:10::10/64", "dev", "krp-eth0", "nodad")
-        in_ns(ns, "ip", "link", "set", "krp-eth0p", "up")
-        in_ns(ns, "ip", "link", "set", "krp-eth0", "up")
+        in_ns(ns, "ip", "link", "add", "kra3-eth0", "type", "veth", "peer", "name", "kra3-eth0p")
+        in_ns(ns, "ip", "addr", "add", "192.0.2.10/24", "dev", "kra3-eth0")
+        in_ns(ns, "ip", "-6", "addr", "add", "2001:db8:10::10/64", "dev", "kra3-eth0", "nodad")
+        in_ns(ns, "ip", "link", "set", "kra3-eth0p", "up")
+        in_ns(ns, "ip", "link", "set", "kra3-eth0", "up")
         yield ns
     finally:
         sh("ip", "netns", "del", ns, check=False)

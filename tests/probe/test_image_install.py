@@ -90,6 +90,10 @@ def test_help_runs_from_the_fresh_install(installed):
     assert proc.returncode == 0
     for command in ("run", "scan", "serve", "intrapod"):
         assert command in proc.stdout
+    # the webhook Deployment (manifests/webhook/deployment.yaml) runs this image too
+    webhook = subprocess.run([str(installed / "kubereach"), "webhook", "serve", "--help"],
+                             capture_output=True, text=True, env=clean_env(), cwd="/", timeout=60)
+    assert webhook.returncode == 0 and "--agent-image" in webhook.stdout, webhook.stderr
     where = subprocess.run([str(installed / "python"), "-c", "import probe; print(probe.__file__)"],
                            capture_output=True, text=True, env=clean_env(), cwd="/", timeout=60)
     assert str(installed.parent) in where.stdout   # the venv's copy, not the repo's
@@ -128,3 +132,23 @@ def test_intrapod_render_from_the_fresh_install(installed):
                           env=clean_env(), cwd="/", timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "--uid-owner 1002" in proc.stdout and "REJECT --reject-with tcp-reset" in proc.stdout
+
+
+@pytest.mark.netns
+def test_intrapod_apply_check_and_scan_from_the_fresh_install(installed, single_ns):
+    # what the init container does (apply, then check), and a person's scan, in a pod-like
+    # namespace, all with the venv's own entrypoint
+    config = json.dumps({"rules": {"default": "deny"}, "containers": [
+        {"name": "app", "uid": 1001, "ports": ["8080/TCP"]}, {"name": "sidecar", "uid": 1002}]})
+    env = clean_env()
+    env["KUBEREACH_INTRAPOD_CONFIG"] = config
+    probe = str(installed / "kubereach-probe")
+    for action in ("apply", "check"):
+        proc = subprocess.run(["ip", "netns", "exec", single_ns, probe, "intrapod", action],
+                              capture_output=True, text=True, env=env, cwd="/", timeout=60)
+        assert proc.returncode == 0, f"{action}: {proc.stderr}"
+    scan = subprocess.run(["ip", "netns", "exec", single_ns, probe, "scan", "127.0.0.1",
+                           "-p", "8080", "--timeout", "0.3"], capture_output=True, text=True,
+                          env=clean_env(), cwd="/", timeout=60)
+    assert scan.returncode == 0, scan.stderr
+    assert scan.stdout.splitlines()[1].split()[:3] == ["127.0.0.1", "8080/tcp", "closed"]

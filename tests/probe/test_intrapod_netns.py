@@ -9,6 +9,7 @@ exactly what ``expected_pairs`` says.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -44,8 +45,8 @@ def other_rules(ns: str) -> dict[str, list[str]]:
     out = {}
     for save in ("iptables-save", "ip6tables-save"):
         text = in_ns(ns, save).stdout
-        out[save] = [l for l in text.splitlines()
-                     if not l.startswith("#") and "KUBEREACH-INTRAPOD" not in l]
+        out[save] = [l for l in text.splitlines() if not l.startswith("#")
+                     and not re.search(r"(^:| )KUBEREACH-INTRAPOD( |$)", l)]
     return out
 
 
@@ -59,6 +60,12 @@ def pod(single_ns):
         in_ns(ns, cmd, "-A", "MESH-OUTPUT", "-p", "tcp", "--dport", "15000", "-j", "RETURN")
         in_ns(ns, cmd, "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "--dport", "15001",
               "-j", "REDIRECT", "--to-ports", "15006")
+        in_ns(ns, cmd, "-t", "mangle", "-A", "OUTPUT", "-o", "lo", "-j", "MARK", "--set-mark", "7")
+        in_ns(ns, cmd, "-A", "INPUT", "-i", "lo", "-p", "tcp", "--dport", "15020", "-j", "ACCEPT")
+        in_ns(ns, cmd, "-A", "OUTPUT", "-o", "lo", "-p", "udp", "--dport", "15021", "-j", "DROP")
+        # a neighbour whose name starts like ours, jumped to exactly like ours
+        in_ns(ns, cmd, "-N", "KUBEREACH-INTRAPOD-MESH")
+        in_ns(ns, cmd, "-A", "OUTPUT", "-o", "lo", "-j", "KUBEREACH-INTRAPOD-MESH")
     listeners = [
         start_listener(ns, "--tcp", "8080", "--udp", "9090", identity=("ns", "pod", "app"), user=1001),
         start_listener(ns, "--tcp", "9000", identity=("ns", "pod", "sidecar"), user=1002),
@@ -78,7 +85,7 @@ def test_apply_enforces_the_declared_pairs_over_every_local_address(pod):
     assert other_rules(pod) == before, "apply touched rules that are not its own"
     for cmd in ("iptables", "ip6tables"):
         jumps = [l for l in in_ns(pod, cmd, "-S", "OUTPUT").stdout.splitlines()
-                 if "KUBEREACH-INTRAPOD" in l]
+                 if l.endswith(" KUBEREACH-INTRAPOD")]
         assert jumps == ["-A OUTPUT -o lo -j KUBEREACH-INTRAPOD"]
         chain = in_ns(pod, cmd, "-S", "KUBEREACH-INTRAPOD").stdout.splitlines()
         assert len(chain) == 1 + 4   # -N plus one copy of the four denies
@@ -144,7 +151,7 @@ def test_unenforceable_rules_are_refused_unless_explicitly_allowed(pod):
     refused = intrapod(pod, "apply", config=config)
     assert refused.returncode == 2
     assert "runs as UID 0" in refused.stderr and "no runAsUser" in refused.stderr
-    assert "KUBEREACH-INTRAPOD" not in in_ns(pod, "iptables-save").stdout
+    assert not re.search(r"KUBEREACH-INTRAPOD( |$)", in_ns(pod, "iptables-save").stdout, re.M)
     forced = intrapod(pod, "apply", "--allow-unenforceable", config=config)
     assert forced.returncode == 0, forced.stderr
     assert "warning: unenforceable" in forced.stderr

@@ -163,3 +163,14 @@ def test_yaml_rules_text_is_accepted_when_pyyaml_is_importable():
                                                   "app=8080/TCP,8443"))
     assert [(r.uid, str(r.port), r.action.value) for r in ip.compile_rules(config)] == [
         (1002, "8080/TCP", "allow"), (1002, "8443/TCP", "deny")]
+
+
+def test_only_jumps_to_exactly_our_chain_count_as_ours():
+    saved = "\n".join([
+        "-A OUTPUT -o lo -j KUBEREACH-INTRAPOD-MESH",
+        "-A OUTPUT -o lo -m comment --comment \"-j KUBEREACH-INTRAPOD\" -j ACCEPT",
+        "-A OUTPUT -o lo -j KUBEREACH-INTRAPOD",
+        "-A OUTPUTX -j KUBEREACH-INTRAPOD",
+        "-A OUTPUT -g KUBEREACH-INTRAPOD"])
+    assert ip._jump_rules(saved) == ["-A OUTPUT -o lo -j KUBEREACH-INTRAPOD",
+                                     "-A OUTPUT -g KUBEREACH-INTRAPOD"]

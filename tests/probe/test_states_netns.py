@@ -197,14 +197,87 @@ def test_sctp_is_skipped_with_its_reason_on_this_kernel(lab):
         assert r["state"] == "closed"
 
 
-def test_deadline_cuts_remaining_probes_but_every_target_has_a_result(lab):
-    targets = [{"id": f"t{i}", "address": B_V4, "port": 8082, "timeout_s": 2, "retries": 0}
+@pytest.mark.parametrize("silent", [
+    {"port": 8082}, {"port": 8082, "method": "syn"}, {"port": 5355, "protocol": "UDP"}])
+def test_deadline_cuts_remaining_probes_but_every_target_has_a_result(lab, silent):
+    targets = [{"id": f"t{i}", "address": B_V4, "timeout_s": 2, "retries": 0, **silent}
                for i in range(3)] + [{"id": "fast", "address": B_V4, "port": 8081}]
     doc = run_probe(lab.a, spec_of(targets, deadline_s=0.5, concurrency=2))
     assert [r["id"] for r in doc["results"]] == ["t0", "t1", "t2", "fast"]
     assert doc["deadline_hit"] is True
-    assert all((r["state"], r["evidence"]) == ("error", "deadline") for r in doc["results"][:3])
+    # concurrency 2: the two in flight and the two never started all end as "deadline"
+    assert all((r["state"], r["evidence"], r["attempts"], r["latency_ms"]) ==
+               ("error", "deadline", 0, None) for r in doc["results"]), doc["results"]
     assert doc["duration_s"] < 1.5
+
+
+@pytest.mark.parametrize("method", ["connect", "syn"])
+def test_concurrency_bounds_the_probes_in_flight(lab, method):
+    # ten silent probes of 0.4 s: two at a time take five rounds, ten at a time one
+    targets = [{"address": B_V4, "port": 8082, "method": method}] * 10
+    narrow = run_probe(lab.a, spec_of(targets, concurrency=2, timeout_s=0.4, retries=0))
+    wide = run_probe(lab.a, spec_of(targets, concurrency=10, timeout_s=0.4, retries=0))
+    for doc in (narrow, wide):
+        assert {(r["state"], r["method_used"]) for r in doc["results"]} == {("filtered", method)}
+    # (durations include set-up: importing scapy costs syn ~0.5 s, more under load)
+    assert narrow["duration_s"] >= 1.95, narrow["duration_s"]
+    assert narrow["duration_s"] - wide["duration_s"] >= 0.8, (narrow["duration_s"], wide["duration_s"])
+
+
+def test_rate_limit_spaces_probe_starts_between_namespaces(lab):
+    targets = [{"address": B_V4, "port": 8081}] * 5
+    slow = run_probe(lab.a, spec_of(targets, rate_per_s=10))
+    fast = run_probe(lab.a, spec_of(targets))
+    assert {r["state"] for r in slow["results"]} == {"closed"}
+    assert slow["duration_s"] >= 0.38      # 5 starts at 10/s: 4 intervals of 100 ms
+    assert fast["duration_s"] < 0.3
+
+
+def _check_attempts_and_latency(doc: dict, retries: int, timeout_s: float) -> None:
+    for r in doc["results"]:
+        where = f"{r['port']}: {r}"
+        if r["evidence"] == "timeout":          # silence: every attempt used, nothing timed
+            assert (r["attempts"], r["latency_ms"]) == (retries + 1, None), where
+            assert f"{retries + 1}" in r["detail"], where
+        elif r["evidence"] in ("connected", "reply", "SYN-ACK", "RST", "ECONNREFUSED") \
+                or r["evidence"].startswith("ICMP"):
+            # an answer decides at the first attempt, and its latency is measured
+            assert r["attempts"] == 1, where
+            assert isinstance(r["latency_ms"], float) and 0 <= r["latency_ms"] < timeout_s * 1000, where
+        else:                                   # a local errno: decided at once
+            assert r["attempts"] == 1, where
+
+
+def test_attempts_and_latency_of_every_method(connect_doc, syn_doc, udp_doc):
+    for doc in (connect_doc, syn_doc, udp_doc):
+        _check_attempts_and_latency(doc, retries=1, timeout_s=0.4)
+
+
+def test_syn_run_by_a_non_root_uid_falls_back_to_connect_and_says_so(lab):
+    nobody = ("setpriv", "--reuid=65532", "--regid=65532", "--clear-groups")
+    doc = run_probe(lab.a, spec_of([{"address": B_V4, "port": p, "method": "syn"}
+                                    for p in (8080, 8081, 8082, 8083, 8084)]), prefix=nobody)
+    assert (doc["agent"]["uid"], doc["agent"]["net_raw"]) == (65532, False)
+    assert [(r["state"], r["method"], r["method_used"]) for r in doc["results"]] == [
+        ("open", "syn", "connect"), ("closed", "syn", "connect"), ("filtered", "syn", "connect"),
+        ("filtered", "syn", "connect"), ("unreachable", "syn", "connect")]
+    assert doc["results"][0]["identity"]["pod"] == "api-7d9"
+    assert doc["notes"] == ["syn needs NET_RAW; used connect instead"]
+
+
+def test_unprivileged_connect_and_udp_still_tell_admin_prohibited_from_unreachable(lab):
+    # IP_RECVERR needs no capability: a non-root agent still reads the ICMP type and code
+    nobody = ("setpriv", "--reuid=65532", "--regid=65532", "--clear-groups")
+    cases = [(8083, "TCP", "filtered", "ICMP 3/13 (EHOSTUNREACH)"),
+             (8084, "TCP", "unreachable", "ICMP 3/1 (EHOSTUNREACH)"),
+             (5353, "UDP", "open", "reply"),
+             (5354, "UDP", "closed", "ICMP 3/3 (ECONNREFUSED)"),
+             (5356, "UDP", "filtered", "ICMP 3/13 (EHOSTUNREACH)"),
+             (5357, "UDP", "unreachable", "ICMP 3/1 (EHOSTUNREACH)")]
+    doc = run_probe(lab.a, spec_of([{"address": B_V4, "port": p, "protocol": proto}
+                                    for p, proto, *_ in cases]), prefix=nobody)
+    assert doc["agent"]["uid"] == 65532
+    assert [(r["port"], r["protocol"], r["state"], r["evidence"]) for r in doc["results"]] == cases
 
 
 def test_scan_prints_one_line_per_host_and_port(lab):
@@ -259,3 +332,40 @@ def test_syn_sniffer_filter_keeps_only_answers_to_our_probes(single_ns):
     assert (got["state"], got["evidence"]) == ("closed", "RST")
     # 50 connections made ~350 packets on lo; only the one RST answering our SYN got in
     assert (got["received"], got["matched"], got["sent"]) == (1, 1, 1)
+
+
+def test_no_route_at_all_is_unreachable_with_enetunreach(lab):
+    # namespace a has no default route: 2001:db8:99::/48 is nowhere in its table
+    no_route = "2001:db8:99::1"
+    doc = run_probe(lab.a, spec_of([{"address": no_route, "port": 80},
+                                    {"address": no_route, "port": 80, "method": "syn"},
+                                    {"address": no_route, "port": 53, "protocol": "UDP"}]))
+    assert [(r["state"], r["evidence"], r["attempts"]) for r in doc["results"]] == [
+        ("unreachable", "ENETUNREACH", 1)] * 3
+
+
+SPORT_EXHAUSTION = r"""
+import asyncio, json
+import probe.methods.syn as syn
+
+syn.SPORT_RANGE = (40000, 40001)   # two source ports for six probes in flight to one port
+
+async def main():
+    batch = syn.SynBatch()
+    outs = await asyncio.gather(*[batch.probe("127.0.0.1", 20001, timeout_s=1, retries=0)
+                                  for _ in range(6)])
+    batch.close()
+    print(json.dumps([(o.state, o.evidence) for o in outs]))
+
+asyncio.run(main())
+"""
+
+
+def test_syn_with_more_probes_in_flight_than_source_ports_waits_instead_of_spinning(single_ns):
+    import json as _json
+    import subprocess
+    from krp_helpers import PYTHON, REPO
+    proc = subprocess.run(["ip", "netns", "exec", single_ns, PYTHON, "-c", SPORT_EXHAUSTION],
+                          capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert _json.loads(proc.stdout) == [["closed", "RST"]] * 6
