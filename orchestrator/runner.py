@@ -182,6 +182,30 @@ def container_outcome(pod: Mapping[str, Any] | None, container: str, *, ephemera
     return "running", ""
 
 
+def _canonical_ip(text: Any) -> str:
+    import ipaddress
+    try:
+        return str(ipaddress.ip_address(str(text)))
+    except ValueError:
+        return str(text)
+
+
+def destination_change(pod: Mapping[str, Any] | None, address: str) -> str:
+    """Why a destination pod no longer stands behind ``address`` ("" if it still does; pure)."""
+    if pod is None:
+        return "was deleted"
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    if meta.get("deletionTimestamp"):
+        return "was being deleted"
+    listed = [status.get("podIP"), *((e or {}).get("ip") for e in status.get("podIPs") or [])]
+    ips = {_canonical_ip(ip) for ip in listed if ip}
+    if _canonical_ip(address) not in ips:
+        return f"was replaced (its IP is now {status.get('podIP') or 'unassigned'}, not {address})"
+    if status.get("phase") not in (None, "Running"):
+        return f"stopped running (phase {status.get('phase')})"
+    return ""
+
+
 class ClusterRunner:
     """Runs agents in a real (or lab) cluster through :class:`orchestrator.kube.Kube`."""
 
@@ -273,7 +297,36 @@ class ClusterRunner:
         for job in plan.jobs:
             results.setdefault(job.id, _error("the sweep deadline passed before this probe's agent finished",
                                               "deadline"))
+        await self._discard_vanished_destinations(plan, results)
         return results
+
+    async def _discard_vanished_destinations(self, plan: Plan, results: dict[str, Observation]) -> None:
+        """A probe to a destination pod that was deleted or replaced while the sweep ran
+        measured an empty address, not the policies: make it inconclusive (a filtered or
+        unreachable answer would otherwise pass for a deny, or raise a false outage).
+
+        One LIST per destination namespace per round: grows with namespaces, not probes.
+        """
+        if self.deadline is not None and self.clock() >= self.deadline:
+            return   # the summary already says the sweep did not complete; no API call is allowed now
+        jobs = [j for j in plan.jobs if j.scope is Scope.POD and results[j.id].state is not ProbeState.ERROR]
+        live: dict[str, Mapping[str, Any]] = {}
+        unchecked: set[str] = set()
+        for ns in sorted({j.destination_pod.split("/", 1)[0] for j in jobs}):
+            try:
+                pods = await self._call(self.kube.list_pods, ns)
+            except ClusterError as exc:   # deadline passed, API trouble: keep what was measured
+                self.notes.append(f"could not check that the destination pods in {ns} still exist: {exc}")
+                unchecked.add(ns)
+                continue
+            live.update({f"{ns}/{(p.get('metadata') or {}).get('name')}": p for p in pods})
+        for job in jobs:
+            if job.destination_pod.split("/", 1)[0] in unchecked:
+                continue
+            why = destination_change(live.get(job.destination_pod), job.address)
+            if why:
+                results[job.id] = _error(f"the destination pod {job.destination_pod} {why} during the sweep",
+                                         "destination-gone")
 
     def _fallbacks(self, agent: AgentPlan, meta: SweepMeta) -> list[tuple[SourceMode, Method]]:
         """Where to run an agent, in order: as asked; for ``syn`` refused by admission

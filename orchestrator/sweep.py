@@ -165,6 +165,7 @@ class LiveOutcome:
     wall_s: float
     interrupted: str | None = None
     error: KubereachError | None = None
+    meta: SweepMeta | None = None       # as run (with started_at)
 
 
 def run_live(cluster: ClusterOptions, meta: SweepMeta, options: SweepOptions, *,
@@ -209,6 +210,8 @@ def run_live(cluster: ClusterOptions, meta: SweepMeta, options: SweepOptions, *,
                                        options.max_agents)
     except _Interrupted as exc:
         interrupted = exc.signame
+    except KeyboardInterrupt:      # Ctrl-C outside the probing phase (discovery, planning)
+        interrupted = "SIGINT"
     except KubereachError as exc:
         outcome_error = exc
     finally:
@@ -228,7 +231,7 @@ def run_live(cluster: ClusterOptions, meta: SweepMeta, options: SweepOptions, *,
         kube.close()
     return LiveOutcome(result, snapshot, kube.info.context, namespaces, kube.call_counts(), kube.call_count,
                        [c.to_dict() for c in list(kube.calls)], started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                       time.monotonic() - t0, interrupted, outcome_error)
+                       time.monotonic() - t0, interrupted, outcome_error, meta)
 
 
 class _Interrupted(Exception):

@@ -43,10 +43,10 @@ def parse_duration(value: str | None) -> float | None:
 def _kube_params() -> list[click.Option]:
     """Fresh click options for the cluster flags (one set per command)."""
     return [
-        click.Option(["--kubeconfig"], type=str, default=None,
+        click.Option(["--kubeconfig"], type=str, default=None, metavar="FILE",
                      help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
                           "or the in-cluster service account)."),
-        click.Option(["--context"], type=str, default=None, help="The kubeconfig context to use."),
+        click.Option(["--context"], type=str, default=None, metavar="NAME", help="The kubeconfig context to use."),
         click.Option(["-n", "--namespace", "namespace"], multiple=True, metavar="NS",
                      help="Namespace (repeatable; default: the context's namespace)."),
         click.Option(["-A", "--all-namespaces", "all_namespaces"], is_flag=True, default=False,

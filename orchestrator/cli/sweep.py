@@ -88,7 +88,22 @@ def sweep(kube: KubeFlags, output_dir: str | None, sources: tuple[str, ...], des
           concurrency: int, max_agents: int, rate: float, deadline: float, settle: float, agent_image: str,
           closed_means_denied: bool, dry_run: bool, junit: str | None, simulate_from: tuple[str, ...],
           verbosity: int) -> int:
-    """Probe the cluster from real source identities and compare with the policies."""
+    """Probe the cluster from real source identities and compare with the policies.
+
+    \b
+    One agent per source pod (an ephemeral container in it, or with --source-mode pod a
+    short-lived probe pod wearing its labels) probes every destination's declared ports
+    (and Services, and intra-pod rules); each probe is compared with what the
+    NetworkPolicies say. Writes probes.csv, matrix CSVs, summary.txt, snapshot.json and
+    run.json under -o DIR (default results/<UTC time>-<context>/); the summary goes to
+    stdout, logs and progress (on a terminal only) to stderr. Every object created is
+    removed at the end, on Ctrl-C and on SIGTERM.
+
+    \b
+    Exit status: 0 every probe ok; 1 some unexpected-allow or unexpected-deny; 2 a usage
+    or configuration error (flags, kubeconfig, context, RBAC); 3 the sweep could not
+    complete, or some probes are inconclusive (never a pass).
+    """
     from orchestrator.progress import Progress
     from orchestrator.sweep import ClusterOptions, SweepOptions, new_sweep_id, run_live
 
@@ -117,6 +132,7 @@ def sweep(kube: KubeFlags, output_dir: str | None, sources: tuple[str, ...], des
         return EXIT_OK
     result = outcome.result
     assert result is not None
+    meta = outcome.meta or meta
     from orchestrator.sweep import utc_stamp
     from orchestrator.reports.sweep import default_results_dir
 
@@ -211,9 +227,12 @@ def _simulate(paths: tuple[str, ...], meta: SweepMeta, options: Any, output_dir:
 @kube_options
 @logging_options
 def cleanup(kube: KubeFlags, verbosity: int) -> int:
-    """Remove every object left behind by any kubereach sweep (pods and owner ConfigMaps
-    labelled app.kubernetes.io/managed-by=kubereach). Ephemeral containers cannot be
-    removed from a pod; their agents have already exited at their deadline."""
+    """Remove every object left behind by any kubereach sweep (probe pods and owner
+    ConfigMaps labelled app.kubernetes.io/managed-by=kubereach), e.g. after a kill -9.
+
+    Ephemeral containers cannot be removed from a pod: their agents exit on their own
+    at their deadline. Exit status 0; 2 for a configuration error; 3 when the cluster
+    cannot be reached."""
     from orchestrator.deploy import cleanup_all
     from orchestrator.kube import load_cluster
 

@@ -113,7 +113,8 @@ EXIT_MEANING = {0: "every probe ok", 1: "unexpected rows found",
 def render_summary(rows: Sequence[Row], *, title: str, skipped: Sequence[Skipped] = (),
                    notes: Sequence[str] = (), exit_code: int | None = None,
                    results_dir: str | None = None, complete: bool = True) -> str:
-    """Counts per scope and verdict, then the unexpected rows, then what did not measure."""
+    """Counts per scope and verdict, then the unexpected rows, the truth table (when it
+    fits a terminal), then what did not measure."""
     from tabulate import tabulate
 
     lines = [title, ""]
@@ -125,9 +126,6 @@ def render_summary(rows: Sequence[Row], *, title: str, skipped: Sequence[Skipped
                   len(rows)])
     lines.append(tabulate(table, headers=["scope", *(str(v) for v in VERDICT_ORDER), "probes"],
                           tablefmt="simple"))
-    glyphs = render_glyph_matrix(rows)
-    if glyphs:
-        lines += ["", glyphs]
     headers = ["verdict", "source", "destination", "port", "expected", "observed", "state", "evidence",
                "confirmed", "reason"]
     unexpected = [r for r in rows if r.verdict.mismatch]
@@ -135,6 +133,10 @@ def render_summary(rows: Sequence[Row], *, title: str, skipped: Sequence[Skipped
     if unexpected:
         lines += ["", f"Unexpected ({len(unexpected)}):",
                   tabulate([_row_line(r) for r in unexpected], headers=headers, tablefmt="simple")]
+    # The truth table after the unexpected rows: they are the news, the table the overview.
+    glyphs = render_glyph_matrix(rows)
+    if glyphs:
+        lines += ["", glyphs]
     inconclusive = [r for r in rows if r.verdict is Verdict.INCONCLUSIVE]
     if inconclusive:
         shown = inconclusive[:LIST_LIMIT]

@@ -154,5 +154,6 @@ def fake_kube_for(snapshot, answer) -> FakeKube:
     for p in snapshot.pods:
         pods[(p.namespace, p.name)] = {"metadata": {"name": p.name, "namespace": p.namespace,
                                                     "labels": dict(p.labels)},
-                                       "spec": {}, "status": {"phase": "Running"}}
+                                       "spec": {}, "status": {"phase": "Running", "podIP": p.ip,
+                                                              "podIPs": [{"ip": ip} for ip in p.ips]}}
     return FakeKube(pods, answer)

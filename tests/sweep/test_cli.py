@@ -101,3 +101,14 @@ def test_cleanup_against_an_unreachable_server_exits_3(tmp_path):
     cfg = write_kubeconfig(tmp_path / "kc.yaml")
     p = kr("cleanup", "--kubeconfig", str(cfg), "--request-timeout", "2")
     assert p.returncode == 3 and "cannot reach" in p.stderr
+
+
+def test_without_o_results_go_to_results_utc_time_and_context_under_the_working_directory(tmp_path):
+    import re
+    p = kr("sweep", "--simulate-from", os.path.join(ROOT, "manifests/demo"), cwd=str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    (made,) = os.listdir(tmp_path / "results")
+    assert re.fullmatch(r"\d{8}T\d{6}Z-simulated", made), made
+    assert f"Results: results/{made}" in p.stdout
+    assert sorted(f for f in os.listdir(tmp_path / "results" / made) if not f.startswith("matrix-")) == [
+        "probes.csv", "run.json", "snapshot.json", "summary.txt"]

@@ -88,6 +88,8 @@ def test_summary_truth_table_uses_cyclonus_glyphs():
     p0 = next(line for line in text.splitlines() if line.startswith("a/p0 "))
     assert p0.split()[1:] == ["-", "-", "?", ".", "!", "!"]
     assert "  3: a/p2" in text and "'!' unexpected" in text
+    # the unexpected rows come first, right after the counts; the table is the overview
+    assert text.index("Unexpected (4)") < text.index("from \\ to") < text.index("Inconclusive (1)")
 
 
 def test_no_truth_table_when_it_would_not_fit_a_terminal():

@@ -203,3 +203,64 @@ def test_syn_refused_everywhere_falls_back_to_connect_and_says_so(demo_snapshot)
     assert {r.verdict for r in result.rows} == {Verdict.OK}
     assert any("falling back to ephemeral mode with connect" in n for n in runner.notes)
     assert kube.configmaps == {}
+
+
+def test_a_destination_pod_deleted_mid_sweep_makes_the_probes_to_it_inconclusive(demo_snapshot):
+    """Its address answers 'unreachable' or nothing: that measures no policy, so neither
+    an ok deny nor an unexpected-deny; the rest of the sweep goes on."""
+    plan = build_plan(demo_snapshot, PlanOptions(intrapod=False))
+    model = model_answer(demo_snapshot, plan)
+    kube = fake_kube_for(demo_snapshot, None)
+
+    def answer(target):
+        kube.pods.pop(("shop-backend", "api-2"), None)    # deleted while the first agent runs
+        return model(target)
+
+    kube.answer = answer
+    result = run(execute(demo_snapshot, ClusterRunner(kube, poll_interval=0.01), META,
+                         SweepOptions(plan=PlanOptions(intrapod=False)), sleep=no_sleep))
+    to_gone = [r for r in result.rows if r.job.destination == "shop-backend/api-2"]
+    assert to_gone and {r.verdict for r in to_gone} == {Verdict.INCONCLUSIVE}
+    assert all("shop-backend/api-2 was deleted during the sweep" in r.reason for r in to_gone)
+    rest = [r for r in result.rows if "shop-backend/api-2" not in (r.job.source, r.job.destination)]
+    assert rest and {r.verdict for r in rest} == {Verdict.OK}
+    assert result.exit_code == 3
+
+
+def test_destination_change_reads_deletion_replacement_and_phase():
+    from orchestrator.runner import destination_change
+    pod = {"metadata": {"name": "db"}, "status": {"phase": "Running", "podIP": "10.0.0.5",
+                                                  "podIPs": [{"ip": "10.0.0.5"}, {"ip": "fd00::5"}]}}
+    assert destination_change(pod, "10.0.0.5") == "" and destination_change(pod, "fd00::5") == ""
+    assert destination_change(pod, "fd00:0:0::5") == ""          # the same address, spelled longer
+    assert destination_change(None, "10.0.0.5") == "was deleted"
+    assert "replaced" in destination_change(pod, "10.0.0.9")
+    assert destination_change({**pod, "metadata": {"deletionTimestamp": "now"}}, "10.0.0.5") == "was being deleted"
+    assert "Failed" in destination_change({"status": {"phase": "Failed", "podIP": "10.0.0.5"}}, "10.0.0.5")
+
+
+def test_max_agents_bounds_the_agents_alive_at_once(demo_snapshot):
+    """--max-agents is what keeps a lab (or a node) bounded: never more agents between
+    their start and their log read than it allows."""
+    plan = build_plan(demo_snapshot, PlanOptions())
+    kube = fake_kube_for(demo_snapshot, model_answer(demo_snapshot, plan))
+    alive, peak = [0], [0]
+    start, read = kube.add_ephemeral_container, kube.read_log
+
+    def started(*a):
+        with kube.lock:
+            alive[0] += 1
+            peak[0] = max(peak[0], alive[0])
+        return start(*a)
+
+    def finished(*a):
+        out = read(*a)
+        with kube.lock:
+            alive[0] -= 1
+        return out
+
+    kube.add_ephemeral_container, kube.read_log = started, finished
+    result = run(execute(demo_snapshot, ClusterRunner(kube, max_agents=2, poll_interval=0.01), META,
+                         SweepOptions(max_agents=2), sleep=no_sleep))
+    assert {r.verdict for r in result.rows} == {Verdict.OK}
+    assert len(plan.agents) > 2 and peak[0] == 2

@@ -1,0 +1,166 @@
+"""The sweep CLI against a scripted API server over real HTTP, as a user meets it:
+RBAC refusal, 5xx retried, a hanging server cut by --request-timeout, and no -n
+meaning the context's namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from aiohttp import web
+
+KUBEREACH = os.path.join(os.path.dirname(sys.executable), "kubereach")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def status(code: int, reason: str, message: str) -> tuple[int, dict]:
+    return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
+                  "message": message, "code": code}
+
+
+class ScriptedApi:
+    """An HTTP API server on 127.0.0.1: ``answer(method, path) -> (status, body) | None``
+    (None: an empty list, or a Namespace for a namespace GET); every request recorded."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.requests: list[tuple[str, str]] = []
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def handler(request):
+            self.requests.append((request.method, request.path))
+            got = self.answer(request.method, request.path)
+            if got is None:
+                parts = request.path.strip("/").split("/")
+                if request.method == "GET" and len(parts) == 4 and parts[2] == "namespaces":
+                    got = 200, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": parts[3]}}
+                else:
+                    got = 200, {"kind": "List", "apiVersion": "v1", "metadata": {}, "items": []}
+            return web.json_response(got[1], status=got[0])
+
+        async def start():
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", handler)
+            self.runner = web.AppRunner(app)
+            await self.runner.setup()
+            site = web.TCPSite(self.runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]
+            ready.set()
+
+        self.thread = threading.Thread(target=lambda: (self.loop.run_until_complete(start()),
+                                                       self.loop.run_forever()), daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    def stop(self):
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def kubeconfig(path, server: str, namespace: str = "shop"):
+    path.write_text(f"""
+apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "{server}"}}}}]
+users: [{{name: u, user: {{token: secret-token}}}}]
+contexts: [{{name: lab, context: {{cluster: c, user: u, namespace: {namespace}}}}}]
+current-context: lab
+""")
+    return str(path)
+
+
+def kr(*args, timeout=90):
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    return subprocess.run([KUBEREACH, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+
+    def start(answer):
+        s = ScriptedApi(answer)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def test_no_namespace_flag_sweeps_the_contexts_namespace_only(scripted, tmp_path):
+    api = scripted(lambda method, path: None)
+    cfg = kubeconfig(tmp_path / "kc.yaml", f"http://127.0.0.1:{api.port}", namespace="shop")
+    p = kr("sweep", "--kubeconfig", cfg, "-o", str(tmp_path / "r"))
+    assert "Traceback" not in p.stderr
+    assert p.returncode == 3, p.stderr          # nothing to probe is never a pass
+    assert "in shop (context lab)" in p.stderr
+    paths = {path for _, path in api.requests}
+    assert "/api/v1/namespaces/shop/pods" in paths
+    assert all("/namespaces/shop" in path for path in paths), paths
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["namespaces"] == ["shop"] and run["context"] == "lab"
+
+
+def test_rbac_refusal_exits_2_naming_verb_resource_and_the_manifest(scripted, tmp_path):
+    def answer(method, path):
+        if path == "/api/v1/namespaces/shop/pods":
+            return status(403, "Forbidden", 'pods is forbidden: User "bob" cannot list resource "pods" '
+                                            'in API group "" in the namespace "shop"')
+        return None
+
+    api = scripted(answer)
+    cfg = kubeconfig(tmp_path / "kc.yaml", f"http://127.0.0.1:{api.port}")
+    p = kr("sweep", "--kubeconfig", cfg, "-n", "shop", "-o", str(tmp_path / "r"))
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    assert "cannot list pods" in p.stderr and "manifests/rbac.yaml" in p.stderr
+    assert p.stdout == ""
+    assert not (tmp_path / "r").exists()
+
+
+def test_5xx_and_429_are_retried_and_the_sweep_goes_on(scripted, tmp_path):
+    failures = {"/api/v1/namespaces/shop/pods": [status(503, "ServiceUnavailable", "etcd is restarting")],
+                "/api/v1/namespaces/shop/services": [status(429, "TooManyRequests", "slow down")]}
+
+    def answer(method, path):
+        queue = failures.get(path)
+        return queue.pop(0) if queue else None
+
+    api = scripted(answer)
+    cfg = kubeconfig(tmp_path / "kc.yaml", f"http://127.0.0.1:{api.port}")
+    p = kr("sweep", "--kubeconfig", cfg, "-n", "shop", "-o", str(tmp_path / "r"))
+    assert "Traceback" not in p.stderr
+    assert p.returncode == 3, p.stderr          # empty namespace: nothing measured
+    assert api.requests.count(("GET", "/api/v1/namespaces/shop/pods")) == 2
+    assert api.requests.count(("GET", "/api/v1/namespaces/shop/services")) == 2
+    log = json.loads((tmp_path / "r" / "run.json").read_text())["api_calls"]["log"]
+    assert [c["status"] for c in log if c["resource"] == "pods"] == [503, 200]
+    assert [c["status"] for c in log if c["resource"] == "services"] == [429, 200]
+
+
+def test_a_hanging_api_server_is_cut_by_request_timeout_and_exits_3(tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)          # accepts connections (the kernel does), never answers
+    try:
+        cfg = kubeconfig(tmp_path / "kc.yaml", f"http://127.0.0.1:{listener.getsockname()[1]}")
+        started = time.monotonic()
+        p = kr("sweep", "--kubeconfig", cfg, "-A", "--request-timeout", "1s", "-o", str(tmp_path / "r"))
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert p.returncode == 3, p.stderr
+    assert "cannot reach the API server" in p.stderr and "Traceback" not in p.stderr
+    # 3 attempts of 1 s plus backoff and start-up; the default 30 s per request would take 90 s.
+    assert elapsed < 40, elapsed
