@@ -284,13 +284,33 @@ def _collection_path(m: Manifest) -> str:
     return f"{prefix}/{rt.plural}"
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _with_last_applied(body: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    """Record the manifest the way ``kubectl apply`` does, so a later ``kubectl apply -f``
+    of the same files finds its annotation (no warning per object) and says "unchanged".
+
+    The value is what kubectl writes: the object as given minus this annotation, JSON with
+    sorted keys, compact, HTML characters escaped, one trailing newline.
+    """
+    meta = dict(manifest.get("metadata") or {})
+    # kubectl keeps an emptied annotations map in the value: {"annotations":{}, ...}
+    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    text = json.dumps({**manifest, "metadata": meta}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
+    body_meta = dict(body.get("metadata") or {})
+    body_meta["annotations"] = {**(body_meta.get("annotations") or {}), LAST_APPLIED: text}
+    return {**body, "metadata": body_meta}
+
+
 def apply(client: LabClient, objects: list[Manifest], *, progress: Progress = lambda s: None) -> list[str]:
     """Create each object (or merge-patch it if it exists), in the given order."""
     applied = []
     for m in objects:
         path = _collection_path(m)
         name = m.obj["metadata"]["name"]
-        body = {k: v for k, v in m.obj.items() if k != "status"}
+        body = _with_last_applied({k: v for k, v in m.obj.items() if k != "status"}, m.obj)
         status, answer = client.request("POST", path + "?fieldValidation=Strict", body)
         if status == 409:
             status, answer = client.request("PATCH", f"{path}/{name}?fieldValidation=Strict", body,

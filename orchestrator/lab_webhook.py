@@ -60,7 +60,7 @@ def configurations(port: int, ca_bundle: str) -> list[dict[str, Any]]:
                 "namespaceSelector": namespaces, "objectSelector": objects}
 
     mutating = hook("inject.intrapod.kubereach.io", "/mutate", ["CREATE"])
-    mutating["reinvocationPolicy"] = "Never"
+    mutating["reinvocationPolicy"] = "IfNeeded"   # as shipped; the lab does not reinvoke
     return [
         {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
          "metadata": {"name": MUTATING_NAME, "labels": labels}, "webhooks": [mutating]},

@@ -114,9 +114,11 @@ async def _route(request: web.Request, cluster: Cluster, handlers: ResourceHandl
 
 
 def _openapi(parts: list[str]) -> web.StreamResponse:
+    if parts == ["openapi", "v2"]:
+        return web.Response(body=openapi.v2_document(), content_type=openapi.V2_PROTOBUF)
     if parts[:2] != ["openapi", "v3"]:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource "
-                              "(the lab serves OpenAPI v3 only)")
+                              "(the lab serves OpenAPI v3, and an empty v2 document)")
     if len(parts) == 2:
         return json_response(openapi.root_document())
     rest = parts[2:]

@@ -136,8 +136,12 @@ class Cluster:
         elif key == "namespaces":
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
             obj["status"] = {"phase": "Active"}
-            labels = obj["metadata"].setdefault("labels", {})
-            labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+            meta = obj["metadata"]
+            if meta.get("labels") is None:
+                meta["labels"] = {}
+            name = meta.get("name")
+            if isinstance(meta["labels"], dict) and isinstance(name, str) and name:
+                meta["labels"]["kubernetes.io/metadata.name"] = name   # a missing name: validation says so
         elif key == "services":
             spec = obj.setdefault("spec", {})
             spec.setdefault("type", "ClusterIP")

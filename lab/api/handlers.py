@@ -249,8 +249,8 @@ class ResourceHandlers:
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
         # a patch never carries a stale resourceVersion unless the client put one in
-        body_rv = ((body.get("metadata") or {}).get("resourceVersion")
-                   if isinstance(body, dict) else None)
+        body_meta = body.get("metadata") if isinstance(body, dict) else None
+        body_rv = body_meta.get("resourceVersion") if isinstance(body_meta, dict) else None
         patched.setdefault("metadata", {})
         if isinstance(patched["metadata"], dict):
             patched["metadata"]["resourceVersion"] = body_rv or None

@@ -135,3 +135,36 @@ def root_document() -> dict[str, Any]:
         key = _path_key(group, version)
         paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
     return {"paths": paths}
+
+
+# -- /openapi/v2 -------------------------------------------------------------------------------
+# kubectl validates a ``kind: List`` on the client (its server-side check never supports
+# that pseudo-kind), from the OpenAPI v2 document, which it only reads as gnostic
+# protobuf. The lab serves a v2 document with no definitions: kubectl then skips the
+# client-side check for the items ("not registered: assume fine") and sends each with
+# ``fieldValidation=Strict``, so the server still validates every item against the v3
+# schemas. Field numbers: gnostic openapi_v2 ``Document`` (swagger 1, info 2) and
+# ``Info`` (title 1, version 2).
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"   # as the API server
+# labels it (the Accept header's "@v1.0" form is not a valid media type for Go's mime parser)
+
+
+def _pb_string(field: int, text: str) -> bytes:
+    return _pb_bytes(field, text.encode())
+
+
+def _pb_bytes(field: int, data: bytes) -> bytes:
+    out = bytearray([(field << 3) | 2])
+    n = len(data)
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            break
+    return bytes(out) + data
+
+
+@functools.lru_cache(maxsize=1)
+def v2_document() -> bytes:
+    info = _pb_string(1, "Kubernetes (kubereach lab)") + _pb_string(2, "v1.37.0")
+    return _pb_string(1, "2.0") + _pb_bytes(2, info)

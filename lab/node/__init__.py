@@ -20,8 +20,21 @@ host's own links, routes, iptables and ipsets are never touched. IPv4 only.
 
 from __future__ import annotations
 
-from lab.node.cleanup import cleanup_instance
+from typing import Any
+
 from lab.node.names import EXTERNAL_HOSTS, EXTERNAL_PORTS, NODE_IP, NODE_NAME, POD_CIDR
-from lab.node.runtime import LabNode
+
+# LabNode and cleanup_instance load lazily: lab.cni.apply needs lab.node.netns, and an eager
+# import of the runtime here would import lab.cni.apply back while it is half-initialised
+# (``import lab.cni.apply`` on its own failed with a circular ImportError).
+_LAZY = {"LabNode": "lab.node.runtime", "cleanup_instance": "lab.node.cleanup"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lab.node' has no attribute {name!r}")
+
 
 __all__ = ["LabNode", "cleanup_instance", "EXTERNAL_HOSTS", "EXTERNAL_PORTS", "NODE_IP", "NODE_NAME", "POD_CIDR"]

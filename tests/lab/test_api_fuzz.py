@@ -81,3 +81,72 @@ def test_random_patches_never_cause_a_server_error(api_lab, patch):
                                       body=json.dumps(patch), headers={"Authorization": f"Bearer {api_lab.token}",
                                                                        "Content-Type": ctype})
         assert resp.status in OK, (resp.status, resp.data[:300])
+
+
+def _send(api_lab, method: str, path: str, body, ctype: str = "application/json"):
+    resp = api_lab.http().request(method, api_lab.url + path, body=json.dumps(body),
+                                  headers={"Authorization": f"Bearer {api_lab.token}", "Content-Type": ctype})
+    assert resp.status in OK, (resp.status, resp.data[:300])
+    doc = json.loads(resp.data)
+    if resp.status == 422:
+        # an Invalid object names what is wrong: every cause has a field path. A patch that
+        # cannot be applied at all says so in its message (the real API gives no causes either)
+        causes = doc.get("details", {}).get("causes")
+        if causes is None:
+            assert doc["message"].startswith("the patch could not be applied: "), doc
+        else:
+            assert causes and all(c.get("field") for c in causes), doc
+    return resp.status, doc
+
+
+pod_patch = st.fixed_dictionaries({}, optional={
+    "metadata": st.fixed_dictionaries({}, optional={"labels": values, "annotations": values, "name": values}) | values,
+    "spec": st.fixed_dictionaries({}, optional={"containers": st.lists(container, max_size=2) | values,
+                                                "activeDeadlineSeconds": values, "ephemeralContainers": values,
+                                                "tolerations": values}) | values,
+    "status": values})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pod_patch, st.sampled_from(["", "/ephemeralcontainers", "/status"]),
+       st.sampled_from(["application/merge-patch+json", "application/strategic-merge-patch+json"]))
+def test_random_pod_patches_and_subresources_never_cause_a_server_error(api_lab, patch, sub, ctype):
+    core = api_lab.core()
+    if not core.list_namespaced_pod("default", field_selector="metadata.name=fz-pod").items:
+        core.create_namespaced_pod("default", {"metadata": {"name": "fz-pod", "labels": {"app": "fz"}},
+                                               "spec": {"containers": [{"name": "main", "image": "busybox"}]}})
+    _send(api_lab, "PATCH", f"/api/v1/namespaces/default/pods/fz-pod{sub}", patch, ctype)
+
+
+services = st.fixed_dictionaries({
+    "apiVersion": st.just("v1"), "kind": st.just("Service"),
+    "metadata": st.fixed_dictionaries({"name": st.just("fz-svc") | values}),
+    "spec": st.fixed_dictionaries({}, optional={
+        "selector": values, "type": values, "clusterIP": values,
+        "ports": st.lists(st.fixed_dictionaries({}, optional={"port": values, "targetPort": values,
+                                                              "protocol": values, "name": values}),
+                          max_size=2) | values}) | values})
+namespaces = st.fixed_dictionaries({"apiVersion": st.just("v1"), "kind": st.just("Namespace"),
+                                    "metadata": st.fixed_dictionaries({"name": st.sampled_from(["fz-ns", "Fz"])
+                                                                       | values}, optional={"labels": values})})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(services, namespaces)
+def test_random_services_and_namespaces_never_cause_a_server_error(api_lab, svc, ns):
+    status, _ = _send(api_lab, "POST", "/api/v1/namespaces/default/services", svc)
+    if status == 201:
+        api_lab.core().delete_namespaced_service("fz-svc", "default")
+    status, _ = _send(api_lab, "POST", "/api/v1/namespaces", ns)
+    if status == 201:
+        api_lab.core().delete_namespace("fz-ns")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pods, st.sampled_from(["", "/ephemeralcontainers", "/status"]))
+def test_random_pod_updates_never_cause_a_server_error(api_lab, body, sub):
+    core = api_lab.core()
+    if not core.list_namespaced_pod("default", field_selector="metadata.name=fz-put").items:
+        core.create_namespaced_pod("default", {"metadata": {"name": "fz-put", "labels": {"app": "fz"}},
+                                               "spec": {"containers": [{"name": "main", "image": "busybox"}]}})
+    _send(api_lab, "PUT", f"/api/v1/namespaces/default/pods/fz-put{sub}", body)

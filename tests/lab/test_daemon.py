@@ -106,6 +106,14 @@ def test_up_applies_manifests_in_dependency_order_and_waits_for_pods(tmp_path):
         (tmp_path / "home").mkdir()
         got = _kubectl(state / "kubeconfig", tmp_path / "home", "get", "pods", "-n", "krl-demo", "-o", "name")
         assert got.stdout.split() == ["pod/a"]
+        # `up -f` records what it applied as `kubectl apply` does: re-applying the same files
+        # with kubectl changes nothing and warns about nothing
+        again = _kubectl(state / "kubeconfig", tmp_path / "home", "apply", "-f", str(manifests))
+        assert again.returncode == 0, again.stderr
+        assert sorted(again.stdout.splitlines()) == ["namespace/krl-demo unchanged",
+                                                     "networkpolicy.networking.k8s.io/deny unchanged",
+                                                     "pod/a unchanged"]
+        assert "last-applied-configuration" not in again.stderr
     finally:
         run_kubereach("lab", "down", "--state-dir", str(state), env=env)
 
@@ -202,7 +210,8 @@ def test_real_lab_up_demo_then_down_leaves_the_kernel_as_it_was(tmp_path):
 
 @pytest.mark.lab
 def test_real_lab_rejects_a_second_up_and_cleans_up_after_a_killed_daemon(tmp_path):
-    lab = start_real_lab(tmp_path)
+    before = _kernel_state()
+    lab = start_real_lab(tmp_path, "-f", str(REPO / "manifests" / "demo"))
     instance = json.loads((lab.state_dir / "instance.json").read_text())["instanceId"]
     again = run_kubereach("lab", "up", "--state-dir", str(lab.state_dir))
     assert again.returncode == 2
@@ -215,7 +224,28 @@ def test_real_lab_rejects_a_second_up_and_cleans_up_after_a_killed_daemon(tmp_pa
     time.sleep(0.5)
     assert instance in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     stop_real_lab(lab)
-    assert instance not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    after = _kernel_state()
+    assert instance not in after["netns"] and instance not in after["link"]
+    assert after["iptables"] == before["iptables"]
+    assert after["ipset"] == before["ipset"]
+    # no process of the lab survives: listeners and agents lived in its namespaces
+    leftovers = subprocess.run(["pgrep", "-f", str(lab.state_dir)], capture_output=True, text=True).stdout
+    assert leftovers.strip() == ""
+    assert not lab.state_dir.exists()
+
+
+def test_lab_up_as_non_root_refuses_clearly_and_creates_nothing(tmp_path, monkeypatch, capsys):
+    from lab import control
+    from orchestrator.cli import main
+
+    monkeypatch.delenv(control.NODE_FACTORY_ENV, raising=False)
+    monkeypatch.setattr(control.os, "geteuid", lambda: 1000)
+    state = tmp_path / "state"
+    assert main(["lab", "up", "--state-dir", str(state)]) == 2
+    err = capsys.readouterr().err
+    assert "the lab needs root" in err and "sudo kubereach lab up" in err
+    assert "Traceback" not in err
+    assert not state.exists()
 
 
 def test_up_with_a_node_that_cannot_start_reports_the_log_and_leaves_nothing(tmp_path):
@@ -242,3 +272,32 @@ def test_up_with_an_invalid_object_keeps_the_lab_and_says_how_to_stop_it(tmp_pat
                                         env=env).stdout)["running"]
     finally:
         run_kubereach("lab", "down", "--state-dir", str(state), env=env)
+
+
+def _listeners(port: int) -> list[str]:
+    """Local addresses (hex, as in /proc/net/tcp*) of every socket listening on ``port``."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            addr, hex_port = fields[1].split(":")
+            if fields[3] == "0A" and int(hex_port, 16) == port:
+                found.append(addr)
+    return found
+
+
+def test_the_daemons_api_listens_on_loopback_only_and_wants_the_token(fake_lab):
+    state, env, _ = fake_lab
+    url = json.loads(run_kubereach("lab", "status", "--state-dir", str(state), "-o", "json", env=env).stdout)["url"]
+    port = int(url.rsplit(":", 1)[1])
+    assert _listeners(port) == ["0100007F"]                       # 127.0.0.1, nothing else, no IPv6
+    import ssl
+    import urllib.error
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=str(state / "ca.crt"))
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{url}/api/v1/pods", context=ctx, timeout=10)
+    assert err.value.code == 401
+    assert json.loads(err.value.read())["reason"] == "Unauthorized"
+    for secret in ("kubeconfig", "server.key", "instance.json"):
+        assert stat.S_IMODE((state / secret).stat().st_mode) == 0o600, secret

@@ -187,3 +187,18 @@ def test_kubectl_delete_namespace_waits_until_gone(api_lab):
     api_lab.kubectl("apply", "-f", "-", input=POD_YAML.format(name="p", ns="krl-del"))
     api_lab.kubectl("delete", "namespace", "krl-del", "--timeout=20s")
     assert api_lab.kubectl("get", "ns", "krl-del", check=False).returncode == 1
+
+
+def test_kubectl_apply_a_list_validates_each_item_on_the_server(api_lab, ns):
+    """`kind: List` (what `kubectl get -o yaml` prints) makes kubectl fetch /openapi/v2."""
+    import yaml
+    doc = {"apiVersion": "v1", "kind": "List",
+           "items": [yaml.safe_load(POD_YAML.format(name=name, ns=ns)) for name in ("l1", "l2")]}
+    out = api_lab.kubectl("apply", "-f", "-", input=json.dumps(doc)).stdout.split("\n")
+    assert out[:2] == ["pod/l1 created", "pod/l2 created"]
+    exported = api_lab.kubectl("get", "pods", "-n", ns, "-o", "yaml").stdout
+    again = api_lab.kubectl("apply", "-f", "-", input=exported)
+    assert "pod/l1" in again.stdout and "pod/l2" in again.stdout
+    doc["items"][0]["spec"]["colour"] = "red"
+    bad = api_lab.kubectl("apply", "-f", "-", input=json.dumps(doc), check=False)
+    assert bad.returncode == 1 and 'unknown field "spec.colour"' in bad.stderr
