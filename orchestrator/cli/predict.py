@@ -91,7 +91,8 @@ def _load(files: Sequence[str], params: dict[str, Any]) -> Snapshot:
         if snap is not None:
             return snap
     if not files:
-        raise UsageError("no manifests given: use -f FILE_OR_DIR (repeatable)")
+        raise UsageError("no manifests given: use -f FILE_OR_DIR (repeatable), or a cluster flag "
+                         "(--kubeconfig, --context, -n or -A) to read a live cluster")
     snap = load_manifests(files)
     skipped = ", ".join(f"{k} x{n}" for k, n in sorted(snap.skipped_kinds.items()))
     click.echo(f"loaded {len(snap.pods)} pods, {len(snap.policies)} network policies, "
