@@ -27,16 +27,16 @@ pytestmark = pytest.mark.slow
 DOCKERFILE = REPO / "agent-image" / "Dockerfile"
 
 
-def dockerfile_steps() -> tuple[list[str], list[str]]:
-    """(paths the Dockerfile copies, the pip command it runs)."""
+def dockerfile_steps() -> tuple[list[str], list[list[str]]]:
+    """(paths the Dockerfile copies, the pip commands it runs, in order)."""
     text = DOCKERFILE.read_text()
     copies: list[str] = []
     for line in text.splitlines():
         if line.startswith("COPY "):
             copies += line.split()[1:-1]
-    pip = re.search(r"RUN (pip install [^\\\n&]*)", text)
-    assert pip, "Dockerfile has no `RUN pip install` line"
-    return copies, pip.group(1).split()
+    pips = [m.split() for m in re.findall(r"(pip install [^\\\n&]*)", text)]
+    assert pips, "Dockerfile has no `pip install` step"
+    return copies, pips
 
 
 def test_dockerfile_is_slim_nonroot_with_iptables_and_the_probe_entrypoint():
@@ -45,8 +45,12 @@ def test_dockerfile_is_slim_nonroot_with_iptables_and_the_probe_entrypoint():
     assert "apt-get install -y --no-install-recommends iptables" in text
     assert "USER 65532:65532" in text
     assert 'ENTRYPOINT ["kubereach-probe"]' in text
-    copies, pip = dockerfile_steps()
-    assert pip[:3] == ["pip", "install", "--no-cache-dir"] and pip[-1] == "."
+    copies, pips = dockerfile_steps()
+    for pip in pips:
+        assert pip[:3] == ["pip", "install", "--no-cache-dir"]
+    # the package itself, without the operator-side dependencies, then the agent's own list
+    assert pips[0][-2:] == ["--no-deps", "."]
+    assert pips[1][-2:] == ["-r", "agent-image/requirements.txt"]
     for path in copies:
         assert (REPO / path).exists(), path
 
@@ -58,23 +62,25 @@ def installed(tmp_path_factory):
     root = tmp_path_factory.mktemp("image")
     src, env_dir = root / "src", root / "venv"
     src.mkdir()
-    copies, pip = dockerfile_steps()
+    copies, pips = dockerfile_steps()
     for path in copies:
         origin = REPO / path
         if origin.is_dir():
             shutil.copytree(origin, src / path, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (src / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(origin, src / path)
     venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
     bin_dir = env_dir / "bin"
-    args = [a for a in pip[2:] if a != "--no-cache-dir"]   # reuse the wheel cache here
-    proc = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q",
-                           "--disable-pip-version-check", *args], cwd=src,
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0 and ("Could not find a version" in proc.stderr
-                                 or "NewConnectionError" in proc.stderr):
-        pytest.skip(f"package index unreachable: {proc.stderr[-300:]}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    for pip in pips:
+        args = [a for a in pip[2:] if a != "--no-cache-dir"]   # reuse the wheel cache here
+        proc = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q",
+                               "--disable-pip-version-check", *args], cwd=src,
+                              capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0 and ("Could not find a version" in proc.stderr
+                                     or "NewConnectionError" in proc.stderr):
+            pytest.skip(f"package index unreachable: {proc.stderr[-300:]}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
     return bin_dir
 
 
@@ -152,3 +158,48 @@ def test_intrapod_apply_check_and_scan_from_the_fresh_install(installed, single_
                           env=clean_env(), cwd="/", timeout=60)
     assert scan.returncode == 0, scan.stderr
     assert scan.stdout.splitlines()[1].split()[:3] == ["127.0.0.1", "8080/tcp", "closed"]
+
+
+def test_slim_install_leaves_out_the_operator_side_dependencies(installed):
+    """The image's jobs never import these; installing them would add ~300 MB."""
+    proc = subprocess.run([str(installed / "python"), "-c",
+                           "import importlib.util as u; print([m for m in "
+                           "('pandas', 'numpy', 'kubernetes', 'tabulate') if u.find_spec(m)])"],
+                          capture_output=True, text=True, env=clean_env(), cwd="/", timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_webhook_serves_from_the_slim_install(installed, tmp_path):
+    """`kubereach webhook certs` and `serve` run from the image's install, and /healthz answers."""
+    import ssl
+    import time
+    import urllib.request
+
+    kubereach = str(installed / "kubereach")
+    certs = subprocess.run([kubereach, "webhook", "certs", "--service", "kubereach-webhook",
+                            "-n", "kubereach-system", "--ip", "127.0.0.1", "--out", str(tmp_path)],
+                           capture_output=True, text=True, env=clean_env(), cwd="/", timeout=120)
+    assert certs.returncode == 0, certs.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = subprocess.Popen([kubereach, "webhook", "serve", "--cert", str(tmp_path / "tls.crt"),
+                              "--key", str(tmp_path / "tls.key"), "--host", "127.0.0.1",
+                              "--port", str(port)], env=clean_env(), cwd="/",
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=context,
+                                            timeout=5) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                if serve.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"webhook did not come up: {serve.stderr.read()}")
+                time.sleep(0.2)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=30) == 0
