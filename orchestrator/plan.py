@@ -173,8 +173,9 @@ def _method_for(protocol: Protocol, method: Method) -> Method:
 
 
 def _declared_ports(pod: Pod) -> list[tuple[PortProto, str | None]]:
+    """The pod's ports: those of its regular containers and of its native sidecars."""
     seen: dict[PortProto, str | None] = {}
-    for c in pod.containers:
+    for c in pod.serving_containers:
         for p in c.ports:
             seen.setdefault(PortProto(p.port, p.protocol), p.name)
     return sorted(seen.items())
@@ -338,7 +339,7 @@ def _target_port(pod: Pod, sp: Any) -> int | None:
     target = sp.target_port if sp.target_port not in (None, "") else sp.port
     if isinstance(target, int) or (isinstance(target, str) and target.isascii() and target.isdigit()):
         return int(target)
-    for c in pod.containers:
+    for c in pod.serving_containers:  # a named targetPort may live on a native sidecar
         for cp in c.ports:
             if cp.name == target and cp.protocol == sp.protocol:
                 return cp.port

@@ -22,7 +22,8 @@ Written from the NetworkPolicy v1 specification, not from any other code:
 5. ``ipBlock`` matches addresses in ``cidr`` but not in any ``except`` (pod addresses
    too); expressed as an ``hash:net`` set whose except entries are ``nomatch``.
 6. A named port resolves against the *destination* pod's container ports (same name
-   and protocol): on ingress the selected pod; on egress each peer pod, grouped by the
+   and protocol; native sidecars, init containers with ``restartPolicy: Always``, count
+   as containers): on ingress the selected pod; on egress each peer pod, grouped by the
    number their name resolves to. A peer without a pod cannot have a named port.
 7. ``endPort`` makes a range ``port:endPort``.
 8. Replies of allowed connections pass (conntrack ``ESTABLISHED,RELATED``); denied
@@ -124,6 +125,13 @@ class _Pod:
         return f"{self.namespace}/{self.name}"
 
 
+def _serving_containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Containers whose ports are the pod's: regular ones and native sidecars (init
+    containers with ``restartPolicy: Always``, KEP-753), which keep running with the pod."""
+    return list(spec.get("containers") or []) + [
+        c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+
+
 def _pods(namespaces: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> list[_Pod]:
     ns_labels: dict[str, dict[str, str]] = {}
     for ns in namespaces:
@@ -140,7 +148,7 @@ def _pods(namespaces: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, A
             continue
         namespace = meta.get("namespace") or "default"
         named: dict[tuple[str, str], list[int]] = {}
-        for c in spec.get("containers") or []:
+        for c in _serving_containers(spec):
             for p in c.get("ports") or []:
                 if p.get("name") and p.get("containerPort"):
                     named.setdefault((p["name"], (p.get("protocol") or "TCP").upper()), []).append(int(p["containerPort"]))

@@ -4,7 +4,8 @@ For every Service with a ClusterIP and a selector, each port gets a chain in the
 node's ``nat`` table that DNATs to one ready endpoint, chosen at random with
 ``statistic`` probabilities 1/n, 1/(n-1), ... 1 so every endpoint is equally likely.
 ``targetPort`` defaults to ``port``; a named ``targetPort`` resolves on each endpoint
-pod's container ports (same name and protocol). Because DNAT happens in PREROUTING,
+pod's container ports (same name and protocol), native sidecars' (init containers with
+``restartPolicy: Always``) included. Because DNAT happens in PREROUTING,
 NetworkPolicies see the endpoint pod and its target port, as in a real cluster.
 A pod reaching itself through its Service (hairpin) is source-NATed to the node's
 address so the reply comes back through the node.
@@ -41,7 +42,9 @@ def _endpoints(service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) ->
 def _target(pod: Mapping[str, Any], target: Any, protocol: str) -> int | None:
     if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
         return int(target)
-    for c in (pod.get("spec") or {}).get("containers") or []:
+    spec = pod.get("spec") or {}
+    sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    for c in list(spec.get("containers") or []) + sidecars:   # native sidecars' ports are the pod's too
         for p in c.get("ports") or []:
             if p.get("name") == target and (p.get("protocol") or "TCP").upper() == protocol:
                 return int(p["containerPort"])

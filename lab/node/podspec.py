@@ -8,7 +8,9 @@ Kubernetes rules followed here:
   ``$(NAME)`` (``$$`` escapes); ``valueFrom.fieldRef`` supports the downward-API fields
   a pod can know about itself;
 - ``command`` replaces the image entrypoint and ``args`` its arguments, with the same
-  ``$(NAME)`` expansion.
+  ``$(NAME)`` expansion;
+- an init container with ``restartPolicy: Always`` is a native sidecar (KEP-753): it does
+  not run to completion before the next one but keeps running with the pod.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ _LABEL_REF = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
 
 def is_agent(container: Mapping[str, Any]) -> bool:
     return is_agent_image(container.get("image"))
+
+
+def is_native_sidecar(container: Mapping[str, Any]) -> bool:
+    """An init container with ``restartPolicy: Always`` (KEP-753): it starts, keeps running
+    next to the regular containers, and its ports are the pod's like theirs."""
+    return container.get("restartPolicy") == "Always"
 
 
 def run_as(pod: Mapping[str, Any], container: Mapping[str, Any]) -> tuple[int, int, tuple[int, ...]]:

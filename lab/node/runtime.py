@@ -13,6 +13,11 @@ restarted, whatever ``restartPolicy`` says (documented gap: no CrashLoopBackOff)
 killed, sockets closed, and the pod fails with reason ``DeadlineExceeded``.
 Non-agent init containers have nothing to run and complete at once with exit code 0;
 non-agent ephemeral containers are reported running with nothing behind them.
+Native sidecars (init containers with ``restartPolicy: Always``, KEP-753) start in
+their turn and keep running: the next init container waits for them to have started
+only; an agent image runs its command in the background, any other image listens on
+its declared ports like a regular container. When every regular container has exited
+they are terminated; they are never restarted.
 """
 
 from __future__ import annotations
@@ -348,39 +353,94 @@ class LabNode:
 
     async def _lifecycle(self, run: PodRun) -> None:
         spec = run.spec
-        for i, c in enumerate(spec.get("initContainers") or []):
-            if podspec.is_agent(c):
-                code = await self._run_process(run, c, run.init, i)
-            else:
-                run.log_path(c["name"]).touch()
-                run.init[i] = run.init[i].running().terminated(0)
-                code = 0
-            if run.final:
-                return
-            if code != 0:
-                run.phase, run.reason = Phase.FAILED, ""
-                run.message = f"init container {c['name']} exited with code {code}"
-                run.containers = [s.waiting("PodInitializing") for s in run.containers]
-                run.emit()
-                return
-            run.emit()
-        run.initialized = True
-        waits = []
-        for i, c in enumerate(spec.get("containers") or []):
-            if podspec.is_agent(c):
-                waits.append(self._run_process(run, c, run.containers, i))
-            else:
-                await self._start_listeners(run, c, i)
-        tasks = [asyncio.create_task(w) for w in waits]
-        run.emit()
+        sidecars: list[asyncio.Task[int]] = []
         try:
-            if tasks:
-                await asyncio.gather(*tasks)
+            for i, c in enumerate(spec.get("initContainers") or []):
+                if podspec.is_native_sidecar(c):
+                    code = await self._start_sidecar(run, c, i, sidecars)
+                elif podspec.is_agent(c):
+                    code = await self._run_process(run, c, run.init, i)
+                else:
+                    run.log_path(c["name"]).touch()
+                    run.init[i] = run.init[i].running().terminated(0)
+                    code = 0
+                if run.final:
+                    return
+                if code != 0:
+                    run.phase, run.reason = Phase.FAILED, ""
+                    run.message = (f"native sidecar {c['name']} could not start (code {code})"
+                                   if podspec.is_native_sidecar(c)
+                                   else f"init container {c['name']} exited with code {code}")
+                    run.containers = [s.waiting("PodInitializing") for s in run.containers]
+                    run.emit()
+                    return
+                run.emit()
+            run.initialized = True
+            waits = []
+            for i, c in enumerate(spec.get("containers") or []):
+                if podspec.is_agent(c):
+                    waits.append(self._run_process(run, c, run.containers, i))
+                else:
+                    await self._start_listeners(run, c, run.containers, i)
+            tasks = [asyncio.create_task(w) for w in waits]
+            run.emit()
+            try:
+                if tasks:
+                    await asyncio.gather(*tasks)
+            finally:
+                for t in tasks:
+                    t.cancel()
+            if run.final and not run.stopping:
+                await self._stop_sidecars(run, sidecars)
+            elif sidecars:      # agent sidecars live as long as the pod (until deleted or deadline)
+                await asyncio.gather(*sidecars, return_exceptions=True)
         finally:
-            for t in tasks:
+            for t in sidecars:
                 t.cancel()
 
-    async def _start_listeners(self, run: PodRun, c: Mapping[str, Any], i: int) -> None:
+    async def _start_sidecar(self, run: PodRun, c: Mapping[str, Any], i: int,
+                             sidecars: list[asyncio.Task[int]]) -> int:
+        """Start a native sidecar and return once it runs (0) or could not start (its code).
+
+        Like the kubelet, the next init container waits for the sidecar to have started,
+        not to have finished. An agent image runs its command in the background; any
+        other image gets listeners on its declared ports, as a regular container does.
+        The lab never restarts it (restartPolicy Always is not emulated beyond this).
+        """
+        if not podspec.is_agent(c):
+            await self._start_listeners(run, c, run.init, i)
+        else:
+            task = asyncio.create_task(self._run_process(run, c, run.init, i))
+            sidecars.append(task)
+            while run.init[i].state is State.WAITING and not task.done():
+                await asyncio.sleep(0.02)   # CreateContainerConfigError keeps it (and the pod) waiting
+        state = run.init[i]
+        if state.state is State.TERMINATED and state.reason == "StartError":
+            return state.exit_code or 128
+        return 0
+
+    async def _stop_sidecars(self, run: PodRun, sidecars: list[asyncio.Task[int]]) -> None:
+        """Every regular container has exited: terminate the native sidecars, as the kubelet does."""
+        for i, c in enumerate(run.spec.get("initContainers") or []):
+            if not podspec.is_native_sidecar(c) or run.init[i].state is not State.RUNNING:
+                continue
+            serving = run.servings.pop(c["name"], None)
+            if serving is not None:
+                serving.close()
+            proc = run.procs.get(c["name"])
+            if proc is not None:
+                kill_group(proc, signal.SIGTERM)    # its _run_process task records the exit
+            else:
+                run.init[i] = replace(run.init[i].terminated(0), started_at=run.init[i].started_at)
+        pending = [t for t in sidecars if not t.done()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=_STOP_GRACE_S)
+            for t in late:
+                t.cancel()
+        run.emit()
+
+    async def _start_listeners(self, run: PodRun, c: Mapping[str, Any], states: list[ContainerState],
+                               i: int) -> None:
         ports, notes = podspec.listener_ports(c)
         lines = [f"kubereach lab: {c['name']} answers on {p.port}/{p.protocol} as {run.namespace}/{run.name}\n"
                  for p in ports] + [f"kubereach lab: {n}\n" for n in notes]
@@ -388,13 +448,13 @@ class LabNode:
         try:
             opened = await self.network.in_netns(run.slot.netns, open_sockets, ports)
         except OSError as exc:
-            run.containers[i] = run.containers[i].running().terminated(128, "StartError", f"listen: {exc}")
+            states[i] = states[i].running().terminated(128, "StartError", f"listen: {exc}")
             return
         serving = Serving()
         run.servings[c["name"]] = serving
         for spec, sock in opened:
             await serving.add(spec, sock, namespace=run.namespace, pod=run.name, container=c["name"])
-        run.containers[i] = run.containers[i].running()
+        states[i] = states[i].running()
 
     async def _run_process(self, run: PodRun, c: Mapping[str, Any], states: list[ContainerState], i: int,
                            *, ephemeral: bool = False) -> int:

@@ -245,7 +245,7 @@ def explain(ctx: click.Context, src: str, dst: str, port: str, files: tuple[str,
         if proto_text:
             proto = _protocol(proto_text, "port", port)
         else:       # a name declared for one protocol only (dns -> UDP) needs no /PROTO
-            protos = {cp.protocol for c in d.containers for cp in c.ports if cp.name == name}
+            protos = {cp.protocol for c in d.serving_containers for cp in c.ports if cp.name == name}
             proto = protos.pop() if len(protos) == 1 else Protocol.TCP
         try:
             verdict = model.evaluate_named(s, d, name, proto)

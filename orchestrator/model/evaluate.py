@@ -100,12 +100,12 @@ class PolicyModel:
 
     @staticmethod
     def port_matches(spec: PortSpec, dst: Pod, port: int, protocol: Protocol) -> bool:
-        """Step 3, ports: a named port is resolved on the destination pod's containers."""
+        """Step 3, ports: a named port is resolved on the destination pod's serving containers."""
         if isinstance(spec.port, str):
             if protocol != spec.protocol:
                 return False
             return any(cp.name == spec.port and cp.protocol == spec.protocol and cp.port == port
-                       for c in dst.containers for cp in c.ports)
+                       for c in dst.serving_containers for cp in c.ports)
         return spec.matches_number(port, protocol)
 
     def rule_matches(self, rule: Rule, policy: CompiledPolicy, peer: Pod, dst: Pod,
@@ -148,7 +148,7 @@ class PolicyModel:
 
     def resolve_port(self, dst: Pod, name: str, protocol: Protocol = Protocol.TCP) -> int:
         """The number of a named container port of ``dst``; ValueError if it declares none."""
-        for c in dst.containers:
+        for c in dst.serving_containers:
             for cp in c.ports:
                 if cp.name == name and cp.protocol == protocol:
                     return cp.port

@@ -324,7 +324,7 @@ class MatrixBuilder:
             self.ns_pods[p.namespace] = self.ns_pods.get(p.namespace, 0) | bit
             entry = classes.setdefault(frozenset(p.labels.items()), [p.labels, 0])
             entry[1] |= bit
-            for c in p.containers:
+            for c in p.serving_containers:
                 for cp in c.ports:
                     if cp.name:
                         k = (cp.name, cp.protocol, cp.port)
@@ -448,7 +448,7 @@ class MatrixBuilder:
         if ports is None:
             per_port: dict[tuple[int, Protocol], list[int]] = {}
             for i, p in enumerate(pods):
-                for pp in sorted({(cp.port, cp.protocol) for c in p.containers for cp in c.ports}):
+                for pp in sorted({(cp.port, cp.protocol) for c in p.serving_containers for cp in c.ports}):
                     per_port.setdefault(pp, []).append(i)
             plan = [(port, proto, dests) for (port, proto), dests in sorted(per_port.items())]
         else:

@@ -144,7 +144,14 @@ def _container(raw: Any, where: _Where, field: str, pod_uid: int | None, kind: s
     add = tuple(_str(x, where, f"{field}.securityContext.capabilities.add[{i}]", required=True)
                 for i, x in enumerate(_list(caps.get("add"), where, f"{field}.securityContext.capabilities.add")))
     image = _str(c.get("image"), where, f"{field}.image")
-    return Container(name, image, tuple(ports), uid if uid is not None else pod_uid, add, kind)
+    restart_policy = None
+    if kind == "init":
+        restart_policy = _str(c.get("restartPolicy"), where, f"{field}.restartPolicy")
+        if restart_policy is not None and restart_policy != "Always":
+            # As the API server: only "Always" (a native sidecar) is allowed on an init container.
+            raise where.error(f"{field}.restartPolicy",
+                              f"{restart_policy!r} is not supported: only 'Always' is allowed on an init container")
+    return Container(name, image, tuple(ports), uid if uid is not None else pod_uid, add, kind, restart_policy)
 
 
 def _pod(obj: Mapping[str, Any], where: _Where) -> Pod:

@@ -52,6 +52,7 @@ class Container:
     run_as_user: int | None = None   # effective: container securityContext, else the pod's
     capabilities_add: tuple[str, ...] = ()
     kind: str = "container"          # "container" | "init" | "ephemeral"
+    restart_policy: str | None = None  # init containers only: "Always" marks a native sidecar
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,18 @@ class Pod:
     @property
     def ip(self) -> str | None:
         return self.ips[0] if self.ips else None
+
+    @property
+    def serving_containers(self) -> tuple[Container, ...]:
+        """The containers that own the pod's ports: regular ones, then native sidecars.
+
+        A native sidecar (KEP-753) is an init container with ``restartPolicy: Always``:
+        it keeps running next to the regular containers, so its declared ports are the
+        pod's ports like any container's, and upstream resolves NetworkPolicy named ports
+        and Service ``targetPort`` names against them too. Plain init containers have
+        exited by the time the pod serves, and ephemeral containers declare no ports.
+        """
+        return self.containers + tuple(c for c in self.init_containers if c.restart_policy == "Always")
 
 
 @dataclass(frozen=True, slots=True)

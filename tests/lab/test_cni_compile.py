@@ -292,3 +292,20 @@ def test_ip_block_except_entries_only_count_inside_the_block(block, matches_anyt
     if matches_anything:
         (s,) = rs.ipsets
         assert s.nomatch == nomatch
+
+
+def test_named_port_on_a_native_sidecar_resolves_like_a_container_port():
+    """An init container with restartPolicy Always keeps running: its named ports count;
+    a plain init container's do not."""
+    db = pod("db", "10.244.0.2", ports=[(5432, "TCP", "pg")])
+    db["spec"]["initContainers"] = [
+        {"name": "setup", "ports": [{"containerPort": 7000, "name": "setup"}]},
+        {"name": "proxy", "restartPolicy": "Always", "ports": [{"containerPort": 9901, "name": "metrics"}]}]
+    rs = compile_ruleset([], [WEB, db], [pol("db", {"matchLabels": {"app": "db"}},
+                                              ingress=[{"ports": [{"port": "metrics"}, {"port": "setup"}]}])])
+    *allows, drop = chain_rules(rs, "I", "10.244.0.2")
+    assert [re.search(r"--dport (\d+)", r).group(1) for r in allows] == ["9901"]
+    assert drop.endswith("-j DROP")
+    rs = compile_ruleset([], [WEB, db], [], services=[
+        svc("db", {"app": "db"}, "10.96.0.10", [{"port": 80, "targetPort": "metrics"}])], hairpin_source="169.254.1.1")
+    assert "-j DNAT --to-destination 10.244.0.2:9901" in rs.iptables_restore().split("*nat", 1)[1]
