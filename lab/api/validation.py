@@ -254,6 +254,13 @@ def pod_spec_causes(spec: Any, path: str = "spec") -> list[Cause]:
     for field_name in ("initContainers", "containers"):
         for i, c in enumerate(spec.get(field_name) or ()):
             causes += container_causes(c, f"{path}.{field_name}[{i}]", names, volume_names=volume_names)
+            # only a native sidecar (an init container) may carry a restartPolicy, and only Always
+            if "restartPolicy" in c and c["restartPolicy"] is not None:
+                where = f"{path}.{field_name}[{i}].restartPolicy"
+                if field_name == "containers":
+                    causes.append(_forbidden(where, "may not be set for non-init containers"))
+                elif c["restartPolicy"] != "Always":
+                    causes.append(_unsupported(where, c["restartPolicy"], ("Always",)))
     for i, c in enumerate(spec.get("ephemeralContainers") or ()):
         causes += container_causes(c, f"{path}.ephemeralContainers[{i}]", names, ephemeral=True,
                                    volume_names=volume_names)

@@ -114,6 +114,9 @@ def test_create_in_missing_namespace_is_404(api_lab):
      "spec.volumes[0].hostPath"),
     (lambda p: p["spec"].update(restartPolicy="Sometimes"), "spec.restartPolicy"),
     (lambda p: p["spec"]["containers"][0].pop("image"), "spec.containers[0].image"),
+    (lambda p: p["spec"].update(initContainers=[{"name": "proxy", "image": "x", "restartPolicy": "Never"}]),
+     "spec.initContainers[0].restartPolicy"),
+    (lambda p: p["spec"]["containers"][0].update(restartPolicy="Always"), "spec.containers[0].restartPolicy"),
 ])
 def test_invalid_pod_is_422_naming_the_field(api_lab, ns, mutate, field):
     body = pod_manifest("p")
@@ -124,6 +127,13 @@ def test_invalid_pod_is_422_naming_the_field(api_lab, ns, mutate, field):
     assert err.value.status == 422 and status["reason"] == "Invalid"
     assert field in [c["field"] for c in status["details"]["causes"]]
     assert field in status["message"]
+
+
+def test_native_sidecar_init_container_is_accepted(api_lab, ns):
+    body = pod_manifest("p", initContainers=[{"name": "proxy", "image": "x", "restartPolicy": "Always",
+                                              "ports": [{"containerPort": 9901, "name": "metrics"}]}])
+    created = api_lab.core().create_namespaced_pod(ns, body)
+    assert created.spec.init_containers[0].restart_policy == "Always"
 
 
 def test_emptydir_volume_is_accepted(api_lab, ns):
