@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,7 @@ def main() -> int:
     if up.returncode != 0:
         print(up.stderr, file=sys.stderr)
         subprocess.run([KUBEREACH, "lab", "down", "--state-dir", str(state)], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
         return 1
     kubeconfig = up.stdout.strip().splitlines()[-1]
     print(f"lab with {args.pods} pods up in {time.monotonic() - t0:.1f}s")
@@ -228,6 +230,7 @@ def main() -> int:
         return 0 if base_wall / kr_wall >= 20 else 1
     finally:
         subprocess.run([KUBEREACH, "lab", "down", "--state-dir", str(state)], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
