@@ -272,13 +272,9 @@ class Kube:
                 status = exc.status
                 if not status:   # the client wraps transport failures (TLS, resets) as status 0
                     self._log(verb, group, resource, subresource, namespace, None, started)
-                    self._transport_failure(exc, what, where)
                     last_exc = exc
-                    if attempt + 1 < min(RETRY_ATTEMPTS, 3):
-                        self._backoff(attempt, None)
-                        continue
-                    raise ClusterError(f"cannot reach the API server at {self.info.server} "
-                                       f"({what}{where}): {_trim(str(exc.reason or exc))}") from exc
+                    self._retry_transport(exc, attempt, what, where, detail=str(exc.reason or exc))
+                    continue
                 self._log(verb, group, resource, subresource, namespace, status, started)
                 message, reason = _status_message(exc.body)
                 message = message or _trim(str(exc.reason or ""))
@@ -299,14 +295,23 @@ class Kube:
                           status=status or 0, reason=reason) from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 self._log(verb, group, resource, subresource, namespace, None, started)
-                self._transport_failure(exc, what, where)
                 last_exc = exc
-                if attempt + 1 < min(RETRY_ATTEMPTS, 3):
-                    self._backoff(attempt, None)
-                    continue
-                raise ClusterError(f"cannot reach the API server at {self.info.server} "
-                                   f"({what}{where}): {_trim(str(exc))}") from exc
+                self._retry_transport(exc, attempt, what, where, detail=str(exc))
         raise ClusterError(f"{what}{where}: gave up") from last_exc  # pragma: no cover
+
+    def _retry_transport(self, exc: Exception, attempt: int, what: str, where: str, *,
+                         detail: str) -> None:
+        """Back off before another try after a transport failure, or give up.
+
+        Fewer tries than for 429/5xx: a server that cannot be reached at all rarely
+        comes back within seconds, and the user is waiting.
+        """
+        self._transport_failure(exc, what, where)
+        if attempt + 1 < min(RETRY_ATTEMPTS, 3):
+            self._backoff(attempt, None)
+            return
+        raise ClusterError(f"cannot reach the API server at {self.info.server} "
+                           f"({what}{where}): {_trim(detail)}") from exc
 
     def _transport_failure(self, exc: Exception, what: str, where: str) -> None:
         """A TLS verification failure is the kubeconfig's to fix (exit 2), not an outage."""
