@@ -5,8 +5,10 @@ agents finish at once and print the result document the probe states say."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -15,6 +17,11 @@ import yaml
 from orchestrator.kube import AdmissionDenied, ClusterInfo, NotFound
 from orchestrator.snapshot import Origin, snapshot_from_objects
 from probe.spec import decode_spec_text
+
+# pytest runs with --import-mode=importlib: put this folder on sys.path for the test
+# modules' `import sweep_scripted_api`
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 
 DEMO = "manifests/demo"
 

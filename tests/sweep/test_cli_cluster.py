@@ -4,67 +4,18 @@ meaning the context's namespace."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
-from aiohttp import web
+from sweep_scripted_api import ScriptedApi, status
 
 KUBEREACH = os.path.join(os.path.dirname(sys.executable), "kubereach")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def status(code: int, reason: str, message: str) -> tuple[int, dict]:
-    return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
-                  "message": message, "code": code}
-
-
-class ScriptedApi:
-    """An HTTP API server on 127.0.0.1: ``answer(method, path) -> (status, body) | None``
-    (None: an empty list, or a Namespace for a namespace GET); every request recorded."""
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.requests: list[tuple[str, str]] = []
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        async def handler(request):
-            self.requests.append((request.method, request.path))
-            got = self.answer(request.method, request.path)
-            if got is None:
-                parts = request.path.strip("/").split("/")
-                if request.method == "GET" and len(parts) == 4 and parts[2] == "namespaces":
-                    got = 200, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": parts[3]}}
-                else:
-                    got = 200, {"kind": "List", "apiVersion": "v1", "metadata": {}, "items": []}
-            return web.json_response(got[1], status=got[0])
-
-        async def start():
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", handler)
-            self.runner = web.AppRunner(app)
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]
-            ready.set()
-
-        self.thread = threading.Thread(target=lambda: (self.loop.run_until_complete(start()),
-                                                       self.loop.run_forever()), daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
-
-    def stop(self):
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 def kubeconfig(path, server: str, namespace: str = "shop"):

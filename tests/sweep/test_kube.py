@@ -2,55 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 import pytest
-from aiohttp import web
+from sweep_scripted_api import ScriptedApi, status
 
 from orchestrator.errors import ClusterError, UsageError
 from orchestrator.kube import Invalid, NotFound, load_cluster
 
 
-class FakeApi:
-    """A tiny HTTP API server on 127.0.0.1 whose answers the test scripts."""
+class FakeApi(ScriptedApi):
+    """Answers from ``script`` in order, then an empty PodList."""
 
     def __init__(self):
         self.script: list[tuple[int, dict]] = []
-        self.requests: list[tuple[str, str]] = []
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        ready = threading.Event()
-
-        async def handler(request):
-            self.requests.append((request.method, request.path_qs))
-            status, body = self.script.pop(0) if self.script else (200, {"kind": "PodList", "items": []})
-            return web.json_response(body, status=status)
-
-        async def start():
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", handler)
-            self.runner = web.AppRunner(app)
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]
-            ready.set()
-
-        self.thread = threading.Thread(target=lambda: (self.loop.run_until_complete(start()), self.loop.run_forever()),
-                                       daemon=True)
-        self.thread.start()
-        ready.wait(5)
-
-    def stop(self):
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-def status(code, reason, message):
-    return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "message": message,
-                  "code": code}
+        super().__init__(lambda method, path: self.script.pop(0) if self.script
+                         else (200, {"kind": "PodList", "items": []}))
 
 
 @pytest.fixture
@@ -78,7 +43,7 @@ def test_context_namespace_and_items_come_back_as_plain_dicts_with_kind(api):
     server.script.append((200, {"kind": "PodList", "items": [{"metadata": {"name": "p", "namespace": "shop"}}]}))
     [pod] = kube.list_pods("shop", label_selector="app=web")
     assert pod == {"metadata": {"name": "p", "namespace": "shop"}, "apiVersion": "v1", "kind": "Pod"}
-    assert server.requests[-1] == ("GET", "/api/v1/namespaces/shop/pods?labelSelector=app%3Dweb")
+    assert server.requests_qs[-1] == ("GET", "/api/v1/namespaces/shop/pods?labelSelector=app%3Dweb")
     assert kube.call_counts() == {"list pods": 1}
 
 
