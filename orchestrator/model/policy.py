@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from orchestrator.model.selectors import InvalidSpec, Selector, compile_selector
+from orchestrator.model.selectors import InvalidSpec, Selector, compile_selector, reject_unknown_fields
 from probe.schema import Protocol
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -150,9 +150,7 @@ def compile_policy(namespace: str, name: str, spec: Any) -> CompiledPolicy:
         spec = {}
     if not isinstance(spec, Mapping):
         raise InvalidSpec("spec", f"expected a mapping, got {type(spec).__name__}")
-    for key in spec:
-        if key not in _SPEC_FIELDS:
-            raise InvalidSpec(f"spec.{key}", "unknown field (expected podSelector, policyTypes, ingress, egress)")
+    reject_unknown_fields(spec, "spec", _SPEC_FIELDS)
     # 1. the pods this policy selects, in its own namespace (absent == {} == all pods)
     selector = compile_selector(spec.get("podSelector"), "spec.podSelector")
     ingress = _rules(spec.get("ingress"), Direction.INGRESS)
@@ -191,9 +189,7 @@ def _rules(raw: Any, direction: Direction) -> tuple[Rule, ...]:
             rule = {}
         if not isinstance(rule, Mapping):
             raise InvalidSpec(where, f"expected a mapping, got {type(rule).__name__}")
-        for key in rule:
-            if key not in (peer_key, "ports"):
-                raise InvalidSpec(f"{where}.{key}", f"unknown field (expected {peer_key}, ports)")
+        reject_unknown_fields(rule, where, (peer_key, "ports"))
         peers = _peers(rule.get(peer_key), f"{where}.{peer_key}")
         ports = _ports(rule.get("ports"), f"{where}.ports")
         out.append(Rule(direction, i, peers, ports))
@@ -210,9 +206,7 @@ def _peers(raw: Any, field: str) -> tuple[Peer, ...] | None:
         where = f"{field}[{j}]"
         if not isinstance(peer, Mapping):
             raise InvalidSpec(where, f"expected a mapping, got {type(peer).__name__}")
-        for key in peer:
-            if key not in ("podSelector", "namespaceSelector", "ipBlock"):
-                raise InvalidSpec(f"{where}.{key}", "unknown field (expected podSelector, namespaceSelector, ipBlock)")
+        reject_unknown_fields(peer, where, ("podSelector", "namespaceSelector", "ipBlock"))
         has_pod, has_ns, has_ip = ("podSelector" in peer and peer["podSelector"] is not None,
                                    "namespaceSelector" in peer and peer["namespaceSelector"] is not None,
                                    "ipBlock" in peer and peer["ipBlock"] is not None)
@@ -242,9 +236,7 @@ def _network(raw: Any, field: str) -> IPNetwork:
 def _ip_block(raw: Any, field: str) -> IPBlock:
     if not isinstance(raw, Mapping):
         raise InvalidSpec(field, f"expected a mapping with cidr and except, got {type(raw).__name__}")
-    for key in raw:
-        if key not in ("cidr", "except"):
-            raise InvalidSpec(f"{field}.{key}", "unknown field (expected cidr, except)")
+    reject_unknown_fields(raw, field, ("cidr", "except"))
     if "cidr" not in raw:
         raise InvalidSpec(f"{field}.cidr", "required")
     cidr = _network(raw["cidr"], f"{field}.cidr")
@@ -272,9 +264,7 @@ def _ports(raw: Any, field: str) -> tuple[PortSpec, ...] | None:
             item = {}
         if not isinstance(item, Mapping):
             raise InvalidSpec(where, f"expected a mapping with protocol, port, endPort, got {type(item).__name__}")
-        for key in item:
-            if key not in ("protocol", "port", "endPort"):
-                raise InvalidSpec(f"{where}.{key}", "unknown field (expected protocol, port, endPort)")
+        reject_unknown_fields(item, where, ("protocol", "port", "endPort"))
         proto_raw = item.get("protocol")
         if proto_raw is None:
             proto = Protocol.TCP

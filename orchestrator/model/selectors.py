@@ -22,6 +22,14 @@ class InvalidSpec(ValueError):
         super().__init__(f"{field}: {message}")
 
 
+def reject_unknown_fields(obj: Mapping[Any, Any], where: str, allowed: tuple[str, ...]) -> None:
+    """Refuse a key outside ``allowed``, as ``kubectl --validate=strict`` does: a typo such
+    as ``namespaceSelecter`` must be an error, not a silently different policy."""
+    for key in obj:
+        if key not in allowed:
+            raise InvalidSpec(f"{where}.{key}", f"unknown field (expected {', '.join(allowed)})")
+
+
 class Operator(enum.StrEnum):
     IN = "In"
     NOT_IN = "NotIn"
@@ -88,9 +96,7 @@ def compile_selector(raw: Any, field: str) -> Selector:
         return MATCH_ALL
     if not isinstance(raw, Mapping):
         raise InvalidSpec(field, f"expected a label selector mapping, got {_type(raw)}")
-    for key in raw:
-        if key not in ("matchLabels", "matchExpressions"):
-            raise InvalidSpec(f"{field}.{key}", "unknown field (expected matchLabels, matchExpressions)")
+    reject_unknown_fields(raw, field, ("matchLabels", "matchExpressions"))
     reqs: list[Requirement] = []
     labels = raw.get("matchLabels") or {}
     if not isinstance(labels, Mapping):
@@ -109,9 +115,7 @@ def compile_selector(raw: Any, field: str) -> Selector:
         where = f"{field}.matchExpressions[{i}]"
         if not isinstance(expr, Mapping):
             raise InvalidSpec(where, f"expected a mapping with key, operator, values, got {_type(expr)}")
-        for k in expr:
-            if k not in ("key", "operator", "values"):
-                raise InvalidSpec(f"{where}.{k}", "unknown field (expected key, operator, values)")
+        reject_unknown_fields(expr, where, ("key", "operator", "values"))
         key = expr.get("key")
         if not isinstance(key, str) or not key:
             raise InvalidSpec(f"{where}.key", "required, a non-empty string")
