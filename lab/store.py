@@ -32,11 +32,11 @@ class StoreError(Exception):
 
 
 class NotFound(StoreError):
-    pass
+    """No object with that name (the API answers 404)."""
 
 
 class AlreadyExists(StoreError):
-    pass
+    """An object with that name exists already (the API answers 409)."""
 
 
 class Conflict(StoreError):

@@ -16,7 +16,7 @@ MAGIC = b"k8s\x00"
 
 
 class ProtobufError(ValueError):
-    pass
+    """The body is not the protobuf this decoder understands (the API answers 415)."""
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:

@@ -17,7 +17,7 @@ Predicate = Callable[[dict[str, Any]], bool]
 
 
 class SelectorError(ValueError):
-    pass
+    """A label or field selector string that does not parse (the API answers 400)."""
 
 
 _KEY = r"[A-Za-z0-9][-A-Za-z0-9_./]*"
