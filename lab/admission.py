@@ -39,8 +39,9 @@ import base64
 import json
 import ssl
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import aiohttp
 
@@ -49,23 +50,34 @@ from lab.jsonpatch import PatchError, apply_json_patch
 
 # PatchError, apply_json_patch and selector_matches are re-exported: callers and tests
 # use them from here.
-__all__ = ["AdmissionOutcome", "PatchError", "WebhookCallError", "admit_pod", "apply_json_patch",
-           "review_request", "rule_matches", "selector_matches", "SERVICE_ADDRESS_ANNOTATION",
-           "NAMESPACE_NAME_LABEL", "DEFAULT_TIMEOUT_S", "MAX_TIMEOUT_S", "LAB_USER"]
+__all__ = [
+    "AdmissionOutcome",
+    "PatchError",
+    "WebhookCallError",
+    "admit_pod",
+    "apply_json_patch",
+    "review_request",
+    "rule_matches",
+    "selector_matches",
+    "SERVICE_ADDRESS_ANNOTATION",
+    "NAMESPACE_NAME_LABEL",
+    "DEFAULT_TIMEOUT_S",
+    "MAX_TIMEOUT_S",
+    "LAB_USER",
+]
 
 SERVICE_ADDRESS_ANNOTATION = "lab.kubereach.io/service-address"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-DEFAULT_TIMEOUT_S = 10      # admissionregistration/v1 default timeoutSeconds
-MAX_TIMEOUT_S = 30          # and its maximum
-LAB_USER = {"username": "kubernetes-admin", "uid": "lab-admin",
-            "groups": ["system:masters", "system:authenticated"]}
+DEFAULT_TIMEOUT_S = 10  # admissionregistration/v1 default timeoutSeconds
+MAX_TIMEOUT_S = 30  # and its maximum
+LAB_USER = {"username": "kubernetes-admin", "uid": "lab-admin", "groups": ["system:masters", "system:authenticated"]}
 
 
 @dataclass(frozen=True, slots=True)
 class AdmissionOutcome:
     allowed: bool
-    pod: dict[str, Any]          # the pod after every mutating patch
-    message: str = ""            # why it was denied (the webhook's status.message)
+    pod: dict[str, Any]  # the pod after every mutating patch
+    message: str = ""  # why it was denied (the webhook's status.message)
     code: int = 403
     warnings: tuple[str, ...] = ()
 
@@ -74,16 +86,22 @@ class WebhookCallError(Exception):
     """One webhook could not give a usable answer (failurePolicy decides what follows)."""
 
 
-async def admit_pod(pod: dict[str, Any], *, namespace_labels: Mapping[str, str],
-                    mutating: list[Mapping[str, Any]], validating: list[Mapping[str, Any]],
-                    operation: str = "CREATE", dry_run: bool = False) -> AdmissionOutcome:
+async def admit_pod(
+    pod: dict[str, Any],
+    *,
+    namespace_labels: Mapping[str, str],
+    mutating: list[Mapping[str, Any]],
+    validating: list[Mapping[str, Any]],
+    operation: str = "CREATE",
+    dry_run: bool = False,
+) -> AdmissionOutcome:
     """Run mutating webhooks (in order, applying each JSONPatch), then validating ones."""
     if not mutating and not validating:
         return AdmissionOutcome(True, pod)
     namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
     ns_labels = {NAMESPACE_NAME_LABEL: namespace, **dict(namespace_labels or {})}
     warnings: list[str] = []
-    current = pod        # replaced by a patched copy, never modified in place
+    current = pod  # replaced by a patched copy, never modified in place
 
     for config, hook in _matching(mutating, current, ns_labels, operation):
         try:
@@ -105,9 +123,10 @@ async def admit_pod(pod: dict[str, Any], *, namespace_labels: Mapping[str, str],
                     return AdmissionOutcome(False, pod, denied, 500, tuple(warnings))
 
     hooks = list(_matching(validating, current, ns_labels, operation))
-    results = await asyncio.gather(*(_call(c, h, current, namespace, operation, dry_run)
-                                     for c, h in hooks), return_exceptions=True)
-    for (config, hook), result in zip(hooks, results):
+    results = await asyncio.gather(
+        *(_call(c, h, current, namespace, operation, dry_run) for c, h in hooks), return_exceptions=True
+    )
+    for (_config, hook), result in zip(hooks, results, strict=True):
         if isinstance(result, WebhookCallError):
             denied = _failure(hook, result, warnings)
             if denied:
@@ -122,13 +141,15 @@ async def admit_pod(pod: dict[str, Any], *, namespace_labels: Mapping[str, str],
     return AdmissionOutcome(True, current, warnings=tuple(warnings))
 
 
-def _denial(hook: Mapping[str, Any], resp: Mapping[str, Any], pod: dict[str, Any],
-            warnings: list[str]) -> AdmissionOutcome:
+def _denial(
+    hook: Mapping[str, Any], resp: Mapping[str, Any], pod: dict[str, Any], warnings: list[str]
+) -> AdmissionOutcome:
     status = resp.get("status") or {}
     reason = status.get("message") or status.get("reason") or "denied"
     code = status.get("code") or 403
-    return AdmissionOutcome(False, pod, f'admission webhook "{hook.get("name")}" denied the '
-                            f"request: {reason}", int(code), tuple(warnings))
+    return AdmissionOutcome(
+        False, pod, f'admission webhook "{hook.get("name")}" denied the request: {reason}', int(code), tuple(warnings)
+    )
 
 
 def _failure(hook: Mapping[str, Any], exc: Exception, warnings: list[str]) -> str | None:
@@ -142,8 +163,8 @@ def _failure(hook: Mapping[str, Any], exc: Exception, warnings: list[str]) -> st
 
 # -- which webhooks apply ---------------------------------------------------------------
 
-def _matching(configs: list[Mapping[str, Any]], pod: Mapping[str, Any], ns_labels: Mapping[str, str],
-              operation: str):
+
+def _matching(configs: list[Mapping[str, Any]], pod: Mapping[str, Any], ns_labels: Mapping[str, str], operation: str):
     labels = (pod.get("metadata") or {}).get("labels") or {}
     for config in sorted(configs, key=lambda c: str((c.get("metadata") or {}).get("name", ""))):
         for hook in config.get("webhooks") or []:
@@ -156,8 +177,16 @@ def _matching(configs: list[Mapping[str, Any]], pod: Mapping[str, Any], ns_label
             yield config, hook
 
 
-def rule_matches(rule: Mapping[str, Any], operation: str, *, group: str = "", version: str = "v1",
-                 resource: str = "pods", subresource: str = "", scope: str = "Namespaced") -> bool:
+def rule_matches(
+    rule: Mapping[str, Any],
+    operation: str,
+    *,
+    group: str = "",
+    version: str = "v1",
+    resource: str = "pods",
+    subresource: str = "",
+    scope: str = "Namespaced",
+) -> bool:
     """One RuleWithOperations against a request (``*`` wildcards, ``pods/*`` subresources)."""
     ops = rule.get("operations") or []
     if "*" not in ops and operation not in ops:
@@ -186,6 +215,7 @@ def _in(value: str, allowed: Any) -> bool:
 
 # -- calling one webhook -----------------------------------------------------------------
 
+
 def review_request(pod: Mapping[str, Any], namespace: str, operation: str, dry_run: bool) -> dict[str, Any]:
     meta = pod.get("metadata") or {}
     gvk = {"group": "", "version": "v1", "kind": "Pod"}
@@ -195,7 +225,10 @@ def review_request(pod: Mapping[str, Any], namespace: str, operation: str, dry_r
         "kind": "AdmissionReview",
         "request": {
             "uid": str(uuid.uuid4()),
-            "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+            "kind": gvk,
+            "resource": gvr,
+            "requestKind": gvk,
+            "requestResource": gvr,
             "name": meta.get("name", ""),
             "namespace": namespace,
             "operation": operation,
@@ -203,8 +236,10 @@ def review_request(pod: Mapping[str, Any], namespace: str, operation: str, dry_r
             "object": pod,
             "oldObject": None,
             "dryRun": dry_run,
-            "options": {"apiVersion": "meta.k8s.io/v1",
-                        "kind": "CreateOptions" if operation == "CREATE" else "UpdateOptions"},
+            "options": {
+                "apiVersion": "meta.k8s.io/v1",
+                "kind": "CreateOptions" if operation == "CREATE" else "UpdateOptions",
+            },
         },
     }
 
@@ -220,8 +255,10 @@ def _endpoint(config: Mapping[str, Any], hook: Mapping[str, Any]) -> tuple[str, 
     address = ((config.get("metadata") or {}).get("annotations") or {}).get(SERVICE_ADDRESS_ANNOTATION)
     server_name = f"{svc.get('name')}.{svc.get('namespace')}.svc"
     if not address:
-        raise WebhookCallError(f"the lab cannot route to service {server_name}; set clientConfig.url "
-                               f"or annotate the configuration with {SERVICE_ADDRESS_ANNOTATION}")
+        raise WebhookCallError(
+            f"the lab cannot route to service {server_name}; set clientConfig.url "
+            f"or annotate the configuration with {SERVICE_ADDRESS_ANNOTATION}"
+        )
     path = svc.get("path") or "/"
     return f"https://{address}{path if path.startswith('/') else '/' + path}", server_name
 
@@ -237,8 +274,14 @@ def _ssl_context(hook: Mapping[str, Any]) -> ssl.SSLContext:
         raise WebhookCallError(f"clientConfig.caBundle is not a base64 PEM certificate: {exc}") from exc
 
 
-async def _call(config: Mapping[str, Any], hook: Mapping[str, Any], pod: Mapping[str, Any],
-                namespace: str, operation: str, dry_run: bool) -> Mapping[str, Any]:
+async def _call(
+    config: Mapping[str, Any],
+    hook: Mapping[str, Any],
+    pod: Mapping[str, Any],
+    namespace: str,
+    operation: str,
+    dry_run: bool,
+) -> Mapping[str, Any]:
     versions = hook.get("admissionReviewVersions") or []
     if "v1" not in versions:
         raise WebhookCallError(f"admissionReviewVersions {versions} does not include v1")
@@ -249,12 +292,14 @@ async def _call(config: Mapping[str, Any], hook: Mapping[str, Any], pod: Mapping
     timeout = min(max(int(hook.get("timeoutSeconds") or DEFAULT_TIMEOUT_S), 1), MAX_TIMEOUT_S)
     body = review_request(pod, namespace, operation, dry_run)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
-            async with session.post(url, json=body, ssl=ctx, server_hostname=server_name) as r:
-                text = await r.text()
-                if r.status != 200:
-                    raise WebhookCallError(f"HTTP {r.status}: {text[:256]}")
-    except asyncio.TimeoutError as exc:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+            session.post(url, json=body, ssl=ctx, server_hostname=server_name) as r,
+        ):
+            text = await r.text()
+            if r.status != 200:
+                raise WebhookCallError(f"HTTP {r.status}: {text[:256]}")
+    except TimeoutError as exc:
         raise WebhookCallError(f"Post {url}: timed out after {timeout}s") from exc
     except aiohttp.ClientError as exc:
         raise WebhookCallError(f"Post {url}: {exc}") from exc
@@ -263,8 +308,11 @@ async def _call(config: Mapping[str, Any], hook: Mapping[str, Any], pod: Mapping
     except ValueError as exc:
         raise WebhookCallError(f"response is not JSON: {text[:256]}") from exc
     resp = answer.get("response") if isinstance(answer, dict) else None
-    if (not isinstance(resp, dict) or answer.get("kind") != "AdmissionReview"
-            or answer.get("apiVersion") != "admission.k8s.io/v1"):
+    if (
+        not isinstance(resp, dict)
+        or answer.get("kind") != "AdmissionReview"
+        or answer.get("apiVersion") != "admission.k8s.io/v1"
+    ):
         raise WebhookCallError("response is not an AdmissionReview v1 with a response")
     if resp.get("uid") != body["request"]["uid"]:
         raise WebhookCallError(f"response uid {resp.get('uid')!r} does not match the request's")
@@ -272,6 +320,7 @@ async def _call(config: Mapping[str, Any], hook: Mapping[str, Any], pod: Mapping
 
 
 # -- the webhook's JSONPatch: decoded here, applied by lab.jsonpatch ----------------------
+
 
 def _apply_response_patch(pod: dict[str, Any], resp: Mapping[str, Any]) -> dict[str, Any]:
     if resp.get("patchType") != "JSONPatch":

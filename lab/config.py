@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PREFIX = "krl"                       # names of kernel objects: krl<instance>...
+PREFIX = "krl"  # names of kernel objects: krl<instance>...
 DEFAULT_STATE_DIR = "/var/lib/kubereach-lab"
 STATE_DIR_ENV = "KUBEREACH_LAB_DIR"
-INSTANCE_ID_LENGTH = 6               # hex chars; short because interface names max out at 15
+INSTANCE_ID_LENGTH = 6  # hex chars; short because interface names max out at 15
 
 
 def default_state_dir() -> Path:
@@ -40,11 +40,11 @@ class LabPaths:
     root: Path
 
     @property
-    def instance(self) -> Path:      # written by `up` before the daemon starts
+    def instance(self) -> Path:  # written by `up` before the daemon starts
         return self.root / "instance.json"
 
     @property
-    def daemon(self) -> Path:        # written by the daemon once the API listens
+    def daemon(self) -> Path:  # written by the daemon once the API listens
         return self.root / "daemon.json"
 
     @property
@@ -68,11 +68,11 @@ class LabPaths:
         return self.root / "server.key"
 
     @property
-    def node_dir(self) -> Path:      # handed to the node runtime as its state_dir
+    def node_dir(self) -> Path:  # handed to the node runtime as its state_dir
         return self.root / "node"
 
     @property
-    def companions(self) -> Path:    # processes started next to the daemon (see Companion)
+    def companions(self) -> Path:  # processes started next to the daemon (see Companion)
         return self.root / "companions.json"
 
     def companion_log(self, name: str) -> Path:
@@ -91,18 +91,28 @@ class Companion:
 
     name: str
     pid: int
-    start_time: int              # field 22 of /proc/PID/stat: clock ticks after boot
+    start_time: int  # field 22 of /proc/PID/stat: clock ticks after boot
     cmdline: tuple[str, ...]
     log: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "pid": self.pid, "startTime": self.start_time,
-                "cmdline": list(self.cmdline), "log": self.log}
+        return {
+            "name": self.name,
+            "pid": self.pid,
+            "startTime": self.start_time,
+            "cmdline": list(self.cmdline),
+            "log": self.log,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Companion":
-        return cls(str(data["name"]), int(data["pid"]), int(data["startTime"]),
-                   tuple(str(a) for a in data.get("cmdline", [])), str(data.get("log", "")))
+    def from_dict(cls, data: dict[str, Any]) -> Companion:
+        return cls(
+            str(data["name"]),
+            int(data["pid"]),
+            int(data["startTime"]),
+            tuple(str(a) for a in data.get("cmdline", [])),
+            str(data.get("log", "")),
+        )
 
 
 def read_companions(paths: LabPaths) -> list[Companion]:
@@ -112,7 +122,7 @@ def read_companions(paths: LabPaths) -> list[Companion]:
         try:
             out.append(Companion.from_dict(item))
         except (KeyError, TypeError, ValueError):
-            continue     # a damaged record: nothing we could safely signal
+            continue  # a damaged record: nothing we could safely signal
     return out
 
 
@@ -132,7 +142,7 @@ class InstanceConfig:
         return {"instanceId": self.instance_id, "token": self.token, "cni": self.cni}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "InstanceConfig":
+    def from_dict(cls, data: dict[str, Any]) -> InstanceConfig:
         return cls(str(data["instanceId"]), str(data["token"]), str(data.get("cni", "enforce")))
 
 

@@ -13,6 +13,7 @@ orchestrator; the CLI in ``orchestrator/cli/lab.py`` renders them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import importlib
 import json
@@ -23,9 +24,10 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -37,14 +39,14 @@ from lab.runtime import Fault, FaultAction
 
 EXIT_USAGE = 2
 EXIT_FAILED = 3
-START_TIMEOUT = 60.0          # seconds for the daemon to bring its node and API up
-STOP_TIMEOUT = 60.0           # seconds for a clean shutdown (tearing down 200 pods)
-DEFAULT_POD_TIMEOUT = 180.0   # seconds for every pod of `up -f` to be Running
+START_TIMEOUT = 60.0  # seconds for the daemon to bring its node and API up
+STOP_TIMEOUT = 60.0  # seconds for a clean shutdown (tearing down 200 pods)
+DEFAULT_POD_TIMEOUT = 180.0  # seconds for every pod of `up -f` to be Running
 REQUEST_TIMEOUT = 30.0
-STATUS_TIMEOUT = 5.0          # `lab status` must answer quickly even if the daemon hangs
+STATUS_TIMEOUT = 5.0  # `lab status` must answer quickly even if the daemon hangs
 COMPANION_STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL for a companion process
 DEFAULT_NODE_FACTORY = "lab.node:LabNode"
-NODE_FACTORY_ENV = "KUBEREACH_LAB_NODE_FACTORY"   # tests: "fake_node:FakeNode" (no root needed)
+NODE_FACTORY_ENV = "KUBEREACH_LAB_NODE_FACTORY"  # tests: "fake_node:FakeNode" (no root needed)
 
 Progress = Callable[[str], None]
 # Called by `up` once the API answers and before any manifest is applied (a client can
@@ -84,11 +86,13 @@ class LabClient:
         self.host, self.port, self.token, self.timeout = host, int(port), token, timeout
         self.ctx = ssl.create_default_context(cadata=ca_pem.decode()) if scheme == "https" else None
 
-    def request(self, method: str, path: str, body: Any = None, *,
-                content_type: str = "application/json") -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, *, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
         if self.ctx is not None:
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                self.host, self.port, context=self.ctx, timeout=self.timeout)
+                self.host, self.port, context=self.ctx, timeout=self.timeout
+            )
         else:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
@@ -108,7 +112,7 @@ class LabClient:
             return resp.status, raw.decode(errors="replace")
 
     @classmethod
-    def for_state_dir(cls, paths: LabPaths, timeout: float = REQUEST_TIMEOUT) -> "LabClient":
+    def for_state_dir(cls, paths: LabPaths, timeout: float = REQUEST_TIMEOUT) -> LabClient:
         inst, daemon = _instance(paths), config.read_json(paths.daemon)
         if inst is None or daemon is None:
             raise LabError(f"no lab is running in {paths.root}", EXIT_USAGE)
@@ -160,12 +164,14 @@ def _log_tail(paths: LabPaths, lines: int = 25) -> str:
 # -- kubeconfig ------------------------------------------------------------------------------
 def render_kubeconfig(url: str, token: str, ca_pem: bytes, *, name: str = "kubereach-lab") -> str:
     doc = {
-        "apiVersion": "v1", "kind": "Config", "preferences": {},
-        "clusters": [{"name": name, "cluster": {
-            "server": url, "certificate-authority-data": base64.b64encode(ca_pem).decode()}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [
+            {"name": name, "cluster": {"server": url, "certificate-authority-data": base64.b64encode(ca_pem).decode()}}
+        ],
         "users": [{"name": f"{name}-admin", "user": {"token": token}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin",
-                                                "namespace": "default"}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"}}],
         "current-context": name,
     }
     return yaml.safe_dump(doc, sort_keys=False)
@@ -183,24 +189,35 @@ def _prepare_dir(paths: LabPaths, progress: Progress) -> None:
         pid = inst.get("pid")
         if _is_our_daemon(pid, paths):
             daemon = config.read_json(paths.daemon) or {}
-            raise LabAlreadyRunning(f"a lab is already running in {root} (instance {inst.get('instanceId')}, "
-                                    f"pid {pid}, API {daemon.get('url', 'starting')}); "
-                                    "`kubereach lab down` stops it")
+            raise LabAlreadyRunning(
+                f"a lab is already running in {root} (instance {inst.get('instanceId')}, "
+                f"pid {pid}, API {daemon.get('url', 'starting')}); "
+                "`kubereach lab down` stops it"
+            )
         progress(f"cleaning up a lab that is no longer running (instance {inst.get('instanceId')})")
         stop_companions(paths, progress=progress)
         _cleanup_dead(paths, inst)
         shutil.rmtree(root, ignore_errors=True)
     elif root.exists() and any(root.iterdir()):
-        raise LabError(f"{root} is not empty and is not a lab state directory; "
-                       "pass an empty or new directory with --state-dir", EXIT_USAGE)
+        raise LabError(
+            f"{root} is not empty and is not a lab state directory; pass an empty or new directory with --state-dir",
+            EXIT_USAGE,
+        )
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(root, 0o700)
 
 
-def up(*, manifests: list[Path] | None = None, cni: str = "enforce", state_dir: Path | str | None = None,
-       pod_timeout: float = DEFAULT_POD_TIMEOUT, progress: Progress = lambda s: None,
-       node_factory: str | None = None, python: str | None = None,
-       before_apply: BeforeApply | None = None) -> UpResult:
+def up(
+    *,
+    manifests: list[Path] | None = None,
+    cni: str = "enforce",
+    state_dir: Path | str | None = None,
+    pod_timeout: float = DEFAULT_POD_TIMEOUT,
+    progress: Progress = lambda s: None,
+    node_factory: str | None = None,
+    python: str | None = None,
+    before_apply: BeforeApply | None = None,
+) -> UpResult:
     if cni not in ("enforce", "none"):
         raise LabError(f"--cni must be enforce or none, not {cni!r}", EXIT_USAGE)
     try:
@@ -209,8 +226,11 @@ def up(*, manifests: list[Path] | None = None, cni: str = "enforce", state_dir: 
         raise LabError(str(exc), EXIT_USAGE) from None
     factory = node_factory or os.environ.get(NODE_FACTORY_ENV) or DEFAULT_NODE_FACTORY
     if factory == DEFAULT_NODE_FACTORY and os.geteuid() != 0:
-        raise LabError("the lab needs root: it creates network namespaces, links and iptables rules "
-                       "(run `sudo kubereach lab up ...`)", EXIT_USAGE)
+        raise LabError(
+            "the lab needs root: it creates network namespaces, links and iptables rules "
+            "(run `sudo kubereach lab up ...`)",
+            EXIT_USAGE,
+        )
     paths = _resolve(state_dir)
     _prepare_dir(paths, progress)
     inst = InstanceConfig(config.new_instance_id(), config.new_token(), cni)
@@ -224,8 +244,13 @@ def up(*, manifests: list[Path] | None = None, cni: str = "enforce", state_dir: 
     with open(paths.log, "ab") as logf:
         proc = subprocess.Popen(
             [python or sys.executable, "-m", "lab.daemon", "--state-dir", str(paths.root)],
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True, close_fds=True,
-            cwd="/")
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=logf,
+            start_new_session=True,
+            close_fds=True,
+            cwd="/",
+        )
     config.write_json(paths.instance, {**record, "pid": proc.pid})
     try:
         daemon = _wait_daemon(paths, proc)
@@ -254,8 +279,10 @@ def up(*, manifests: list[Path] | None = None, cni: str = "enforce", state_dir: 
             result.applied = apply(client, objects, progress=progress)
             result.pods_running = wait_pods(client, timeout=pod_timeout, progress=progress)
         except LabError as exc:
-            exc.args = (f"{exc}\n(the lab itself is up: KUBECONFIG={paths.kubeconfig}; "
-                        f"`kubereach lab down --state-dir {paths.root}` stops it)",)
+            exc.args = (
+                f"{exc}\n(the lab itself is up: KUBECONFIG={paths.kubeconfig}; "
+                f"`kubereach lab down --state-dir {paths.root}` stops it)",
+            )
             raise
     return result
 
@@ -265,14 +292,18 @@ def _wait_daemon(paths: LabPaths, proc: subprocess.Popen) -> dict[str, Any]:
     while time.monotonic() < deadline:
         code = proc.poll()
         if code is not None:
-            raise LabError(f"the lab daemon exited with status {code} while starting; "
-                           f"its log ({paths.log}) ends with:\n{_log_tail(paths)}")
+            raise LabError(
+                f"the lab daemon exited with status {code} while starting; "
+                f"its log ({paths.log}) ends with:\n{_log_tail(paths)}"
+            )
         daemon = config.read_json(paths.daemon)
         if daemon and daemon.get("url"):
             return daemon
         time.sleep(0.1)
-    raise LabError(f"the lab daemon did not answer within {START_TIMEOUT:.0f}s; its log ({paths.log}) "
-                   f"ends with:\n{_log_tail(paths)}")
+    raise LabError(
+        f"the lab daemon did not answer within {START_TIMEOUT:.0f}s; its log ({paths.log}) "
+        f"ends with:\n{_log_tail(paths)}"
+    )
 
 
 def _collection_path(m: Manifest) -> str:
@@ -313,8 +344,9 @@ def apply(client: LabClient, objects: list[Manifest], *, progress: Progress = la
         body = _with_last_applied({k: v for k, v in m.obj.items() if k != "status"}, m.obj)
         status, answer = client.request("POST", path + "?fieldValidation=Strict", body)
         if status == 409:
-            status, answer = client.request("PATCH", f"{path}/{name}?fieldValidation=Strict", body,
-                                            content_type="application/merge-patch+json")
+            status, answer = client.request(
+                "PATCH", f"{path}/{name}?fieldValidation=Strict", body, content_type="application/merge-patch+json"
+            )
         if status >= 300:
             message = answer.get("message") if isinstance(answer, dict) else str(answer)[:300]
             raise LabError(f"{m.source}: {m.resource.kind} {name}: {message}", EXIT_USAGE)
@@ -323,16 +355,19 @@ def apply(client: LabClient, objects: list[Manifest], *, progress: Progress = la
     return applied
 
 
-def apply_objects(client: LabClient, objects: list[dict[str, Any]], *, source: str,
-                  progress: Progress = lambda s: None) -> list[str]:
+def apply_objects(
+    client: LabClient, objects: list[dict[str, Any]], *, source: str, progress: Progress = lambda s: None
+) -> list[str]:
     """:func:`apply` for objects built in code rather than read from files."""
     from lab.api.resources import BY_KIND
+
     manifests = []
     for i, obj in enumerate(objects, 1):
         rt = BY_KIND.get((obj.get("apiVersion"), obj.get("kind")))
         if rt is None:
-            raise LabError(f"{source}#{i}: the lab does not serve {obj.get('apiVersion')} {obj.get('kind')}",
-                           EXIT_USAGE)
+            raise LabError(
+                f"{source}#{i}: the lab does not serve {obj.get('apiVersion')} {obj.get('kind')}", EXIT_USAGE
+            )
         manifests.append(Manifest(f"{source}#{i}", rt, obj))
     return apply(client, manifests, progress=progress)
 
@@ -348,13 +383,18 @@ def wait_pods(client: LabClient, *, timeout: float, progress: Progress = lambda 
         pods = doc.get("items", [])
         phases = [(p.get("status") or {}).get("phase", "Pending") for p in pods]
         done = sum(1 for ph in phases if ph in ("Running", "Succeeded"))
-        failed = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p, ph in zip(pods, phases)
-                  if ph == "Failed"]
+        failed = [
+            f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+            for p, ph in zip(pods, phases, strict=False)
+            if ph == "Failed"
+        ]
         _, summary = client.request("GET", "/lab/v1/status")
         synced = isinstance(summary, dict) and summary.get("networkSynced")
         if failed:
-            raise LabError(f"pods failed to start: {', '.join(failed[:10])}"
-                           f"{' ...' if len(failed) > 10 else ''} (see `kubectl describe` / logs)")
+            raise LabError(
+                f"pods failed to start: {', '.join(failed[:10])}"
+                f"{' ...' if len(failed) > 10 else ''} (see `kubectl describe` / logs)"
+            )
         if done == len(pods) and synced:
             progress(f"pods running: {done}/{len(pods)}")
             return done
@@ -363,8 +403,11 @@ def wait_pods(client: LabClient, *, timeout: float, progress: Progress = lambda 
             progress(f"pods running: {done}/{len(pods)}")
             last_report = now
         if now > deadline:
-            waiting = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p, ph in zip(pods, phases)
-                       if ph not in ("Running", "Succeeded")]
+            waiting = [
+                f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+                for p, ph in zip(pods, phases, strict=False)
+                if ph not in ("Running", "Succeeded")
+            ]
             raise LabError(f"pods not running after {timeout:.0f}s: {', '.join(waiting[:10])}")
         time.sleep(0.2)
 
@@ -385,22 +428,29 @@ def _is_companion(c: Companion) -> bool:
     return _alive(c.pid) and _start_time(c.pid) == c.start_time
 
 
-def start_companion(state_dir: Path | str | None, name: str, argv: list[str], *,
-                    env: dict[str, str] | None = None) -> Companion:
+def start_companion(
+    state_dir: Path | str | None, name: str, argv: list[str], *, env: dict[str, str] | None = None
+) -> Companion:
     """Start ``argv`` detached (own session, stdout+stderr to ``NAME.log`` in the state dir)
     and record it, so that ``down`` stops it. The lab must exist (``up`` created the dir)."""
     paths = _resolve(state_dir)
     if config.read_json(paths.instance) is None:
         raise LabError(f"no lab in {paths.root}: start companions after `up`", EXIT_USAGE)
     if not name.replace("-", "").isalnum() or any(c.name == name for c in config.read_companions(paths)):
-        raise LabError(f"companion name {name!r} must be unique and made of letters, digits and '-'",
-                       EXIT_USAGE)
+        raise LabError(f"companion name {name!r} must be unique and made of letters, digits and '-'", EXIT_USAGE)
     log = paths.companion_log(name)
     with open(log, "ab") as logf:
         os.chmod(log, 0o600)
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                    start_new_session=True, close_fds=True, env=env)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=logf,
+                start_new_session=True,
+                close_fds=True,
+                env=env,
+            )
         except OSError as exc:
             raise LabError(f"cannot start companion {name} ({argv[0]}): {exc.strerror or exc}") from exc
     start = _start_time(proc.pid)
@@ -441,10 +491,8 @@ def stop_companions(state_dir: Path | str | LabPaths | None, *, progress: Progre
             _signal_session(c.pid, signal.SIGKILL)
             while _is_companion(c):
                 time.sleep(0.05)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         paths.companions.unlink()
-    except FileNotFoundError:
-        pass
     return len(running)
 
 
@@ -454,10 +502,8 @@ def _signal_session(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 # -- down ------------------------------------------------------------------------------------
@@ -493,8 +539,7 @@ def down(*, state_dir: Path | str | None = None, progress: Progress = lambda s: 
     try:
         _cleanup_dead(paths, inst)
     except Exception as exc:
-        raise LabError(f"cleaning up lab {inst.get('instanceId')} failed: {exc}; state kept in "
-                       f"{paths.root}") from exc
+        raise LabError(f"cleaning up lab {inst.get('instanceId')} failed: {exc}; state kept in {paths.root}") from exc
     shutil.rmtree(paths.root, ignore_errors=True)
     return True
 
@@ -507,11 +552,19 @@ def status(*, state_dir: Path | str | None = None) -> dict[str, Any]:
         return {"running": False, "stateDir": str(paths.root)}
     daemon = config.read_json(paths.daemon) or {}
     alive = _is_our_daemon(inst.get("pid"), paths)
-    out: dict[str, Any] = {"running": alive, "stateDir": str(paths.root), "instance": inst.get("instanceId"),
-                           "cni": inst.get("cni"), "pid": inst.get("pid"), "url": daemon.get("url"),
-                           "kubeconfig": str(paths.kubeconfig),
-                           "companions": [{"name": c.name, "pid": c.pid, "running": _is_companion(c),
-                                           "log": c.log} for c in config.read_companions(paths)]}
+    out: dict[str, Any] = {
+        "running": alive,
+        "stateDir": str(paths.root),
+        "instance": inst.get("instanceId"),
+        "cni": inst.get("cni"),
+        "pid": inst.get("pid"),
+        "url": daemon.get("url"),
+        "kubeconfig": str(paths.kubeconfig),
+        "companions": [
+            {"name": c.name, "pid": c.pid, "running": _is_companion(c), "log": c.log}
+            for c in config.read_companions(paths)
+        ],
+    }
     if alive and daemon.get("url"):
         try:
             code, summary = LabClient.for_state_dir(paths, STATUS_TIMEOUT).request("GET", "/lab/v1/status")

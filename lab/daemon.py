@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -65,18 +66,15 @@ async def run(paths: LabPaths) -> int:
         await cluster.close()
         await _shutdown_node(node)
         return 1
-    config.write_json(paths.daemon, {"pid": os.getpid(), "url": url, "port": server.port,
-                                     "startedAt": time.time()})
+    config.write_json(paths.daemon, {"pid": os.getpid(), "url": url, "port": server.port, "startedAt": time.time()})
     log.info("lab %s: API listening on %s", inst.instance_id, url)
     await stop.wait()
     log.info("lab %s: shutting down", inst.instance_id)
     await server.stop()
     await cluster.close()
     ok = await _shutdown_node(node)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         paths.daemon.unlink()
-    except FileNotFoundError:
-        pass
     log.info("lab %s: stopped%s", inst.instance_id, "" if ok else " (node cleanup failed)")
     return 0 if ok else 1
 
@@ -94,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.daemon", description=__doc__)
     parser.add_argument("--state-dir", required=True, type=Path)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return asyncio.run(run(LabPaths(args.state_dir)))
 
 

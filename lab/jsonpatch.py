@@ -15,7 +15,8 @@ the webhook call and lets ``failurePolicy`` decide).
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class PatchError(ValueError):

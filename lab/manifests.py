@@ -13,8 +13,16 @@ from lab.api.resources import BY_KIND, ResourceType
 # apply order: what other objects need first (namespaces), policies before pods so a pod
 # is never reachable before its policies are compiled, webhooks last so the webhook's own
 # pod can start before pod creation starts calling it
-KIND_ORDER = ("Namespace", "ServiceAccount", "ConfigMap", "NetworkPolicy", "Service", "Pod",
-              "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+KIND_ORDER = (
+    "Namespace",
+    "ServiceAccount",
+    "ConfigMap",
+    "NetworkPolicy",
+    "Service",
+    "Pod",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+)
 
 
 class ManifestError(ValueError):
@@ -23,7 +31,7 @@ class ManifestError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    source: str            # "file.yaml#2" (document index, 1-based)
+    source: str  # "file.yaml#2" (document index, 1-based)
     resource: ResourceType
     obj: dict[str, Any]
 

@@ -12,8 +12,9 @@ other's classes.
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 # Called by the node with the pod's complete new ``status`` dict (phase, podIP, podIPs,
 # hostIP, startTime, conditions, initContainerStatuses, containerStatuses,
@@ -23,8 +24,8 @@ StatusReporter = Callable[[dict[str, Any]], None]
 
 
 class FaultAction(enum.StrEnum):
-    ALLOW = "allow"   # let traffic pass that the policies deny (a leaky CNI)
-    DENY = "deny"     # drop traffic that the policies allow (an over-eager CNI)
+    ALLOW = "allow"  # let traffic pass that the policies deny (a leaky CNI)
+    DENY = "deny"  # drop traffic that the policies allow (an over-eager CNI)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +43,23 @@ class Fault:
     protocol: str = "TCP"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": str(self.action), "source": self.source,
-                "destination": self.destination, "port": self.port, "protocol": self.protocol}
+        return {
+            "action": str(self.action),
+            "source": self.source,
+            "destination": self.destination,
+            "port": self.port,
+            "protocol": self.protocol,
+        }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Fault":
-        return cls(FaultAction(data["action"]), data["source"], data["destination"],
-                   int(data["port"]), str(data.get("protocol", "TCP")).upper())
+    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
+        return cls(
+            FaultAction(data["action"]),
+            data["source"],
+            data["destination"],
+            int(data["port"]),
+            str(data.get("protocol", "TCP")).upper(),
+        )
 
 
 class LogNotFound(LookupError):
@@ -72,16 +83,21 @@ class NodeRuntime(Protocol):
     async def stop_pod(self, namespace: str, name: str) -> None:
         """Kill the pod's processes, close its sockets, remove its namespace and links."""
 
-    async def add_ephemeral_container(self, pod: Mapping[str, Any], container: Mapping[str, Any],
-                                      report: StatusReporter) -> None:
+    async def add_ephemeral_container(
+        self, pod: Mapping[str, Any], container: Mapping[str, Any], report: StatusReporter
+    ) -> None:
         """Start one ephemeral container in the existing pod's namespace, as its securityContext UID."""
 
     def read_log(self, namespace: str, name: str, container: str) -> bytes:
         """stdout and stderr of a container so far; raises :class:`LogNotFound`."""
 
-    async def sync_network(self, namespaces: list[Mapping[str, Any]], pods: list[Mapping[str, Any]],
-                           policies: list[Mapping[str, Any]],
-                           services: list[Mapping[str, Any]] | None = None) -> None:
+    async def sync_network(
+        self,
+        namespaces: list[Mapping[str, Any]],
+        pods: list[Mapping[str, Any]],
+        policies: list[Mapping[str, Any]],
+        services: list[Mapping[str, Any]] | None = None,
+    ) -> None:
         """Recompile the CNI from every namespace, pod and NetworkPolicy (called on each change).
 
         ``services`` (optional; None keeps the last ones given) are Service objects whose

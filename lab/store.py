@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as _dt
 import enum
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]
 
-HISTORY_LIMIT = 20000          # events kept for watch resume; a few minutes of a busy lab
-WATCH_QUEUE_LIMIT = 100000     # a watcher that falls this far behind is closed (client re-lists)
+HISTORY_LIMIT = 20000  # events kept for watch resume; a few minutes of a busy lab
+WATCH_QUEUE_LIMIT = 100000  # a watcher that falls this far behind is closed (client re-lists)
 
 
 class StoreError(Exception):
@@ -66,7 +68,7 @@ class Event:
 
 
 def now_rfc3339() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(eq=False)
@@ -106,10 +108,8 @@ class Watcher:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            try:
+            with contextlib.suppress(asyncio.QueueFull):
                 self.queue.put_nowait(None)
-            except asyncio.QueueFull:
-                pass
 
 
 class Store:
@@ -136,11 +136,15 @@ class Store:
     def find(self, resource: str, namespace: str, name: str) -> Obj | None:
         return self._objects[resource].get((namespace, name))
 
-    def list(self, resource: str, namespace: str | None = None,
-             predicate: Predicate | None = None) -> tuple[list[Obj], str]:
+    def list(
+        self, resource: str, namespace: str | None = None, predicate: Predicate | None = None
+    ) -> tuple[list[Obj], str]:
         """Matching objects sorted by (namespace, name), and the store's current resourceVersion."""
-        items = [obj for (ns, _), obj in self._objects[resource].items()
-                 if (namespace is None or ns == namespace) and (predicate is None or predicate(obj))]
+        items = [
+            obj
+            for (ns, _), obj in self._objects[resource].items()
+            if (namespace is None or ns == namespace) and (predicate is None or predicate(obj))
+        ]
         items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         return items, str(self._rv)
 
@@ -190,8 +194,16 @@ class Store:
         self._emit(Event(rv, EventType.ADDED, resource, namespace, obj))
         return obj
 
-    def replace(self, resource: str, namespace: str, name: str, obj: Obj, *,
-                expected_rv: str | None = None, bump_generation: bool = False) -> Obj:
+    def replace(
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        obj: Obj,
+        *,
+        expected_rv: str | None = None,
+        bump_generation: bool = False,
+    ) -> Obj:
         """Replace a stored object; ``expected_rv`` (if given) must equal the stored one."""
         old = self.get(resource, namespace, name)
         old_meta = old["metadata"]
@@ -209,8 +221,15 @@ class Store:
         self._emit(Event(rv, EventType.MODIFIED, resource, namespace, obj, old))
         return obj
 
-    def delete(self, resource: str, namespace: str, name: str, *,
-               expected_uid: str | None = None, expected_rv: str | None = None) -> Obj:
+    def delete(
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        *,
+        expected_uid: str | None = None,
+        expected_rv: str | None = None,
+    ) -> Obj:
         old = self.get(resource, namespace, name)
         if expected_uid and old["metadata"].get("uid") != expected_uid:
             raise Conflict(name)
@@ -225,8 +244,9 @@ class Store:
         return gone
 
     # -- watches -------------------------------------------------------------------
-    def watch(self, resource: str, namespace: str | None, predicate: Predicate,
-              resource_version: str | None) -> Watcher:
+    def watch(
+        self, resource: str, namespace: str | None, predicate: Predicate, resource_version: str | None
+    ) -> Watcher:
         """Open a watch. Without a resourceVersion (or "0"), current objects come first as ADDED."""
         watcher = Watcher(resource, namespace, predicate)
         if not resource_version or resource_version == "0":

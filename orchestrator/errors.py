@@ -32,8 +32,15 @@ class UsageError(KubereachError):
 class ManifestError(UsageError):
     """Bad input in a YAML manifest; carries where it was found."""
 
-    def __init__(self, message: str, *, file: str | None = None, document: int | None = None,
-                 obj: str | None = None, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        document: int | None = None,
+        obj: str | None = None,
+        field: str | None = None,
+    ) -> None:
         self.file, self.document, self.obj, self.field = file, document, obj, field
         where = []
         if file:
@@ -53,7 +60,3 @@ class ClusterError(KubereachError):
     """The cluster could not be used: unreachable, 5xx after retries, deadline passed."""
 
     exit_code = EXIT_INCOMPLETE
-
-
-class ProbeError(KubereachError):
-    """A single probe could not run; recorded on the probe as ``error``, never raised past the runner."""

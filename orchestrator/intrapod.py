@@ -18,16 +18,27 @@ and the annotation, listing every problem.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 import yaml
 
 from orchestrator.errors import ManifestError
 from orchestrator.model.verdict import Decision
 from orchestrator.snapshot.types import Pod, Snapshot
-from probe.intrapod_rules import (ANNOTATION, Action, ContainerInfo, Finding, IntraPodRules, PortRef, RulesError,
-                                  enforceability_findings, expected_pairs, parse_rules)
+from probe.intrapod_rules import (
+    ANNOTATION,
+    Action,
+    ContainerInfo,
+    Finding,
+    IntraPodRules,
+    PortRef,
+    RulesError,
+    enforceability_findings,
+    expected_pairs,
+    parse_rules,
+)
 from probe.schema import Protocol
 
 FIELD = f"metadata.annotations[{ANNOTATION}]"
@@ -63,8 +74,13 @@ def container_infos(pod: Pod) -> list[ContainerInfo]:
 
 def _error(pod: Pod, message: str) -> ManifestError:
     origin = pod.origin
-    return ManifestError(message, file=origin.source if origin else None,
-                         document=origin.document if origin else None, obj=f"Pod {pod.key}", field=FIELD)
+    return ManifestError(
+        message,
+        file=origin.source if origin else None,
+        document=origin.document if origin else None,
+        obj=f"Pod {pod.key}",
+        field=FIELD,
+    )
 
 
 def pod_rules(pod: Pod) -> IntraPodRules | None:
@@ -94,8 +110,11 @@ def _rows(pod: Pod, rules: IntraPodRules, findings: list[Finding]) -> list[Intra
         if codes:
             reason += f"; not enforceable as declared: {', '.join(codes)}"
         decision = Decision.ALLOW if exp.decision.action is Action.ALLOW else Decision.DENY
-        rows.append(IntraPodRow(f"{pod.key}/{exp.source}", f"{pod.key}/{exp.target}", exp.port.port,
-                                exp.port.protocol, decision, reason))
+        rows.append(
+            IntraPodRow(
+                f"{pod.key}/{exp.source}", f"{pod.key}/{exp.target}", exp.port.port, exp.port.protocol, decision, reason
+            )
+        )
     return rows
 
 

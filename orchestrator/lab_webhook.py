@@ -20,13 +20,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lab import control
 from lab.config import LabPaths
-from orchestrator.webhook.certs import generate, write_bundle
 from probe.schema import DEFAULT_AGENT_IMAGE
+from webhook.certs import generate, write_bundle
 
 # The label a namespace carries to opt in (manifests/webhook/*-webhook.yaml select on it).
 OPT_IN_LABEL = "intrapod.kubereach.io/enforce"
@@ -35,7 +36,7 @@ COMPANION = "webhook"
 CERTS_DIR = "webhook-certs"
 MUTATING_NAME = "kubereach-intrapod"
 VALIDATING_NAME = "kubereach-intrapod"
-START_TIMEOUT = 30.0      # seconds for `webhook serve` to listen and answer /healthz
+START_TIMEOUT = 30.0  # seconds for `webhook serve` to listen and answer /healthz
 _LISTENING = re.compile(r"listening on https://127\.0\.0\.1:(\d+)")
 
 Progress = Callable[[str], None]
@@ -44,34 +45,61 @@ Progress = Callable[[str], None]
 def configurations(port: int, ca_bundle: str) -> list[dict[str, Any]]:
     """The Mutating and Validating configurations of manifests/webhook/, by URL on 127.0.0.1."""
     pods = {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "scope": "Namespaced"}
-    namespaces = {"matchExpressions": [
-        {"key": OPT_IN_LABEL, "operator": "In", "values": [OPT_IN_VALUE]},
-        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kubereach-system"]}]}
-    objects = {"matchExpressions": [
-        {"key": "app.kubernetes.io/name", "operator": "NotIn", "values": ["kubereach-webhook"]}]}
-    labels = {"app.kubernetes.io/name": "kubereach-webhook", "app.kubernetes.io/part-of": "kubereach",
-              "app.kubernetes.io/managed-by": "kubereach-lab"}
+    namespaces = {
+        "matchExpressions": [
+            {"key": OPT_IN_LABEL, "operator": "In", "values": [OPT_IN_VALUE]},
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kubereach-system"]},
+        ]
+    }
+    objects = {
+        "matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "NotIn", "values": ["kubereach-webhook"]}]
+    }
+    labels = {
+        "app.kubernetes.io/name": "kubereach-webhook",
+        "app.kubernetes.io/part-of": "kubereach",
+        "app.kubernetes.io/managed-by": "kubereach-lab",
+    }
 
     def hook(name: str, path: str, operations: list[str]) -> dict[str, Any]:
-        return {"name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None",
-                "timeoutSeconds": 5, "failurePolicy": "Fail", "matchPolicy": "Equivalent",
-                "clientConfig": {"url": f"https://127.0.0.1:{port}{path}", "caBundle": ca_bundle},
-                "rules": [{"operations": operations, **pods}],
-                "namespaceSelector": namespaces, "objectSelector": objects}
+        return {
+            "name": name,
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "timeoutSeconds": 5,
+            "failurePolicy": "Fail",
+            "matchPolicy": "Equivalent",
+            "clientConfig": {"url": f"https://127.0.0.1:{port}{path}", "caBundle": ca_bundle},
+            "rules": [{"operations": operations, **pods}],
+            "namespaceSelector": namespaces,
+            "objectSelector": objects,
+        }
 
     mutating = hook("inject.intrapod.kubereach.io", "/mutate", ["CREATE"])
-    mutating["reinvocationPolicy"] = "IfNeeded"   # as shipped; the lab does not reinvoke
+    mutating["reinvocationPolicy"] = "IfNeeded"  # as shipped; the lab does not reinvoke
     return [
-        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-         "metadata": {"name": MUTATING_NAME, "labels": labels}, "webhooks": [mutating]},
-        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-         "metadata": {"name": VALIDATING_NAME, "labels": labels},
-         "webhooks": [hook("validate.intrapod.kubereach.io", "/validate", ["CREATE", "UPDATE"])]},
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": MUTATING_NAME, "labels": labels},
+            "webhooks": [mutating],
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": VALIDATING_NAME, "labels": labels},
+            "webhooks": [hook("validate.intrapod.kubereach.io", "/validate", ["CREATE", "UPDATE"])],
+        },
     ]
 
 
-def install(client: control.LabClient, paths: LabPaths, *, progress: Progress = lambda s: None,
-            agent_image: str = DEFAULT_AGENT_IMAGE, python: str | None = None) -> int:
+def install(
+    client: control.LabClient,
+    paths: LabPaths,
+    *,
+    progress: Progress = lambda s: None,
+    agent_image: str = DEFAULT_AGENT_IMAGE,
+    python: str | None = None,
+) -> int:
     """Certificates, `webhook serve` as a companion, wait for /healthz, configurations.
 
     Returns the port. Raises :class:`lab.control.LabError` with the webhook's log tail
@@ -79,16 +107,29 @@ def install(client: control.LabClient, paths: LabPaths, *, progress: Progress = 
     """
     bundle = generate("kubereach-webhook", "kubereach-system", ips=["127.0.0.1"])
     files = write_bundle(bundle, paths.root / CERTS_DIR)
-    argv = [python or sys.executable, "-m", "orchestrator", "webhook", "serve",
-            "--cert", str(files["tls.crt"]), "--key", str(files["tls.key"]),
-            "--host", "127.0.0.1", "--port", "0", "--agent-image", agent_image]
+    argv = [
+        python or sys.executable,
+        "-m",
+        "orchestrator",
+        "webhook",
+        "serve",
+        "--cert",
+        str(files["tls.crt"]),
+        "--key",
+        str(files["tls.key"]),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--agent-image",
+        agent_image,
+    ]
     companion = control.start_companion(paths.root, COMPANION, argv)
     progress(f"starting the intra-pod webhook (pid {companion.pid}, log {companion.log})")
     port = _wait_listening(companion, bundle.ca_pem)
     objs = configurations(port, bundle.ca_bundle)
     control.apply_objects(client, objs, source="kubereach lab up --webhook")
-    progress(f"webhook on https://127.0.0.1:{port} admits pods of namespaces labelled "
-             f"{OPT_IN_LABEL}={OPT_IN_VALUE}")
+    progress(f"webhook on https://127.0.0.1:{port} admits pods of namespaces labelled {OPT_IN_LABEL}={OPT_IN_VALUE}")
     return port
 
 
@@ -98,8 +139,10 @@ def _wait_listening(companion, ca_pem: bytes) -> int:
     port: int | None = None
     while time.monotonic() < deadline:
         if not control.companion_running(companion):
-            raise control.LabError(f"the webhook exited while starting; its log ({companion.log}) ends with:\n"
-                                   f"{control.companion_log_tail(companion)}")
+            raise control.LabError(
+                f"the webhook exited while starting; its log ({companion.log}) ends with:\n"
+                f"{control.companion_log_tail(companion)}"
+            )
         if port is None:
             m = _LISTENING.search(Path(companion.log).read_text(errors="replace"))
             port = int(m.group(1)) if m else None
@@ -111,5 +154,7 @@ def _wait_listening(companion, ca_pem: bytes) -> int:
             except (urllib.error.URLError, OSError):
                 pass
         time.sleep(0.1)
-    raise control.LabError(f"the webhook did not answer /healthz within {START_TIMEOUT:.0f}s; its log "
-                           f"({companion.log}) ends with:\n{control.companion_log_tail(companion)}")
+    raise control.LabError(
+        f"the webhook did not answer /healthz within {START_TIMEOUT:.0f}s; its log "
+        f"({companion.log}) ends with:\n{control.companion_log_tail(companion)}"
+    )

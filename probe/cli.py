@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from probe import __version__
 
@@ -21,22 +21,27 @@ EXIT_OK, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:   # argparse's own exit 2, with our prefix
+    def error(self, message: str) -> None:  # argparse's own exit 2, with our prefix
         self.print_usage(sys.stderr)
         print(f"kubereach-probe: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="kubereach-probe", description="kubereach in-pod agent: probes, "
-                "identity listeners and intra-pod iptables rules.")
+    p = _Parser(
+        prog="kubereach-probe",
+        description="kubereach in-pod agent: probes, identity listeners and intra-pod iptables rules.",
+    )
     p.add_argument("--version", action="version", version=f"kubereach-probe {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run a probe spec; print one result document (JSON line)",
-                         description="Exit 0 with one JSON result line whenever the spec is "
-                                     "valid; exit 2 with the field at fault on stderr otherwise. "
-                                     "Formats: probe/README.md.")
+    run = sub.add_parser(
+        "run",
+        help="run a probe spec; print one result document (JSON line)",
+        description="Exit 0 with one JSON result line whenever the spec is "
+        "valid; exit 2 with the field at fault on stderr otherwise. "
+        "Formats: probe/README.md.",
+    )
     run.add_argument("--spec", help="spec JSON, or z:BASE64 (zlib); default: read stdin")
 
     scan = sub.add_parser("scan", help="scan hosts and ports, like a tiny nmap")
@@ -58,24 +63,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--bind", default=None, help="address to bind (default: all, dual-stack)")
 
     intrapod = sub.add_parser(
-        "intrapod", help="intra-pod rules as iptables: render, apply, check",
+        "intrapod",
+        help="intra-pod rules as iptables: render, apply, check",
         description="render: print the rules; apply: install them (idempotent, only chain "
-                    "KUBEREACH-INTRAPOD and one jump from OUTPUT -o lo); check: exit 0 if the "
-                    "installed rules match, 1 with a diff on drift. Exit 2: bad input or "
-                    "unenforceable rules.")
+        "KUBEREACH-INTRAPOD and one jump from OUTPUT -o lo); check: exit 0 if the "
+        "installed rules match, 1 with a diff on drift. Exit 2: bad input or "
+        "unenforceable rules.",
+    )
     intrapod.add_argument("action", choices=["render", "apply", "check"])
-    src = intrapod.add_argument_group("input (either --config, $KUBEREACH_INTRAPOD_CONFIG, "
-                                      "or --rules with --uids and --ports)")
-    src.add_argument("--config", help='JSON (or @FILE): {"rules": ..., "containers": '
-                     '[{"name": "app", "uid": 1001, "ports": ["8080/TCP"]}]}')
+    src = intrapod.add_argument_group(
+        "input (either --config, $KUBEREACH_INTRAPOD_CONFIG, or --rules with --uids and --ports)"
+    )
+    src.add_argument(
+        "--config",
+        help='JSON (or @FILE): {"rules": ..., "containers": [{"name": "app", "uid": 1001, "ports": ["8080/TCP"]}]}',
+    )
     src.add_argument("--rules", help="annotation text (JSON; YAML if PyYAML is installed) or @FILE")
     src.add_argument("--uids", default="", help="container UIDs: app=1001,sidecar=1002")
     src.add_argument("--ports", default="", help='declared ports: "app=8080/TCP,9090/UDP;sidecar=9000"')
-    intrapod.add_argument("--family", choices=["4", "6", "both"], default="both",
-                          help="iptables (4), ip6tables (6) or both (default)")
-    intrapod.add_argument("--allow-unenforceable", action="store_true",
-                          help="install what can be enforced even if some rules cannot be "
-                               "(each finding is still printed on stderr)")
+    intrapod.add_argument(
+        "--family", choices=["4", "6", "both"], default="both", help="iptables (4), ip6tables (6) or both (default)"
+    )
+    intrapod.add_argument(
+        "--allow-unenforceable",
+        action="store_true",
+        help="install what can be enforced even if some rules cannot be (each finding is still printed on stderr)",
+    )
     return p
 
 
@@ -120,10 +133,19 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
     try:
         ports = parse_ports(args.ports)
-        spec = parse_spec(build_spec(args.hosts, ports, udp=args.udp, method=args.method,
-                                     timeout_s=args.timeout, retries=args.retries,
-                                     concurrency=args.concurrency, deadline_s=args.deadline,
-                                     rate_per_s=args.rate))
+        spec = parse_spec(
+            build_spec(
+                args.hosts,
+                ports,
+                udp=args.udp,
+                method=args.method,
+                timeout_s=args.timeout,
+                retries=args.retries,
+                concurrency=args.concurrency,
+                deadline_s=args.deadline,
+                rate_per_s=args.rate,
+            )
+        )
     except (ValueError, SpecError) as exc:
         return _usage(_scan_flag_names(str(exc)))
     doc = asyncio.run(run_spec(spec))
@@ -135,15 +157,19 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 # scan builds a spec from flags: report a bad value under the flag the user typed
-_SCAN_FLAGS = (("timeout_s:", "--timeout:"), ("retries:", "--retries:"),
-               ("concurrency:", "--concurrency:"), ("rate_per_s:", "--rate:"),
-               ("deadline_s:", "--deadline:"))
+_SCAN_FLAGS = (
+    ("timeout_s:", "--timeout:"),
+    ("retries:", "--retries:"),
+    ("concurrency:", "--concurrency:"),
+    ("rate_per_s:", "--rate:"),
+    ("deadline_s:", "--deadline:"),
+)
 
 
 def _scan_flag_names(message: str) -> str:
     for field, flag in _SCAN_FLAGS:
         if message.startswith(field):
-            return flag + message[len(field):]
+            return flag + message[len(field) :]
     if message.startswith("targets[") and ".address:" in message.split(" ", 1)[0]:
         return "HOST:" + message.split(":", 1)[1]
     return message
@@ -170,8 +196,7 @@ def _read_arg(value: str, flag: str) -> str:
             with open(value[1:], encoding="utf-8") as fh:
                 return fh.read()
         except (OSError, UnicodeError) as exc:
-            raise OSError(f"{flag}: cannot read {value[1:]!r}: "
-                          f"{getattr(exc, 'strerror', None) or exc}") from None
+            raise OSError(f"{flag}: cannot read {value[1:]!r}: {getattr(exc, 'strerror', None) or exc}") from None
     return value
 
 
@@ -180,8 +205,7 @@ def _cmd_intrapod(args: argparse.Namespace) -> int:
 
     try:
         if args.config is not None or (args.rules is None and os.environ.get(ip.CONFIG_ENV)):
-            text = (_read_arg(args.config, "--config") if args.config is not None
-                    else os.environ[ip.CONFIG_ENV])
+            text = _read_arg(args.config, "--config") if args.config is not None else os.environ[ip.CONFIG_ENV]
             try:
                 data = json.loads(text)
             except ValueError as exc:
@@ -196,18 +220,25 @@ def _cmd_intrapod(args: argparse.Namespace) -> int:
         families = (4, 6) if args.family == "both" else (int(args.family),)
         findings = ip.blocking_findings(config)
         for code, message in findings:
-            print(f"kubereach-probe: {'warning' if args.allow_unenforceable else 'error'}: "
-                  f"unenforceable: {message} [{code}]", file=sys.stderr)
+            print(
+                f"kubereach-probe: {'warning' if args.allow_unenforceable else 'error'}: "
+                f"unenforceable: {message} [{code}]",
+                file=sys.stderr,
+            )
         if findings and not args.allow_unenforceable:
-            raise ip.IntrapodError("the rules cannot be enforced as declared (see above); "
-                                   "fix the pod or pass --allow-unenforceable")
+            raise ip.IntrapodError(
+                "the rules cannot be enforced as declared (see above); fix the pod or pass --allow-unenforceable"
+            )
         if args.action == "render":
             sys.stdout.write(ip.render(config, families))
             return EXIT_OK
         if args.action == "apply":
             ip.apply(config, families)
-            print(f"kubereach-probe: intrapod rules applied ({len(ip.compile_rules(config))} "
-                  f"rule(s) per family, chain {ip.CHAIN})", file=sys.stderr)
+            print(
+                f"kubereach-probe: intrapod rules applied ({len(ip.compile_rules(config))} "
+                f"rule(s) per family, chain {ip.CHAIN})",
+                file=sys.stderr,
+            )
             return EXIT_OK
         diff = ip.check(config, families)
         if diff:

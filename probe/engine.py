@@ -14,7 +14,7 @@ import asyncio
 import os
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from probe import __version__
@@ -47,12 +47,13 @@ class TokenBucket:
 
 def detect_net_raw() -> bool:
     from probe.methods.syn import raw_sockets_allowed
+
     return raw_sockets_allowed()
 
 
 async def run_spec(spec: Spec, *, net_raw: bool | None = None) -> dict[str, Any]:
     """Run every target of ``spec``; returns the result document (probe.schema)."""
-    started_wall = datetime.now(timezone.utc)
+    started_wall = datetime.now(UTC)
     started = time.monotonic()
     has_syn = any(t.method == Method.SYN for t in spec.targets)
     if net_raw is None:
@@ -81,10 +82,16 @@ async def run_spec(spec: Spec, *, net_raw: bool | None = None) -> dict[str, Any]
     for i, target in enumerate(spec.targets):
         if results[i] is None:
             deadline_hit = True
-            results[i] = _result(target, Outcome(
-                ProbeState.ERROR, "deadline", 0,
-                detail=f"overall deadline of {spec.deadline_s:g}s passed before this probe finished"),
-                target.method.value)
+            results[i] = _result(
+                target,
+                Outcome(
+                    ProbeState.ERROR,
+                    "deadline",
+                    0,
+                    detail=f"overall deadline of {spec.deadline_s:g}s passed before this probe finished",
+                ),
+                target.method.value,
+            )
     for note in runner.extra_notes():
         if note not in notes:
             notes.append(note)
@@ -92,8 +99,13 @@ async def run_spec(spec: Spec, *, net_raw: bool | None = None) -> dict[str, Any]
         "kind": RESULT_KIND,
         "version": SCHEMA_VERSION,
         "spec_id": spec.id,
-        "agent": {"hostname": socket.gethostname(), "uid": os.getuid(), "pid": os.getpid(),
-                  "net_raw": runner.net_raw, "version": __version__},
+        "agent": {
+            "hostname": socket.gethostname(),
+            "uid": os.getuid(),
+            "pid": os.getpid(),
+            "net_raw": runner.net_raw,
+            "version": __version__,
+        },
         "started_at": started_wall.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration_s": round(time.monotonic() - started, 3),
         "deadline_hit": deadline_hit,
@@ -102,7 +114,7 @@ async def run_spec(spec: Spec, *, net_raw: bool | None = None) -> dict[str, Any]
     }
 
 
-FD_SLACK = 32   # besides the probes' sockets: resolver threads, raw sockets, pipes
+FD_SLACK = 32  # besides the probes' sockets: resolver threads, raw sockets, pipes
 
 
 def fit_concurrency(concurrency: int) -> tuple[int, str | None]:
@@ -114,6 +126,7 @@ def fit_concurrency(concurrency: int) -> tuple[int, str | None]:
     """
     try:
         import resource
+
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (ImportError, ValueError, OSError):
         return concurrency, None
@@ -132,8 +145,9 @@ def fit_concurrency(concurrency: int) -> tuple[int, str | None]:
     if soft == resource.RLIM_INFINITY or soft >= want:
         return concurrency, None
     fitted = max(1, soft - open_now - FD_SLACK)
-    return fitted, (f"concurrency lowered from {concurrency} to {fitted}: the open-file "
-                    f"limit (RLIMIT_NOFILE) is {soft}")
+    return fitted, (
+        f"concurrency lowered from {concurrency} to {fitted}: the open-file limit (RLIMIT_NOFILE) is {soft}"
+    )
 
 
 def _cheap_net_raw_guess() -> bool:
@@ -146,8 +160,7 @@ def _cheap_net_raw_guess() -> bool:
 
 
 class _Runner:
-    def __init__(self, spec: Spec, *, net_raw: bool, notes: list[str],
-                 concurrency: int | None = None) -> None:
+    def __init__(self, spec: Spec, *, net_raw: bool, notes: list[str], concurrency: int | None = None) -> None:
         self.spec = spec
         self.net_raw = net_raw
         self.notes = notes
@@ -164,12 +177,12 @@ class _Runner:
             self.notes.append(NOTE_SYN_NO_RAW)
             return
         from probe.methods.syn import SynBatch
+
         try:
             self.syn_batch = SynBatch()
-        except (OSError, ImportError) as exc:   # ImportError: an image without scapy
+        except (OSError, ImportError) as exc:  # ImportError: an image without scapy
             self.net_raw = False
-            self.notes.append(f"raw probing unavailable ({type(exc).__name__}: {exc}); "
-                              "syn probes used connect instead")
+            self.notes.append(f"raw probing unavailable ({type(exc).__name__}: {exc}); syn probes used connect instead")
 
     def close(self) -> None:
         if self.syn_batch is not None:
@@ -181,6 +194,7 @@ class _Runner:
             out.append(NOTE_SYN_IPV6)
         if self._sctp_note:
             from probe.methods.sctp import UNSUPPORTED_NOTE
+
             out.append(UNSUPPORTED_NOTE)
         return out
 
@@ -210,7 +224,7 @@ class _Runner:
             outcome = await self._dispatch(target)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:   # a bug must cost one probe, not the batch
+        except Exception as exc:  # a bug must cost one probe, not the batch
             outcome = Outcome(ProbeState.ERROR, type(exc).__name__, 0, detail=str(exc)[:500])
         if outcome.method_used:
             method_used = outcome.method_used
@@ -221,27 +235,37 @@ class _Runner:
     async def _dispatch(self, t: Target) -> Outcome:
         if t.method == Method.CONNECT:
             from probe.methods.connect import probe_connect
+
             return await probe_connect(t.address, t.port, timeout_s=t.timeout_s, retries=t.retries)
         if t.method == Method.UDP:
             from probe.methods.udp import probe_udp
+
             return await probe_udp(t.address, t.port, timeout_s=t.timeout_s, retries=t.retries)
         if t.method == Method.SCTP:
             from probe.methods.sctp import probe_sctp
+
             return await probe_sctp(t.address, t.port, timeout_s=t.timeout_s, retries=t.retries)
         # SYN
         from probe.methods.connect import probe_connect
+
         address = t.address
         if self.syn_batch is not None:
             ipv4 = _as_ipv4(address)
             if ipv4 is None:
                 ipv4 = await _resolve_ipv4(address)
             if ipv4 is not None:
-                return await self.syn_batch.probe(ipv4, t.port, timeout_s=t.timeout_s,
-                                                  retries=t.retries)
+                return await self.syn_batch.probe(ipv4, t.port, timeout_s=t.timeout_s, retries=t.retries)
             self._used_ipv6_fallback = True
         outcome = await probe_connect(address, t.port, timeout_s=t.timeout_s, retries=t.retries)
-        return Outcome(outcome.state, outcome.evidence, outcome.attempts, outcome.latency_ms,
-                       outcome.identity, outcome.detail, method_used=Method.CONNECT.value)
+        return Outcome(
+            outcome.state,
+            outcome.evidence,
+            outcome.attempts,
+            outcome.latency_ms,
+            outcome.identity,
+            outcome.detail,
+            method_used=Method.CONNECT.value,
+        )
 
 
 def _as_ipv4(address: str) -> str | None:
@@ -257,6 +281,7 @@ async def _resolve_ipv4(address: str) -> str | None:
         return None
     try:
         from probe.methods.common import getaddrinfo
+
         infos = await getaddrinfo(address, None, family=socket.AF_INET)
     except OSError:
         return None
@@ -265,10 +290,16 @@ async def _resolve_ipv4(address: str) -> str | None:
 
 def _result(target: Target, outcome: Outcome, method_used: str) -> dict[str, Any]:
     return {
-        "id": target.id, "address": target.address, "port": target.port,
-        "protocol": target.protocol.value, "method": target.method.value,
-        "method_used": method_used, "state": outcome.state.value,
-        "evidence": outcome.evidence, "identity": outcome.identity,
-        "attempts": outcome.attempts, "latency_ms": outcome.latency_ms,
+        "id": target.id,
+        "address": target.address,
+        "port": target.port,
+        "protocol": target.protocol.value,
+        "method": target.method.value,
+        "method_used": method_used,
+        "state": outcome.state.value,
+        "evidence": outcome.evidence,
+        "identity": outcome.identity,
+        "attempts": outcome.attempts,
+        "latency_ms": outcome.latency_ms,
         "detail": outcome.detail,
     }

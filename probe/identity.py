@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from probe.schema import ENV_CONTAINER, ENV_NAMESPACE, ENV_POD, IDENTITY_KIND
 
@@ -16,8 +17,14 @@ MAX_IDENTITY_BYTES = 4096  # an identity is ~150 bytes; anything longer is not o
 
 
 def identity_dict(namespace: str, pod: str, container: str, port: int, protocol: str) -> dict[str, Any]:
-    return {"kind": IDENTITY_KIND, "namespace": namespace, "pod": pod,
-            "container": container, "port": int(port), "protocol": str(protocol)}
+    return {
+        "kind": IDENTITY_KIND,
+        "namespace": namespace,
+        "pod": pod,
+        "container": container,
+        "port": int(port),
+        "protocol": str(protocol),
+    }
 
 
 def identity_line(namespace: str, pod: str, container: str, port: int, protocol: str) -> bytes:
@@ -32,8 +39,7 @@ def encode_identity(identity: Mapping[str, Any]) -> bytes:
 def identity_from_env(port: int, protocol: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Identity from the downward-API variables (empty strings when unset)."""
     env = os.environ if env is None else env
-    return identity_dict(env.get(ENV_NAMESPACE, ""), env.get(ENV_POD, ""),
-                         env.get(ENV_CONTAINER, ""), port, protocol)
+    return identity_dict(env.get(ENV_NAMESPACE, ""), env.get(ENV_POD, ""), env.get(ENV_CONTAINER, ""), port, protocol)
 
 
 def parse_identity(data: bytes) -> dict[str, Any] | None:

@@ -26,21 +26,29 @@ import difflib
 import json
 import shlex
 import subprocess
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-from probe.intrapod_rules import (Action, ContainerInfo, FindingCode, IntraPodRules,
-                                  PortRef, RulesError, enforceability_findings, parse_port,
-                                  parse_rules)
+from probe.intrapod_rules import (
+    Action,
+    ContainerInfo,
+    FindingCode,
+    IntraPodRules,
+    PortRef,
+    RulesError,
+    enforceability_findings,
+    parse_port,
+    parse_rules,
+)
 from probe.schema import Protocol
 
 CHAIN = "KUBEREACH-INTRAPOD"
 JUMP = ["-o", "lo", "-j", CHAIN]
-CONFIG_ENV = "KUBEREACH_INTRAPOD_CONFIG"   # the init container gets --config from here
+CONFIG_ENV = "KUBEREACH_INTRAPOD_CONFIG"  # the init container gets --config from here
 FAMILIES = (4, 6)
 
-_TOOLS = {4: ("iptables", "iptables-restore", "iptables-save"),
-          6: ("ip6tables", "ip6tables-restore", "ip6tables-save")}
+_TOOLS = {4: ("iptables", "iptables-restore", "iptables-save"), 6: ("ip6tables", "ip6tables-restore", "ip6tables-save")}
 
 
 class IntrapodError(Exception):
@@ -63,6 +71,7 @@ class IntrapodConfig:
 
 # -- input --------------------------------------------------------------------------
 
+
 def decode_rules_text(text: str) -> Any:
     """Annotation text: JSON always; YAML only if PyYAML happens to be importable."""
     try:
@@ -73,8 +82,9 @@ def decode_rules_text(text: str) -> Any:
         try:
             import yaml  # type: ignore[import-untyped]
         except ImportError:
-            raise IntrapodError(f"rules: not valid JSON ({json_exc}); YAML needs PyYAML, "
-                                "which this image does not have") from None
+            raise IntrapodError(
+                f"rules: not valid JSON ({json_exc}); YAML needs PyYAML, which this image does not have"
+            ) from None
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -111,7 +121,7 @@ def parse_config(data: Any) -> IntrapodConfig:
         ports = []
         raw_ports = raw.get("ports") or []
         if not isinstance(raw_ports, list):
-            raise IntrapodError(f"{where}.ports: expected a list like [\"8080/TCP\"]")
+            raise IntrapodError(f'{where}.ports: expected a list like ["8080/TCP"]')
         for j, value in enumerate(raw_ports):
             ref = parse_port(value, where=f"{where}.ports[{j}]", target=None, problems=problems)
             if ref is not None:
@@ -153,12 +163,14 @@ def config_from_flags(rules_text: str, uids: str, ports: str) -> dict[str, Any]:
             raise IntrapodError(f"--ports: {part!r} is not NAME=PORT[/PROTO],...")
         port_map[name.strip()] = [v.strip() for v in value.split(",") if v.strip()]
     names = list(dict.fromkeys([*uid_map, *port_map]))
-    return {"rules": rules_text,
-            "containers": [{"name": n, "uid": uid_map.get(n), "ports": port_map.get(n, [])}
-                           for n in names]}
+    return {
+        "rules": rules_text,
+        "containers": [{"name": n, "uid": uid_map.get(n), "ports": port_map.get(n, [])} for n in names],
+    }
 
 
 # -- render (pure) ------------------------------------------------------------------
+
 
 def compile_rules(config: IntrapodConfig) -> list[ChainRule]:
     """First-match compilation into (uid, port, action) rules, in chain order."""
@@ -166,17 +178,15 @@ def compile_rules(config: IntrapodConfig) -> list[ChainRule]:
     decided: set[tuple[int, PortRef]] = set()
     out: list[ChainRule] = []
 
-    def emit(source: ContainerInfo, target: ContainerInfo, ports: Iterable[PortRef],
-             action: Action, why: str) -> None:
+    def emit(source: ContainerInfo, target: ContainerInfo, ports: Iterable[PortRef], action: Action, why: str) -> None:
         if source.uid is None or source.uid == target.uid:
-            return   # cannot be told apart by UID: reported by enforceability_findings
+            return  # cannot be told apart by UID: reported by enforceability_findings
         for port in ports:
             key = (source.uid, port)
             if key in decided:
                 continue
             decided.add(key)
-            out.append(ChainRule(source.uid, port, action,
-                                 f"{why}: {source.name} -> {target.name} {port} {action}"))
+            out.append(ChainRule(source.uid, port, action, f"{why}: {source.name} -> {target.name} {port} {action}"))
 
     for rule in config.rules.rules:
         target = by_name[rule.target]
@@ -204,14 +214,17 @@ def rule_args(rule: ChainRule, family: int) -> list[str]:
         # Only connection attempts: a listener's SYN-ACK leaves through lo too, and its
         # destination (the client's ephemeral port) must never be mistaken for a target.
         args += ["--tcp-flags", "FIN,SYN,RST,ACK", "SYN"]
-    args += ["-m", "owner", "--uid-owner", str(rule.uid),
-            "-m", "comment", "--comment", rule.comment]
+    args += ["-m", "owner", "--uid-owner", str(rule.uid), "-m", "comment", "--comment", rule.comment]
     if rule.action == Action.ALLOW:
         return args + ["-j", "RETURN"]
     if rule.port.protocol == Protocol.TCP:
         return args + ["-j", "REJECT", "--reject-with", "tcp-reset"]
-    return args + ["-j", "REJECT", "--reject-with",
-                   "icmp6-port-unreachable" if family == 6 else "icmp-port-unreachable"]
+    return args + [
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "icmp6-port-unreachable" if family == 6 else "icmp-port-unreachable",
+    ]
 
 
 def render_restore(rules: Sequence[ChainRule], family: int) -> str:
@@ -224,7 +237,7 @@ def render_restore(rules: Sequence[ChainRule], family: int) -> str:
 
 def restore_join(args: Sequence[str]) -> str:
     """Join for iptables-restore, which understands double quotes only."""
-    return " ".join(f'"{a}"' if (not a or any(c in a for c in ' \t\'"')) else a for a in args)
+    return " ".join(f'"{a}"' if (not a or any(c in a for c in " \t'\"")) else a for a in args)
 
 
 def render(config: IntrapodConfig, families: Sequence[int] = FAMILIES) -> str:
@@ -233,8 +246,11 @@ def render(config: IntrapodConfig, families: Sequence[int] = FAMILIES) -> str:
     parts = []
     for family in families:
         tool, restore, _save = _TOOLS[family]
-        parts.append(f"# {restore} --noflush\n" + render_restore(rules, family)
-                     + f"# then exactly one jump: {tool} -I OUTPUT 1 {shlex.join(JUMP)}\n")
+        parts.append(
+            f"# {restore} --noflush\n"
+            + render_restore(rules, family)
+            + f"# then exactly one jump: {tool} -I OUTPUT 1 {shlex.join(JUMP)}\n"
+        )
     return "\n".join(parts)
 
 
@@ -247,8 +263,7 @@ def canonical(rule_line: str) -> str:
     while i < len(tokens):
         tok = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if tok in ("-A", "-p", "--dport", "--uid-owner", "--comment", "-j",
-                   "--reject-with", "-o"):
+        if tok in ("-A", "-p", "--dport", "--uid-owner", "--comment", "-j", "--reject-with", "-o"):
             fields[tok] = nxt.lower() if tok in ("-p",) else nxt
             i += 2
         elif tok == "--syn":
@@ -258,7 +273,7 @@ def canonical(rule_line: str) -> str:
             fields[tok] = f"{nxt} {tokens[i + 2] if i + 2 < len(tokens) else ''}"
             i += 3
         elif tok == "-m":
-            i += 2   # match loaders (-m tcp, -m owner, ...) follow from the options
+            i += 2  # match loaders (-m tcp, -m owner, ...) follow from the options
         else:
             other.append(tok)
             i += 1
@@ -268,12 +283,12 @@ def canonical(rule_line: str) -> str:
 
 
 def expected_lines(config: IntrapodConfig, family: int) -> list[str]:
-    lines = [canonical(f"-A {CHAIN} " + shlex.join(rule_args(r, family)))
-             for r in compile_rules(config)]
+    lines = [canonical(f"-A {CHAIN} " + shlex.join(rule_args(r, family))) for r in compile_rules(config)]
     return lines + [canonical("-A OUTPUT " + shlex.join(JUMP))]
 
 
 # -- enforceability -----------------------------------------------------------------
+
 
 def blocking_findings(config: IntrapodConfig) -> list[tuple[str, str]]:
     """(code, message) for everything that makes the rules unenforceable as declared.
@@ -282,16 +297,24 @@ def blocking_findings(config: IntrapodConfig) -> list[tuple[str, str]]:
     port declared by two containers is one more: the chain sees only (UID, port), so it
     cannot tell which of them a connection was meant for.
     """
-    out = [(f.code.value, f.message) for f in enforceability_findings(config.containers)
-           if f.code in (FindingCode.NO_UID, FindingCode.ROOT_UID, FindingCode.SHARED_UID)]
+    out = [
+        (f.code.value, f.message)
+        for f in enforceability_findings(config.containers)
+        if f.code in (FindingCode.NO_UID, FindingCode.ROOT_UID, FindingCode.SHARED_UID)
+    ]
     owners: dict[PortRef, list[str]] = {}
     for c in config.containers:
         for port in c.ports:
             owners.setdefault(port, []).append(c.name)
     for port, names in sorted(owners.items()):
         if len(names) > 1:
-            out.append(("shared-port", f"port {port} is declared by containers "
-                        f"{', '.join(map(repr, names))}: rules cannot tell them apart"))
+            out.append(
+                (
+                    "shared-port",
+                    f"port {port} is declared by containers "
+                    f"{', '.join(map(repr, names))}: rules cannot tell them apart",
+                )
+            )
     return out
 
 
@@ -310,8 +333,9 @@ def _run(cmd: list[str], stdin: str | None = None) -> subprocess.CompletedProces
 def _checked(run: Runner, cmd: list[str], stdin: str | None = None) -> str:
     proc = run(cmd, stdin)
     if proc.returncode != 0:
-        raise IntrapodError(f"`{shlex.join(cmd)}` failed (exit {proc.returncode}): "
-                            f"{(proc.stderr or proc.stdout).strip()[:400]}")
+        raise IntrapodError(
+            f"`{shlex.join(cmd)}` failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[:400]}"
+        )
     return proc.stdout
 
 
@@ -338,12 +362,11 @@ def installed_lines(family: int, *, run: Runner = _run) -> list[str] | None:
     text = _checked(run, [save, "-t", "filter"])
     if f":{CHAIN} " not in text:
         return None
-    chain = [canonical(l) for l in text.splitlines() if l.startswith(f"-A {CHAIN} ")]
-    return chain + [canonical(l) for l in _jump_rules(text)]
+    chain = [canonical(line) for line in text.splitlines() if line.startswith(f"-A {CHAIN} ")]
+    return chain + [canonical(line) for line in _jump_rules(text)]
 
 
-def check(config: IntrapodConfig, families: Sequence[int] = FAMILIES, *,
-          run: Runner = _run) -> str:
+def check(config: IntrapodConfig, families: Sequence[int] = FAMILIES, *, run: Runner = _run) -> str:
     """A unified diff of expected vs installed for every family; empty means no drift."""
     diffs = []
     for family in families:
@@ -354,9 +377,16 @@ def check(config: IntrapodConfig, families: Sequence[int] = FAMILIES, *,
             diffs.append(f"--- {label}: chain {CHAIN} is not installed\n")
             continue
         if have != want:
-            diffs.append("".join(difflib.unified_diff(
-                [l + "\n" for l in want], [l + "\n" for l in have],
-                fromfile=f"{label} expected", tofile=f"{label} installed")))
+            diffs.append(
+                "".join(
+                    difflib.unified_diff(
+                        [line + "\n" for line in want],
+                        [line + "\n" for line in have],
+                        fromfile=f"{label} expected",
+                        tofile=f"{label} installed",
+                    )
+                )
+            )
     return "".join(diffs)
 
 
@@ -370,7 +400,6 @@ def _jump_rules(text: str) -> list[str]:
             tokens = shlex.split(line)
         except ValueError:
             continue
-        if any(a in ("-j", "--jump", "-g", "--goto") and b == CHAIN
-               for a, b in zip(tokens, tokens[1:])):
+        if any(a in ("-j", "--jump", "-g", "--goto") and b == CHAIN for a, b in zip(tokens, tokens[1:], strict=False)):
             out.append(line)
     return out

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from probe.schema import Protocol
+from probe.schema import PortRef, Protocol
 
 ANNOTATION = "intrapod.kubereach.io/rules"
 ANY_CONTAINER = "*"
@@ -30,17 +31,6 @@ ANY_CONTAINER = "*"
 class Action(enum.StrEnum):
     ALLOW = "allow"
     DENY = "deny"
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class PortRef:
-    """A port of the target container, e.g. ``8080/TCP``."""
-
-    port: int
-    protocol: Protocol = Protocol.TCP
-
-    def __str__(self) -> str:
-        return f"{self.port}/{self.protocol}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +47,8 @@ class ContainerInfo:
 @dataclass(frozen=True, slots=True)
 class IntraPodRule:
     index: int
-    source: str          # container name or "*"
-    target: str          # container name
+    source: str  # container name or "*"
+    target: str  # container name
     ports: tuple[PortRef, ...] | None  # None: every declared port of the target
     action: Action
 
@@ -70,7 +60,7 @@ class IntraPodRules:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class RuleDecision:
     """The verdict for one (from, to, port) and what decided it (a rule index or the default)."""
 
     action: Action
@@ -88,7 +78,7 @@ class IntraPodExpectation:
     source: str
     target: str
     port: PortRef
-    decision: Decision
+    decision: RuleDecision
 
 
 class FindingCode(enum.StrEnum):
@@ -118,8 +108,7 @@ class RulesError(ValueError):
 _PROTOCOLS = {p.value: p for p in Protocol}
 
 
-def parse_port(value: Any, *, where: str, target: ContainerInfo | None,
-               problems: list[str]) -> PortRef | None:
+def parse_port(value: Any, *, where: str, target: ContainerInfo | None, problems: list[str]) -> PortRef | None:
     """``8080``, ``"8080"``, ``"9090/UDP"`` or a named port of the target container."""
     if isinstance(value, bool):
         problems.append(f"{where}: expected a port number, got {value!r}")
@@ -131,8 +120,7 @@ def parse_port(value: Any, *, where: str, target: ContainerInfo | None,
         number_text, _, proto_text = text.partition("/")
         proto_text = proto_text.strip().upper() or "TCP"
         if proto_text not in _PROTOCOLS:
-            problems.append(f"{where}: unknown protocol {proto_text!r} in {value!r} "
-                            "(expected TCP, UDP or SCTP)")
+            problems.append(f"{where}: unknown protocol {proto_text!r} in {value!r} (expected TCP, UDP or SCTP)")
             return None
         proto = _PROTOCOLS[proto_text]
         if number_text.isdigit():
@@ -140,11 +128,13 @@ def parse_port(value: Any, *, where: str, target: ContainerInfo | None,
         elif target is not None and number_text in target.port_names:
             return target.port_names[number_text]
         else:
-            problems.append(f"{where}: {value!r} is not a port number"
-                            + (f" nor a named port of container {target.name!r}" if target else ""))
+            problems.append(
+                f"{where}: {value!r} is not a port number"
+                + (f" nor a named port of container {target.name!r}" if target else "")
+            )
             return None
     else:
-        problems.append(f"{where}: expected a port like 8080 or \"9090/UDP\", got {value!r}")
+        problems.append(f'{where}: expected a port like 8080 or "9090/UDP", got {value!r}')
         return None
     if not 1 <= number <= 65535:
         problems.append(f"{where}: port {number} is out of range 1-65535")
@@ -197,20 +187,20 @@ def parse_rules(data: Any, containers: Mapping[str, ContainerInfo] | None = None
             else:
                 parsed = []
                 for j, value in enumerate(raw_ports):
-                    ref = parse_port(value, where=f"{where}.ports[{j}]", target=target_info,
-                                     problems=problems)
+                    ref = parse_port(value, where=f"{where}.ports[{j}]", target=target_info, problems=problems)
                     if ref is None:
                         continue
                     if target_info is not None and ref not in target_info.ports:
-                        problems.append(f"{where}.ports[{j}]: {ref} is not declared by container "
-                                        f"{target_info.name!r} (declared: "
-                                        f"{', '.join(map(str, target_info.ports)) or 'none'})")
+                        problems.append(
+                            f"{where}.ports[{j}]: {ref} is not declared by container "
+                            f"{target_info.name!r} (declared: "
+                            f"{', '.join(map(str, target_info.ports)) or 'none'})"
+                        )
                         continue
                     parsed.append(ref)
                 ports = tuple(parsed)
         if source and target and source == target:
-            problems.append(f"{where}: from and to are both {source!r}; a container always "
-                            "reaches its own ports")
+            problems.append(f"{where}: from and to are both {source!r}; a container always reaches its own ports")
         if source and target and action:
             rules.append(IntraPodRule(i, source, target, ports, action))
     if problems:
@@ -225,24 +215,26 @@ def _parse_action(value: Any, where: str, problems: list[str]) -> Action | None:
     return None
 
 
-def _parse_name(value: Any, where: str, containers: Mapping[str, ContainerInfo] | None,
-                problems: list[str], *, allow_any: bool) -> str | None:
+def _parse_name(
+    value: Any, where: str, containers: Mapping[str, ContainerInfo] | None, problems: list[str], *, allow_any: bool
+) -> str | None:
     if not isinstance(value, str) or not value:
         problems.append(f"{where}: required, a container name" + (' or "*"' if allow_any else ""))
         return None
     if value == ANY_CONTAINER:
         if allow_any:
             return value
-        problems.append(f"{where}: must name one container, not \"*\"")
+        problems.append(f'{where}: must name one container, not "*"')
         return None
     if containers is not None and value not in containers:
-        problems.append(f"{where}: no container named {value!r} in the pod "
-                        f"(containers: {', '.join(sorted(containers)) or 'none'})")
+        problems.append(
+            f"{where}: no container named {value!r} in the pod (containers: {', '.join(sorted(containers)) or 'none'})"
+        )
         return None
     return value
 
 
-def decide(rules: IntraPodRules, source: str, target: str, port: PortRef) -> Decision:
+def decide(rules: IntraPodRules, source: str, target: str, port: PortRef) -> RuleDecision:
     """First matching rule wins; the default applies when none matches."""
     for rule in rules.rules:
         if rule.target != target:
@@ -251,8 +243,8 @@ def decide(rules: IntraPodRules, source: str, target: str, port: PortRef) -> Dec
             continue
         if rule.ports is not None and port not in rule.ports:
             continue
-        return Decision(rule.action, rule.index)
-    return Decision(rules.default, None)
+        return RuleDecision(rule.action, rule.index)
+    return RuleDecision(rules.default, None)
 
 
 def expected_pairs(rules: IntraPodRules, containers: Iterable[ContainerInfo]) -> list[IntraPodExpectation]:
@@ -264,8 +256,9 @@ def expected_pairs(rules: IntraPodRules, containers: Iterable[ContainerInfo]) ->
             for source in infos:
                 if source.name == target.name:
                     continue
-                out.append(IntraPodExpectation(source.name, target.name, port,
-                                               decide(rules, source.name, target.name, port)))
+                out.append(
+                    IntraPodExpectation(source.name, target.name, port, decide(rules, source.name, target.name, port))
+                )
     return out
 
 
@@ -275,20 +268,34 @@ def enforceability_findings(containers: Iterable[ContainerInfo]) -> list[Finding
     findings: list[Finding] = []
     for c in infos:
         if c.uid is None:
-            findings.append(Finding(FindingCode.NO_UID, (c.name,),
-                                    f"container {c.name!r} has no runAsUser: its traffic cannot be "
-                                    "told apart by UID"))
+            findings.append(
+                Finding(
+                    FindingCode.NO_UID,
+                    (c.name,),
+                    f"container {c.name!r} has no runAsUser: its traffic cannot be told apart by UID",
+                )
+            )
         elif c.uid == 0:
-            findings.append(Finding(FindingCode.ROOT_UID, (c.name,),
-                                    f"container {c.name!r} runs as UID 0: root can remove the rules"))
+            findings.append(
+                Finding(
+                    FindingCode.ROOT_UID, (c.name,), f"container {c.name!r} runs as UID 0: root can remove the rules"
+                )
+            )
         if c.net_admin:
-            findings.append(Finding(FindingCode.NET_ADMIN, (c.name,),
-                                    f"container {c.name!r} has NET_ADMIN: it can remove the rules"))
+            findings.append(
+                Finding(
+                    FindingCode.NET_ADMIN, (c.name,), f"container {c.name!r} has NET_ADMIN: it can remove the rules"
+                )
+            )
     counts = Counter(c.uid for c in infos if c.uid is not None)
     for uid, n in sorted(counts.items()):
         if n > 1:
             names = tuple(c.name for c in infos if c.uid == uid)
-            findings.append(Finding(FindingCode.SHARED_UID, names,
-                                    f"containers {', '.join(map(repr, names))} share UID {uid}: "
-                                    "rules cannot tell them apart"))
+            findings.append(
+                Finding(
+                    FindingCode.SHARED_UID,
+                    names,
+                    f"containers {', '.join(map(repr, names))} share UID {uid}: rules cannot tell them apart",
+                )
+            )
     return findings

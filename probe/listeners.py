@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from probe.identity import encode_identity, identity_line
 
@@ -31,8 +32,8 @@ class _TcpIdentity(asyncio.Protocol):
         self._payload = payload
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.write(self._payload)      # type: ignore[attr-defined]
-        transport.close()                   # flushes the line, then FIN
+        transport.write(self._payload)  # type: ignore[attr-defined]
+        transport.close()  # flushes the line, then FIN
 
     def data_received(self, data: bytes) -> None:
         pass
@@ -44,22 +45,27 @@ class _UdpIdentity(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport          # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if self.transport is not None:
             self.transport.sendto(self._payload, addr)
 
     def error_received(self, exc: Exception) -> None:
-        pass   # an ICMP error for an earlier reply must not stop the listener
+        pass  # an ICMP error for an earlier reply must not stop the listener
 
 
 class ListenerHandle:
     """A running listener; ``close()`` stops it, ``await wait_closed()`` waits for that."""
 
-    def __init__(self, sock_type: int, identity: Mapping[str, Any], *,
-                 server: asyncio.base_events.Server | None = None,
-                 transport: asyncio.DatagramTransport | None = None) -> None:
+    def __init__(
+        self,
+        sock_type: int,
+        identity: Mapping[str, Any],
+        *,
+        server: asyncio.base_events.Server | None = None,
+        transport: asyncio.DatagramTransport | None = None,
+    ) -> None:
         self.sock_type = sock_type
         self.identity = dict(identity)
         self._server = server
@@ -83,7 +89,7 @@ class ListenerHandle:
         if self._server is not None:
             await self._server.wait_closed()
         if self._transport is not None:
-            await asyncio.sleep(0)   # let the transport's close callback run
+            await asyncio.sleep(0)  # let the transport's close callback run
 
 
 async def serve_socket(sock: socket.socket, identity: Mapping[str, Any]) -> ListenerHandle:
@@ -97,12 +103,9 @@ async def serve_socket(sock: socket.socket, identity: Mapping[str, Any]) -> List
     sock.setblocking(False)
     if sock.type == socket.SOCK_STREAM:
         # (asyncio's server calls listen() again with its backlog, 100 by default)
-        server = await loop.create_server(lambda: _TcpIdentity(payload), sock=sock,
-                                          backlog=LISTEN_BACKLOG)
+        server = await loop.create_server(lambda: _TcpIdentity(payload), sock=sock, backlog=LISTEN_BACKLOG)
         return ListenerHandle(socket.SOCK_STREAM, identity, server=server)
     if sock.type == socket.SOCK_DGRAM:
-        transport, _proto = await loop.create_datagram_endpoint(lambda: _UdpIdentity(payload),
-                                                                sock=sock)
+        transport, _proto = await loop.create_datagram_endpoint(lambda: _UdpIdentity(payload), sock=sock)
         return ListenerHandle(socket.SOCK_DGRAM, identity, transport=transport)
     raise ValueError(f"serve_socket: unsupported socket type {sock.type!r} (TCP or UDP only)")
-

@@ -51,10 +51,10 @@ def read_icmp_error(sock: socket.socket) -> tuple[int, int, int] | None:
         except (BlockingIOError, InterruptedError, OSError):
             break
         for level, kind, payload in ancdata:
-            if ((level, kind) in ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR))
-                    and len(payload) >= _EXTENDED_ERR.size):
-                _ee_errno, origin, icmp_type, icmp_code, _pad, _info, _data2 = \
-                    _EXTENDED_ERR.unpack_from(payload)
+            if (level, kind) in ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR)) and len(
+                payload
+            ) >= _EXTENDED_ERR.size:
+                _ee_errno, origin, icmp_type, icmp_code, _pad, _info, _data2 = _EXTENDED_ERR.unpack_from(payload)
                 if origin == SO_EE_ORIGIN_ICMP:
                     found = (socket.AF_INET, icmp_type, icmp_code)
                 elif origin == SO_EE_ORIGIN_ICMP6:
@@ -67,15 +67,15 @@ def classify_icmp4(icmp_type: int, code: int) -> tuple[ProbeState, str]:
     evidence = f"ICMP {icmp_type}/{code}"
     if icmp_type == 3:
         if code == 3:
-            return ProbeState.CLOSED, evidence            # port unreachable
+            return ProbeState.CLOSED, evidence  # port unreachable
         if code in (9, 10, 13):
-            return ProbeState.FILTERED, evidence          # administratively prohibited
+            return ProbeState.FILTERED, evidence  # administratively prohibited
         if code in (0, 1, 5, 6, 7, 11, 12):
-            return ProbeState.UNREACHABLE, evidence       # net/host unreachable or unknown
+            return ProbeState.UNREACHABLE, evidence  # net/host unreachable or unknown
         if code == 2:
-            return ProbeState.CLOSED, evidence            # protocol unreachable: the stack answered
+            return ProbeState.CLOSED, evidence  # protocol unreachable: the stack answered
     if icmp_type == 11:
-        return ProbeState.UNREACHABLE, evidence           # time exceeded: a routing loop
+        return ProbeState.UNREACHABLE, evidence  # time exceeded: a routing loop
     return ProbeState.ERROR, evidence
 
 
@@ -84,10 +84,10 @@ def classify_icmp6(icmp_type: int, code: int) -> tuple[ProbeState, str]:
     evidence = f"ICMPv6 {icmp_type}/{code}"
     if icmp_type == 1:
         if code == 4:
-            return ProbeState.CLOSED, evidence            # port unreachable
+            return ProbeState.CLOSED, evidence  # port unreachable
         if code in (1, 5, 6):
-            return ProbeState.FILTERED, evidence          # admin prohibited / policy / reject route
-        return ProbeState.UNREACHABLE, evidence           # no route, beyond scope, address unreachable
+            return ProbeState.FILTERED, evidence  # admin prohibited / policy / reject route
+        return ProbeState.UNREACHABLE, evidence  # no route, beyond scope, address unreachable
     if icmp_type == 3:
         return ProbeState.UNREACHABLE, evidence
     return ProbeState.ERROR, evidence
@@ -106,10 +106,10 @@ def classify_oserror(exc: OSError, sock: socket.socket | None) -> tuple[ProbeSta
     detail = str(exc)
     if code == errno.ECONNREFUSED:
         icmp = read_icmp_error(sock) if sock is not None else None
-        if icmp is not None:                       # UDP: ICMP port unreachable
+        if icmp is not None:  # UDP: ICMP port unreachable
             state, evidence = classify_icmp(*icmp)
             return state, f"{evidence} ({name})", detail
-        return ProbeState.CLOSED, name, detail     # TCP: RST
+        return ProbeState.CLOSED, name, detail  # TCP: RST
     if code in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         icmp = read_icmp_error(sock) if sock is not None else None
         if icmp is not None:

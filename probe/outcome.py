@@ -16,4 +16,4 @@ class Outcome:
     latency_ms: float | None = None
     identity: dict[str, Any] | None = None
     detail: str | None = None
-    method_used: str | None = None   # set when a fallback replaced the requested method
+    method_used: str | None = None  # set when a fallback replaced the requested method

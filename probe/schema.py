@@ -1,8 +1,9 @@
 """Wire format between the orchestrator and the agent: probe spec in, result document out.
 
-This module is the contract. The orchestrator builds a :class:`ProbeSpec`, hands it to
+This module is the contract. The orchestrator builds a spec (:class:`probe.spec.Spec`,
+whose ``to_document`` is the exact inverse of :func:`probe.spec.parse_spec`), hands it to
 ``kubereach-probe run`` (JSON on stdin, or as an argument, optionally zlib-compressed and
-base64-encoded with the prefix ``z:``), and reads back one :class:`ResultDocument`, printed
+base64-encoded with the prefix ``z:``), and reads back one result document, printed
 as a single JSON line on stdout. The orchestrator reads pod logs, which may interleave
 stderr, so it finds the document as the last log line that parses as JSON with
 ``"kind": "KubereachProbeResult"``.
@@ -50,7 +51,8 @@ Field-by-field reference (bounds, defaults, every evidence value per method):
 from __future__ import annotations
 
 import enum
-from typing import Any, TypedDict
+from dataclasses import dataclass
+from typing import Any
 
 SPEC_KIND = "KubereachProbeSpec"
 RESULT_KIND = "KubereachProbeResult"
@@ -67,6 +69,18 @@ class Protocol(enum.StrEnum):
     SCTP = "SCTP"
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class PortRef:
+    """A port and its protocol, e.g. ``8080/TCP``: the one port type of kubereach
+    (flags, plans, intra-pod rules); ``str()`` gives the ``8080/TCP`` spelling."""
+
+    port: int
+    protocol: Protocol = Protocol.TCP
+
+    def __str__(self) -> str:
+        return f"{self.port}/{self.protocol}"
+
+
 class Method(enum.StrEnum):
     """How a probe is made. ``connect`` needs no privilege; ``syn`` and ``udp`` want NET_RAW
     for their full evidence (``udp`` still works without it, with less evidence)."""
@@ -80,11 +94,11 @@ class Method(enum.StrEnum):
 class ProbeState(enum.StrEnum):
     """What one probe observed (DESIGN.md, Semantics)."""
 
-    OPEN = "open"                # connected / SYN-ACK / reply datagram
-    CLOSED = "closed"            # ECONNREFUSED / RST / ICMP port unreachable
-    FILTERED = "filtered"        # silence after retries, or ICMP admin-prohibited
+    OPEN = "open"  # connected / SYN-ACK / reply datagram
+    CLOSED = "closed"  # ECONNREFUSED / RST / ICMP port unreachable
+    FILTERED = "filtered"  # silence after retries, or ICMP admin-prohibited
     UNREACHABLE = "unreachable"  # EHOSTUNREACH / ENETUNREACH / ICMP host or net unreachable
-    ERROR = "error"              # anything else, recorded verbatim in evidence/detail
+    ERROR = "error"  # anything else, recorded verbatim in evidence/detail
 
     @property
     def passed(self) -> bool | None:
@@ -94,72 +108,6 @@ class ProbeState(enum.StrEnum):
         if self in (ProbeState.FILTERED, ProbeState.UNREACHABLE):
             return False
         return None
-
-
-class TargetSpec(TypedDict, total=False):
-    id: str
-    address: str
-    port: int
-    protocol: str
-    method: str
-    timeout_s: float
-    retries: int
-
-
-class ProbeSpec(TypedDict, total=False):
-    kind: str
-    version: int
-    id: str
-    deadline_s: float
-    concurrency: int
-    rate_per_s: float
-    timeout_s: float
-    retries: int
-    targets: list[TargetSpec]
-
-
-class Identity(TypedDict, total=False):
-    kind: str
-    namespace: str
-    pod: str
-    container: str
-    port: int
-    protocol: str
-
-
-class ProbeResultDict(TypedDict, total=False):
-    id: str
-    address: str
-    port: int
-    protocol: str
-    method: str
-    method_used: str
-    state: str
-    evidence: str
-    identity: Identity | None
-    attempts: int
-    latency_ms: float | None
-    detail: str | None
-
-
-class AgentInfo(TypedDict, total=False):
-    hostname: str
-    uid: int
-    pid: int
-    net_raw: bool
-    version: str
-
-
-class ResultDocument(TypedDict, total=False):
-    kind: str
-    version: int
-    spec_id: str
-    agent: AgentInfo
-    started_at: str
-    duration_s: float
-    deadline_hit: bool
-    notes: list[str]
-    results: list[ProbeResultDict]
 
 
 def find_result_document(log_text: str) -> dict[str, Any] | None:

@@ -8,10 +8,11 @@ aiohttp is imported only when ``--http`` is given.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from probe.identity import identity_from_env
 from probe.listeners import LISTEN_BACKLOG, ListenerHandle, serve_socket
@@ -39,31 +40,35 @@ def bind_socket(port: int, sock_type: int, host: str | None = None) -> socket.so
     return sock
 
 
-async def serve(tcp_ports: Sequence[int], udp_ports: Sequence[int], http_ports: Sequence[int],
-                *, host: str | None = None, ready: asyncio.Event | None = None,
-                stop: asyncio.Event | None = None) -> int:
+async def serve(
+    tcp_ports: Sequence[int],
+    udp_ports: Sequence[int],
+    http_ports: Sequence[int],
+    *,
+    host: str | None = None,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
     handles: list[ListenerHandle] = []
     runners = []
     try:
         for port in tcp_ports:
-            handles.append(await serve_socket(bind_socket(port, socket.SOCK_STREAM, host),
-                                              identity_from_env(port, "TCP")))
+            handles.append(
+                await serve_socket(bind_socket(port, socket.SOCK_STREAM, host), identity_from_env(port, "TCP"))
+            )
         for port in udp_ports:
-            handles.append(await serve_socket(bind_socket(port, socket.SOCK_DGRAM, host),
-                                              identity_from_env(port, "UDP")))
+            handles.append(
+                await serve_socket(bind_socket(port, socket.SOCK_DGRAM, host), identity_from_env(port, "UDP"))
+            )
         for port in http_ports:
             runners.append(await _start_http(port, host))
-        what = ([f"{p}/TCP" for p in tcp_ports] + [f"{p}/UDP" for p in udp_ports]
-                + [f"{p}/HTTP" for p in http_ports])
-        print(f"kubereach-probe serve: listening on {', '.join(what) or 'nothing'}",
-              file=sys.stderr, flush=True)
+        what = [f"{p}/TCP" for p in tcp_ports] + [f"{p}/UDP" for p in udp_ports] + [f"{p}/HTTP" for p in http_ports]
+        print(f"kubereach-probe serve: listening on {', '.join(what) or 'nothing'}", file=sys.stderr, flush=True)
         if ready is not None:
             ready.set()
         await stop.wait()
@@ -75,10 +80,8 @@ async def serve(tcp_ports: Sequence[int], udp_ports: Sequence[int], http_ports: 
         for runner in runners:
             await runner.cleanup()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
     print("kubereach-probe serve: stopped", file=sys.stderr, flush=True)
     return 0
 

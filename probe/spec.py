@@ -19,11 +19,11 @@ from typing import Any
 from probe.schema import SCHEMA_VERSION, SPEC_KIND, Method, Protocol
 
 # Bounds that keep one agent sane; a spec outside them is a bug in the caller.
-MAX_DEADLINE_S = 3600.0        # an agent run longer than an hour is a stuck sweep
-MAX_TIMEOUT_S = 120.0          # per attempt
+MAX_DEADLINE_S = 3600.0  # an agent run longer than an hour is a stuck sweep
+MAX_TIMEOUT_S = 120.0  # per attempt
 MAX_RETRIES = 10
 MAX_CONCURRENCY = 65536
-MAX_TARGETS = 1_000_000        # a few hundred bytes each: the JSON is the real limit
+MAX_TARGETS = 1_000_000  # a few hundred bytes each: the JSON is the real limit
 MAX_DECODED_BYTES = 256 << 20  # a z: spec must not inflate into a memory bomb
 
 DEFAULT_DEADLINE_S = 60.0
@@ -41,8 +41,7 @@ METHODS_FOR: dict[Protocol, tuple[Method, ...]] = {
 _PROTOCOL_BY_NAME = {p.value: p for p in Protocol}
 _METHOD_BY_NAME = {m.value: m for m in Method}
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?)+$")
-_SPEC_FIELDS = {"kind", "version", "id", "deadline_s", "concurrency", "rate_per_s",
-                "timeout_s", "retries", "targets"}
+_SPEC_FIELDS = {"kind", "version", "id", "deadline_s", "concurrency", "rate_per_s", "timeout_s", "retries", "targets"}
 _TARGET_FIELDS = {"id", "address", "port", "protocol", "method", "timeout_s", "retries"}
 
 
@@ -60,6 +59,17 @@ class Target:
     timeout_s: float
     retries: int
 
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "address": self.address,
+            "port": self.port,
+            "protocol": str(self.protocol),
+            "method": str(self.method),
+            "timeout_s": self.timeout_s,
+            "retries": self.retries,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Spec:
@@ -70,6 +80,20 @@ class Spec:
     timeout_s: float
     retries: int
     targets: tuple[Target, ...]
+
+    def to_document(self) -> dict[str, Any]:
+        """The wire form; ``parse_spec(spec.to_document()) == spec`` (a test checks it)."""
+        return {
+            "kind": SPEC_KIND,
+            "version": SCHEMA_VERSION,
+            "id": self.id,
+            "deadline_s": self.deadline_s,
+            "concurrency": self.concurrency,
+            "rate_per_s": self.rate_per_s,
+            "timeout_s": self.timeout_s,
+            "retries": self.retries,
+            "targets": [t.to_document() for t in self.targets],
+        }
 
 
 def decode_spec_text(text: str) -> Any:
@@ -118,13 +142,14 @@ def parse_spec(data: Any) -> Spec:
     spec_id = data.get("id", "")
     if not isinstance(spec_id, str):
         raise SpecError(f"id: expected a string, got {_tname(spec_id)}")
-    deadline = _number(data, "deadline_s", DEFAULT_DEADLINE_S, low=0.0, high=MAX_DEADLINE_S,
-                       where="deadline_s", exclusive_low=True)
-    concurrency = _integer(data, "concurrency", DEFAULT_CONCURRENCY, low=1, high=MAX_CONCURRENCY,
-                           where="concurrency")
+    deadline = _number(
+        data, "deadline_s", DEFAULT_DEADLINE_S, low=0.0, high=MAX_DEADLINE_S, where="deadline_s", exclusive_low=True
+    )
+    concurrency = _integer(data, "concurrency", DEFAULT_CONCURRENCY, low=1, high=MAX_CONCURRENCY, where="concurrency")
     rate = _number(data, "rate_per_s", 0.0, low=0.0, high=1e9, where="rate_per_s")
-    timeout = _number(data, "timeout_s", DEFAULT_TIMEOUT_S, low=0.0, high=MAX_TIMEOUT_S,
-                      where="timeout_s", exclusive_low=True)
+    timeout = _number(
+        data, "timeout_s", DEFAULT_TIMEOUT_S, low=0.0, high=MAX_TIMEOUT_S, where="timeout_s", exclusive_low=True
+    )
     retries = _integer(data, "retries", DEFAULT_RETRIES, low=0, high=MAX_RETRIES, where="retries")
     raw_targets = data.get("targets")
     if not isinstance(raw_targets, list):
@@ -141,8 +166,7 @@ def _parse_target(raw: Any, i: int, timeout: float, retries: int) -> Target:
         raise SpecError(f"{where}: expected an object, got {_tname(raw)}")
     for key in raw:
         if key not in _TARGET_FIELDS:
-            raise SpecError(f"{where}.{key}: unknown field "
-                            f"(expected {', '.join(sorted(_TARGET_FIELDS))})")
+            raise SpecError(f"{where}.{key}: unknown field (expected {', '.join(sorted(_TARGET_FIELDS))})")
     tid = raw.get("id", str(i))
     if not isinstance(tid, str):
         raise SpecError(f"{where}.id: expected a string, got {_tname(tid)}")
@@ -169,19 +193,20 @@ def _parse_target(raw: Any, i: int, timeout: float, retries: int) -> Target:
     else:
         method = _METHOD_BY_NAME.get(method_text) if isinstance(method_text, str) else None
         if method is None:
-            raise SpecError(f"{where}.method: expected one of "
-                            f"{', '.join(_METHOD_BY_NAME)}, got {method_text!r}")
+            raise SpecError(f"{where}.method: expected one of {', '.join(_METHOD_BY_NAME)}, got {method_text!r}")
     if method not in allowed:
-        raise SpecError(f"{where}.method: {method} does not apply to {protocol} "
-                        f"(use {' or '.join(m.value for m in allowed)})")
-    t_timeout = _number(raw, "timeout_s", timeout, low=0.0, high=MAX_TIMEOUT_S,
-                        where=f"{where}.timeout_s", exclusive_low=True)
+        raise SpecError(
+            f"{where}.method: {method} does not apply to {protocol} (use {' or '.join(m.value for m in allowed)})"
+        )
+    t_timeout = _number(
+        raw, "timeout_s", timeout, low=0.0, high=MAX_TIMEOUT_S, where=f"{where}.timeout_s", exclusive_low=True
+    )
     t_retries = _integer(raw, "retries", retries, low=0, high=MAX_RETRIES, where=f"{where}.retries")
     return Target(tid, address, port, protocol, method, t_timeout, t_retries)
 
 
 def _valid_address(text: str) -> bool:
-    for family in (socket.AF_INET, socket.AF_INET6):   # inet_pton: strict and fast
+    for family in (socket.AF_INET, socket.AF_INET6):  # inet_pton: strict and fast
         try:
             socket.inet_pton(family, text)
             return True
@@ -194,8 +219,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _number(data: dict, key: str, default: float, *, low: float, high: float, where: str,
-            exclusive_low: bool = False) -> float:
+def _number(
+    data: dict, key: str, default: float, *, low: float, high: float, where: str, exclusive_low: bool = False
+) -> float:
     if key not in data:
         return default
     value = data[key]
@@ -219,6 +245,12 @@ def _integer(data: dict, key: str, default: int, *, low: int, high: int, where: 
 
 
 def _tname(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", type(None): "null",
-            bool: "a boolean", int: "a number", float: "a number"}.get(type(value),
-                                                                        type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything kubereach needs on a fresh Debian 12 machine (run as root):
 # the kernel-side tools the lab and the agent use, and a virtual environment in .venv
-# with kubereach and its test dependencies installed from this checkout.
+# with kubereach (this checkout, editable) and the locked versions of its runtime and
+# test dependencies (requirements/lock.txt).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,10 +24,14 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 stamp=.venv/.kubereach-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing kubereach and its dependencies into .venv (log: .venv/pip-install.log)" >&2
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/lock.txt -nt "$stamp" ]; then
+  echo "setup: installing kubereach and its locked dependencies into .venv (log: .venv/pip-install.log)" >&2
+  # Exactly the versions (and hashes) of requirements/lock.txt, then this checkout in
+  # editable mode without touching them: installs do not change under us when a
+  # dependency publishes a release (scripts/test-latest.sh tries the newest on purpose).
   if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
-         .venv/bin/python -m pip install --disable-pip-version-check -e '.[test]'; } \
+         .venv/bin/python -m pip install --disable-pip-version-check --require-hashes -r requirements/lock.txt &&
+         .venv/bin/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .; } \
        >.venv/pip-install.log 2>&1; then
     tail -n 30 .venv/pip-install.log >&2
     echo "setup: pip install failed; the full log is .venv/pip-install.log" >&2

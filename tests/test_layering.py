@@ -20,9 +20,31 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-MODEL_FORBIDDEN = {"kubernetes", "aiohttp", "scapy", "pandas", "yaml", "socket", "subprocess", "requests",
-                   "urllib", "http", "asyncio", "os", "pathlib", "shutil", "tempfile", "click", "tabulate",
-                   "multiprocessing", "threading", "ssl", "sqlite3", "io", "logging"}
+MODEL_FORBIDDEN = {
+    "kubernetes",
+    "aiohttp",
+    "scapy",
+    "pandas",
+    "yaml",
+    "socket",
+    "subprocess",
+    "requests",
+    "urllib",
+    "http",
+    "asyncio",
+    "os",
+    "pathlib",
+    "shutil",
+    "tempfile",
+    "click",
+    "tabulate",
+    "multiprocessing",
+    "threading",
+    "ssl",
+    "sqlite3",
+    "io",
+    "logging",
+}
 PROBE_ALLOWED_THIRD_PARTY = {"scapy", "aiohttp", "probe"}
 
 
@@ -65,8 +87,12 @@ def imported_modules(path: Path, root: Path = ROOT, *, include_optional: bool = 
             else:
                 name = node.module or ""
             out.append((name, node.lineno))
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
-                and isinstance(node.args[0].value, str):
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             func = node.func
             fname = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             if fname in ("import_module", "__import__"):
@@ -76,7 +102,6 @@ def imported_modules(path: Path, root: Path = ROOT, *, include_optional: bool = 
 
 def files(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
-
 
 
 @pytest.mark.parametrize("path", files("orchestrator/model"), ids=lambda p: p.name)
@@ -113,8 +138,10 @@ def test_lab_never_imports_orchestrator(path):
 def test_walker_resolves_relative_dynamic_and_optional_imports(tmp_path):
     fake = tmp_path / "probe" / "sub" / "mod.py"
     fake.parent.mkdir(parents=True)
-    fake.write_text("from . import x\nfrom ..schema import Protocol\nimport importlib\n"
-                    "importlib.import_module('yaml')\ntry:\n    import pandas\nexcept ImportError:\n    pandas = None\n")
+    fake.write_text(
+        "from . import x\nfrom ..schema import Protocol\nimport importlib\n"
+        "importlib.import_module('yaml')\ntry:\n    import pandas\nexcept ImportError:\n    pandas = None\n"
+    )
     names = [n for n, _ in imported_modules(fake, tmp_path)]
     assert names[:2] == ["probe.sub", "probe.schema"] and "yaml" in names and "pandas" in names
     assert "pandas" not in [n for n, _ in imported_modules(fake, tmp_path, include_optional=False)]
@@ -123,9 +150,11 @@ def test_walker_resolves_relative_dynamic_and_optional_imports(tmp_path):
 def test_importing_the_model_loads_no_impure_module():
     import subprocess
 
-    code = ("import sys, orchestrator.model, orchestrator.snapshot.types; "
-            "print(','.join(m for m in ('yaml', 'kubernetes', 'aiohttp', 'scapy', 'pandas', 'click', 'socket',"
-            " 'subprocess') if m in sys.modules))")
+    code = (
+        "import sys, orchestrator.model, orchestrator.snapshot.types; "
+        "print(','.join(m for m in ('yaml', 'kubernetes', 'aiohttp', 'scapy', 'pandas', 'click', 'socket',"
+        " 'subprocess') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"importing orchestrator.model loaded: {out.stdout.strip()}"

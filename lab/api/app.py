@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -48,8 +48,9 @@ def make_app(cluster: Cluster, token: str) -> web.Application:
             raise
         except Exception as exc:  # never a traceback page: a Status, and the log has the rest
             log.exception("internal error on %s %s", request.method, request.path)
-            return _status_response(ApiError(500, "InternalError",
-                                             f"Internal error occurred: {type(exc).__name__}: {exc}"[:500]))
+            return _status_response(
+                ApiError(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc}"[:500])
+            )
 
     async def route(request: web.Request) -> web.StreamResponse:
         return await _route(request, cluster, handlers)
@@ -97,8 +98,13 @@ async def _route(request: web.Request, cluster: Cluster, handlers: ResourceHandl
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         return json_response(doc)
     namespace: str | None = None
-    if rest[0] == "namespaces" and group == "" and len(rest) >= 3 and lookup(group, version, rest[2]) \
-            and lookup(group, version, rest[2]).namespaced:   # type: ignore[union-attr]
+    if (
+        rest[0] == "namespaces"
+        and group == ""
+        and len(rest) >= 3
+        and lookup(group, version, rest[2])
+        and lookup(group, version, rest[2]).namespaced
+    ):  # type: ignore[union-attr]
         namespace, rest = rest[1], rest[2:]
     rt = lookup(group, version, rest[0])
     if group != "" and rest[0] == "namespaces" and len(rest) >= 3:
@@ -117,8 +123,11 @@ def _openapi(parts: list[str]) -> web.StreamResponse:
     if parts == ["openapi", "v2"]:
         return web.Response(body=openapi.v2_document(), content_type=openapi.V2_PROTOBUF)
     if parts[:2] != ["openapi", "v3"]:
-        raise errors.ApiError(404, "NotFound", "the server could not find the requested resource "
-                              "(the lab serves OpenAPI v3, and an empty v2 document)")
+        raise errors.ApiError(
+            404,
+            "NotFound",
+            "the server could not find the requested resource (the lab serves OpenAPI v3, and an empty v2 document)",
+        )
     if len(parts) == 2:
         return json_response(openapi.root_document())
     rest = parts[2:]
@@ -130,8 +139,7 @@ def _openapi(parts: list[str]) -> web.StreamResponse:
         doc = None
     if doc is None:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
-    return web.Response(body=doc, content_type="application/json",
-                        headers={"Cache-Control": "public, immutable"})
+    return web.Response(body=doc, content_type="application/json", headers={"Cache-Control": "public, immutable"})
 
 
 async def _lab(request: web.Request, parts: list[str], cluster: Cluster) -> web.StreamResponse:
@@ -153,10 +161,16 @@ async def _lab(request: web.Request, parts: list[str], cluster: Cluster) -> web.
                 except (ValueError, KeyError, TypeError, AttributeError) as exc:
                     raise errors.bad_request(f"invalid faults document: {exc}") from None
                 for fault in new:
-                    if not 1 <= fault.port <= 65535 or fault.protocol not in ("TCP", "UDP", "SCTP") \
-                            or fault.source.count("/") != 1 or fault.destination.count("/") != 1:
-                        raise errors.bad_request(f"invalid fault {fault.to_dict()}: source and destination "
-                                                 "are namespace/pod, port 1-65535, protocol TCP|UDP|SCTP")
+                    if (
+                        not 1 <= fault.port <= 65535
+                        or fault.protocol not in ("TCP", "UDP", "SCTP")
+                        or fault.source.count("/") != 1
+                        or fault.destination.count("/") != 1
+                    ):
+                        raise errors.bad_request(
+                            f"invalid fault {fault.to_dict()}: source and destination "
+                            "are namespace/pod, port 1-65535, protocol TCP|UDP|SCTP"
+                        )
                 # one fault per (source, destination, port, protocol): the latest wins
                 key = lambda f: (f.source, f.destination, f.port, f.protocol)  # noqa: E731
                 replaced = {key(f) for f in new}

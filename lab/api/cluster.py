@@ -9,6 +9,7 @@ namespaces, pods and NetworkPolicies (coalescing bursts into one recompile).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import ipaddress
 import logging
@@ -24,9 +25,9 @@ from lab.store import AlreadyExists, Conflict, NotFound, Obj, Store, now_rfc3339
 
 log = logging.getLogger("lab.api")
 
-NODE_NAME = "krl-node"           # the one node pods are bound to (lab.node.NODE_NAME)
-SYNC_DEBOUNCE_SECONDS = 0.05        # coalesce a burst of changes (kubectl apply of 200 pods)
-STOP_WAIT_SECONDS = 30.0            # how long a delete waits for a pod's start to finish first
+NODE_NAME = "krl-node"  # the one node pods are bound to (lab.node.NODE_NAME)
+SYNC_DEBOUNCE_SECONDS = 0.05  # coalesce a burst of changes (kubectl apply of 200 pods)
+STOP_WAIT_SECONDS = 30.0  # how long a delete waits for a pod's start to finish first
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/16")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -37,7 +38,7 @@ NETWORK_RESOURCES = {"namespaces", "pods", "services", resources.NETWORKPOLICIES
 class NetworkSync:
     """Calls node.sync_network after changes; at most one run at a time, bursts coalesced."""
 
-    def __init__(self, cluster: "Cluster") -> None:
+    def __init__(self, cluster: Cluster) -> None:
         self._cluster = cluster
         self._dirty = False
         self._task: asyncio.Task | None = None
@@ -81,18 +82,24 @@ class Cluster:
         self.node = node
         self.network = NetworkSync(self)
         self.faults: list[Fault] = []
-        self._pod_tasks: dict[str, asyncio.Task] = {}        # pod uid -> run_pod task
+        self._pod_tasks: dict[str, asyncio.Task] = {}  # pod uid -> run_pod task
         self._background: set[asyncio.Task] = set()
         self._cluster_ips: set[str] = set()
-        self._deleting: set[str] = set()                   # uids of pods being stopped
+        self._deleting: set[str] = set()  # uids of pods being stopped
 
     async def start(self) -> None:
         for name in DEFAULT_NAMESPACES:
             if self.store.find("namespaces", "", name) is None:
-                self.store.create("namespaces", "", self._default("namespaces", {
-                    "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
-                self.store.create("serviceaccounts", name, {
-                    "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
+                self.store.create(
+                    "namespaces",
+                    "",
+                    self._default("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+                )
+                self.store.create(
+                    "serviceaccounts",
+                    name,
+                    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
+                )
         self.network.kick()
 
     def spawn(self, coro) -> asyncio.Task:
@@ -114,13 +121,16 @@ class Cluster:
         if body.get("kind") not in (None, rt.kind) or body.get("apiVersion") not in (None, rt.api_version):
             raise errors.bad_request(
                 f"the API version in the data ({body.get('apiVersion')}) does not match the expected "
-                f"API version ({rt.api_version})" if body.get("kind") in (None, rt.kind) else
-                f"{body.get('kind')} in version \"{body.get('apiVersion')}\" cannot be handled as a {rt.kind}")
+                f"API version ({rt.api_version})"
+                if body.get("kind") in (None, rt.kind)
+                else f'{body.get("kind")} in version "{body.get("apiVersion")}" cannot be handled as a {rt.kind}'
+            )
         obj, unknown, problems = schema.decode(rt.model, body)
         if problems:
             first = problems[0]
-            raise errors.bad_request(f"{rt.kind} in version \"{rt.version}\" cannot be handled as a "
-                                     f"{rt.kind}: {first.path}: {first.message}")
+            raise errors.bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {first.path}: {first.message}'
+            )
         unknown = [u for u in unknown if not u.startswith("metadata.managedFields")]
         if unknown and field_validation == "Strict":
             detail = ", ".join(f'unknown field "{u}"' for u in unknown)
@@ -141,7 +151,7 @@ class Cluster:
                 meta["labels"] = {}
             name = meta.get("name")
             if isinstance(meta["labels"], dict) and isinstance(name, str) and name:
-                meta["labels"]["kubernetes.io/metadata.name"] = name   # a missing name: validation says so
+                meta["labels"]["kubernetes.io/metadata.name"] = name  # a missing name: validation says so
         elif key == "services":
             spec = obj.setdefault("spec", {})
             spec.setdefault("type", "ClusterIP")
@@ -166,29 +176,40 @@ class Cluster:
             raise errors.invalid(rt.kind, obj["metadata"].get("name") or "", causes, rt.group)
 
     # -- create ----------------------------------------------------------------------------
-    async def create(self, rt: ResourceType, namespace: str, obj: Obj, *, dry_run: bool = False,
-                     warnings: list[str] | None = None) -> Obj:
+    async def create(
+        self, rt: ResourceType, namespace: str, obj: Obj, *, dry_run: bool = False, warnings: list[str] | None = None
+    ) -> Obj:
         """Store a new object; admission warnings are appended to ``warnings``."""
         meta = obj["metadata"]
         if rt.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:
-                raise errors.bad_request("the namespace of the provided object does not match the "
-                                         "namespace sent on the request")
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             ns = self.store.find("namespaces", "", namespace)
             if ns is None:
                 raise errors.not_found("namespaces", namespace)
             if ns.get("status", {}).get("phase") == "Terminating":
-                raise errors.forbidden(f'{rt.plural} "{meta.get("name", "")}" is forbidden: unable to '
-                                       f"create new content in namespace {namespace} because it is "
-                                       "being terminated")
-            meta["namespace"] = namespace          # admission sees where the object goes
+                raise errors.forbidden(
+                    f'{rt.plural} "{meta.get("name", "")}" is forbidden: unable to '
+                    f"create new content in namespace {namespace} because it is "
+                    "being terminated"
+                )
+            meta["namespace"] = namespace  # admission sees where the object goes
         else:
             namespace = ""
             meta.pop("namespace", None)
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
-        for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation",
-                    "managedFields", "selfLink"):
+        for key in (
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "generation",
+            "managedFields",
+            "selfLink",
+        ):
             meta.pop(key, None)
         self._default(rt.key, obj)
         self._validate(rt, obj)
@@ -212,8 +233,11 @@ class Cluster:
             self._start_pod(stored)
         if rt.key == "namespaces":
             # like the real control plane's service account controller
-            self.store.create("serviceaccounts", stored["metadata"]["name"], {
-                "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
+            self.store.create(
+                "serviceaccounts",
+                stored["metadata"]["name"],
+                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
+            )
         if rt.key in NETWORK_RESOURCES:
             self.network.kick()
         return stored
@@ -225,37 +249,51 @@ class Cluster:
         wanted = spec.get("clusterIP")
         if wanted:
             if wanted in self._cluster_ips:
-                raise errors.invalid("Service", svc["metadata"]["name"], [errors.Cause(
-                    "spec.clusterIPs", f'Invalid value: ["{wanted}"]: failed to allocate IP {wanted}: '
-                    "provided IP is already allocated")])
+                raise errors.invalid(
+                    "Service",
+                    svc["metadata"]["name"],
+                    [
+                        errors.Cause(
+                            "spec.clusterIPs",
+                            f'Invalid value: ["{wanted}"]: failed to allocate IP {wanted}: '
+                            "provided IP is already allocated",
+                        )
+                    ],
+                )
             self._cluster_ips.add(wanted)
         else:
             for host in SERVICE_CIDR.hosts():
                 candidate = str(host)
-                if host.packed[-1] >= 10 and candidate not in self._cluster_ips:   # .1-.9 reserved
+                if host.packed[-1] >= 10 and candidate not in self._cluster_ips:  # .1-.9 reserved
                     wanted = candidate
                     break
             self._cluster_ips.add(wanted)
             spec["clusterIP"] = wanted
         spec["clusterIPs"] = [wanted]
 
-    async def _admit_pod(self, pod: Obj, namespace: str, *, dry_run: bool,
-                         warnings: list[str] | None = None) -> Obj:
+    async def _admit_pod(self, pod: Obj, namespace: str, *, dry_run: bool, warnings: list[str] | None = None) -> Obj:
         mutating, _ = self.store.list(resources.MUTATING_WEBHOOKS.key)
         validating, _ = self.store.list(resources.VALIDATING_WEBHOOKS.key)
         if not mutating and not validating:
             return pod
-        from lab import admission   # the webhook issue's module; imported when first needed
+        from lab import admission  # the webhook issue's module; imported when first needed
+
         ns = self.store.find("namespaces", "", namespace) or {}
         try:
             outcome = await admission.admit_pod(
-                pod, namespace_labels=dict(ns.get("metadata", {}).get("labels") or {}),
-                mutating=mutating, validating=validating, operation="CREATE", dry_run=dry_run)
+                pod,
+                namespace_labels=dict(ns.get("metadata", {}).get("labels") or {}),
+                mutating=mutating,
+                validating=validating,
+                operation="CREATE",
+                dry_run=dry_run,
+            )
         except ApiError:
             raise
         except Exception as exc:
-            raise ApiError(500, "InternalError", f"Internal error occurred: failed calling admission "
-                           f"webhooks: {exc}") from exc
+            raise ApiError(
+                500, "InternalError", f"Internal error occurred: failed calling admission webhooks: {exc}"
+            ) from exc
         if warnings is not None:
             warnings.extend(outcome.warnings)
         if not outcome.allowed:
@@ -268,8 +306,11 @@ class Cluster:
         if mutated is not pod:
             mutated, _, problems = schema.decode("V1Pod", mutated)
             if problems:
-                raise ApiError(500, "InternalError", f"mutating webhook produced an invalid pod: "
-                               f"{problems[0].path}: {problems[0].message}")
+                raise ApiError(
+                    500,
+                    "InternalError",
+                    f"mutating webhook produced an invalid pod: {problems[0].path}: {problems[0].message}",
+                )
             _default_pod(mutated)
             self._validate(resources.PODS, mutated)
         return mutated
@@ -290,9 +331,9 @@ class Cluster:
             old_status = current.get("status") or {}
             updated = {**current, "status": copy.deepcopy(dict(status))}
             self.store.replace("pods", namespace, name, updated)
-            if (old_status.get("podIP") != status.get("podIP")
-                    or old_status.get("phase") != status.get("phase")):
+            if old_status.get("podIP") != status.get("podIP") or old_status.get("phase") != status.get("phase"):
                 self.network.kick()
+
         return report
 
     def _start_pod(self, pod: Obj) -> None:
@@ -307,8 +348,14 @@ class Cluster:
                 raise
             except Exception as exc:
                 log.exception("run_pod %s/%s failed", meta["namespace"], meta["name"])
-                report({"phase": "Failed", "reason": "LabNodeError", "message": str(exc)[:1000],
-                        "startTime": now_rfc3339()})
+                report(
+                    {
+                        "phase": "Failed",
+                        "reason": "LabNodeError",
+                        "message": str(exc)[:1000],
+                        "startTime": now_rfc3339(),
+                    }
+                )
 
         self._pod_tasks[uid] = self.spawn(run())
 
@@ -316,10 +363,8 @@ class Cluster:
         meta = pod["metadata"]
         task = self._pod_tasks.pop(meta.get("uid", ""), None)
         if task is not None and not task.done():
-            try:
+            with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(task), STOP_WAIT_SECONDS)
-            except BaseException:  # noqa: BLE001 - a failed or stuck start still needs the stop
-                pass
         try:
             await self.node.stop_pod(meta["namespace"], meta["name"])
         except Exception:
@@ -330,12 +375,14 @@ class Cluster:
         try:
             return self.node.read_log(meta["namespace"], meta["name"], container)
         except LogNotFound:
-            raise errors.bad_request(f'container "{container}" in pod "{meta["name"]}" is waiting to '
-                                     "start: ContainerCreating") from None
+            raise errors.bad_request(
+                f'container "{container}" in pod "{meta["name"]}" is waiting to start: ContainerCreating'
+            ) from None
 
     # -- update ------------------------------------------------------------------------------
-    async def update(self, rt: ResourceType, namespace: str, name: str, obj: Obj, *,
-                     subresource: str = "", dry_run: bool = False) -> Obj:
+    async def update(
+        self, rt: ResourceType, namespace: str, name: str, obj: Obj, *, subresource: str = "", dry_run: bool = False
+    ) -> Obj:
         namespace = namespace if rt.namespaced else ""
         try:
             old = self.store.get(rt.key, namespace, name)
@@ -343,12 +390,14 @@ class Cluster:
             raise errors.not_found(rt.plural, name, rt.group) from None
         meta = obj["metadata"]
         if meta.get("name") not in (None, name):
-            raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match the "
-                                     f"name on the URL ({name})")
+            raise errors.bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+            )
         meta["name"] = name
         if rt.namespaced and meta.get("namespace") not in (None, "", namespace):
-            raise errors.bad_request("the namespace of the provided object does not match the "
-                                     "namespace sent on the request")
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         expected_rv = meta.get("resourceVersion") or None
         for key in ("uid", "creationTimestamp", "deletionTimestamp", "generation", "managedFields"):
             if key in old["metadata"]:
@@ -385,7 +434,7 @@ class Cluster:
                 obj["status"] = old.get("status")
             if rt.key == "pods":
                 obj["spec"].setdefault("nodeName", old["spec"].get("nodeName"))
-                old_spec = {k: v for k, v in old["spec"].items()}
+                old_spec = dict(old["spec"].items())
                 causes = validation.pod_update_causes(old_spec, obj["spec"])
                 causes = causes or validation.pod_causes(obj)
                 if causes:
@@ -399,16 +448,15 @@ class Cluster:
                     if old_ip:
                         obj["spec"]["clusterIPs"] = old["spec"].get("clusterIPs", [old_ip])
                 else:
-                    raise errors.invalid("Service", name, [errors.Cause(
-                        "spec.clusterIPs[0]", "Invalid value: field is immutable")])
+                    raise errors.invalid(
+                        "Service", name, [errors.Cause("spec.clusterIPs[0]", "Invalid value: field is immutable")]
+                    )
             new = obj
         if dry_run:
             return new
-        bump = subresource == "" and rt.key not in ("namespaces", "configmaps") and \
-            new.get("spec") != old.get("spec")
+        bump = subresource == "" and rt.key not in ("namespaces", "configmaps") and new.get("spec") != old.get("spec")
         try:
-            stored = self.store.replace(rt.key, namespace, name, new, expected_rv=expected_rv,
-                                        bump_generation=bump)
+            stored = self.store.replace(rt.key, namespace, name, new, expected_rv=expected_rv, bump_generation=bump)
         except Conflict:
             raise errors.conflict(rt.plural, name, rt.group) from None
         if rt.key == "pods" and new_eph:
@@ -416,7 +464,8 @@ class Cluster:
             for container in new_eph:
                 self.spawn(self._add_ephemeral(stored, container, report))
         if rt.key in NETWORK_RESOURCES and (
-                rt.key != "pods" or old["metadata"].get("labels") != stored["metadata"].get("labels")):
+            rt.key != "pods" or old["metadata"].get("labels") != stored["metadata"].get("labels")
+        ):
             self.network.kick()
         return stored
 
@@ -427,17 +476,35 @@ class Cluster:
             log.exception("add_ephemeral_container %s failed", container.get("name"))
 
     # -- delete ------------------------------------------------------------------------------
-    async def delete(self, rt: ResourceType, namespace: str, name: str, *, propagation: str = "Background",
-                     uid: str | None = None, resource_version: str | None = None,
-                     dry_run: bool = False) -> Obj:
+    async def delete(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        *,
+        propagation: str = "Background",
+        uid: str | None = None,
+        resource_version: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
         namespace = namespace if rt.namespaced else ""
         obj = self.store.find(rt.key, namespace, name)
         if obj is None:
             raise errors.not_found(rt.plural, name, rt.group)
-        if uid and obj["metadata"].get("uid") != uid or \
-                resource_version and obj["metadata"].get("resourceVersion") != resource_version:
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.plural} "{name}": '
-                           "Precondition failed", kind=rt.plural, name=name, group=rt.group)
+        if (
+            uid
+            and obj["metadata"].get("uid") != uid
+            or resource_version
+            and obj["metadata"].get("resourceVersion") != resource_version
+        ):
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {rt.plural} "{name}": Precondition failed',
+                kind=rt.plural,
+                name=name,
+                group=rt.group,
+            )
         if propagation not in ("Background", "Foreground", "Orphan"):
             raise errors.bad_request(f"propagationPolicy {propagation!r} is not one of Background, Foreground, Orphan")
         if dry_run:
@@ -453,7 +520,7 @@ class Cluster:
         meta = obj["metadata"]
         if key == "pods":
             if meta.get("uid") in self._deleting:
-                return obj          # another request is already stopping this pod
+                return obj  # another request is already stopping this pod
             self._deleting.add(meta.get("uid"))
             try:
                 return await self._delete_pod(obj, propagation)
@@ -465,8 +532,7 @@ class Cluster:
         """Mark the pod terminating (watchers see it), have the node stop it, then remove it."""
         meta = obj["metadata"]
         namespace, name = meta["namespace"], meta["name"]
-        marked = {**obj, "metadata": {**meta, "deletionTimestamp": now_rfc3339(),
-                                      "deletionGracePeriodSeconds": 0}}
+        marked = {**obj, "metadata": {**meta, "deletionTimestamp": now_rfc3339(), "deletionGracePeriodSeconds": 0}}
         try:
             self.store.replace("pods", namespace, name, marked)
         except NotFound:
@@ -497,8 +563,9 @@ class Cluster:
             for key, dep in dependents:
                 meta = dep["metadata"]
                 refs = [r for r in meta.get("ownerReferences") or () if r.get("uid") != owner_uid]
-                self.store.replace(key, meta.get("namespace", ""), meta["name"],
-                                   {**dep, "metadata": {**meta, "ownerReferences": refs}})
+                self.store.replace(
+                    key, meta.get("namespace", ""), meta["name"], {**dep, "metadata": {**meta, "ownerReferences": refs}}
+                )
             return
         for key, dep in dependents:
             self.spawn(self._delete_dependent(key, dep, "Background"))
@@ -509,11 +576,18 @@ class Cluster:
         if current is None or current["metadata"]["uid"] != meta["uid"]:
             return
         # an object with another owner still alive survives, minus the dangling references
-        live = [r for r in current["metadata"].get("ownerReferences") or ()
-                if self.store.by_uid(r.get("uid", "")) is not None]
+        live = [
+            r
+            for r in current["metadata"].get("ownerReferences") or ()
+            if self.store.by_uid(r.get("uid", "")) is not None
+        ]
         if live:
-            self.store.replace(key, meta.get("namespace", ""), meta["name"],
-                               {**current, "metadata": {**current["metadata"], "ownerReferences": live}})
+            self.store.replace(
+                key,
+                meta.get("namespace", ""),
+                meta["name"],
+                {**current, "metadata": {**current["metadata"], "ownerReferences": live}},
+            )
             return
         if propagation == "Foreground":
             for dep_key, sub in self.store.dependents(meta["uid"]):
@@ -524,8 +598,11 @@ class Cluster:
         name = ns["metadata"]["name"]
         if ns.get("status", {}).get("phase") == "Terminating":
             return ns
-        terminating = {**ns, "metadata": {**ns["metadata"], "deletionTimestamp": now_rfc3339()},
-                       "status": {"phase": "Terminating"}}
+        terminating = {
+            **ns,
+            "metadata": {**ns["metadata"], "deletionTimestamp": now_rfc3339()},
+            "status": {"phase": "Terminating"},
+        }
         stored = self.store.replace("namespaces", "", name, terminating)
         self.network.kick()
 
@@ -534,12 +611,11 @@ class Cluster:
                 if not rt.namespaced:
                     continue
                 items, _ = self.store.list(rt.key, name)
-                await asyncio.gather(*(self._delete_one(rt.key, o, "Background") for o in items),
-                                     return_exceptions=True)
-            try:
+                await asyncio.gather(
+                    *(self._delete_one(rt.key, o, "Background") for o in items), return_exceptions=True
+                )
+            with contextlib.suppress(NotFound):
                 self.store.delete("namespaces", "", name)
-            except NotFound:
-                pass
             self.network.kick()
 
         self.spawn(finish())
@@ -559,9 +635,15 @@ class Cluster:
             phases[phase] = phases.get(phase, 0) + 1
         namespaces, _ = self.store.list("namespaces")
         policies, _ = self.store.list(resources.NETWORKPOLICIES.key)
-        return {"pods": len(pods), "phases": phases, "namespaces": len(namespaces),
-                "networkPolicies": len(policies), "networkSynced": self.network.idle,
-                "networkSyncs": self.network.runs, "faults": [f.to_dict() for f in self.faults]}
+        return {
+            "pods": len(pods),
+            "phases": phases,
+            "namespaces": len(namespaces),
+            "networkPolicies": len(policies),
+            "networkSynced": self.network.idle,
+            "networkSyncs": self.network.runs,
+            "faults": [f.to_dict() for f in self.faults],
+        }
 
 
 def _keep_ns_label(ns: Obj) -> None:

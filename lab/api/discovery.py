@@ -12,20 +12,30 @@ from typing import Any
 from lab import __version__
 from lab.api.resources import BY_GROUP_VERSION, RESOURCES, SUBRESOURCES
 
-KUBERNETES_VERSION = ("1", "37", "v1.37.0")   # what the lab's API surface corresponds to
+KUBERNETES_VERSION = ("1", "37", "v1.37.0")  # what the lab's API surface corresponds to
 
 
 def version() -> dict[str, Any]:
     major, minor, git = KUBERNETES_VERSION
-    return {"major": major, "minor": minor, "gitVersion": f"{git}+kubereach-lab.{__version__}",
-            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
-            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24", "compiler": "gc",
-            "platform": "linux/amd64"}
+    return {
+        "major": major,
+        "minor": minor,
+        "gitVersion": f"{git}+kubereach-lab.{__version__}",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.24",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
 
 
 def api_versions() -> dict[str, Any]:
-    return {"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+    }
 
 
 def _groups() -> list[str]:
@@ -59,15 +69,27 @@ def resource_list(group: str, version: str) -> dict[str, Any] | None:
         return None
     out = []
     for rt in types.values():
-        entry: dict[str, Any] = {"name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
-                                 "kind": rt.kind, "verbs": list(rt.verbs)}
+        entry: dict[str, Any] = {
+            "name": rt.plural,
+            "singularName": rt.singular,
+            "namespaced": rt.namespaced,
+            "kind": rt.kind,
+            "verbs": list(rt.verbs),
+        }
         if rt.short_names:
             entry["shortNames"] = list(rt.short_names)
         if rt.categories:
             entry["categories"] = list(rt.categories)
         out.append(entry)
         for sub, (verbs, kind) in SUBRESOURCES.get(rt.key, {}).items():
-            out.append({"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced,
-                        "kind": kind, "verbs": list(verbs)})
+            out.append(
+                {
+                    "name": f"{rt.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": rt.namespaced,
+                    "kind": kind,
+                    "verbs": list(verbs),
+                }
+            )
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}

@@ -29,8 +29,8 @@ class ApiError(Exception):
     code: int
     reason: str
     message: str
-    kind: str | None = None           # details.kind, e.g. "pods"
-    name: str | None = None           # details.name
+    kind: str | None = None  # details.kind, e.g. "pods"
+    name: str | None = None  # details.name
     group: str | None = None
     causes: list[Cause] = field(default_factory=list)
 
@@ -38,9 +38,15 @@ class ApiError(Exception):
         return self.message
 
     def status(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                "status": "Failure", "message": self.message,
-                                "reason": self.reason, "code": self.code}
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
         details: dict[str, Any] = {}
         if self.name is not None:
             details["name"] = self.name
@@ -60,20 +66,33 @@ def _qualified(resource: str, group: str) -> str:
 
 
 def not_found(resource: str, name: str, group: str = "") -> ApiError:
-    return ApiError(404, "NotFound", f'{_qualified(resource, group)} "{name}" not found',
-                    kind=resource, name=name, group=group)
+    return ApiError(
+        404, "NotFound", f'{_qualified(resource, group)} "{name}" not found', kind=resource, name=name, group=group
+    )
 
 
 def already_exists(resource: str, name: str, group: str = "") -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{_qualified(resource, group)} "{name}" already exists',
-                    kind=resource, name=name, group=group)
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{_qualified(resource, group)} "{name}" already exists',
+        kind=resource,
+        name=name,
+        group=group,
+    )
 
 
 def conflict(resource: str, name: str, group: str = "") -> ApiError:
-    return ApiError(409, "Conflict",
-                    f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": '
-                    "the object has been modified; please apply your changes to the latest "
-                    "version and try again", kind=resource, name=name, group=group)
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": '
+        "the object has been modified; please apply your changes to the latest "
+        "version and try again",
+        kind=resource,
+        name=name,
+        group=group,
+    )
 
 
 def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> ApiError:
@@ -81,8 +100,9 @@ def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> ApiEr
     if len(causes) > 1:
         text = "[" + text + "]"
     qualified = f"{kind}.{group}" if group else kind
-    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {text}',
-                    kind=kind, name=name, group=group, causes=causes)
+    return ApiError(
+        422, "Invalid", f'{qualified} "{name}" is invalid: {text}', kind=kind, name=name, group=group, causes=causes
+    )
 
 
 def bad_request(message: str) -> ApiError:
@@ -106,7 +126,11 @@ def gone(message: str) -> ApiError:
 
 
 def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
-                    f"accepted media types include: application/json, application/yaml, "
-                    f"application/json-patch+json, application/merge-patch+json, "
-                    f"application/strategic-merge-patch+json (got {content_type!r})")
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - "
+        f"accepted media types include: application/json, application/yaml, "
+        f"application/json-patch+json, application/merge-patch+json, "
+        f"application/strategic-merge-patch+json (got {content_type!r})",
+    )

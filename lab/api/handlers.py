@@ -10,16 +10,17 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from lab.api import errors, patch as patches, protobuf, selectors, tables
+from lab.api import errors, protobuf, selectors, tables
+from lab.api import patch as patches
 from lab.api.cluster import Cluster
 from lab.api.errors import ApiError
 from lab.api.resources import PODS, SUBRESOURCES, ResourceType
 from lab.store import Gone, NotFound, Obj
 
-MAX_BODY = 3 * 1024 * 1024          # the real API server's request size limit
-WATCH_DEFAULT_TIMEOUT = 1800        # seconds; real servers pick 30-60 min
-LOG_POLL_SECONDS = 0.2              # how often a follow=true log stream looks for new output
-DISCONNECT_CHECK_SECONDS = 2.0      # how often an idle watch checks that its client is still there
+MAX_BODY = 3 * 1024 * 1024  # the real API server's request size limit
+WATCH_DEFAULT_TIMEOUT = 1800  # seconds; real servers pick 30-60 min
+LOG_POLL_SECONDS = 0.2  # how often a follow=true log stream looks for new output
+DISCONNECT_CHECK_SECONDS = 2.0  # how often an idle watch checks that its client is still there
 JSON_TYPE = "application/json"
 
 
@@ -30,7 +31,7 @@ def dumps(obj: Any) -> bytes:
 def json_response(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     headers = {}
     if warnings:
-        headers["Warning"] = ", ".join('299 - ' + json.dumps(w) for w in warnings[:20])
+        headers["Warning"] = ", ".join("299 - " + json.dumps(w) for w in warnings[:20])
     return web.Response(body=dumps(obj), status=status, content_type=JSON_TYPE, headers=headers)
 
 
@@ -87,8 +88,9 @@ class ResourceHandlers:
         return self.cluster.store
 
     # -- dispatch ------------------------------------------------------------------------
-    async def dispatch(self, request: web.Request, rt: ResourceType, namespace: str | None,
-                       name: str | None, subresource: str) -> web.StreamResponse:
+    async def dispatch(
+        self, request: web.Request, rt: ResourceType, namespace: str | None, name: str | None, subresource: str
+    ) -> web.StreamResponse:
         method = request.method
         if rt.namespaced and namespace is not None and name is None and method == "POST":
             return await self.create(request, rt, namespace)
@@ -107,8 +109,12 @@ class ResourceHandlers:
         ns = namespace or ""
         if subresource:
             if subresource not in SUBRESOURCES.get(rt.key, {}):
-                raise ApiError(404, "NotFound", "the server could not find the requested resource "
-                               f"(the kubereach lab does not serve {rt.plural}/{subresource})")
+                raise ApiError(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource "
+                    f"(the kubereach lab does not serve {rt.plural}/{subresource})",
+                )
             if subresource == "log":
                 if method != "GET":
                     raise errors.method_not_allowed()
@@ -116,8 +122,14 @@ class ResourceHandlers:
         if method == "GET":
             obj = self._get(rt, ns, name)
             if not subresource and tables.wants_table(request.headers.get("Accept", "")):
-                return json_response(tables.table(rt.key, [obj], resource_version=obj["metadata"].get(
-                    "resourceVersion", ""), include_object=request.query.get("includeObject", "Metadata")))
+                return json_response(
+                    tables.table(
+                        rt.key,
+                        [obj],
+                        resource_version=obj["metadata"].get("resourceVersion", ""),
+                        include_object=request.query.get("includeObject", "Metadata"),
+                    )
+                )
             return json_response(obj)
         if method == "PUT":
             return await self.replace(request, rt, ns, name, subresource)
@@ -136,8 +148,10 @@ class ResourceHandlers:
     # -- reads ---------------------------------------------------------------------------
     def _predicate(self, request: web.Request, rt: ResourceType):
         try:
-            return selectors.both(selectors.label_selector(request.query.get("labelSelector")),
-                                  selectors.field_selector(request.query.get("fieldSelector"), rt.key))
+            return selectors.both(
+                selectors.label_selector(request.query.get("labelSelector")),
+                selectors.field_selector(request.query.get("fieldSelector"), rt.key),
+            )
         except selectors.SelectorError as exc:
             raise errors.bad_request(str(exc)) from None
 
@@ -146,18 +160,28 @@ class ResourceHandlers:
         items, rv = self.store.list(rt.key, namespace if rt.namespaced else None, predicate)
         accept = request.headers.get("Accept", "")
         if tables.wants_table(accept):
-            return json_response(tables.table(rt.key, items, resource_version=rv,
-                                              include_object=request.query.get("includeObject", "Metadata")))
-        return json_response({"kind": rt.kind + "List", "apiVersion": rt.api_version,
-                              "metadata": {"resourceVersion": rv}, "items": items})
+            return json_response(
+                tables.table(
+                    rt.key, items, resource_version=rv, include_object=request.query.get("includeObject", "Metadata")
+                )
+            )
+        return json_response(
+            {
+                "kind": rt.kind + "List",
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": rv},
+                "items": items,
+            }
+        )
 
     async def watch(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.StreamResponse:
         predicate = self._predicate(request, rt)
         rv = request.query.get("resourceVersion")
         initial_events = _flag(request, "sendInitialEvents")
         try:
-            watcher = self.store.watch(rt.key, namespace if rt.namespaced else None, predicate,
-                                       None if initial_events else rv)
+            watcher = self.store.watch(
+                rt.key, namespace if rt.namespaced else None, predicate, None if initial_events else rv
+            )
         except Gone as exc:
             watcher = None
             gone_status = errors.gone(str(exc)).status()
@@ -178,9 +202,14 @@ class ResourceHandlers:
             while True:
                 if pending_bookmark and watcher.queue.empty():
                     pending_bookmark = False
-                    bookmark = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {
-                        "resourceVersion": self.store.resource_version,
-                        "annotations": {"k8s.io/initial-events-end": "true"}}}
+                    bookmark = {
+                        "kind": rt.kind,
+                        "apiVersion": rt.api_version,
+                        "metadata": {
+                            "resourceVersion": self.store.resource_version,
+                            "annotations": {"k8s.io/initial-events-end": "true"},
+                        },
+                    }
                     await response.write(dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n")
                     continue
                 remaining = deadline - loop.time()
@@ -188,15 +217,19 @@ class ResourceHandlers:
                     break
                 try:
                     item = await asyncio.wait_for(watcher.queue.get(), min(remaining, DISCONNECT_CHECK_SECONDS))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
                 if item is None:
                     break
                 type_, obj = item
                 if as_table:
-                    obj = tables.table(rt.key, [obj], include_object=include,
-                                       resource_version=obj["metadata"].get("resourceVersion", ""),
-                                       with_columns=first_table)
+                    obj = tables.table(
+                        rt.key,
+                        [obj],
+                        include_object=include,
+                        resource_version=obj["metadata"].get("resourceVersion", ""),
+                        with_columns=first_table,
+                    )
                     first_table = False
                 await response.write(dumps({"type": str(type_), "object": obj}) + b"\n")
         except (ConnectionResetError, asyncio.CancelledError):
@@ -212,15 +245,15 @@ class ResourceHandlers:
         created = await self.cluster.create(rt, namespace, obj, dry_run=_dry_run(request), warnings=warnings)
         return json_response(created, 201, warnings)
 
-    async def replace(self, request: web.Request, rt: ResourceType, ns: str, name: str,
-                      subresource: str) -> web.Response:
+    async def replace(
+        self, request: web.Request, rt: ResourceType, ns: str, name: str, subresource: str
+    ) -> web.Response:
         body = await read_body(request)
         obj, warnings = self.cluster.decode(rt, body, field_validation=request.query.get("fieldValidation", ""))
         updated = await self.cluster.update(rt, ns, name, obj, subresource=subresource, dry_run=_dry_run(request))
         return json_response(updated, 200, warnings)
 
-    async def patch(self, request: web.Request, rt: ResourceType, ns: str, name: str,
-                    subresource: str) -> web.Response:
+    async def patch(self, request: web.Request, rt: ResourceType, ns: str, name: str, subresource: str) -> web.Response:
         # Read the body first: from here to the store's replace there is no await, so
         # the patch applies to the latest object and concurrent patches (the sweep adds
         # ephemeral containers to one pod in parallel) never overwrite each other.
@@ -244,8 +277,9 @@ class ResourceHandlers:
             else:
                 raise errors.unsupported_media_type(ctype)
         except patches.PatchError as exc:
-            raise ApiError(422, "Invalid", f"the patch could not be applied: {exc}", kind=rt.plural,
-                           name=name, group=rt.group) from None
+            raise ApiError(
+                422, "Invalid", f"the patch could not be applied: {exc}", kind=rt.plural, name=name, group=rt.group
+            ) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
         # a patch never carries a stale resourceVersion unless the client put one in
@@ -278,9 +312,15 @@ class ResourceHandlers:
         options = await self._delete_options(request)
         pre = options.get("preconditions") or {}
         dry = _dry_run(request) or bool(options.get("dryRun"))
-        deleted = await self.cluster.delete(rt, ns, name, propagation=options.get("propagationPolicy") or "Background",
-                                            uid=pre.get("uid"), resource_version=pre.get("resourceVersion"),
-                                            dry_run=dry)
+        deleted = await self.cluster.delete(
+            rt,
+            ns,
+            name,
+            propagation=options.get("propagationPolicy") or "Background",
+            uid=pre.get("uid"),
+            resource_version=pre.get("resourceVersion"),
+            dry_run=dry,
+        )
         return json_response(deleted)
 
     async def delete_collection(self, request: web.Request, rt: ResourceType, ns: str) -> web.Response:
@@ -291,14 +331,26 @@ class ResourceHandlers:
         deleted = []
         for obj in items:
             try:
-                deleted.append(await self.cluster.delete(
-                    rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"],
-                    propagation=options.get("propagationPolicy") or "Background", dry_run=dry))
+                deleted.append(
+                    await self.cluster.delete(
+                        rt,
+                        obj["metadata"].get("namespace", ""),
+                        obj["metadata"]["name"],
+                        propagation=options.get("propagationPolicy") or "Background",
+                        dry_run=dry,
+                    )
+                )
             except ApiError as exc:
                 if exc.code != 404:
                     raise
-        return json_response({"kind": rt.kind + "List", "apiVersion": rt.api_version,
-                              "metadata": {"resourceVersion": self.store.resource_version}, "items": deleted})
+        return json_response(
+            {
+                "kind": rt.kind + "List",
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": self.store.resource_version},
+                "items": deleted,
+            }
+        )
 
     # -- pods/log ------------------------------------------------------------------------
     async def log(self, request: web.Request, ns: str, name: str) -> web.StreamResponse:

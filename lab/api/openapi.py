@@ -24,8 +24,13 @@ def _path_key(group: str, version: str) -> str:
 
 
 def _param(name: str, in_: str = "query", typ: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": in_, "schema": {"type": typ}, "uniqueItems": True,
-            **({"required": True} if in_ == "path" else {})}
+    return {
+        "name": name,
+        "in": in_,
+        "schema": {"type": typ},
+        "uniqueItems": True,
+        **({"required": True} if in_ == "path" else {}),
+    }
 
 
 def _ref(model: str) -> dict[str, Any]:
@@ -36,21 +41,27 @@ def _content(model: str) -> dict[str, Any]:
     return {"application/json": {"schema": _ref(model)}}
 
 
-def _operation(rt: ResourceType, action: str, verb: str, model: str, params: list[dict],
-               *, body: bool = False, patch: bool = False) -> dict[str, Any]:
+def _operation(
+    rt: ResourceType, action: str, verb: str, model: str, params: list[dict], *, body: bool = False, patch: bool = False
+) -> dict[str, Any]:
     op: dict[str, Any] = {
-        "operationId": f"{verb}{rt.kind}", "tags": [rt.group or "core_v1"],
+        "operationId": f"{verb}{rt.kind}",
+        "tags": [rt.group or "core_v1"],
         "parameters": params,
-        "responses": {"200": {"description": "OK", "content": _content(model)},
-                      "401": {"description": "Unauthorized"}},
+        "responses": {"200": {"description": "OK", "content": _content(model)}, "401": {"description": "Unauthorized"}},
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
     }
     if body:
-        types = (["application/json-patch+json", "application/merge-patch+json",
-                  "application/strategic-merge-patch+json"] if patch else ["*/*"])
-        op["requestBody"] = {"content": {t: {"schema": _ref(model) if not patch else {
-            "type": "object"}} for t in types}, "required": True}
+        types = (
+            ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"]
+            if patch
+            else ["*/*"]
+        )
+        op["requestBody"] = {
+            "content": {t: {"schema": _ref(model) if not patch else {"type": "object"}} for t in types},
+            "required": True,
+        }
     return op
 
 
@@ -61,10 +72,11 @@ def _paths(rt: ResourceType) -> dict[str, Any]:
     scope = [_param("namespace", "path")] if rt.namespaced else []
     writes = [_param("dryRun"), _param("fieldManager"), _param("fieldValidation")]
     name = [_param("name", "path")]
-    list_params = [_param(p) for p in ("labelSelector", "fieldSelector", "resourceVersion",
-                                       "continue")] + [_param("watch", typ="boolean"),
-                                                       _param("limit", typ="integer"),
-                                                       _param("timeoutSeconds", typ="integer")]
+    list_params = [_param(p) for p in ("labelSelector", "fieldSelector", "resourceVersion", "continue")] + [
+        _param("watch", typ="boolean"),
+        _param("limit", typ="integer"),
+        _param("timeoutSeconds", typ="integer"),
+    ]
     paths: dict[str, Any] = {
         collection: {
             "get": _operation(rt, "list", "list", rt.list_model, list_params),
@@ -74,11 +86,16 @@ def _paths(rt: ResourceType) -> dict[str, Any]:
         item: {
             "get": _operation(rt, "get", "read", rt.model, []),
             "put": _operation(rt, "put", "replace", rt.model, writes, body=True),
-            "patch": _operation(rt, "patch", "patch", rt.model, writes + [_param("force", typ="boolean")],
-                                body=True, patch=True),
-            "delete": _operation(rt, "delete", "delete", "V1Status",
-                                 [_param("dryRun"), _param("propagationPolicy"),
-                                  _param("gracePeriodSeconds", typ="integer")]),
+            "patch": _operation(
+                rt, "patch", "patch", rt.model, writes + [_param("force", typ="boolean")], body=True, patch=True
+            ),
+            "delete": _operation(
+                rt,
+                "delete",
+                "delete",
+                "V1Status",
+                [_param("dryRun"), _param("propagationPolicy"), _param("gracePeriodSeconds", typ="integer")],
+            ),
             "parameters": name + scope,
         },
     }
@@ -90,17 +107,26 @@ def _paths(rt: ResourceType) -> dict[str, Any]:
                 "patch": _operation(rt, "patch", "patch", rt.model, writes, body=True, patch=True),
                 "parameters": name + scope,
             }
-        paths[f"{item}/log"] = {"get": {"operationId": "readPodLog", "parameters": [
-            _param("container"), _param("follow", typ="boolean"), _param("tailLines", typ="integer"),
-            _param("limitBytes", typ="integer"), _param("timestamps", typ="boolean")],
-            "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
-            "x-kubernetes-action": "get",
-            "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": "Pod"}},
-            "parameters": name + scope}
+        paths[f"{item}/log"] = {
+            "get": {
+                "operationId": "readPodLog",
+                "parameters": [
+                    _param("container"),
+                    _param("follow", typ="boolean"),
+                    _param("tailLines", typ="integer"),
+                    _param("limitBytes", typ="integer"),
+                    _param("timestamps", typ="boolean"),
+                ],
+                "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                "x-kubernetes-action": "get",
+                "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": "Pod"},
+            },
+            "parameters": name + scope,
+        }
     return paths
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def group_version_document(group: str, version: str) -> bytes | None:
     """The serialized document for one group-version (cached: it never changes at runtime)."""
     types = BY_GROUP_VERSION.get((group, version))
@@ -116,20 +142,23 @@ def group_version_document(group: str, version: str) -> bytes | None:
         gvk[rt.list_model] = (rt.group, rt.version, rt.kind + "List")
     gvk["V1Status"] = ("", "v1", "Status")
     gvk["V1DeleteOptions"] = (group, version, "DeleteOptions")
-    doc = {"openapi": "3.0.0",
-           "info": {"title": "Kubernetes (kubereach lab)", "version": "v1.37.0"},
-           "paths": paths,
-           "components": {"schemas": schema.components(roots, gvk),
-                          "securitySchemes": {"BearerToken": {"type": "apiKey", "name": "authorization",
-                                                              "in": "header"}}},
-           "security": [{"BearerToken": []}]}
+    doc = {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes (kubereach lab)", "version": "v1.37.0"},
+        "paths": paths,
+        "components": {
+            "schemas": schema.components(roots, gvk),
+            "securitySchemes": {"BearerToken": {"type": "apiKey", "name": "authorization", "in": "header"}},
+        },
+        "security": [{"BearerToken": []}],
+    }
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
 @functools.lru_cache(maxsize=1)
 def root_document() -> dict[str, Any]:
     paths = {}
-    for (group, version) in BY_GROUP_VERSION:
+    for group, version in BY_GROUP_VERSION:
         raw = group_version_document(group, version) or b""
         digest = hashlib.sha512(raw).hexdigest()[:128].upper()
         key = _path_key(group, version)
@@ -145,7 +174,7 @@ def root_document() -> dict[str, Any]:
 # ``fieldValidation=Strict``, so the server still validates every item against the v3
 # schemas. Field numbers: gnostic openapi_v2 ``Document`` (swagger 1, info 2) and
 # ``Info`` (title 1, version 2).
-V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"   # as the API server
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"  # as the API server
 # labels it (the Accept header's "@v1.0" form is not a valid media type for Go's mime parser)
 
 

@@ -23,16 +23,30 @@ __all__ = ["PatchError", "json_patch", "merge_patch", "strategic_merge_patch", "
 # field name -> merge key for lists merged element-wise by strategic merge patch (the
 # patchMergeKey tags of k8s.io/api); any other list is replaced whole.
 MERGE_KEYS: dict[str, str] = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name",
-    "env": "name", "volumes": "name", "volumeMounts": "mountPath", "volumeDevices": "devicePath",
-    "imagePullSecrets": "name", "ownerReferences": "uid", "conditions": "type",
-    "hostAliases": "ip", "topologySpreadConstraints": "topologyKey",
-    "resourceClaims": "name", "schedulingGates": "name", "readinessGates": "conditionType",
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "imagePullSecrets": "name",
+    "ownerReferences": "uid",
+    "conditions": "type",
+    "hostAliases": "ip",
+    "topologySpreadConstraints": "topologyKey",
+    "resourceClaims": "name",
+    "schedulingGates": "name",
+    "readinessGates": "conditionType",
     "secrets": "name",
 }
 # containerPort for container ports, port for service ports (told apart by the parent)
-PORT_MERGE_KEYS = {"containers": "containerPort", "initContainers": "containerPort",
-                   "ephemeralContainers": "containerPort", "spec": "port"}
+PORT_MERGE_KEYS = {
+    "containers": "containerPort",
+    "initContainers": "containerPort",
+    "ephemeralContainers": "containerPort",
+    "spec": "port",
+}
 # lists of scalars whose strategy is "merge" (union) rather than replace
 MERGED_SCALAR_LISTS = {"finalizers"}
 
@@ -114,8 +128,7 @@ def _smp_list(field_name: str, current: Any, patch: list, *, parent: str) -> lis
     for item in patch:
         if key not in item:
             raise PatchError(f"{field_name}: element {item!r} lacks the merge key {key!r}")
-        pos = next((i for i, cur in enumerate(merged)
-                    if isinstance(cur, dict) and cur.get(key) == item[key]), None)
+        pos = next((i for i, cur in enumerate(merged) if isinstance(cur, dict) and cur.get(key) == item[key]), None)
         if item.get("$patch") == "delete":
             if pos is not None:
                 merged.pop(pos)

@@ -46,11 +46,11 @@ def fields(buf: bytes) -> list[tuple[int, int, Any]]:
             size, pos = _varint(buf, pos)
             if pos + size > len(buf):
                 raise ProtobufError("truncated field")
-            value, pos = buf[pos:pos + size], pos + size
+            value, pos = buf[pos : pos + size], pos + size
         elif wire == 1:
-            value, pos = buf[pos:pos + 8], pos + 8
+            value, pos = buf[pos : pos + 8], pos + 8
         elif wire == 5:
-            value, pos = buf[pos:pos + 4], pos + 4
+            value, pos = buf[pos : pos + 4], pos + 4
         else:
             raise ProtobufError(f"unsupported wire type {wire}")
         out.append((num, wire, value))
@@ -72,8 +72,9 @@ def _map(entries: list[bytes], *, binary: bool = False) -> dict[str, str]:
 
 def _time(buf: bytes) -> str:
     import datetime as _dt
+
     secs = {n: v for n, _, v in fields(buf)}.get(1, 0)
-    return _dt.datetime.fromtimestamp(secs, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.fromtimestamp(secs, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _owner(buf: bytes) -> dict[str, Any]:
@@ -154,8 +155,7 @@ def _serviceaccount(raw: bytes) -> dict[str, Any]:
     return obj
 
 
-DECODERS = {("v1", "Namespace"): _namespace, ("v1", "ConfigMap"): _configmap,
-            ("v1", "ServiceAccount"): _serviceaccount}
+DECODERS = {("v1", "Namespace"): _namespace, ("v1", "ConfigMap"): _configmap, ("v1", "ServiceAccount"): _serviceaccount}
 
 
 def decode(body: bytes) -> dict[str, Any]:
@@ -164,7 +164,7 @@ def decode(body: bytes) -> dict[str, Any]:
         raise ProtobufError("missing the k8s protobuf magic prefix")
     api_version = kind = ""
     raw = b""
-    for n, _, v in fields(body[len(MAGIC):]):
+    for n, _, v in fields(body[len(MAGIC) :]):
         if n == 1:
             tm = {num: val for num, _, val in fields(v)}
             api_version, kind = _str(tm.get(1, b"")), _str(tm.get(2, b""))
@@ -172,8 +172,10 @@ def decode(body: bytes) -> dict[str, Any]:
             raw = v
     decoder = DECODERS.get((api_version, kind))
     if decoder is None:
-        raise ProtobufError(f"the lab reads protobuf only for {', '.join(k for _, k in DECODERS)}, "
-                            f"not {api_version} {kind}; send JSON (kubectl create -f / apply -f)")
+        raise ProtobufError(
+            f"the lab reads protobuf only for {', '.join(k for _, k in DECODERS)}, "
+            f"not {api_version} {kind}; send JSON (kubectl create -f / apply -f)"
+        )
     obj = decoder(raw)
     obj["apiVersion"], obj["kind"] = api_version, kind
     return obj

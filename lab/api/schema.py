@@ -19,14 +19,33 @@ import kubernetes.client.models as models
 
 from lab.api.patch import MERGE_KEYS, MERGED_SCALAR_LISTS, PORT_MERGE_KEYS
 
-_META = {"ObjectMeta", "ListMeta", "OwnerReference", "LabelSelector", "LabelSelectorRequirement",
-         "ManagedFieldsEntry", "Status", "StatusDetails", "StatusCause", "DeleteOptions",
-         "Preconditions", "Condition", "APIResourceList", "APIResource", "APIGroup",
-         "APIGroupList", "APIVersions", "GroupVersionForDiscovery", "ServerAddressByClientCIDR",
-         "WatchEvent"}
+_META = {
+    "ObjectMeta",
+    "ListMeta",
+    "OwnerReference",
+    "LabelSelector",
+    "LabelSelectorRequirement",
+    "ManagedFieldsEntry",
+    "Status",
+    "StatusDetails",
+    "StatusCause",
+    "DeleteOptions",
+    "Preconditions",
+    "Condition",
+    "APIResourceList",
+    "APIResource",
+    "APIGroup",
+    "APIGroupList",
+    "APIVersions",
+    "GroupVersionForDiscovery",
+    "ServerAddressByClientCIDR",
+    "WatchEvent",
+}
 _NETWORKING = re.compile(r"^(NetworkPolicy\w*|IPBlock)$")
-_ADMISSION = re.compile(r"^(MutatingWebhook\w*|ValidatingWebhook\w*|RuleWithOperations|MatchCondition|"
-                        r"AdmissionregistrationV1\w+)$")
+_ADMISSION = re.compile(
+    r"^(MutatingWebhook\w*|ValidatingWebhook\w*|RuleWithOperations|MatchCondition|"
+    r"AdmissionregistrationV1\w+)$"
+)
 _QUANTITY_MAPS = {"limits", "requests", "capacity", "allocatable", "hard", "used"}
 _INT_OR_STRING = {"port", "targetPort", "maxSurge", "maxUnavailable", "minAvailable"}
 
@@ -34,9 +53,9 @@ _INT_OR_STRING = {"port", "targetPort", "maxSurge", "maxUnavailable", "minAvaila
 def definition_name(model: str) -> str:
     """``V1Pod`` -> ``io.k8s.api.core.v1.Pod`` (the name the real server's OpenAPI uses)."""
     if model.startswith("AdmissionregistrationV1"):
-        return "io.k8s.api.admissionregistration.v1." + model[len("AdmissionregistrationV1"):]
+        return "io.k8s.api.admissionregistration.v1." + model[len("AdmissionregistrationV1") :]
     if model.startswith("CoreV1"):
-        return "io.k8s.api.core.v1." + model[len("CoreV1"):]
+        return "io.k8s.api.core.v1." + model[len("CoreV1") :]
     bare = model[2:] if model.startswith("V1") else model
     if bare in _META:
         return "io.k8s.apimachinery.pkg.apis.meta.v1." + bare
@@ -47,7 +66,7 @@ def definition_name(model: str) -> str:
     return "io.k8s.api.core.v1." + bare
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fields_of(model: str) -> dict[str, str] | None:
     """JSON field name -> python-client type string, or None if ``model`` is not a model."""
     cls = getattr(models, model, None)
@@ -58,7 +77,7 @@ def fields_of(model: str) -> dict[str, str] | None:
     return {names[attr]: typ for attr, typ in types.items()}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _docs(model: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
     """(model description, JSON field -> description, required JSON fields), for `kubectl explain`."""
     cls = getattr(models, model, None)
@@ -77,7 +96,7 @@ def _docs(model: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
 
 
 def _inner(typ: str, prefix: str) -> str | None:
-    return typ[len(prefix):-1] if typ.startswith(prefix) and typ.endswith("]") else None
+    return typ[len(prefix) : -1] if typ.startswith(prefix) and typ.endswith("]") else None
 
 
 # -- OpenAPI v3 ----------------------------------------------------------------------------
@@ -172,8 +191,15 @@ def decode(model: str, obj: Any) -> tuple[Any, list[str], list[DecodeProblem]]:
     return pruned, unknown, problems
 
 
-_JSON_NAMES = {"str": "string", "int": "integer", "bool": "boolean", "float": "number",
-               "datetime": "string", "date": "string", "bytes": "string"}
+_JSON_NAMES = {
+    "str": "string",
+    "int": "integer",
+    "bool": "boolean",
+    "float": "number",
+    "datetime": "string",
+    "date": "string",
+    "bytes": "string",
+}
 
 
 def _zero(typ: str) -> Any:
@@ -195,16 +221,17 @@ def _describe(value: Any) -> str:
     return "null"
 
 
-def _decode(typ: str, value: Any, path: str, unknown: list[str], problems: list[DecodeProblem],
-            field_name: str) -> Any:
+def _decode(typ: str, value: Any, path: str, unknown: list[str], problems: list[DecodeProblem], field_name: str) -> Any:
     if value is None:
         return None
     if (inner := _inner(typ, "List[")) is not None:
         if not isinstance(value, list):
             problems.append(DecodeProblem(path, f"expected array, got {_describe(value)}"))
             return value
-        return [_decode(inner, _zero(inner) if v is None else v, f"{path}[{i}]", unknown, problems, "")
-                for i, v in enumerate(value)]
+        return [
+            _decode(inner, _zero(inner) if v is None else v, f"{path}[{i}]", unknown, problems, "")
+            for i, v in enumerate(value)
+        ]
     if (inner := _inner(typ, "Dict[str, ")) is not None:
         if not isinstance(value, dict):
             problems.append(DecodeProblem(path, f"expected object, got {_describe(value)}"))
@@ -219,11 +246,12 @@ def _decode(typ: str, value: Any, path: str, unknown: list[str], problems: list[
     if typ == "object":
         return value
     if typ in _JSON_NAMES:
-        ok = {"str": lambda v: isinstance(v, str),
-              "int": lambda v: isinstance(v, int) and not isinstance(v, bool)
-              or isinstance(v, float) and v.is_integer(),
-              "bool": lambda v: isinstance(v, bool),
-              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}.get(typ, lambda v: isinstance(v, str))
+        ok = {
+            "str": lambda v: isinstance(v, str),
+            "int": lambda v: isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and v.is_integer(),
+            "bool": lambda v: isinstance(v, bool),
+            "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        }.get(typ, lambda v: isinstance(v, str))
         if not ok(value):
             problems.append(DecodeProblem(path, f"expected {_JSON_NAMES[typ]}, got {_describe(value)}"))
             return value

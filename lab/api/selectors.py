@@ -11,7 +11,8 @@ the API and admission for a metav1.LabelSelector object (``matchLabels`` +
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 Predicate = Callable[[dict[str, Any]], bool]
 
@@ -79,9 +80,17 @@ def label_selector(text: str | None) -> Predicate | None:
 
 _COMMON_FIELDS = ("metadata.name", "metadata.namespace")
 FIELDS: dict[str, tuple[str, ...]] = {
-    "pods": _COMMON_FIELDS + ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-                              "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
-                              "status.podIP", "status.nominatedNodeName"),
+    "pods": _COMMON_FIELDS
+    + (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ),
     "namespaces": _COMMON_FIELDS + ("status.phase",),
     "services": _COMMON_FIELDS + ("spec.clusterIP", "spec.type"),
 }
@@ -109,7 +118,7 @@ def field_selector(text: str | None, resource: str) -> Predicate | None:
             raise SelectorError(f"invalid selector: {term.strip()!r}; can't understand {term.strip()!r}")
         path, op, value = m.groups()
         if path not in allowed:
-            raise SelectorError(f'field label not supported: {path}')
+            raise SelectorError(f"field label not supported: {path}")
         if op == "!=":
             checks.append(lambda o, p=path, v=value: _field_value(o, p) != v)
         else:

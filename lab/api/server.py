@@ -10,7 +10,7 @@ from aiohttp import web
 from lab.api.app import make_app
 from lab.api.cluster import Cluster
 
-BIND_HOST = "127.0.0.1"       # never anything else: the API can start processes as any UID
+BIND_HOST = "127.0.0.1"  # never anything else: the API can start processes as any UID
 
 
 @dataclass
@@ -30,10 +30,11 @@ class ApiServer:
         app = make_app(self.cluster, self.token)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, BIND_HOST, self.port, ssl_context=self.ssl_context,
-                           backlog=512, reuse_address=True)
+        site = web.TCPSite(
+            self._runner, BIND_HOST, self.port, ssl_context=self.ssl_context, backlog=512, reuse_address=True
+        )
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []   # type: ignore[union-attr]
+        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1]
         return self.url
 

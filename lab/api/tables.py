@@ -21,10 +21,10 @@ def age(timestamp: str | None, now: _dt.datetime | None = None) -> str:
     if not timestamp:
         return "<unknown>"
     try:
-        then = _dt.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
+        then = _dt.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.UTC)
     except ValueError:
         return "<unknown>"
-    secs = int(((now or _dt.datetime.now(_dt.timezone.utc)) - then).total_seconds())
+    secs = int(((now or _dt.datetime.now(_dt.UTC)) - then).total_seconds())
     if secs < 0:
         return "0s"
     if secs < 120:
@@ -64,10 +64,17 @@ def _pod_row(pod: dict[str, Any]) -> list[Any]:
     if pod["metadata"].get("deletionTimestamp"):
         reason = "Terminating"
     gates = spec.get("readinessGates")
-    return [pod["metadata"]["name"], f"{ready}/{len(containers)}", reason, restarts,
-            age(pod["metadata"].get("creationTimestamp")), status.get("podIP") or "<none>",
-            spec.get("nodeName") or "<none>", status.get("nominatedNodeName") or "<none>",
-            "<none>" if not gates else f"{len(gates)}"]
+    return [
+        pod["metadata"]["name"],
+        f"{ready}/{len(containers)}",
+        reason,
+        restarts,
+        age(pod["metadata"].get("creationTimestamp")),
+        status.get("podIP") or "<none>",
+        spec.get("nodeName") or "<none>",
+        status.get("nominatedNodeName") or "<none>",
+        "<none>" if not gates else f"{len(gates)}",
+    ]
 
 
 def _svc_ports(spec: dict[str, Any]) -> str:
@@ -85,25 +92,56 @@ def _selector(sel: dict[str, Any] | None) -> str:
 
 
 COLUMNS: dict[str, tuple[list[dict[str, Any]], Any]] = {
-    "pods": ([_NAME, _col("Ready"), _col("Status"), _col("Restarts", typ="integer"), _AGE,
-              _col("IP", 1), _col("Node", 1), _col("Nominated Node", 1), _col("Readiness Gates", 1)],
-             _pod_row),
-    "namespaces": ([_NAME, _col("Status"), _AGE],
-                   lambda o: [o["metadata"]["name"], (o.get("status") or {}).get("phase", "Active"),
-                              age(o["metadata"].get("creationTimestamp"))]),
-    "services": ([_NAME, _col("Type"), _col("Cluster-IP"), _col("External-IP"), _col("Port(s)"), _AGE,
-                  _col("Selector", 1)],
-                 lambda o: [o["metadata"]["name"], o["spec"].get("type", "ClusterIP"),
-                            o["spec"].get("clusterIP") or "<none>", "<none>", _svc_ports(o["spec"]),
-                            age(o["metadata"].get("creationTimestamp")),
-                            ",".join(f"{k}={v}" for k, v in (o["spec"].get("selector") or {}).items()) or "<none>"]),
-    "configmaps": ([_NAME, _col("Data", typ="integer"), _AGE],
-                   lambda o: [o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}),
-                              age(o["metadata"].get("creationTimestamp"))]),
+    "pods": (
+        [
+            _NAME,
+            _col("Ready"),
+            _col("Status"),
+            _col("Restarts", typ="integer"),
+            _AGE,
+            _col("IP", 1),
+            _col("Node", 1),
+            _col("Nominated Node", 1),
+            _col("Readiness Gates", 1),
+        ],
+        _pod_row,
+    ),
+    "namespaces": (
+        [_NAME, _col("Status"), _AGE],
+        lambda o: [
+            o["metadata"]["name"],
+            (o.get("status") or {}).get("phase", "Active"),
+            age(o["metadata"].get("creationTimestamp")),
+        ],
+    ),
+    "services": (
+        [_NAME, _col("Type"), _col("Cluster-IP"), _col("External-IP"), _col("Port(s)"), _AGE, _col("Selector", 1)],
+        lambda o: [
+            o["metadata"]["name"],
+            o["spec"].get("type", "ClusterIP"),
+            o["spec"].get("clusterIP") or "<none>",
+            "<none>",
+            _svc_ports(o["spec"]),
+            age(o["metadata"].get("creationTimestamp")),
+            ",".join(f"{k}={v}" for k, v in (o["spec"].get("selector") or {}).items()) or "<none>",
+        ],
+    ),
+    "configmaps": (
+        [_NAME, _col("Data", typ="integer"), _AGE],
+        lambda o: [
+            o["metadata"]["name"],
+            len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+            age(o["metadata"].get("creationTimestamp")),
+        ],
+    ),
     "networkpolicies.networking.k8s.io": (
         [_NAME, _col("Pod-Selector"), _AGE],
-        lambda o: [o["metadata"]["name"], _selector((o.get("spec") or {}).get("podSelector")),
-                   age(o["metadata"].get("creationTimestamp"))]),
+        lambda o: [
+            o["metadata"]["name"],
+            _selector((o.get("spec") or {}).get("podSelector")),
+            age(o["metadata"].get("creationTimestamp")),
+        ],
+    ),
 }
 _DEFAULT = ([_NAME, _AGE], lambda o: [o["metadata"]["name"], age(o["metadata"].get("creationTimestamp"))])
 
@@ -112,8 +150,14 @@ def partial_metadata(obj: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
 
 
-def table(resource: str, items: list[dict[str, Any]], *, include_object: str = "Metadata",
-          resource_version: str = "", with_columns: bool = True) -> dict[str, Any]:
+def table(
+    resource: str,
+    items: list[dict[str, Any]],
+    *,
+    include_object: str = "Metadata",
+    resource_version: str = "",
+    with_columns: bool = True,
+) -> dict[str, Any]:
     columns, row = COLUMNS.get(resource, _DEFAULT)
     rows = []
     for obj in items:
@@ -123,8 +167,12 @@ def table(resource: str, items: list[dict[str, Any]], *, include_object: str = "
         elif include_object != "None":
             entry["object"] = partial_metadata(obj)
         rows.append(entry)
-    out: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-                           "metadata": {"resourceVersion": resource_version}, "rows": rows}
+    out: dict[str, Any] = {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
+        "rows": rows,
+    }
     out["columnDefinitions"] = columns if with_columns else []
     return out
 

@@ -24,17 +24,23 @@ CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 ANNOTATIONS_MAX = 256 * 1024
 
-DNS1123_LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-                     "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
-                     "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-DNS1123_SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                         "characters, '-' or '.', and must start and end with an alphanumeric character "
-                         "(e.g. 'example.com', regex used for validation is "
-                         "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-DNS1035_LABEL_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-                     "start with an alphabetic character, and end with an alphanumeric character "
-                     "(e.g. 'my-name',  or 'abc-123', regex used for validation is "
-                     "'[a-z]([-a-z0-9]*[a-z0-9])?')")
+DNS1123_LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+    "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
+    "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+DNS1123_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+    "characters, '-' or '.', and must start and end with an alphanumeric character "
+    "(e.g. 'example.com', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+DNS1035_LABEL_MSG = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+    "start with an alphabetic character, and end with an alphanumeric character "
+    "(e.g. 'my-name',  or 'abc-123', regex used for validation is "
+    "'[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
 
 
 def _invalid(path: str, value: Any, msg: str) -> Cause:
@@ -51,8 +57,7 @@ def _forbidden(path: str, msg: str) -> Cause:
 
 def _unsupported(path: str, value: Any, allowed: tuple[str, ...]) -> Cause:
     choices = ", ".join(f'"{a}"' for a in allowed)
-    return Cause(path, f"Unsupported value: {_quote(value)}: supported values: {choices}",
-                 "FieldValueNotSupported")
+    return Cause(path, f"Unsupported value: {_quote(value)}: supported values: {choices}", "FieldValueNotSupported")
 
 
 def _duplicate(path: str, value: Any) -> Cause:
@@ -91,11 +96,17 @@ def qualified_name_causes(key: str, path: str) -> list[Cause]:
     if "/" in key and (not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
         causes.append(_invalid(path, key, "prefix part " + DNS1123_SUBDOMAIN_MSG))
     if not name or len(name) > 63 or not QUALIFIED_NAME.match(name):
-        causes.append(_invalid(path, key, "name part must consist of alphanumeric characters, '-', '_' "
-                               "or '.', and must start and end with an alphanumeric character "
-                               "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-                               "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]'), "
-                               "and be no more than 63 characters"))
+        causes.append(
+            _invalid(
+                path,
+                key,
+                "name part must consist of alphanumeric characters, '-', '_' "
+                "or '.', and must start and end with an alphanumeric character "
+                "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+                "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]'), "
+                "and be no more than 63 characters",
+            )
+        )
     return causes
 
 
@@ -104,13 +115,18 @@ def labels_causes(labels: Any, path: str) -> list[Cause]:
     for key, value in (labels or {}).items():
         causes += qualified_name_causes(key, path)
         if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
-            causes.append(_invalid(f"{path}", value,
-                                   "a valid label must be an empty string or consist of alphanumeric "
-                                   "characters, '-', '_' or '.', and must start and end with an "
-                                   "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
-                                   "'12345', regex used for validation is "
-                                   "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?'), "
-                                   "and be no more than 63 characters"))
+            causes.append(
+                _invalid(
+                    f"{path}",
+                    value,
+                    "a valid label must be an empty string or consist of alphanumeric "
+                    "characters, '-', '_' or '.', and must start and end with an "
+                    "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+                    "'12345', regex used for validation is "
+                    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?'), "
+                    "and be no more than 63 characters",
+                )
+            )
     return causes
 
 
@@ -123,8 +139,7 @@ def metadata_causes(meta: Any, *, namespaced: bool, name_style: str) -> list[Cau
     for key in annotations:
         causes += qualified_name_causes(key, "metadata.annotations")
     if sum(len(k) + len(str(v)) for k, v in annotations.items()) > ANNOTATIONS_MAX:
-        causes.append(Cause("metadata.annotations", "Too long: must have at most 262144 bytes",
-                            "FieldValueTooLong"))
+        causes.append(Cause("metadata.annotations", "Too long: must have at most 262144 bytes", "FieldValueTooLong"))
     for i, ref in enumerate(meta.get("ownerReferences") or ()):
         for key in ("apiVersion", "kind", "name", "uid"):
             if not ref.get(key):
@@ -151,8 +166,9 @@ def selector_causes(selector: Any, path: str) -> list[Cause]:
                 causes.append(_required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
         elif op in ("Exists", "DoesNotExist"):
             if values:
-                causes.append(_forbidden(f"{p}.values",
-                                         "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+                causes.append(
+                    _forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+                )
         else:
             causes.append(_unsupported(f"{p}.operator", op, ("In", "NotIn", "Exists", "DoesNotExist")))
     return causes
@@ -178,17 +194,24 @@ def _port_causes(port: dict, path: str, seen: set) -> list[Cause]:
         causes.append(_forbidden(f"{path}.hostIP", "the kubereach lab cannot emulate host ports"))
     if (name := port.get("name")) is not None:
         if len(name) > 15 or not IANA_SVC_NAME.match(name) or "--" in name or not re.search("[a-z]", name):
-            causes.append(_invalid(f"{path}.name", name, "must be no more than 15 characters, contain only "
-                                   "lowercase alphanumeric characters or '-', contain at least one letter, "
-                                   "and not start or end with '-' or contain '--'"))
+            causes.append(
+                _invalid(
+                    f"{path}.name",
+                    name,
+                    "must be no more than 15 characters, contain only "
+                    "lowercase alphanumeric characters or '-', contain at least one letter, "
+                    "and not start or end with '-' or contain '--'",
+                )
+            )
         elif name in seen:
             causes.append(_duplicate(f"{path}.name", name))
         seen.add(name)
     return causes
 
 
-def container_causes(container: dict, path: str, names: set, *, ephemeral: bool = False,
-                     volume_names: set[str] = frozenset()) -> list[Cause]:
+def container_causes(
+    container: dict, path: str, names: set, *, ephemeral: bool = False, volume_names: set[str] = frozenset()
+) -> list[Cause]:
     causes = []
     name = container.get("name")
     if not name:
@@ -210,18 +233,21 @@ def container_causes(container: dict, path: str, names: set, *, ephemeral: bool 
             causes += _port_causes(port, f"{path}.ports[{i}]", seen)
     for i, mount in enumerate(container.get("volumeMounts") or ()):
         if mount.get("name") not in volume_names:
-            causes.append(Cause(f"{path}.volumeMounts[{i}].name",
-                                f'Not found: "{mount.get("name")}"', "FieldValueNotFound"))
+            causes.append(
+                Cause(f"{path}.volumeMounts[{i}].name", f'Not found: "{mount.get("name")}"', "FieldValueNotFound")
+            )
         if not mount.get("mountPath"):
             causes.append(_required(f"{path}.volumeMounts[{i}].mountPath"))
     sc = container.get("securityContext") or {}
     for key in ("runAsUser", "runAsGroup"):
         if key in sc and sc[key] < 0:
-            causes.append(_invalid(f"{path}.securityContext.{key}", sc[key],
-                                   "must be between 0 and 2147483647, inclusive"))
+            causes.append(
+                _invalid(f"{path}.securityContext.{key}", sc[key], "must be between 0 and 2147483647, inclusive")
+            )
     if sc.get("privileged"):
-        causes.append(_forbidden(f"{path}.securityContext.privileged",
-                                 "the kubereach lab does not run privileged containers"))
+        causes.append(
+            _forbidden(f"{path}.securityContext.privileged", "the kubereach lab does not run privileged containers")
+        )
     return causes
 
 
@@ -245,8 +271,9 @@ def pod_spec_causes(spec: Any, path: str = "spec") -> list[Cause]:
         sources = [k for k in volume if k != "name"]
         for source in sources:
             if source not in ALLOWED_VOLUMES:
-                causes.append(_forbidden(f"{vpath}.{source}",
-                                         f"the kubereach lab provides only emptyDir volumes, not {source}"))
+                causes.append(
+                    _forbidden(f"{vpath}.{source}", f"the kubereach lab provides only emptyDir volumes, not {source}")
+                )
     containers = spec.get("containers")
     if not containers:
         causes.append(_required(f"{path}.containers"))
@@ -262,30 +289,38 @@ def pod_spec_causes(spec: Any, path: str = "spec") -> list[Cause]:
                 elif c["restartPolicy"] != "Always":
                     causes.append(_unsupported(where, c["restartPolicy"], ("Always",)))
     for i, c in enumerate(spec.get("ephemeralContainers") or ()):
-        causes += container_causes(c, f"{path}.ephemeralContainers[{i}]", names, ephemeral=True,
-                                   volume_names=volume_names)
+        causes += container_causes(
+            c, f"{path}.ephemeralContainers[{i}]", names, ephemeral=True, volume_names=volume_names
+        )
     policy = spec.get("restartPolicy", "Always")
     if policy not in ("Always", "OnFailure", "Never"):
         causes.append(_unsupported(f"{path}.restartPolicy", policy, ("Always", "OnFailure", "Never")))
     deadline = spec.get("activeDeadlineSeconds")
     if deadline is not None and deadline <= 0:
-        causes.append(_invalid(f"{path}.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive"))
+        causes.append(
+            _invalid(f"{path}.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive")
+        )
     sc = spec.get("securityContext") or {}
     for key in ("runAsUser", "runAsGroup", "fsGroup"):
         if key in sc and sc[key] < 0:
-            causes.append(_invalid(f"{path}.securityContext.{key}", sc[key], "must be between 0 and 2147483647, inclusive"))
+            causes.append(
+                _invalid(f"{path}.securityContext.{key}", sc[key], "must be between 0 and 2147483647, inclusive")
+            )
     return causes
 
 
 def pod_causes(pod: dict) -> list[Cause]:
-    return metadata_causes(pod.get("metadata"), namespaced=True, name_style="subdomain") + \
-        pod_spec_causes(pod.get("spec"))
+    return metadata_causes(pod.get("metadata"), namespaced=True, name_style="subdomain") + pod_spec_causes(
+        pod.get("spec")
+    )
 
 
-POD_UPDATE_MSG = ("pod updates may not change fields other than `spec.containers[*].image`,"
-                  "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
-                  "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
-                  "(allow it to be set to 1 if it was previously negative)")
+POD_UPDATE_MSG = (
+    "pod updates may not change fields other than `spec.containers[*].image`,"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+    "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+    "(allow it to be set to 1 if it was previously negative)"
+)
 
 
 def pod_update_causes(old_spec: dict, new_spec: dict) -> list[Cause]:
@@ -293,8 +328,9 @@ def pod_update_causes(old_spec: dict, new_spec: dict) -> list[Cause]:
     causes = []
     old_deadline, new_deadline = old_spec.get("activeDeadlineSeconds"), new_spec.get("activeDeadlineSeconds")
     if old_deadline is not None and (new_deadline is None or new_deadline > old_deadline):
-        causes.append(_invalid("spec.activeDeadlineSeconds", new_deadline,
-                               "must be less than or equal to previous value"))
+        causes.append(
+            _invalid("spec.activeDeadlineSeconds", new_deadline, "must be less than or equal to previous value")
+        )
 
     def masked(spec: dict) -> dict:
         out = {k: v for k, v in spec.items() if k not in ("activeDeadlineSeconds", "tolerations")}
@@ -316,11 +352,13 @@ def ephemeral_update_causes(old: list[dict], new: list[dict]) -> list[Cause]:
     for i, container in enumerate(old):
         name = container.get("name")
         if name not in new_by_name:
-            causes.append(_forbidden("spec.ephemeralContainers",
-                                     f"existing ephemeral containers \"{name}\" may not be removed"))
+            causes.append(
+                _forbidden("spec.ephemeralContainers", f'existing ephemeral containers "{name}" may not be removed')
+            )
         elif new_by_name[name] != container:
-            causes.append(_forbidden(f"spec.ephemeralContainers[{i}]",
-                                     "existing ephemeral containers may not be changed"))
+            causes.append(
+                _forbidden(f"spec.ephemeralContainers[{i}]", "existing ephemeral containers may not be changed")
+            )
     return causes
 
 
@@ -334,10 +372,16 @@ def configmap_causes(cm: dict) -> list[Cause]:
     for field_name in ("data", "binaryData"):
         for key in cm.get(field_name) or {}:
             if not CONFIG_KEY.match(key) or len(key) > 253:
-                causes.append(_invalid(f"{field_name}[{key}]", key, "a valid config key must consist of "
-                                       "alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or "
-                                       "'KEY_NAME',  or 'key-name', regex used for validation is "
-                                       "'[-._a-zA-Z0-9]+')"))
+                causes.append(
+                    _invalid(
+                        f"{field_name}[{key}]",
+                        key,
+                        "a valid config key must consist of "
+                        "alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or "
+                        "'KEY_NAME',  or 'key-name', regex used for validation is "
+                        "'[-._a-zA-Z0-9]+')",
+                    )
+                )
     return causes
 
 
@@ -352,8 +396,14 @@ def _int_or_name(value: Any, path: str) -> list[Cause]:
         if not 1 <= value <= 65535:
             return [_invalid(path, value, "must be between 1 and 65535, inclusive")]
     elif not value or len(value) > 15 or not IANA_SVC_NAME.match(value) or not re.search("[a-z]", value):
-        return [_invalid(path, value, "must contain only lowercase alphanumeric characters or '-', "
-                         "at least one letter, and be no more than 15 characters")]
+        return [
+            _invalid(
+                path,
+                value,
+                "must contain only lowercase alphanumeric characters or '-', "
+                "at least one letter, and be no more than 15 characters",
+            )
+        ]
     return []
 
 
@@ -433,8 +483,7 @@ def networkpolicy_causes(np_: dict) -> list[Cause]:
                     if not isinstance(port.get("port"), int):
                         causes.append(_required(f"{ppath}.port", "must be a numeric port when endPort is set"))
                     elif not port["port"] <= end <= 65535:
-                        causes.append(_invalid(f"{ppath}.endPort", end,
-                                               "must be greater than or equal to `port`"))
+                        causes.append(_invalid(f"{ppath}.endPort", end, "must be greater than or equal to `port`"))
             for j, peer in enumerate(rule.get(peers_key) or ()):
                 ppath = f"{rpath}.{peers_key}[{j}]"
                 present = [k for k in ("podSelector", "namespaceSelector", "ipBlock") if peer.get(k) is not None]
@@ -462,7 +511,9 @@ def webhook_configuration_causes(cfg: dict) -> list[Cause]:
         else:
             names.add(name)
             if "." not in name or not DNS1123_SUBDOMAIN.match(name):
-                causes.append(_invalid(f"{p}.name", name, "should be a domain with at least three segments separated by dots"))
+                causes.append(
+                    _invalid(f"{p}.name", name, "should be a domain with at least three segments separated by dots")
+                )
         client = hook.get("clientConfig") or {}
         if bool(client.get("url")) == bool(client.get("service")):
             causes.append(_required(f"{p}.clientConfig", "exactly one of url or service is required"))
@@ -478,8 +529,11 @@ def webhook_configuration_causes(cfg: dict) -> list[Cause]:
 
 
 VALIDATORS = {
-    "namespaces": namespace_causes, "pods": pod_causes, "services": service_causes,
-    "configmaps": configmap_causes, "serviceaccounts": plain_namespaced_causes,
+    "namespaces": namespace_causes,
+    "pods": pod_causes,
+    "services": service_causes,
+    "configmaps": configmap_causes,
+    "serviceaccounts": plain_namespaced_causes,
     "events": plain_namespaced_causes,
     "networkpolicies.networking.k8s.io": networkpolicy_causes,
     "mutatingwebhookconfigurations.admissionregistration.k8s.io": webhook_configuration_causes,

@@ -19,10 +19,9 @@ from lab.node.netns import NetnsError, in_ns_argv, run
 
 log = logging.getLogger(__name__)
 
-_XTABLES_WAIT = ["-w", "10"]   # the xtables lock is host-wide; other namespaces may hold it briefly
+_XTABLES_WAIT = ["-w", "10"]  # the xtables lock is host-wide; other namespaces may hold it briefly
 
-SCTP_PROBE = ("*filter\n:KRL-SCTP-PROBE - [0:0]\n"
-              "-A KRL-SCTP-PROBE -p sctp -m sctp --dport 1 -j RETURN\nCOMMIT\n")
+SCTP_PROBE = "*filter\n:KRL-SCTP-PROBE - [0:0]\n-A KRL-SCTP-PROBE -p sctp -m sctp --dport 1 -j RETURN\nCOMMIT\n"
 
 
 async def sctp_supported(netns: str) -> bool:
@@ -58,5 +57,8 @@ async def apply_ruleset(ruleset: RuleSet, netns: str) -> None:
 
 async def _destroy(netns: str, names: set[str]) -> None:
     if names:
-        await run(in_ns_argv(netns, ["ipset", "restore", "-exist"]),
-                  stdin="".join(f"destroy {n}\n" for n in sorted(names)), check=False)
+        await run(
+            in_ns_argv(netns, ["ipset", "restore", "-exist"]),
+            stdin="".join(f"destroy {n}\n" for n in sorted(names)),
+            check=False,
+        )

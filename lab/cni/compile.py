@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from lab.cni.selectors import matches
 from lab.cni.services import CHAIN_HAIRPIN, HAIRPIN_MARK, service_rules
@@ -93,8 +94,13 @@ class RuleSet:
         out += [f":{c} - [0:0]" for c in self.chains]
         out += list(self.rules)
         out.append("COMMIT")
-        out += ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-                ":POSTROUTING ACCEPT [0:0]"]
+        out += [
+            "*nat",
+            ":PREROUTING ACCEPT [0:0]",
+            ":INPUT ACCEPT [0:0]",
+            ":OUTPUT ACCEPT [0:0]",
+            ":POSTROUTING ACCEPT [0:0]",
+        ]
         out += [f":{c} - [0:0]" for c in self.nat_chains]
         out += list(self.nat_rules)
         out.append("COMMIT")
@@ -111,6 +117,7 @@ class RuleSet:
 
 # -- inputs -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class _Pod:
     namespace: str
@@ -118,7 +125,7 @@ class _Pod:
     ip: str
     labels: Mapping[str, str]
     ns_labels: Mapping[str, str]
-    named_ports: Mapping[tuple[str, str], tuple[int, ...]]   # (name, protocol) -> ports
+    named_ports: Mapping[tuple[str, str], tuple[int, ...]]  # (name, protocol) -> ports
 
     @property
     def key(self) -> str:
@@ -129,7 +136,8 @@ def _serving_containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """Containers whose ports are the pod's: regular ones and native sidecars (init
     containers with ``restartPolicy: Always``, KEP-753), which keep running with the pod."""
     return list(spec.get("containers") or []) + [
-        c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+        c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"
+    ]
 
 
 def _pods(namespaces: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> list[_Pod]:
@@ -138,7 +146,7 @@ def _pods(namespaces: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, A
         meta = ns.get("metadata") or {}
         name = meta.get("name", "")
         labels = dict(meta.get("labels") or {})
-        labels.setdefault(NS_NAME_LABEL, name)        # set by every real API server
+        labels.setdefault(NS_NAME_LABEL, name)  # set by every real API server
         ns_labels[name] = labels
     out: list[_Pod] = []
     for pod in pods:
@@ -151,15 +159,25 @@ def _pods(namespaces: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, A
         for c in _serving_containers(spec):
             for p in c.get("ports") or []:
                 if p.get("name") and p.get("containerPort"):
-                    named.setdefault((p["name"], (p.get("protocol") or "TCP").upper()), []).append(int(p["containerPort"]))
-        out.append(_Pod(namespace, meta.get("name", ""), ip, dict(meta.get("labels") or {}),
-                        ns_labels.get(namespace, {NS_NAME_LABEL: namespace}),
-                        {k: tuple(v) for k, v in named.items()}))
+                    named.setdefault((p["name"], (p.get("protocol") or "TCP").upper()), []).append(
+                        int(p["containerPort"])
+                    )
+        out.append(
+            _Pod(
+                namespace,
+                meta.get("name", ""),
+                ip,
+                dict(meta.get("labels") or {}),
+                ns_labels.get(namespace, {NS_NAME_LABEL: namespace}),
+                {k: tuple(v) for k, v in named.items()},
+            )
+        )
     out.sort(key=lambda p: (p.namespace, p.name))
     return out
 
 
 # -- building blocks -----------------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class _Builder:
@@ -184,7 +202,7 @@ class _Builder:
             self.notes.append(f"ipBlock {cidr}: the lab network is IPv4 only; rule matches nothing")
             return None
         ex = [e for e in ex if e.version == 4]
-        if any(net.subnet_of(e) for e in ex):      # everything excepted (the API should refuse this)
+        if any(net.subnet_of(e) for e in ex):  # everything excepted (the API should refuse this)
             return None
         # Only excepts inside the block mean anything; a nomatch entry outside it could not
         # win over the block's own, more specific entry anyway.
@@ -280,10 +298,18 @@ def _policy_types(spec: Mapping[str, Any]) -> set[str]:
 
 # -- the compiler --------------------------------------------------------------------------
 
-def compile_ruleset(namespaces: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]],
-                    policies: Iterable[Mapping[str, Any]], faults: Iterable[Any] = (), *,
-                    enforce: bool = True, sctp: bool = True,
-                    services: Iterable[Mapping[str, Any]] = (), hairpin_source: str = "") -> RuleSet:
+
+def compile_ruleset(
+    namespaces: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
+    policies: Iterable[Mapping[str, Any]],
+    faults: Iterable[Any] = (),
+    *,
+    enforce: bool = True,
+    sctp: bool = True,
+    services: Iterable[Mapping[str, Any]] = (),
+    hairpin_source: str = "",
+) -> RuleSet:
     """Everything the node loads for this state of the cluster (see the module docstring).
 
     ``faults`` are :class:`lab.runtime.Fault` values or their dicts; ``enforce=False``
@@ -298,19 +324,24 @@ def compile_ruleset(namespaces: Iterable[Mapping[str, Any]], pods: Iterable[Mapp
     all_pods = _pods(namespaces, pods)
     b = _Builder(sctp=sctp)
     chains = [CHAIN_FAULTS, CHAIN_EGRESS, CHAIN_INGRESS]
-    rules = [f"-A FORWARD -j {CHAIN_FAULTS}",
-             "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-             # Rule 9 through a Service: the hairpin mark is only set when DNAT picked the source.
-             f"-A FORWARD -m mark --mark {HAIRPIN_MARK} {_comment('a pod reaching itself via a Service')} -j ACCEPT"]
+    rules = [
+        f"-A FORWARD -j {CHAIN_FAULTS}",
+        "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        # Rule 9 through a Service: the hairpin mark is only set when DNAT picked the source.
+        f"-A FORWARD -m mark --mark {HAIRPIN_MARK} {_comment('a pod reaching itself via a Service')} -j ACCEPT",
+    ]
     rules += _fault_rules(faults, all_pods, b)
     if enforce:
         rules += [f"-A FORWARD -j {CHAIN_EGRESS}", f"-A FORWARD -j {CHAIN_INGRESS}"]
-        pol_list = sorted((dict(p) for p in policies),
-                          key=lambda p: ((p.get("metadata") or {}).get("namespace", ""),
-                                         (p.get("metadata") or {}).get("name", "")))
+        pol_list = sorted(
+            (dict(p) for p in policies),
+            key=lambda p: ((p.get("metadata") or {}).get("namespace", ""), (p.get("metadata") or {}).get("name", "")),
+        )
         for pod in all_pods:
             for direction in ("Ingress", "Egress"):
-                selecting = [p for p in pol_list if _selects(p, pod) and direction in _policy_types(p.get("spec") or {})]
+                selecting = [
+                    p for p in pol_list if _selects(p, pod) and direction in _policy_types(p.get("spec") or {})
+                ]
                 if not selecting:
                     continue
                 kind = "I" if direction == "Ingress" else "E"
@@ -322,8 +353,14 @@ def compile_ruleset(namespaces: Iterable[Mapping[str, Any]], pods: Iterable[Mapp
                 for pol in selecting:
                     rules += _direction_rules(pol, pod, direction, chain, all_pods, b)
                 rules.append(f"-A {chain} {_comment(f'{pod.key} isolated for {direction.lower()}')} -j DROP")
-    return RuleSet(tuple(sorted(b.sets.values(), key=lambda s: s.name)), tuple(chains), tuple(rules),
-                   tuple(b.notes + nat_notes), tuple(nat_chains), tuple(nat_rules))
+    return RuleSet(
+        tuple(sorted(b.sets.values(), key=lambda s: s.name)),
+        tuple(chains),
+        tuple(rules),
+        tuple(b.notes + nat_notes),
+        tuple(nat_chains),
+        tuple(nat_rules),
+    )
 
 
 def _selects(policy: Mapping[str, Any], pod: _Pod) -> bool:
@@ -333,8 +370,9 @@ def _selects(policy: Mapping[str, Any], pod: _Pod) -> bool:
     return matches((policy.get("spec") or {}).get("podSelector") or {}, pod.labels)
 
 
-def _direction_rules(policy: Mapping[str, Any], pod: _Pod, direction: str, chain: str,
-                     all_pods: list[_Pod], b: _Builder) -> list[str]:
+def _direction_rules(
+    policy: Mapping[str, Any], pod: _Pod, direction: str, chain: str, all_pods: list[_Pod], b: _Builder
+) -> list[str]:
     meta, spec = policy.get("metadata") or {}, policy.get("spec") or {}
     pol_ns = meta.get("namespace") or "default"
     key = "ingress" if direction == "Ingress" else "egress"
@@ -352,9 +390,17 @@ def _direction_rules(policy: Mapping[str, Any], pod: _Pod, direction: str, chain
     return out
 
 
-def _rule_matches(peer: Mapping[str, Any] | None, port: Mapping[str, Any] | None, pod: _Pod,
-                  direction: str, pol_ns: str, addr: str, all_pods: list[_Pod], b: _Builder,
-                  where: str) -> list[str]:
+def _rule_matches(
+    peer: Mapping[str, Any] | None,
+    port: Mapping[str, Any] | None,
+    pod: _Pod,
+    direction: str,
+    pol_ns: str,
+    addr: str,
+    all_pods: list[_Pod],
+    b: _Builder,
+    where: str,
+) -> list[str]:
     """iptables match strings for one (peer, port) pair of a rule; [] matches nothing."""
     if _is_named(port):
         assert port is not None
@@ -365,8 +411,11 @@ def _rule_matches(peer: Mapping[str, Any] | None, port: Mapping[str, Any] | None
             peer_match = _peer_match(peer, pol_ns, addr, all_pods, b)
             if peer_match is None:
                 return []
-            return [f"{peer_match} {m}".strip() for n in numbers
-                    for m in (_port_matches({"protocol": proto, "port": n}, b, where) or [])]
+            return [
+                f"{peer_match} {m}".strip()
+                for n in numbers
+                for m in (_port_matches({"protocol": proto, "port": n}, b, where) or [])
+            ]
         # Egress: resolve on each destination pod the peer covers (rule 6).
         if peer is None:
             dests = all_pods
@@ -392,8 +441,9 @@ def _rule_matches(peer: Mapping[str, Any] | None, port: Mapping[str, Any] | None
     return [f"{peer_match} {m}".strip() for m in port_matches]
 
 
-def _peer_match(peer: Mapping[str, Any] | None, pol_ns: str, addr: str, all_pods: list[_Pod],
-                b: _Builder) -> str | None:
+def _peer_match(
+    peer: Mapping[str, Any] | None, pol_ns: str, addr: str, all_pods: list[_Pod], b: _Builder
+) -> str | None:
     """The address match for a peer: '' for any, None when it can match nothing."""
     if peer is None:
         return ""
@@ -423,8 +473,10 @@ def _fault_rules(faults: Iterable[Any], pods: list[_Pod], b: _Builder) -> list[s
             b.notes.append(f"{label}: SCTP rules cannot load on this kernel; skipped")
             continue
         target = "ACCEPT" if action == "allow" else "DROP"
-        out.append(f"-A {CHAIN_FAULTS} -s {src}/32 -d {dst}/32 -p {proto} -m {proto} --dport {int(d['port'])} "
-                   f"{_comment(label)} -j {target}")
+        out.append(
+            f"-A {CHAIN_FAULTS} -s {src}/32 -d {dst}/32 -p {proto} -m {proto} --dport {int(d['port'])} "
+            f"{_comment(label)} -j {target}"
+        )
     return out
 
 

@@ -7,7 +7,8 @@ lack the key.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class SelectorError(ValueError):

@@ -14,7 +14,8 @@ address so the reply comes back through the node.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 CHAIN_SERVICES = "KRL-SERVICES"
 CHAIN_HAIRPIN = "KRL-HAIRPIN"
@@ -44,22 +45,24 @@ def _target(pod: Mapping[str, Any], target: Any, protocol: str) -> int | None:
         return int(target)
     spec = pod.get("spec") or {}
     sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
-    for c in list(spec.get("containers") or []) + sidecars:   # native sidecars' ports are the pod's too
+    for c in list(spec.get("containers") or []) + sidecars:  # native sidecars' ports are the pod's too
         for p in c.get("ports") or []:
             if p.get("name") == target and (p.get("protocol") or "TCP").upper() == protocol:
                 return int(p["containerPort"])
     return None
 
 
-def service_rules(services: Iterable[Mapping[str, Any]], pods: list[Mapping[str, Any]], *,
-                  sctp: bool = True) -> tuple[list[str], list[str], list[str]]:
+def service_rules(
+    services: Iterable[Mapping[str, Any]], pods: list[Mapping[str, Any]], *, sctp: bool = True
+) -> tuple[list[str], list[str], list[str]]:
     """(nat chains, nat rules, notes) for every selectable ClusterIP service port."""
     chains = [CHAIN_SERVICES, CHAIN_HAIRPIN]
-    rules = [f"-A PREROUTING -j {CHAIN_SERVICES}",
-             f"-A POSTROUTING -m mark --mark {HAIRPIN_MARK} -j {CHAIN_HAIRPIN}"]
+    rules = [f"-A PREROUTING -j {CHAIN_SERVICES}", f"-A POSTROUTING -m mark --mark {HAIRPIN_MARK} -j {CHAIN_HAIRPIN}"]
     notes: list[str] = []
-    ordered = sorted(services, key=lambda s: ((s.get("metadata") or {}).get("namespace", ""),
-                                             (s.get("metadata") or {}).get("name", "")))
+    ordered = sorted(
+        services,
+        key=lambda s: ((s.get("metadata") or {}).get("namespace", ""), (s.get("metadata") or {}).get("name", "")),
+    )
     for svc in ordered:
         meta, spec = svc.get("metadata") or {}, svc.get("spec") or {}
         cip = spec.get("clusterIP")
@@ -74,22 +77,22 @@ def service_rules(services: Iterable[Mapping[str, Any]], pods: list[Mapping[str,
                 continue
             p = proto.lower()
             target = port.get("targetPort", port.get("port"))
-            dests = [(ep["status"]["podIP"], t) for ep in eps
-                     if (t := _target(ep, target, proto)) is not None]
+            dests = [(ep["status"]["podIP"], t) for ep in eps if (t := _target(ep, target, proto)) is not None]
             if not dests:
                 notes.append(f"service {key} port {port.get('port')}/{proto}: no endpoints")
                 continue
             chain = "KRL-SVC-" + hashlib.sha1(f"{key}:{port.get('port')}/{proto}".encode()).hexdigest()[:12]
             chains.append(chain)
             comment = f'-m comment --comment "{key}:{port.get("port")}/{proto}"'
-            rules.append(f"-A {CHAIN_SERVICES} -d {cip}/32 -p {p} -m {p} --dport {int(port['port'])} "
-                         f"{comment} -j {chain}")
+            rules.append(
+                f"-A {CHAIN_SERVICES} -d {cip}/32 -p {p} -m {p} --dport {int(port['port'])} {comment} -j {chain}"
+            )
             for i, (ip, t) in enumerate(dests):
                 sep = "KRL-SEP-" + hashlib.sha1(f"{chain}>{ip}:{t}".encode()).hexdigest()[:12]
                 chains.append(sep)
                 left = len(dests) - i
                 pick = f"-m statistic --mode random --probability {1 / left:.11f} " if left > 1 else ""
                 rules.append(f"-A {chain} {pick}-j {sep}")
-                rules.append(f"-A {sep} -s {ip}/32 -j MARK --set-xmark {HAIRPIN_MARK}")   # hairpin
+                rules.append(f"-A {sep} -s {ip}/32 -j MARK --set-xmark {HAIRPIN_MARK}")  # hairpin
                 rules.append(f"-A {sep} -p {p} -j DNAT --to-destination {ip}:{t}")
     return chains, rules, notes

@@ -33,6 +33,7 @@ _LAZY = {"LabNode": "lab.node.runtime", "cleanup_instance": "lab.node.cleanup"}
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
+
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'lab.node' has no attribute {name!r}")
 

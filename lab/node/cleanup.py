@@ -9,6 +9,7 @@ creates anything in the host's own namespace.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -20,17 +21,15 @@ from lab.node.netns import list_netns, pids_in_netns
 
 log = logging.getLogger(__name__)
 
-_KILL_WAIT_S = 3.0   # how long SIGKILLed processes get to leave the namespace
+_KILL_WAIT_S = 3.0  # how long SIGKILLed processes get to leave the namespace
 
 
 def kill_netns_processes(netns: str) -> list[int]:
     """SIGKILL every process living in ``netns``; wait briefly until they are gone."""
     pids = pids_in_netns(netns)
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     end = time.monotonic() + _KILL_WAIT_S
     while pids and time.monotonic() < end:
         pids = [p for p in pids if _alive(p)]

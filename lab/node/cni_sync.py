@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from lab.cni.apply import apply_ruleset, sctp_supported
 from lab.cni.compile import RuleSet, compile_ruleset
@@ -22,8 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class CniSync:
-    def __init__(self, netns: str, *, enforce: bool,
-                 local_pods: Callable[[], list[Mapping[str, Any]]]) -> None:
+    def __init__(self, netns: str, *, enforce: bool, local_pods: Callable[[], list[Mapping[str, Any]]]) -> None:
         self.netns = netns
         self.enforce = enforce
         self._local_pods = local_pods
@@ -62,9 +62,9 @@ class CniSync:
                 previous = set(self.current.notes) if self.current else set()
                 self.current = ruleset
                 for note in ruleset.notes:
-                    if note not in previous:          # say each thing once, not on every sync
+                    if note not in previous:  # say each thing once, not on every sync
                         log.info("cni: %s", note)
-            except Exception as exc:  # noqa: BLE001 - handed to the callers that asked
+            except Exception as exc:
                 log.error("cni: loading rules failed: %s", exc)
                 error = exc
             self._done = gen
@@ -84,17 +84,23 @@ class CniSync:
         for pod in self.pods:
             k = _key(pod)
             if not (pod.get("status") or {}).get("podIP") and k in local:
-                pod = {**pod, "status": {**(pod.get("status") or {}),
-                                         "podIP": local[k]["status"]["podIP"]}}
+                pod = {**pod, "status": {**(pod.get("status") or {}), "podIP": local[k]["status"]["podIP"]}}
             merged[k] = pod
         for k, pod in local.items():
             merged.setdefault(k, pod)
         return list(merged.values())
 
     def compile(self) -> RuleSet:
-        return compile_ruleset(self.namespaces, self.merged_pods(), self.policies, self.faults,
-                               enforce=self.enforce, sctp=self.sctp, services=self.services,
-                               hairpin_source=NODE_IP)
+        return compile_ruleset(
+            self.namespaces,
+            self.merged_pods(),
+            self.policies,
+            self.faults,
+            enforce=self.enforce,
+            sctp=self.sctp,
+            services=self.services,
+            hairpin_source=NODE_IP,
+        )
 
 
 def _key(pod: Mapping[str, Any]) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from probe.listeners import ListenerHandle, serve_socket
 
 log = logging.getLogger(__name__)
 
-_BACKLOG = 128   # connection bursts from a sweep: one agent opens many at once
+_BACKLOG = 128  # connection bursts from a sweep: one agent opens many at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ def open_sockets(ports: list[PortSpec], address: str = "0.0.0.0") -> list[tuple[
             kind = socket.SOCK_STREAM if spec.protocol == "TCP" else socket.SOCK_DGRAM
             sock = socket.socket(socket.AF_INET, kind)
             opened.append((spec, sock))
-            if kind == socket.SOCK_STREAM:   # (for UDP it would let two containers share a port)
+            if kind == socket.SOCK_STREAM:  # (for UDP it would let two containers share a port)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((address, spec.port))
             if kind == socket.SOCK_STREAM:
@@ -66,6 +66,6 @@ class Serving:
         for handle in self._handles:
             try:
                 handle.close()
-            except Exception as exc:  # noqa: BLE001 - closing must go on for the others
+            except Exception as exc:
                 log.debug("closing listener: %s", exc)
         self._handles.clear()

@@ -14,8 +14,8 @@ import contextlib
 import ctypes
 import os
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
@@ -67,13 +67,18 @@ def write_sysctl(key: str, value: str) -> None:
 async def run(argv: Sequence[str], *, stdin: str | None = None, check: bool = True) -> str:
     """Run a command without a shell; raise :class:`NetnsError` naming it when it fails."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *argv,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
     if check and proc.returncode != 0:
         first = stdin.splitlines()[:3] if stdin else []
-        raise NetnsError(f"{' '.join(argv)} failed ({proc.returncode}): {err.decode(errors='replace').strip()}"
-                         + (f" [input starts {first}]" if first else ""))
+        raise NetnsError(
+            f"{' '.join(argv)} failed ({proc.returncode}): {err.decode(errors='replace').strip()}"
+            + (f" [input starts {first}]" if first else "")
+        )
     return out.decode(errors="replace")
 
 

@@ -55,26 +55,34 @@ class PodNetwork:
         n = self.names
         await ip_batch([f"netns add {n.node_netns}", f"netns add {n.ext_netns}"])
         await self.in_netns(n.node_netns, _node_sysctls)
-        await ip_batch([
-            "link set lo up",
-            f"addr add {N.NODE_IP}/32 dev lo",
-            f"link add {n.ext_link} type veth peer name eth0 netns {n.ext_netns}",
-            f"link set {n.ext_link} up",
-            *[f"route add {cidr} dev {n.ext_link} scope link" for cidr in N.EXTERNAL_CIDRS],
-        ], netns=n.node_netns)
-        await ip_batch([
-            "link set lo up",
-            *[f"addr add {host}/32 dev eth0" for host in N.EXTERNAL_HOSTS],
-            "link set eth0 up",
-            f"route add {N.GATEWAY} dev eth0 scope link",
-            f"route add default via {N.GATEWAY} dev eth0",
-        ], netns=n.ext_netns)
+        await ip_batch(
+            [
+                "link set lo up",
+                f"addr add {N.NODE_IP}/32 dev lo",
+                f"link add {n.ext_link} type veth peer name eth0 netns {n.ext_netns}",
+                f"link set {n.ext_link} up",
+                *[f"route add {cidr} dev {n.ext_link} scope link" for cidr in N.EXTERNAL_CIDRS],
+            ],
+            netns=n.node_netns,
+        )
+        await ip_batch(
+            [
+                "link set lo up",
+                *[f"addr add {host}/32 dev eth0" for host in N.EXTERNAL_HOSTS],
+                "link set eth0 up",
+                f"route add {N.GATEWAY} dev eth0 scope link",
+                f"route add default via {N.GATEWAY} dev eth0",
+            ],
+            netns=n.ext_netns,
+        )
 
     async def in_netns(self, netns: str, fn, *args):
         """Run ``fn(*args)`` on a worker thread inside ``netns`` (sockets, sysctls, fork)."""
+
         def job():
             with in_netns(netns):
                 return fn(*args)
+
         return await asyncio.get_running_loop().run_in_executor(self._executor, job)
 
     # -- pods -------------------------------------------------------------------------
@@ -92,12 +100,12 @@ class PodNetwork:
         await fut
 
     async def _drain(self) -> None:
-        await asyncio.sleep(0)          # let concurrent run_pod calls join this batch
+        await asyncio.sleep(0)  # let concurrent run_pod calls join this batch
         while self._pending:
             batch, self._pending = self._pending, []
             try:
                 await self._attach_batch([s for s, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - handed to every waiter
+            except Exception as exc:
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc)
@@ -111,16 +119,25 @@ class PodNetwork:
         await ip_batch([f"netns add {s.netns}" for s in slots])
         lines: list[str] = []
         for s in slots:
-            lines += [f"link add {s.link} type veth peer name eth0 netns {s.netns}",
-                      f"link set {s.link} up",
-                      f"route add {s.ip}/32 dev {s.link} scope link"]
+            lines += [
+                f"link add {s.link} type veth peer name eth0 netns {s.netns}",
+                f"link set {s.link} up",
+                f"route add {s.ip}/32 dev {s.link} scope link",
+            ]
         await ip_batch(lines, netns=node)
 
         async def pod_side(s: PodSlot) -> None:
             async with self._sem:
-                await ip_batch(["link set lo up", f"addr add {s.ip}/32 dev eth0", "link set eth0 up",
-                                f"route add {N.GATEWAY} dev eth0 scope link",
-                                f"route add default via {N.GATEWAY} dev eth0"], netns=s.netns)
+                await ip_batch(
+                    [
+                        "link set lo up",
+                        f"addr add {s.ip}/32 dev eth0",
+                        "link set eth0 up",
+                        f"route add {N.GATEWAY} dev eth0 scope link",
+                        f"route add default via {N.GATEWAY} dev eth0",
+                    ],
+                    netns=s.netns,
+                )
 
         await asyncio.gather(*(pod_side(s) for s in slots))
         await asyncio.get_running_loop().run_in_executor(self._executor, _pod_sysctls, [s.netns for s in slots])

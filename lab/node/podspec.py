@@ -16,7 +16,8 @@ Kubernetes rules followed here:
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from lab.node.listeners import PortSpec
 from lab.node.processes import BASE_PATH
@@ -66,19 +67,25 @@ def run_as(pod: Mapping[str, Any], container: Mapping[str, Any]) -> tuple[int, i
 
 def expand(text: str, env: Mapping[str, str]) -> str:
     """Kubernetes ``$(VAR)`` expansion: unknown references stay as written."""
+
     def sub(m: re.Match[str]) -> str:
         if m.group(0) == "$$":
             return "$"
         return env.get(m.group(1), m.group(0))
+
     return _REF.sub(sub, text)
 
 
 def field_value(pod: Mapping[str, Any], path: str, *, pod_ip: str, host_ip: str, node_name: str) -> str:
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     simple = {
-        "metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", "default"),
-        "metadata.uid": meta.get("uid", ""), "status.podIP": pod_ip, "status.podIPs": pod_ip,
-        "status.hostIP": host_ip, "status.hostIPs": host_ip,
+        "metadata.name": meta.get("name", ""),
+        "metadata.namespace": meta.get("namespace", "default"),
+        "metadata.uid": meta.get("uid", ""),
+        "status.podIP": pod_ip,
+        "status.podIPs": pod_ip,
+        "status.hostIP": host_ip,
+        "status.hostIPs": host_ip,
         "spec.nodeName": spec.get("nodeName") or node_name,
         "spec.serviceAccountName": spec.get("serviceAccountName") or "default",
     }
@@ -90,8 +97,9 @@ def field_value(pod: Mapping[str, Any], path: str, *, pod_ip: str, host_ip: str,
     return ""
 
 
-def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], *, pod_ip: str,
-                  host_ip: str, node_name: str) -> dict[str, str]:
+def container_env(
+    pod: Mapping[str, Any], container: Mapping[str, Any], *, pod_ip: str, host_ip: str, node_name: str
+) -> dict[str, str]:
     meta = pod.get("metadata") or {}
     env: dict[str, str] = {"PATH": BASE_PATH, "HOME": "/", "HOSTNAME": meta.get("name", "")}
     for item in container.get("env") or []:
@@ -104,7 +112,7 @@ def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], *, pod_i
             path = item["valueFrom"]["fieldRef"].get("fieldPath", "")
             env[name] = field_value(pod, path, pod_ip=pod_ip, host_ip=host_ip, node_name=node_name)
         else:
-            env[name] = ""        # configMap/secret/resource refs: nothing the lab can provide
+            env[name] = ""  # configMap/secret/resource refs: nothing the lab can provide
     env.setdefault(ENV_NAMESPACE, meta.get("namespace", "default"))
     env.setdefault(ENV_POD, meta.get("name", ""))
     env.setdefault(ENV_CONTAINER, container.get("name", ""))
@@ -115,10 +123,7 @@ def container_argv(container: Mapping[str, Any], env: Mapping[str, str]) -> list
     """``command`` replaces ENTRYPOINT (and drops CMD); ``args`` replace CMD."""
     command = container.get("command")
     args = container.get("args")
-    if command:
-        argv = list(command) + list(args or [])
-    else:
-        argv = list(AGENT_ENTRYPOINT) + list(args if args else AGENT_CMD)
+    argv = list(command) + list(args or []) if command else list(AGENT_ENTRYPOINT) + list(args if args else AGENT_CMD)
     return [expand(str(a), env) for a in argv]
 
 

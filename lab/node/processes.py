@@ -9,25 +9,31 @@ container adds NET_ADMIN). Each process
 leads its own process group so everything it spawns is killed with it. Exits are
 noticed through a pidfd on the event loop: no thread per process.
 
-The installed Python may live below a directory other users cannot enter (``/root``
-with pyenv). A non-root container then gets what a container image gives it anyway: a
-view of the filesystem where its interpreter is reachable. It runs in a private mount
-namespace (``unshare --mount``, propagation private, so nothing reaches the host's mount
-table) where a lab-owned world-traversable directory is bound over the blocked one,
-holding only the subtree on the interpreter's path; then ``setpriv`` drops to the UID.
+What a non-root container runs (the agent: the lab's Python, its standard library, the
+virtual environment and the ``probe`` package of this checkout) may live below
+directories other users cannot enter: ``/root`` (pyenv, or a checkout in root's home),
+a ``mktemp -d`` folder (mode 0700). A non-root container then gets what a container
+image gives it anyway: a view of the filesystem where its program is reachable. It runs
+in a private mount namespace (``unshare --mount``, propagation private, so nothing
+reaches the host's mount table) where, for each blocked directory on those paths from
+the top down, a lab-owned world-traversable stand-in holding only the entries on the
+paths is bound over it; then ``setpriv`` drops to the UID. Nothing else of the blocked
+directories is visible, and nothing on the host changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from lab.node.netns import in_netns
 
@@ -36,36 +42,104 @@ BASE_PATH = f"{VENV_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 
 
 @dataclass(frozen=True, slots=True)
-class MountView:
-    """``blocked`` (e.g. /root) is replaced by ``stand_in`` holding ``stand_in/child`` = ``source``."""
+class ViewStep:
+    """``blocked`` (e.g. /root, mode 0700) is covered by ``stand_in`` (0755), which shows
+    only ``entries`` of it (e.g. ``.pyenv`` and ``src``), each bound from the original."""
 
     blocked: Path
-    source: Path
     stand_in: Path
+    entries: tuple[str, ...]
 
 
-def mount_view_for(state_dir: Path, executable: str = sys.executable) -> MountView | None:
-    """The view needed for non-root UIDs to run ``executable``, or None if they already can.
+@dataclass(frozen=True, slots=True)
+class MountView:
+    """Every blocked directory on the paths a non-root container needs, top-down."""
 
-    Creates the stand-in directory (mode 0755) under ``state_dir``.
+    steps: tuple[ViewStep, ...]
+
+    def script(self) -> str:
+        """Shell commands (run as root in the container's mount namespace) that set it up."""
+        cmds = []
+        for step in self.steps:
+            for entry in step.entries:
+                cmds.append(
+                    f"mount --bind {shlex.quote(str(step.blocked / entry))} {shlex.quote(str(step.stand_in / entry))}"
+                )
+            cmds.append(f"mount --rbind {shlex.quote(str(step.stand_in))} {shlex.quote(str(step.blocked))}")
+        return " && ".join(cmds)
+
+
+def agent_paths() -> list[Path]:
+    """What ``kubereach-probe`` needs to run: the interpreter, its standard library, the
+    virtual environment, and the ``probe`` package (an editable install points into the
+    checkout). Found without importing anything."""
+    import importlib.util
+
+    paths = [Path(os.path.realpath(sys.executable)).parent, Path(sys.base_prefix), Path(sys.prefix)]
+    spec = importlib.util.find_spec("probe")
+    if spec is not None and spec.origin:
+        paths.append(Path(spec.origin).parent)
+    return paths
+
+
+def _traversable(path: Path) -> bool:
+    return bool(os.stat(path).st_mode & 0o001)
+
+
+def mount_view_for(state_dir: Path, paths: Sequence[Path] | None = None) -> MountView | None:
+    """The view that lets non-root UIDs reach ``paths`` (default: :func:`agent_paths`), or
+    None if they already can. Creates the stand-in directories under ``state_dir``.
+
+    Every ancestor of each path that others cannot traverse becomes a step; its stand-in
+    holds exactly the entries below it that lead to the paths. A path that is itself
+    unreadable to others is beyond a view's reach (its contents would need copying).
     """
-    real = Path(os.path.realpath(executable))
-    parts = real.parts
-    for depth in range(1, len(parts) - 1):
-        d = Path(*parts[:depth + 1])
-        if not os.stat(d).st_mode & 0o001:
-            stand_in = state_dir / "rootview"
-            (stand_in / parts[depth + 1]).mkdir(parents=True, exist_ok=True)
-            stand_in.chmod(0o755)
-            (stand_in / parts[depth + 1]).chmod(0o755)
-            return MountView(d, d / parts[depth + 1], stand_in)
-    return None
+    needed: dict[Path, set[str]] = {}
+    for raw in agent_paths() if paths is None else paths:
+        real = Path(os.path.realpath(raw))
+        parts = real.parts
+        for depth in range(1, len(parts)):
+            ancestor = Path(*parts[:depth])
+            if not _traversable(ancestor):
+                needed.setdefault(ancestor, set()).add(parts[depth])
+    if not needed:
+        return None
+    root = state_dir / "rootview"
+    steps = []
+    for i, blocked in enumerate(sorted(needed, key=lambda d: (len(d.parts), str(d)))):
+        stand_in = root / str(i)
+        stand_in.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(needed[blocked]):
+            target = stand_in / entry
+            if (blocked / entry).is_dir():
+                target.mkdir(exist_ok=True)
+                target.chmod(0o755)
+            else:
+                target.touch(exist_ok=True)
+        stand_in.chmod(0o755)
+        steps.append(ViewStep(blocked, stand_in, tuple(sorted(needed[blocked]))))
+    return MountView(tuple(steps))
 
 
 # What a container runtime grants a root container by default (containerd/Docker).
-DEFAULT_CAPABILITIES = frozenset({
-    "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
-    "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"})
+DEFAULT_CAPABILITIES = frozenset(
+    {
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FSETID",
+        "FOWNER",
+        "MKNOD",
+        "NET_RAW",
+        "SETGID",
+        "SETUID",
+        "SETFCAP",
+        "SETPCAP",
+        "NET_BIND_SERVICE",
+        "SYS_CHROOT",
+        "KILL",
+        "AUDIT_WRITE",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +162,51 @@ class ProcessSpec:
 
 
 # Every capability Linux knows (capability(7)); a container naming another fails to start.
-KNOWN_CAPABILITIES = frozenset({
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-    "CHECKPOINT_RESTORE"})
+KNOWN_CAPABILITIES = frozenset(
+    {
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+    }
+)
 
 
 def container_capabilities(security_context: Mapping[str, object] | None) -> frozenset[str] | None:
@@ -107,7 +219,7 @@ def container_capabilities(security_context: Mapping[str, object] | None) -> fro
         return None
     caps = sc.get("capabilities") or {}
     drop = {str(c).upper().removeprefix("CAP_") for c in caps.get("drop") or []}  # type: ignore[union-attr]
-    add = {str(c).upper().removeprefix("CAP_") for c in caps.get("add") or []}    # type: ignore[union-attr]
+    add = {str(c).upper().removeprefix("CAP_") for c in caps.get("add") or []}  # type: ignore[union-attr]
     unknown = sorted((drop | add) - KNOWN_CAPABILITIES - {"ALL"})
     if unknown:
         raise ValueError(f"unknown capabilities {unknown} in securityContext.capabilities")
@@ -134,12 +246,23 @@ def wrap(argv: list[str], spec: ProcessSpec, view: MountView | None) -> list[str
         drop.append("--no-new-privs")
     drop.append("--")
     use_view = view is not None and spec.uid != 0
-    script = 'hostname "$1" && ' + ('mount --bind "$2" "$3" && mount --rbind "$4" "$5" && ' if use_view else "")
-    script += 'shift 5 && exec "$@"'
-    paths = ([str(view.source), str(view.stand_in / view.source.name), str(view.stand_in), str(view.blocked)]
-             if use_view and view is not None else ["-", "-", "-", "-"])
-    return ["unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-c", script,
-            "krl-lab", spec.hostname or "pod", *paths, *drop, *argv]
+    script = 'hostname "$1" && ' + (f"{view.script()} && " if use_view and view is not None else "")
+    script += 'shift && exec "$@"'
+    return [
+        "unshare",
+        "--mount",
+        "--uts",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        script,
+        "krl-lab",
+        spec.hostname or "pod",
+        *drop,
+        *argv,
+    ]
 
 
 def resolve_program(argv: Sequence[str], path: str = BASE_PATH) -> list[str]:
@@ -163,8 +286,16 @@ def spawn_in_netns(netns: str, spec: ProcessSpec, log_path: Path, view: MountVie
     """Start the process (call on a worker thread); stdout and stderr append to ``log_path``."""
     argv = wrap(resolve_program(spec.argv, spec.env.get("PATH", BASE_PATH)), spec, view)
     with open(log_path, "ab", buffering=0) as logf, in_netns(netns):
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                env=dict(spec.env), cwd="/", close_fds=True, start_new_session=True)
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            env=dict(spec.env),
+            cwd="/",
+            close_fds=True,
+            start_new_session=True,
+        )
 
 
 def exit_code(returncode: int) -> int:
@@ -193,10 +324,8 @@ async def wait_exit(proc: subprocess.Popen) -> int:
     finally:
         loop.remove_reader(fd)
         os.close(fd)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     return exit_code(proc.wait())
 
 
@@ -205,7 +334,5 @@ def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
     if proc.poll() is not None:
         # Reaped leader: its pid may be reused; stragglers are found by namespace instead.
         return
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

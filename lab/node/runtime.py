@@ -23,15 +23,17 @@ they are terminated; they are never restarted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
 import shutil
 import signal
 import subprocess
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from lab.node import names as N
 from lab.node import podspec
@@ -39,15 +41,22 @@ from lab.node.cleanup import cleanup_instance, kill_netns_processes
 from lab.node.cni_sync import CniSync
 from lab.node.listeners import PortSpec, Serving, open_sockets
 from lab.node.network import PodNetwork, PodSlot, apply_pod_sysctls
-from lab.node.processes import (MountView, ProcessSpec, container_capabilities, kill_group, mount_view_for,
-                                spawn_in_netns, wait_exit)
+from lab.node.processes import (
+    MountView,
+    ProcessSpec,
+    container_capabilities,
+    kill_group,
+    mount_view_for,
+    spawn_in_netns,
+    wait_exit,
+)
 from lab.node.status import ContainerState, Phase, State, condition, now
 from lab.runtime import Fault, LogNotFound, StatusReporter
 
 log = logging.getLogger(__name__)
 
-_STOP_GRACE_S = 2.0          # SIGTERM -> SIGKILL on pod deletion (terminationGracePeriod, shortened)
-_WORKER_THREADS = 4          # namespace-hopping threads: socket creation, forks, sysctls
+_STOP_GRACE_S = 2.0  # SIGTERM -> SIGKILL on pod deletion (terminationGracePeriod, shortened)
+_WORKER_THREADS = 4  # namespace-hopping threads: socket creation, forks, sysctls
 DEADLINE_REASON = "DeadlineExceeded"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 
@@ -94,15 +103,21 @@ class PodRun:
         return self.phase in (Phase.SUCCEEDED, Phase.FAILED)
 
     def status(self) -> dict[str, Any]:
-        ready = (self.phase is Phase.RUNNING and bool(self.containers)
-                 and all(c.state is State.RUNNING for c in self.containers))
+        ready = (
+            self.phase is Phase.RUNNING
+            and bool(self.containers)
+            and all(c.state is State.RUNNING for c in self.containers)
+        )
         st: dict[str, Any] = {
             "phase": str(self.phase),
-            "conditions": [self._condition("PodScheduled", True),
-                           self._condition("Initialized", self.initialized),
-                           self._condition("ContainersReady", ready),
-                           self._condition("Ready", ready)],
-            "hostIP": N.NODE_IP, "hostIPs": [{"ip": N.NODE_IP}],
+            "conditions": [
+                self._condition("PodScheduled", True),
+                self._condition("Initialized", self.initialized),
+                self._condition("ContainersReady", ready),
+                self._condition("Ready", ready),
+            ],
+            "hostIP": N.NODE_IP,
+            "hostIPs": [{"ip": N.NODE_IP}],
             "qosClass": "BestEffort",
             "initContainerStatuses": [c.to_dict(self.uid) for c in self.init],
             "containerStatuses": [c.to_dict(self.uid) for c in self.containers],
@@ -143,12 +158,15 @@ class PodRun:
         if not self.stopping:
             try:
                 self.report(self.status())
-            except Exception:  # noqa: BLE001 - a reporter bug must not kill the pod
+            except Exception:
                 log.exception("status report for %s/%s failed", self.namespace, self.name)
 
     def as_network_pod(self) -> dict[str, Any]:
-        return {"metadata": dict(self.pod.get("metadata") or {}), "spec": dict(self.spec),
-                "status": {"podIP": self.slot.ip, "phase": str(self.phase)}}
+        return {
+            "metadata": dict(self.pod.get("metadata") or {}),
+            "spec": dict(self.spec),
+            "status": {"podIP": self.slot.ip, "phase": str(self.phase)},
+        }
 
     def log_path(self, container: str) -> Path:
         return self.log_dir / f"{container}.log"
@@ -168,15 +186,17 @@ class LabNode:
         self.network = PodNetwork(self.names, self._executor)
         self._pods: dict[tuple[str, str], PodRun] = {}
         self._external: list[Serving] = []
-        self._cni = CniSync(self.names.node_netns, enforce=cni == "enforce",
-                            local_pods=lambda: [r.as_network_pod() for r in self._pods.values()
-                                                if r.network_ready])
+        self._cni = CniSync(
+            self.names.node_netns,
+            enforce=cni == "enforce",
+            local_pods=lambda: [r.as_network_pod() for r in self._pods.values() if r.network_ready],
+        )
         self._view: MountView | None = None
 
     # -- NodeRuntime ---------------------------------------------------------------------
     async def start(self) -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft < hard:   # every listener is a file descriptor in this process
+        if soft < hard:  # every listener is a file descriptor in this process
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._view = mount_view_for(self.state_dir)
@@ -193,13 +213,26 @@ class LabNode:
             raise ValueError(f"pod {key[0]}/{key[1]} is already running on this node")
         slot = self.network.allocate()
         log_dir = self.state_dir / "logs" / key[0] / key[1]
-        run = PodRun(key[0], key[1], pod, slot, report, log_dir,
-                     init=[ContainerState(c["name"], c.get("image", ""), reason="PodInitializing")
-                           for c in spec.get("initContainers") or []],
-                     containers=[ContainerState(c["name"], c.get("image", ""),
-                                                reason="PodInitializing" if spec.get("initContainers")
-                                                else "ContainerCreating")
-                                 for c in spec.get("containers") or []])
+        run = PodRun(
+            key[0],
+            key[1],
+            pod,
+            slot,
+            report,
+            log_dir,
+            init=[
+                ContainerState(c["name"], c.get("image", ""), reason="PodInitializing")
+                for c in spec.get("initContainers") or []
+            ],
+            containers=[
+                ContainerState(
+                    c["name"],
+                    c.get("image", ""),
+                    reason="PodInitializing" if spec.get("initContainers") else "ContainerCreating",
+                )
+                for c in spec.get("containers") or []
+            ],
+        )
         self._pods[key] = run
         run.start_time = now()
         run.emit()
@@ -207,21 +240,23 @@ class LabNode:
             log_dir.mkdir(parents=True, exist_ok=True)
             await self.network.attach(slot)
             run.network_ready = True
-            if run.stopping:            # deleted while its network was being set up
+            if run.stopping:  # deleted while its network was being set up
                 await self.network.detach([slot])
                 return
-            sysctls = [(str(x.get("name", "")), str(x.get("value", "")))
-                       for x in (spec.get("securityContext") or {}).get("sysctls") or []]
+            sysctls = [
+                (str(x.get("name", "")), str(x.get("value", "")))
+                for x in (spec.get("securityContext") or {}).get("sysctls") or []
+            ]
             if sysctls:
                 for problem in await self.network.in_netns(slot.netns, apply_pod_sysctls, sysctls):
                     log.warning("pod %s/%s: %s", *key, problem)
-            await self._cni.sync()      # policies cover the pod before anything listens
-        except Exception as exc:  # noqa: BLE001 - reported on the pod, like a CNI ADD failure
+            await self._cni.sync()  # policies cover the pod before anything listens
+        except Exception as exc:
             log.error("pod %s/%s: network set-up failed: %s", *key, exc)
             if not run.network_ready:
                 run.phase, run.reason, run.message = Phase.FAILED, "NetworkSetupFailed", str(exc)[:500]
                 run.emit()
-                await self.network.detach([slot])     # whatever part of it was created
+                await self.network.detach([slot])  # whatever part of it was created
                 return
         if run.stopping:
             return
@@ -247,15 +282,19 @@ class LabNode:
             await self.network.detach([run.slot])
         shutil.rmtree(run.log_dir, ignore_errors=True)
 
-    async def add_ephemeral_container(self, pod: Mapping[str, Any], container: Mapping[str, Any],
-                                      report: StatusReporter) -> None:
+    async def add_ephemeral_container(
+        self, pod: Mapping[str, Any], container: Mapping[str, Any], report: StatusReporter
+    ) -> None:
         meta = pod.get("metadata") or {}
         key = (meta.get("namespace") or "default", meta.get("name", ""))
         run = self._pods.get(key)
         if run is None:
             raise LookupError(f"pod {key[0]}/{key[1]} is not running on this node")
         run.report = report
-        run.pod = {**run.pod, "spec": {**run.spec, "ephemeralContainers": (pod.get("spec") or {}).get("ephemeralContainers") or []}}
+        run.pod = {
+            **run.pod,
+            "spec": {**run.spec, "ephemeralContainers": (pod.get("spec") or {}).get("ephemeralContainers") or []},
+        }
         name = container["name"]
         if any(c.name == name for c in run.ephemeral):
             raise ValueError(f"ephemeral container {name!r} already exists in {key[0]}/{key[1]}")
@@ -285,9 +324,13 @@ class LabNode:
         except FileNotFoundError:
             raise LogNotFound(f'container "{container}" in pod "{name}" is waiting to start') from None
 
-    async def sync_network(self, namespaces: list[Mapping[str, Any]], pods: list[Mapping[str, Any]],
-                           policies: list[Mapping[str, Any]],
-                           services: list[Mapping[str, Any]] | None = None) -> None:
+    async def sync_network(
+        self,
+        namespaces: list[Mapping[str, Any]],
+        pods: list[Mapping[str, Any]],
+        policies: list[Mapping[str, Any]],
+        services: list[Mapping[str, Any]] | None = None,
+    ) -> None:
         """Recompile the CNI; ``services`` (optional, kept from the last call when None) get
         kube-proxy style ClusterIP DNAT."""
         self._cni.namespaces, self._cni.pods, self._cni.policies = list(namespaces), list(pods), list(policies)
@@ -368,9 +411,11 @@ class LabNode:
                     return
                 if code != 0:
                     run.phase, run.reason = Phase.FAILED, ""
-                    run.message = (f"native sidecar {c['name']} could not start (code {code})"
-                                   if podspec.is_native_sidecar(c)
-                                   else f"init container {c['name']} exited with code {code}")
+                    run.message = (
+                        f"native sidecar {c['name']} could not start (code {code})"
+                        if podspec.is_native_sidecar(c)
+                        else f"init container {c['name']} exited with code {code}"
+                    )
                     run.containers = [s.waiting("PodInitializing") for s in run.containers]
                     run.emit()
                     return
@@ -392,14 +437,13 @@ class LabNode:
                     t.cancel()
             if run.final and not run.stopping:
                 await self._stop_sidecars(run, sidecars)
-            elif sidecars:      # agent sidecars live as long as the pod (until deleted or deadline)
+            elif sidecars:  # agent sidecars live as long as the pod (until deleted or deadline)
                 await asyncio.gather(*sidecars, return_exceptions=True)
         finally:
             for t in sidecars:
                 t.cancel()
 
-    async def _start_sidecar(self, run: PodRun, c: Mapping[str, Any], i: int,
-                             sidecars: list[asyncio.Task[int]]) -> int:
+    async def _start_sidecar(self, run: PodRun, c: Mapping[str, Any], i: int, sidecars: list[asyncio.Task[int]]) -> int:
         """Start a native sidecar and return once it runs (0) or could not start (its code).
 
         Like the kubelet, the next init container waits for the sidecar to have started,
@@ -413,7 +457,7 @@ class LabNode:
             task = asyncio.create_task(self._run_process(run, c, run.init, i))
             sidecars.append(task)
             while run.init[i].state is State.WAITING and not task.done():
-                await asyncio.sleep(0.02)   # CreateContainerConfigError keeps it (and the pod) waiting
+                await asyncio.sleep(0.02)  # CreateContainerConfigError keeps it (and the pod) waiting
         state = run.init[i]
         if state.state is State.TERMINATED and state.reason == "StartError":
             return state.exit_code or 128
@@ -429,7 +473,7 @@ class LabNode:
                 serving.close()
             proc = run.procs.get(c["name"])
             if proc is not None:
-                kill_group(proc, signal.SIGTERM)    # its _run_process task records the exit
+                kill_group(proc, signal.SIGTERM)  # its _run_process task records the exit
             else:
                 run.init[i] = replace(run.init[i].terminated(0), started_at=run.init[i].started_at)
         pending = [t for t in sidecars if not t.done()]
@@ -439,11 +483,12 @@ class LabNode:
                 t.cancel()
         run.emit()
 
-    async def _start_listeners(self, run: PodRun, c: Mapping[str, Any], states: list[ContainerState],
-                               i: int) -> None:
+    async def _start_listeners(self, run: PodRun, c: Mapping[str, Any], states: list[ContainerState], i: int) -> None:
         ports, notes = podspec.listener_ports(c)
-        lines = [f"kubereach lab: {c['name']} answers on {p.port}/{p.protocol} as {run.namespace}/{run.name}\n"
-                 for p in ports] + [f"kubereach lab: {n}\n" for n in notes]
+        lines = [
+            f"kubereach lab: {c['name']} answers on {p.port}/{p.protocol} as {run.namespace}/{run.name}\n"
+            for p in ports
+        ] + [f"kubereach lab: {n}\n" for n in notes]
         run.log_path(c["name"]).write_text("".join(lines))
         try:
             opened = await self.network.in_netns(run.slot.netns, open_sockets, ports)
@@ -456,26 +501,35 @@ class LabNode:
             await serving.add(spec, sock, namespace=run.namespace, pod=run.name, container=c["name"])
         states[i] = states[i].running()
 
-    async def _run_process(self, run: PodRun, c: Mapping[str, Any], states: list[ContainerState], i: int,
-                           *, ephemeral: bool = False) -> int:
+    async def _run_process(
+        self, run: PodRun, c: Mapping[str, Any], states: list[ContainerState], i: int, *, ephemeral: bool = False
+    ) -> int:
         """Run an agent container to its exit; keep its state in ``states[i]``."""
         name = c["name"]
         env = podspec.container_env(run.pod, c, pod_ip=run.slot.ip, host_ip=N.NODE_IP, node_name=self.node_name)
         sc = c.get("securityContext") or {}
         try:
             uid, gid, groups = podspec.run_as(run.pod, c)
-            pspec = ProcessSpec(tuple(podspec.container_argv(c, env)), env, uid, gid, groups,
-                                hostname=run.name[:63], capabilities=container_capabilities(sc),
-                                no_new_privs=sc.get("allowPrivilegeEscalation") is False)
+            pspec = ProcessSpec(
+                tuple(podspec.container_argv(c, env)),
+                env,
+                uid,
+                gid,
+                groups,
+                hostname=run.name[:63],
+                capabilities=container_capabilities(sc),
+                no_new_privs=sc.get("allowPrivilegeEscalation") is False,
+            )
             proc = await asyncio.get_running_loop().run_in_executor(
-                self._executor, spawn_in_netns, run.slot.netns, pspec, run.log_path(name), self._view)
+                self._executor, spawn_in_netns, run.slot.netns, pspec, run.log_path(name), self._view
+            )
         except ValueError as exc:
             if str(exc) != podspec.NON_ROOT_MESSAGE:
                 return self._start_error(run, name, states, i, exc)
             # The kubelet keeps such a container waiting; the pod never becomes Running.
             states[i] = states[i].waiting("CreateContainerConfigError", f"Error: {exc}")
             run.emit()
-            await asyncio.Event().wait()           # until the pod is deleted or its deadline hits
+            await asyncio.Event().wait()  # until the pod is deleted or its deadline hits
             return 128
         except (OSError, TypeError, subprocess.SubprocessError) as exc:
             return self._start_error(run, name, states, i, exc)
@@ -536,10 +590,8 @@ class LabNode:
         for p in procs:
             kill_group(p, signal.SIGKILL)
         for p in procs:
-            try:
+            with contextlib.suppress(TimeoutError, ChildProcessError):
                 await asyncio.wait_for(wait_exit(p), 5)
-            except (asyncio.TimeoutError, ChildProcessError):
-                pass
 
 
 def _log_task_error(task: asyncio.Task[Any]) -> None:

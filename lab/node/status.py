@@ -26,7 +26,7 @@ class State(enum.StrEnum):
 
 
 def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,32 +42,47 @@ class ContainerState:
     finished_at: str | None = None
     exit_code: int | None = None
 
-    def running(self) -> "ContainerState":
+    def running(self) -> ContainerState:
         return replace(self, state=State.RUNNING, reason="", started_at=now())
 
-    def terminated(self, code: int, reason: str | None = None, message: str = "") -> "ContainerState":
-        return replace(self, state=State.TERMINATED, exit_code=code, message=message,
-                       reason=reason or ("Completed" if code == 0 else "Error"),
-                       started_at=self.started_at or now(), finished_at=now())
+    def terminated(self, code: int, reason: str | None = None, message: str = "") -> ContainerState:
+        return replace(
+            self,
+            state=State.TERMINATED,
+            exit_code=code,
+            message=message,
+            reason=reason or ("Completed" if code == 0 else "Error"),
+            started_at=self.started_at or now(),
+            finished_at=now(),
+        )
 
-    def waiting(self, reason: str, message: str = "") -> "ContainerState":
+    def waiting(self, reason: str, message: str = "") -> ContainerState:
         return replace(self, state=State.WAITING, reason=reason, message=message)
 
     def to_dict(self, pod_uid: str) -> dict[str, Any]:
         if self.state is State.RUNNING:
             state: dict[str, Any] = {"running": {"startedAt": self.started_at}}
         elif self.state is State.TERMINATED:
-            term: dict[str, Any] = {"exitCode": self.exit_code, "reason": self.reason,
-                                    "startedAt": self.started_at, "finishedAt": self.finished_at,
-                                    "containerID": self.container_id(pod_uid)}
+            term: dict[str, Any] = {
+                "exitCode": self.exit_code,
+                "reason": self.reason,
+                "startedAt": self.started_at,
+                "finishedAt": self.finished_at,
+                "containerID": self.container_id(pod_uid),
+            }
             if self.message:
                 term["message"] = self.message
             state = {"terminated": term}
         else:
             state = {"waiting": {"reason": self.reason, **({"message": self.message} if self.message else {})}}
         out: dict[str, Any] = {
-            "name": self.name, "image": self.image, "imageID": "", "state": state, "lastState": {},
-            "ready": self.state is State.RUNNING, "restartCount": 0,
+            "name": self.name,
+            "image": self.image,
+            "imageID": "",
+            "state": state,
+            "lastState": {},
+            "ready": self.state is State.RUNNING,
+            "restartCount": 0,
             "started": self.state is State.RUNNING,
         }
         if self.state is not State.WAITING:
@@ -79,8 +94,12 @@ class ContainerState:
 
 
 def condition(kind: str, ok: bool, *, reason: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None,
-                           "lastTransitionTime": now()}
+    out: dict[str, Any] = {
+        "type": kind,
+        "status": "True" if ok else "False",
+        "lastProbeTime": None,
+        "lastTransitionTime": now(),
+    }
     if reason:
         out["reason"] = reason
     return out

@@ -69,8 +69,7 @@ class LazyGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                             "auto_envvar_prefix": "KUBEREACH"})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "KUBEREACH"})
 @click.version_option(__version__, prog_name="kubereach")
 def cli() -> None:
     """kubereach: which pods, ports and containers can actually reach each other,

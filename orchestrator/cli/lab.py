@@ -14,9 +14,12 @@ import click
 
 from orchestrator.errors import KubereachError, UsageError
 
-_STATE_DIR = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                          help="Where the lab keeps its state "
-                               "[default: $KUBEREACH_LAB_DIR or /var/lib/kubereach-lab].")
+_STATE_DIR = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the lab keeps its state [default: $KUBEREACH_LAB_DIR or /var/lib/kubereach-lab].",
+)
 
 
 def _progress(message: str) -> None:
@@ -34,35 +37,64 @@ def lab() -> None:
 
 
 @lab.command()
-@click.option("-f", "--filename", "manifests", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Manifests (files or directories) to apply once the lab is up; repeatable.")
-@click.option("--cni", type=click.Choice(["enforce", "none"]), default="enforce", show_default=True,
-              help="enforce: compile NetworkPolicies into iptables/ipset; none: a CNI that ignores them.")
+@click.option(
+    "-f",
+    "--filename",
+    "manifests",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Manifests (files or directories) to apply once the lab is up; repeatable.",
+)
+@click.option(
+    "--cni",
+    type=click.Choice(["enforce", "none"]),
+    default="enforce",
+    show_default=True,
+    help="enforce: compile NetworkPolicies into iptables/ipset; none: a CNI that ignores them.",
+)
 @_STATE_DIR
-@click.option("--timeout", "pod_timeout", type=float, default=180.0, show_default=True,
-              help="Seconds to wait for every pod to be Running.")
-@click.option("--webhook", is_flag=True,
-              help="Also run the intra-pod admission webhook (`kubereach webhook serve`) on 127.0.0.1 "
-                   "and register it before the manifests are applied: annotated pods in namespaces "
-                   "labelled intrapod.kubereach.io/enforce=true get their rules enforced.")
-def up(manifests: tuple[Path, ...], cni: str, state_dir: Path | None, pod_timeout: float,
-       webhook: bool) -> int:
+@click.option(
+    "--timeout",
+    "pod_timeout",
+    type=float,
+    default=180.0,
+    show_default=True,
+    help="Seconds to wait for every pod to be Running.",
+)
+@click.option(
+    "--webhook",
+    is_flag=True,
+    help="Also run the intra-pod admission webhook (`kubereach webhook serve`) on 127.0.0.1 "
+    "and register it before the manifests are applied: annotated pods in namespaces "
+    "labelled intrapod.kubereach.io/enforce=true get their rules enforced.",
+)
+def up(manifests: tuple[Path, ...], cni: str, state_dir: Path | None, pod_timeout: float, webhook: bool) -> int:
     """Start the lab daemon, apply manifests, wait for pods; print the kubeconfig path."""
     from lab import control
+
     before_apply = None
     if webhook:
         from orchestrator import lab_webhook
 
         def before_apply(client, paths) -> None:
             lab_webhook.install(client, paths, progress=_progress)
+
     try:
-        result = control.up(manifests=list(manifests), cni=cni, state_dir=state_dir,
-                            pod_timeout=pod_timeout, progress=_progress, before_apply=before_apply)
+        result = control.up(
+            manifests=list(manifests),
+            cni=cni,
+            state_dir=state_dir,
+            pod_timeout=pod_timeout,
+            progress=_progress,
+            before_apply=before_apply,
+        )
     except control.LabError as exc:
         _raise(exc)
     click.echo(str(result.kubeconfig))
-    _progress(f"lab {result.instance_id} is up at {result.url} (pid {result.pid})"
-              + (f", {result.pods_running} pods running" if result.applied else ""))
+    _progress(
+        f"lab {result.instance_id} is up at {result.url} (pid {result.pid})"
+        + (f", {result.pods_running} pods running" if result.applied else "")
+    )
     _progress(f"try: kubectl --kubeconfig {result.kubeconfig} get pods -A")
     return 0
 
@@ -72,6 +104,7 @@ def up(manifests: tuple[Path, ...], cni: str, state_dir: Path | None, pod_timeou
 def down(state_dir: Path | None) -> int:
     """Stop the lab and remove everything it created."""
     from lab import control
+
     try:
         found = control.down(state_dir=state_dir, progress=_progress)
     except control.LabError as exc:
@@ -86,6 +119,7 @@ def down(state_dir: Path | None) -> int:
 def status(state_dir: Path | None, output: str) -> int:
     """Instance, API URL, pid and pod counts; exit 3 if no lab is running."""
     from lab import control
+
     info = control.status(state_dir=state_dir)
     if output == "json":
         click.echo(json.dumps(info, indent=2))
@@ -93,15 +127,25 @@ def status(state_dir: Path | None, output: str) -> int:
         click.echo(f"no lab in {info['stateDir']}")
     else:
         phases = ", ".join(f"{k} {v}" for k, v in sorted((info.get("phases") or {}).items()))
-        rows = [("instance", info["instance"]), ("running", "yes" if info["running"] else "no (daemon gone)"),
-                ("state dir", info["stateDir"]), ("API", info.get("url") or "-"), ("pid", info.get("pid")),
-                ("cni", info.get("cni")), ("kubeconfig", info.get("kubeconfig")),
-                ("pods", f"{info.get('pods', '-')}" + (f" ({phases})" if phases else "")),
-                ("network policies", info.get("networkPolicies", "-")),
-                ("faults", len(info.get("faults") or []))]
+        rows = [
+            ("instance", info["instance"]),
+            ("running", "yes" if info["running"] else "no (daemon gone)"),
+            ("state dir", info["stateDir"]),
+            ("API", info.get("url") or "-"),
+            ("pid", info.get("pid")),
+            ("cni", info.get("cni")),
+            ("kubeconfig", info.get("kubeconfig")),
+            ("pods", f"{info.get('pods', '-')}" + (f" ({phases})" if phases else "")),
+            ("network policies", info.get("networkPolicies", "-")),
+            ("faults", len(info.get("faults") or [])),
+        ]
         for c in info.get("companions") or []:
-            rows.append((c["name"], f"companion process, pid {c['pid']} "
-                         f"({'running' if c['running'] else 'gone'}), log {c['log']}"))
+            rows.append(
+                (
+                    c["name"],
+                    f"companion process, pid {c['pid']} ({'running' if c['running'] else 'gone'}), log {c['log']}",
+                )
+            )
         for key, value in rows:
             click.echo(f"{key + ':':<18}{value}")
     return 0 if info.get("running") else 3
@@ -113,6 +157,7 @@ def status(state_dir: Path | None, output: str) -> int:
 def kubeconfig(state_dir: Path | None, show: bool) -> int:
     """Print the lab's kubeconfig path (or its content with --show)."""
     from lab import control
+
     try:
         path = control.kubeconfig_path(state_dir=state_dir)
     except control.LabError as exc:
@@ -128,6 +173,7 @@ def kubeconfig(state_dir: Path | None, show: bool) -> int:
 def fault(action: str, args: tuple[str, ...], state_dir: Path | None) -> int:
     """Make the CNI misbehave: `allow|deny SRC DST PORT/PROTO` (SRC/DST as ns/pod), `clear`, `list`."""
     from lab import control
+
     try:
         if action in ("clear", "list"):
             if args:

@@ -1,9 +1,9 @@
-"""Shared click option decorators: cluster flags like kubectl's, output and logging flags.
+"""Shared click option decorators: cluster flags like kubectl's, and logging flags.
 
 ``kube_options`` (``--kubeconfig``, ``--context``, ``-n`` repeatable, ``-A``,
-``--request-timeout``), ``output_options`` (``-o table|wide|csv|json``, ``--junit``) and
-``logging_options`` (``-v`` counted, ``-q``) are applied the same way by every command
-that needs them, so ``kubereach sweep`` and ``kubereach predict`` accept identical flags.
+``--request-timeout``) and ``logging_options`` (``-v`` counted, ``-q``) are applied the
+same way by every command that needs them, so ``kubereach sweep`` and ``kubereach
+predict`` accept identical flags.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -34,8 +35,9 @@ def parse_duration(value: str | None) -> float | None:
         return None
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
     if not m:
-        raise click.BadParameter(f"{value!r}: expected a duration like 30, 30s, 1m or 500ms",
-                                 param_hint="--request-timeout")
+        raise click.BadParameter(
+            f"{value!r}: expected a duration like 30, 30s, 1m or 500ms", param_hint="--request-timeout"
+        )
     number = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
     return number or None
 
@@ -43,16 +45,33 @@ def parse_duration(value: str | None) -> float | None:
 def _kube_params() -> list[click.Option]:
     """Fresh click options for the cluster flags (one set per command)."""
     return [
-        click.Option(["--kubeconfig"], type=str, default=None, metavar="FILE",
-                     help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
-                          "or the in-cluster service account)."),
+        click.Option(
+            ["--kubeconfig"],
+            type=str,
+            default=None,
+            metavar="FILE",
+            help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
+            "or the in-cluster service account).",
+        ),
         click.Option(["--context"], type=str, default=None, metavar="NAME", help="The kubeconfig context to use."),
-        click.Option(["-n", "--namespace", "namespace"], multiple=True, metavar="NS",
-                     help="Namespace (repeatable; default: the context's namespace)."),
-        click.Option(["-A", "--all-namespaces", "all_namespaces"], is_flag=True, default=False,
-                     help="Every namespace of the cluster."),
-        click.Option(["--request-timeout", "request_timeout"], default=None, metavar="DURATION",
-                     help="Timeout of each API request (30, 30s, 1m; 0: the default of 30s)."),
+        click.Option(
+            ["-n", "--namespace", "namespace"],
+            multiple=True,
+            metavar="NS",
+            help="Namespace (repeatable; default: the context's namespace).",
+        ),
+        click.Option(
+            ["-A", "--all-namespaces", "all_namespaces"],
+            is_flag=True,
+            default=False,
+            help="Every namespace of the cluster.",
+        ),
+        click.Option(
+            ["--request-timeout", "request_timeout"],
+            default=None,
+            metavar="DURATION",
+            help="Timeout of each API request (30, 30s, 1m; 0: the default of 30s).",
+        ),
     ]
 
 
@@ -65,8 +84,13 @@ def kube_flags(params: dict[str, Any]) -> KubeFlags:
     all_namespaces = bool(params.get("all_namespaces"))
     if namespace and all_namespaces:
         raise click.UsageError("-n/--namespace and -A/--all-namespaces exclude each other")
-    return KubeFlags(params.get("kubeconfig"), params.get("context"), namespace, all_namespaces,
-                     parse_duration(params.get("request_timeout")))
+    return KubeFlags(
+        params.get("kubeconfig"),
+        params.get("context"),
+        namespace,
+        all_namespaces,
+        parse_duration(params.get("request_timeout")),
+    )
 
 
 def kube_options(fn: F) -> F:
@@ -112,33 +136,21 @@ def install_live_snapshot(commands: Any, sources: list[Callable[[dict[str, Any]]
             return None
         if params.get("files"):
             raise click.UsageError("-f and the cluster flags (--kubeconfig, --context, -n, -A) exclude each other")
-        from orchestrator.discovery import discover
-        from orchestrator.kube import load_cluster
+        from orchestrator.cluster.discovery import discover
+        from orchestrator.cluster.kube import load_cluster
 
         with load_cluster(flags.kubeconfig, flags.context, request_timeout=flags.request_timeout) as kube:
             namespaces = None if flags.all_namespaces else (flags.namespaces or (kube.info.namespace,))
             snapshot = discover(kube, namespaces)
             where = "all namespaces" if namespaces is None else ", ".join(namespaces)
-            click.echo(f"discovered {len(snapshot.pods)} pods, {len(snapshot.policies)} network policies in "
-                       f"{where} (context {kube.info.context})", err=True)
+            click.echo(
+                f"discovered {len(snapshot.pods)} pods, {len(snapshot.policies)} network policies in "
+                f"{where} (context {kube.info.context})",
+                err=True,
+            )
         return snapshot
 
     sources.append(from_cluster)
-
-
-def output_options(formats: tuple[str, ...] = ("table", "wide", "csv", "json"), *,
-                   default: str = "table", junit: bool = False) -> Callable[[F], F]:
-    """``-o FORMAT`` (and ``--junit FILE`` where the command can write one)."""
-
-    def decorate(fn: F) -> F:
-        fn = click.option("-o", "--output", "output", type=click.Choice(formats), default=default,
-                          show_default=True, help="How results are printed on stdout.")(fn)
-        if junit:
-            fn = click.option("--junit", type=click.Path(dir_okay=False), default=None,
-                              help="Also write a JUnit XML report to this file.")(fn)
-        return fn
-
-    return decorate
 
 
 def logging_options(fn: F) -> F:
@@ -148,14 +160,18 @@ def logging_options(fn: F) -> F:
     def wrapper(**kwargs: Any) -> Any:
         verbose, quiet = kwargs.pop("verbose"), kwargs.pop("quiet")
         verbosity = -1 if quiet else verbose
-        level = logging.ERROR if quiet else (logging.DEBUG if verbose >= 2 else
-                                             logging.INFO if verbose == 1 else logging.WARNING)
+        level = (
+            logging.ERROR
+            if quiet
+            else (logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING)
+        )
         logging.basicConfig(level=level, format="kubereach: %(levelname)s: %(message)s")
         for noisy in ("urllib3", "kubernetes"):
             logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
         return fn(verbosity=verbosity, **kwargs)
 
-    wrapper = click.option("-q", "--quiet", is_flag=True, default=False,
-                           help="Only errors on stderr; no progress, no summary on stdout.")(wrapper)
+    wrapper = click.option(
+        "-q", "--quiet", is_flag=True, default=False, help="Only errors on stderr; no progress, no summary on stdout."
+    )(wrapper)
     wrapper = click.option("-v", "--verbose", count=True, help="More logs on stderr (-vv for debug).")(wrapper)
     return wrapper

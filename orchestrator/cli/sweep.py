@@ -16,11 +16,11 @@ from typing import Any
 import click
 
 from orchestrator.cli.options import KubeFlags, kube_options, logging_options
-from orchestrator.compare import CompareOptions
-from orchestrator.deploy import SweepMeta
 from orchestrator.errors import EXIT_INCOMPLETE, EXIT_OK, ClusterError, UsageError
-from orchestrator.plan import PlanOptions, Scope, SourceMode
-from orchestrator.selection import PlanError, PodSelector, port_selection
+from orchestrator.sweep.compare import CompareOptions
+from orchestrator.sweep.deploy import SweepMeta
+from orchestrator.sweep.plan import PlanOptions, Scope, SourceMode
+from orchestrator.sweep.selection import PlanError, PodSelector, port_selection
 from probe.schema import DEFAULT_AGENT_IMAGE, Method
 
 
@@ -28,66 +28,168 @@ def _err(message: str) -> None:
     click.echo(f"kubereach: {message}", err=True)
 
 
-def _plan_options(ports: tuple[str, ...], sources: tuple[str, ...], destinations: tuple[str, ...],
-                  method: str, source_mode: str, scopes: tuple[str, ...] = ()) -> PlanOptions:
+def _plan_options(
+    ports: tuple[str, ...],
+    sources: tuple[str, ...],
+    destinations: tuple[str, ...],
+    method: str,
+    source_mode: str,
+    scopes: tuple[str, ...] = (),
+) -> PlanOptions:
     wanted = set(scopes) or {str(s) for s in Scope}
     try:
         mode, port_list = port_selection(ports)
-        return PlanOptions(ports=port_list, port_mode=mode, method=Method(method),
-                           source_mode=SourceMode(source_mode), pods=str(Scope.POD) in wanted,
-                           intrapod=str(Scope.INTRA_POD) in wanted, services=str(Scope.SERVICE) in wanted,
-                           sources=tuple(PodSelector.parse(s) for s in sources),
-                           destinations=tuple(PodSelector.parse(s) for s in destinations))
+        return PlanOptions(
+            ports=port_list,
+            port_mode=mode,
+            method=Method(method),
+            source_mode=SourceMode(source_mode),
+            pods=str(Scope.POD) in wanted,
+            intrapod=str(Scope.INTRA_POD) in wanted,
+            services=str(Scope.SERVICE) in wanted,
+            sources=tuple(PodSelector.parse(s) for s in sources),
+            destinations=tuple(PodSelector.parse(s) for s in destinations),
+        )
     except PlanError as exc:
         raise UsageError(str(exc)) from exc
 
 
 @click.command("sweep")
 @kube_options
-@click.option("-o", "--output-dir", "output_dir", type=click.Path(file_okay=False), default=None,
-              metavar="DIR", help="Results folder (default: results/<UTC time>-<context>/).")
-@click.option("--from", "sources", multiple=True, metavar="SEL",
-              help="Sources: [NAMESPACE:]LABEL-SELECTOR, e.g. shop:app=web (repeatable, OR-ed).")
-@click.option("--to", "destinations", multiple=True, metavar="SEL",
-              help="Destinations, same syntax as --from.")
-@click.option("--port", "ports", multiple=True, metavar="PORT[/PROTO]",
-              help="Probe exactly these ports (repeatable); +PORT adds to the declared ports.")
-@click.option("--scope", "scopes", multiple=True, type=click.Choice([s.value for s in Scope]),
-              help="Probe only these scopes (repeatable; default: pod, intra-pod and service).")
-@click.option("--source-mode", type=click.Choice([m.value for m in SourceMode]), default="ephemeral",
-              show_default=True, help="ephemeral: an ephemeral container in each source pod (its true "
-                                      "identity); pod: a probe pod with the source's labels.")
-@click.option("--method", type=click.Choice(["connect", "syn"]), default="connect", show_default=True,
-              help="TCP probe method; syn needs NET_RAW (scapy evidence).")
-@click.option("--timeout", type=click.FloatRange(0.05, 120), default=1.0, show_default=True,
-              help="Seconds per probe attempt.")
-@click.option("--retries", type=click.IntRange(0, 10), default=1, show_default=True,
-              help="Retries of a silent probe.")
-@click.option("--concurrency", type=click.IntRange(1, 65536), default=256, show_default=True,
-              help="Probes in flight inside each agent.")
-@click.option("--max-agents", type=click.IntRange(1, 1024), default=32, show_default=True,
-              help="Agents running at once across the cluster.")
-@click.option("--rate", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="New probes per second per agent (0: unlimited).")
-@click.option("--deadline", type=click.FloatRange(1, 86400), default=300.0, show_default=True,
-              help="Seconds for the whole sweep; unfinished probes are inconclusive.")
-@click.option("--settle", type=click.FloatRange(0, 600), default=2.0, show_default=True,
-              help="Seconds to wait before re-probing mismatching cells (0: no re-probe).")
+@click.option(
+    "-o",
+    "--output-dir",
+    "output_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="Results folder (default: results/<UTC time>-<context>/).",
+)
+@click.option(
+    "--from",
+    "sources",
+    multiple=True,
+    metavar="SEL",
+    help="Sources: [NAMESPACE:]LABEL-SELECTOR, e.g. shop:app=web (repeatable, OR-ed).",
+)
+@click.option("--to", "destinations", multiple=True, metavar="SEL", help="Destinations, same syntax as --from.")
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    metavar="PORT[/PROTO]",
+    help="Probe exactly these ports (repeatable); +PORT adds to the declared ports.",
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice([s.value for s in Scope]),
+    help="Probe only these scopes (repeatable; default: pod, intra-pod and service).",
+)
+@click.option(
+    "--source-mode",
+    type=click.Choice([m.value for m in SourceMode]),
+    default="ephemeral",
+    show_default=True,
+    help="ephemeral: an ephemeral container in each source pod (its true "
+    "identity); pod: a probe pod with the source's labels.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["connect", "syn"]),
+    default="connect",
+    show_default=True,
+    help="TCP probe method; syn needs NET_RAW (scapy evidence).",
+)
+@click.option(
+    "--timeout", type=click.FloatRange(0.05, 120), default=1.0, show_default=True, help="Seconds per probe attempt."
+)
+@click.option("--retries", type=click.IntRange(0, 10), default=1, show_default=True, help="Retries of a silent probe.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 65536),
+    default=256,
+    show_default=True,
+    help="Probes in flight inside each agent.",
+)
+@click.option(
+    "--max-agents",
+    type=click.IntRange(1, 1024),
+    default=32,
+    show_default=True,
+    help="Agents running at once across the cluster.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="New probes per second per agent (0: unlimited).",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(1, 86400),
+    default=300.0,
+    show_default=True,
+    help="Seconds for the whole sweep; unfinished probes are inconclusive.",
+)
+@click.option(
+    "--settle",
+    type=click.FloatRange(0, 600),
+    default=2.0,
+    show_default=True,
+    help="Seconds to wait before re-probing mismatching cells (0: no re-probe).",
+)
 @click.option("--agent-image", default=DEFAULT_AGENT_IMAGE, show_default=True, help="The agent image.")
-@click.option("--closed-means-denied", is_flag=True, default=False,
-              help="Read 'closed' (RST) as denied for pod rows too, for CNIs that reject with RST.")
-@click.option("--dry-run", is_flag=True, default=False,
-              help="Print every object the sweep would create (YAML) and exit.")
-@click.option("--junit", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="Also write a JUnit XML report (unexpected rows fail, inconclusive ones error).")
-@click.option("--simulate-from", "simulate_from", multiple=True, hidden=True, type=click.Path(exists=True),
-              help="No cluster: sweep a snapshot of these manifests with the simulated runner.")
+@click.option(
+    "--closed-means-denied",
+    is_flag=True,
+    default=False,
+    help="Read 'closed' (RST) as denied for pod rows too, for CNIs that reject with RST.",
+)
+@click.option(
+    "--dry-run", is_flag=True, default=False, help="Print every object the sweep would create (YAML) and exit."
+)
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Also write a JUnit XML report (unexpected rows fail, inconclusive ones error).",
+)
+@click.option(
+    "--simulate-from",
+    "simulate_from",
+    multiple=True,
+    hidden=True,
+    type=click.Path(exists=True),
+    help="No cluster: sweep a snapshot of these manifests with the simulated runner.",
+)
 @logging_options
-def sweep(kube: KubeFlags, output_dir: str | None, sources: tuple[str, ...], destinations: tuple[str, ...],
-          ports: tuple[str, ...], scopes: tuple[str, ...], source_mode: str, method: str, timeout: float, retries: int,
-          concurrency: int, max_agents: int, rate: float, deadline: float, settle: float, agent_image: str,
-          closed_means_denied: bool, dry_run: bool, junit: str | None, simulate_from: tuple[str, ...],
-          verbosity: int) -> int:
+def sweep(
+    kube: KubeFlags,
+    output_dir: str | None,
+    sources: tuple[str, ...],
+    destinations: tuple[str, ...],
+    ports: tuple[str, ...],
+    scopes: tuple[str, ...],
+    source_mode: str,
+    method: str,
+    timeout: float,
+    retries: int,
+    concurrency: int,
+    max_agents: int,
+    rate: float,
+    deadline: float,
+    settle: float,
+    agent_image: str,
+    closed_means_denied: bool,
+    dry_run: bool,
+    junit: str | None,
+    simulate_from: tuple[str, ...],
+    verbosity: int,
+) -> int:
     """Probe the cluster from real source identities and compare with the policies.
 
     \b
@@ -104,24 +206,40 @@ def sweep(kube: KubeFlags, output_dir: str | None, sources: tuple[str, ...], des
     or configuration error (flags, kubeconfig, context, RBAC); 3 the sweep could not
     complete, or some probes are inconclusive (never a pass).
     """
-    from orchestrator.progress import Progress
-    from orchestrator.sweep import ClusterOptions, SweepOptions, new_sweep_id, run_live
+    from orchestrator.sweep.progress import Progress
+    from orchestrator.sweep.run import ClusterOptions, SweepOptions, new_sweep_id, run_live
 
     plan_options = _plan_options(ports, sources, destinations, method, source_mode, scopes)
-    closed = frozenset({Scope.INTRA_POD}) | (frozenset({Scope.POD, Scope.SERVICE}) if closed_means_denied
-                                             else frozenset())
+    closed = frozenset({Scope.INTRA_POD}) | (
+        frozenset({Scope.POD, Scope.SERVICE}) if closed_means_denied else frozenset()
+    )
     options = SweepOptions(plan_options, CompareOptions(closed), settle, max_agents)
-    meta = SweepMeta(new_sweep_id(), agent_image, SourceMode(source_mode), Method(method), timeout, retries,
-                     concurrency, rate, deadline)
-    cluster = ClusterOptions(kube.kubeconfig, kube.context, kube.namespaces, kube.all_namespaces,
-                             kube.request_timeout)
+    meta = SweepMeta(
+        new_sweep_id(),
+        agent_image,
+        SourceMode(source_mode),
+        Method(method),
+        timeout,
+        retries,
+        concurrency,
+        rate,
+        deadline,
+    )
+    cluster = ClusterOptions(kube.kubeconfig, kube.context, kube.namespaces, kube.all_namespaces, kube.request_timeout)
     log = (lambda m: None) if verbosity < 0 else _err
     if simulate_from:
         return _simulate(simulate_from, meta, options, output_dir, verbosity, junit)
     progress = Progress(enabled=None if verbosity >= 0 else False)
     log(f"sweep {meta.sweep_id}: {meta.source_mode} source mode, method {meta.method}")
-    outcome = run_live(cluster, meta, options, deadline_s=deadline, progress=progress,
-                       dry_run_out=(lambda text: click.echo(text, nl=False)) if dry_run else None, log=log)
+    outcome = run_live(
+        cluster,
+        meta,
+        options,
+        deadline_s=deadline,
+        progress=progress,
+        dry_run_out=(lambda text: click.echo(text, nl=False)) if dry_run else None,
+        log=log,
+    )
     progress.done()
     if outcome.error is not None:
         raise outcome.error
@@ -133,54 +251,95 @@ def sweep(kube: KubeFlags, output_dir: str | None, sources: tuple[str, ...], des
     result = outcome.result
     assert result is not None
     meta = outcome.meta or meta
-    from orchestrator.sweep import utc_stamp
     from orchestrator.reports.sweep import default_results_dir
+    from orchestrator.sweep.run import utc_stamp
 
     directory = output_dir or default_results_dir(utc_stamp(), outcome.context)
     run_info = {
-        "sweep_id": result.sweep_id, "context": outcome.context,
+        "sweep_id": result.sweep_id,
+        "context": outcome.context,
         "namespaces": list(outcome.namespaces) if outcome.namespaces is not None else "all",
-        "started_at": outcome.started_at, "wall_s": round(outcome.wall_s, 3),
+        "started_at": outcome.started_at,
+        "wall_s": round(outcome.wall_s, 3),
         "timings": {k: round(v, 3) for k, v in result.timings.items()},
-        "api_calls": {"total": outcome.api_call_total, "by_call": outcome.api_calls,
-                      "log": outcome.api_call_log},
+        "api_calls": {"total": outcome.api_call_total, "by_call": outcome.api_calls, "log": outcome.api_call_log},
         "cleaned": result.cleaned,
     }
     return _finish(result, outcome.snapshot, meta, options, directory, run_info, verbosity, junit)
 
 
-def _finish(result: Any, snapshot: Any, meta: SweepMeta, options: Any, directory: str,
-            run_info: dict[str, Any], verbosity: int, junit: str | None = None) -> int:
+def _finish(
+    result: Any,
+    snapshot: Any,
+    meta: SweepMeta,
+    options: Any,
+    directory: str,
+    run_info: dict[str, Any],
+    verbosity: int,
+    junit: str | None = None,
+) -> int:
     from orchestrator import __version__
-    from orchestrator.reports.sweep import (render_json, render_junit, render_matrices, render_probes_csv,
-                                            render_summary, verdict_counts, write_results)
+    from orchestrator.reports.sweep import (
+        render_json,
+        render_junit,
+        render_matrices,
+        render_probes_csv,
+        render_summary,
+        verdict_counts,
+        write_results,
+    )
 
     code = result.exit_code
-    title = (f"kubereach sweep {result.sweep_id} ({run_info.get('context')}): {len(result.plan.agents)} agents, "
-             f"{len(result.rows)} probes")
-    summary = render_summary(result.rows, title=title, skipped=result.plan.skipped, notes=result.notes,
-                             exit_code=code, results_dir=directory, complete=result.complete)
+    title = (
+        f"kubereach sweep {result.sweep_id} ({run_info.get('context')}): {len(result.plan.agents)} agents, "
+        f"{len(result.rows)} probes"
+    )
+    summary = render_summary(
+        result.rows,
+        title=title,
+        skipped=result.plan.skipped,
+        notes=result.notes,
+        exit_code=code,
+        results_dir=directory,
+        complete=result.complete,
+    )
     try:
         import kubernetes
+
         client_version = getattr(kubernetes, "__version__", "")
     except ImportError:  # pragma: no cover
         client_version = ""
     run_info = {
         **run_info,
         "command": sys.argv,
-        "options": {"sweep": asdict(meta), "plan": _plan_json(options.plan), "settle_s": options.settle_s,
-                    "max_agents": options.max_agents,
-                    "closed_means_denied": sorted(str(s) for s in options.compare.closed_means_denied)},
-        "versions": {"kubereach": __version__, "python": platform.python_version(),
-                     "kubernetes_client": client_version},
-        "agents": len(result.plan.agents), "probes": len(result.rows), "reprobed": result.reprobed,
-        "complete": result.complete, "exit_code": code,
+        "options": {
+            "sweep": asdict(meta),
+            "plan": _plan_json(options.plan),
+            "settle_s": options.settle_s,
+            "max_agents": options.max_agents,
+            "closed_means_denied": sorted(str(s) for s in options.compare.closed_means_denied),
+        },
+        "versions": {
+            "kubereach": __version__,
+            "python": platform.python_version(),
+            "kubernetes_client": client_version,
+        },
+        "agents": len(result.plan.agents),
+        "probes": len(result.rows),
+        "reprobed": result.reprobed,
+        "complete": result.complete,
+        "exit_code": code,
         "verdicts": {f"{s}/{v}": n for (s, v), n in sorted(verdict_counts(result.rows).items())},
         "skipped": [{"what": s.what, "reason": s.reason} for s in result.plan.skipped],
         "notes": result.notes,
     }
-    files = {"probes.csv": render_probes_csv(result.rows), **render_matrices(result.rows),
-             "summary.txt": summary, "snapshot.json": render_json(snapshot), "run.json": render_json(run_info)}
+    files = {
+        "probes.csv": render_probes_csv(result.rows),
+        **render_matrices(result.rows),
+        "summary.txt": summary,
+        "snapshot.json": render_json(snapshot),
+        "run.json": render_json(run_info),
+    }
     try:
         write_results(directory, files)
         if junit:
@@ -194,33 +353,55 @@ def _finish(result: Any, snapshot: Any, meta: SweepMeta, options: Any, directory
 
 
 def _plan_json(plan: PlanOptions) -> dict[str, Any]:
-    return {"ports": [str(p) for p in plan.ports], "port_mode": str(plan.port_mode), "method": str(plan.method),
-            "source_mode": str(plan.source_mode), "from": [s.text for s in plan.sources],
-            "to": [s.text for s in plan.destinations],
-            "scopes": [str(s) for s, on in ((Scope.POD, plan.pods), (Scope.INTRA_POD, plan.intrapod),
-                                            (Scope.SERVICE, plan.services)) if on]}
+    return {
+        "ports": [str(p) for p in plan.ports],
+        "port_mode": str(plan.port_mode),
+        "method": str(plan.method),
+        "source_mode": str(plan.source_mode),
+        "from": [s.text for s in plan.sources],
+        "to": [s.text for s in plan.destinations],
+        "scopes": [
+            str(s)
+            for s, on in ((Scope.POD, plan.pods), (Scope.INTRA_POD, plan.intrapod), (Scope.SERVICE, plan.services))
+            if on
+        ],
+    }
 
 
-def _simulate(paths: tuple[str, ...], meta: SweepMeta, options: Any, output_dir: str | None,
-              verbosity: int, junit: str | None) -> int:
+def _simulate(
+    paths: tuple[str, ...], meta: SweepMeta, options: Any, output_dir: str | None, verbosity: int, junit: str | None
+) -> int:
     """The whole pipeline without a cluster: the simulated runner answers from the model."""
     import asyncio
 
-    from orchestrator.plan import build_plan
     from orchestrator.reports.sweep import default_results_dir
-    from orchestrator.runner import SimulatedRunner
     from orchestrator.snapshot import load_manifests
-    from orchestrator.sweep import execute, expectations_for, utc_stamp
+    from orchestrator.sweep.plan import build_plan
+    from orchestrator.sweep.run import execute, expectations_for, utc_stamp
+    from orchestrator.sweep.runner import SimulatedRunner
 
     started = time.monotonic()
     snapshot = load_manifests(list(paths))
     runner = SimulatedRunner(expectations_for(snapshot, build_plan(snapshot, options.plan)))
     result = asyncio.run(execute(snapshot, runner, meta, options, sleep=lambda s: asyncio.sleep(0)))
     directory = output_dir or default_results_dir(utc_stamp(), "simulated")
-    return _finish(result, snapshot, meta, options, directory,
-                   {"context": "simulated", "namespaces": "all", "wall_s": round(time.monotonic() - started, 3),
-                    "timings": result.timings, "api_calls": {"total": 0, "by_call": {}, "log": []},
-                    "cleaned": []}, verbosity, junit)
+    return _finish(
+        result,
+        snapshot,
+        meta,
+        options,
+        directory,
+        {
+            "context": "simulated",
+            "namespaces": "all",
+            "wall_s": round(time.monotonic() - started, 3),
+            "timings": result.timings,
+            "api_calls": {"total": 0, "by_call": {}, "log": []},
+            "cleaned": [],
+        },
+        verbosity,
+        junit,
+    )
 
 
 @click.command("cleanup")
@@ -233,8 +414,8 @@ def cleanup(kube: KubeFlags, verbosity: int) -> int:
     Ephemeral containers cannot be removed from a pod: their agents exit on their own
     at their deadline. Exit status 0; 2 for a configuration error; 3 when the cluster
     cannot be reached."""
-    from orchestrator.deploy import cleanup_all
-    from orchestrator.kube import load_cluster
+    from orchestrator.cluster.kube import load_cluster
+    from orchestrator.sweep.deploy import cleanup_all
 
     with load_cluster(kube.kubeconfig, kube.context, request_timeout=kube.request_timeout) as k:
         namespaces = None if kube.all_namespaces else (kube.namespaces or (k.info.namespace,))

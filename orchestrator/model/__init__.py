@@ -27,5 +27,17 @@ from orchestrator.model.policy import CompiledPolicy, Direction, compile_policy
 from orchestrator.model.selectors import InvalidSpec
 from orchestrator.model.verdict import Decision, ExpectedRow, RuleRef, SideState, SideVerdict, Verdict
 
-__all__ = ["CompiledPolicy", "Decision", "Direction", "ExpectedRow", "InvalidSpec", "PolicyModel", "RuleRef",
-           "SideState", "SideVerdict", "Verdict", "compile_policy", "expected_matrix"]
+__all__ = [
+    "CompiledPolicy",
+    "Decision",
+    "Direction",
+    "ExpectedRow",
+    "InvalidSpec",
+    "PolicyModel",
+    "RuleRef",
+    "SideState",
+    "SideVerdict",
+    "Verdict",
+    "compile_policy",
+    "expected_matrix",
+]

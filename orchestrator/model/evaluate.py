@@ -24,11 +24,19 @@ Pure: must not import kubernetes, aiohttp, scapy, pandas, yaml or anything doing
 from __future__ import annotations
 
 import ipaddress
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from orchestrator.model.policy import CompiledPolicy, Direction, Peer, PortSpec, Rule, compile_policy
-from orchestrator.model.verdict import (SAME_POD_REASON, Decision, RuleRef, SideState, SideVerdict, Verdict,
-                                        join_reason, no_ip_note)
+from orchestrator.model.verdict import (
+    SAME_POD_REASON,
+    Decision,
+    RuleRef,
+    SideState,
+    SideVerdict,
+    Verdict,
+    join_reason,
+    no_ip_note,
+)
 from orchestrator.snapshot.types import NAMESPACE_NAME_LABEL, Pod, Snapshot
 from probe.schema import Protocol
 
@@ -54,7 +62,8 @@ class PolicyModel:
         # depend on the order the manifests were read or the policies were created in
         self.policies: tuple[CompiledPolicy, ...] = tuple(
             compile_policy(p.namespace, p.name, p.spec)
-            for p in sorted(snapshot.policies, key=lambda p: (p.namespace, p.name)))
+            for p in sorted(snapshot.policies, key=lambda p: (p.namespace, p.name))
+        )
         self._ns_labels: dict[str, Mapping[str, str]] = {n: ns.labels for n, ns in snapshot.namespaces.items()}
         self._ips: dict[str, tuple[IPAddress, ...]] = {}
         self._pods = {p.key: p for p in snapshot.pods}
@@ -79,8 +88,7 @@ class PolicyModel:
 
     def selects(self, policy: CompiledPolicy, pod: Pod) -> bool:
         """Step 2: the policy's podSelector, in its own namespace; host-network pods are exempt."""
-        return (not pod.host_network and pod.namespace == policy.namespace
-                and policy.pod_selector.matches(pod.labels))
+        return not pod.host_network and pod.namespace == policy.namespace and policy.pod_selector.matches(pod.labels)
 
     def isolating(self, pod: Pod, direction: Direction) -> list[CompiledPolicy]:
         return [p for p in self.policies if p.isolates(direction) and self.selects(p, pod)]
@@ -104,28 +112,34 @@ class PolicyModel:
         if isinstance(spec.port, str):
             if protocol != spec.protocol:
                 return False
-            return any(cp.name == spec.port and cp.protocol == spec.protocol and cp.port == port
-                       for c in dst.serving_containers for cp in c.ports)
+            return any(
+                cp.name == spec.port and cp.protocol == spec.protocol and cp.port == port
+                for c in dst.serving_containers
+                for cp in c.ports
+            )
         return spec.matches_number(port, protocol)
 
-    def rule_matches(self, rule: Rule, policy: CompiledPolicy, peer: Pod, dst: Pod,
-                     port: int, protocol: Protocol) -> bool:
+    def rule_matches(
+        self, rule: Rule, policy: CompiledPolicy, peer: Pod, dst: Pod, port: int, protocol: Protocol
+    ) -> bool:
         if rule.ports is not None and not any(self.port_matches(s, dst, port, protocol) for s in rule.ports):
             return False
         return rule.peers is None or any(self.peer_matches(p, policy.namespace, peer) for p in rule.peers)
 
     # -- evaluation ------------------------------------------------------------------
-    def side(self, direction: Direction, pod: Pod, peer: Pod, dst: Pod, port: int,
-             protocol: Protocol) -> SideVerdict:
+    def side(self, direction: Direction, pod: Pod, peer: Pod, dst: Pod, port: int, protocol: Protocol) -> SideVerdict:
         """One direction: ``pod`` is the one whose policies apply, ``peer`` the other end."""
         if pod.host_network:
             return SideVerdict(direction, pod.key, SideState.HOST_NETWORK)
         isolating = self.isolating(pod, direction)
         if not isolating:
             return SideVerdict(direction, pod.key, SideState.NOT_ISOLATED)
-        allowed = tuple(RuleRef(p.key, direction, r.index)
-                        for p in isolating for r in p.rules(direction)
-                        if self.rule_matches(r, p, peer, dst, port, protocol))
+        allowed = tuple(
+            RuleRef(p.key, direction, r.index)
+            for p in isolating
+            for r in p.rules(direction)
+            if self.rule_matches(r, p, peer, dst, port, protocol)
+        )
         names = tuple(p.key for p in isolating)
         if allowed:
             return SideVerdict(direction, pod.key, SideState.ALLOWED, names, allowed)
@@ -140,11 +154,13 @@ class PolicyModel:
         egress = self.side(Direction.EGRESS, src, dst, dst, port, protocol)
         ingress = self.side(Direction.INGRESS, dst, src, dst, port, protocol)
         if src.key == dst.key:
-            return Verdict(src.key, dst.key, port, protocol, Decision.ALLOW, egress, ingress,
-                           SAME_POD_REASON, same_pod=True)
+            return Verdict(
+                src.key, dst.key, port, protocol, Decision.ALLOW, egress, ingress, SAME_POD_REASON, same_pod=True
+            )
         decision = Decision.ALLOW if egress.allowed and ingress.allowed else Decision.DENY
-        return Verdict(src.key, dst.key, port, protocol, decision, egress, ingress,
-                       join_reason(egress.text, ingress.text))
+        return Verdict(
+            src.key, dst.key, port, protocol, decision, egress, ingress, join_reason(egress.text, ingress.text)
+        )
 
     def resolve_port(self, dst: Pod, name: str, protocol: Protocol = Protocol.TCP) -> int:
         """The number of a named container port of ``dst``; ValueError if it declares none."""
@@ -174,7 +190,8 @@ class PolicyModel:
         for p in isolating:
             for r in p.egress:
                 if r.ports is not None and not any(
-                        not isinstance(s.port, str) and s.matches_number(port, protocol) for s in r.ports):
+                    not isinstance(s.port, str) and s.matches_number(port, protocol) for s in r.ports
+                ):
                     continue
                 if r.peers is None or any(pe.ip_block is not None and pe.ip_block.contains(addr) for pe in r.peers):
                     allowed.append(RuleRef(p.key, Direction.EGRESS, r.index))

@@ -30,22 +30,30 @@ from __future__ import annotations
 import sys
 from array import array
 from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Sequence as SequenceABC
 from functools import partial
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Callable, Iterator, Sequence, overload
+from typing import overload
 
 from orchestrator.model.evaluate import PolicyModel, parse_ips
 from orchestrator.model.policy import Direction, IPBlock, Peer, Rule
 from orchestrator.model.selectors import Selector
-from orchestrator.model.verdict import (SAME_POD_REASON, Decision, ExpectedRow, RuleRef, SideState, join_reason,
-                                        no_ip_note, side_text)
+from orchestrator.model.verdict import (
+    SAME_POD_REASON,
+    Decision,
+    ExpectedRow,
+    RuleRef,
+    SideState,
+    join_reason,
+    no_ip_note,
+    side_text,
+)
 from orchestrator.snapshot.types import Snapshot
 from probe.schema import Protocol
 
 PortList = Sequence[tuple[int, Protocol]]
-
 
 
 class _Row(ExpectedRow):
@@ -65,7 +73,7 @@ class _Row(ExpectedRow):
         return ExpectedRow.__repr__(self).replace("_Row(", "ExpectedRow(", 1)
 
 
-_make_row = partial(tuple.__new__, _Row)   # skips type.__call__ and the __new__ slot lookup: ~1/3 cheaper per row
+_make_row = partial(tuple.__new__, _Row)  # skips type.__call__ and the __new__ slot lookup: ~1/3 cheaper per row
 # side codes: 0 not isolated, 1 isolated and denied, 1+k allowed by entry k
 _NOT_ISOLATED, _DENIED = 0, 1
 
@@ -88,13 +96,20 @@ class _Side:
 
     __slots__ = ("state", "isolated_by", "refs", "has_ip_block", "masks", "direction")
 
-    def __init__(self, direction: Direction, state: SideState, isolated_by: tuple[str, ...] = (),
-                 refs: tuple[RuleRef, ...] = (), has_ip_block: bool = False, masks: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self,
+        direction: Direction,
+        state: SideState,
+        isolated_by: tuple[str, ...] = (),
+        refs: tuple[RuleRef, ...] = (),
+        has_ip_block: bool = False,
+        masks: tuple[int, ...] = (),
+    ) -> None:
         self.direction, self.state, self.isolated_by = direction, state, isolated_by
         self.refs, self.has_ip_block, self.masks = refs, has_ip_block, masks
 
     def describe(self, code: int, peer_has_ip: bool) -> tuple[bool, str]:
-        if self.state is not SideState.DENIED:   # host-network or not isolated
+        if self.state is not SideState.DENIED:  # host-network or not isolated
             return True, side_text(self.direction, self.state, (), None)
         if code > _DENIED:
             return True, side_text(self.direction, SideState.ALLOWED, self.isolated_by, self.refs[code - 2])
@@ -114,13 +129,13 @@ class _Side:
         ``n`` pods; ``compress`` maps an n-pod bitset to the ``m`` positions of the lanes."""
         ones = (1 << m) - 1
         if self.state is not SideState.DENIED:
-            return base * _spread(ones, m, width)                 # code 0: not isolated
-        acc = (base + _DENIED) * _spread(ones, m, width)          # isolated: denied ...
+            return base * _spread(ones, m, width)  # code 0: not isolated
+        acc = (base + _DENIED) * _spread(ones, m, width)  # isolated: denied ...
         remaining = (1 << n) - 1
         for k, mask in enumerate(self.masks, 1):
             hit = mask & remaining
             if hit:
-                acc += k * _spread(compress(hit), m, width)       # ... unless entry k allows: 1 + k
+                acc += k * _spread(compress(hit), m, width)  # ... unless entry k allows: 1 + k
                 remaining &= ~hit
                 if not remaining:
                     break
@@ -139,12 +154,12 @@ class _Classes:
 
     def __init__(self) -> None:
         self.ids: dict[tuple[bool, int, bool], int] = {}
-        self.eg: list[tuple[_Side, bool]] = []      # also keeps sides alive, so id() stays unique
+        self.eg: list[tuple[_Side, bool]] = []  # also keeps sides alive, so id() stays unique
         self.ing: list[tuple[_Side, bool]] = []
         self.eg_base: list[int] = []
         self.in_base: list[int] = []
         self.eg_count = self.in_count = self.same = 0
-        self._eg_of: list[int] = []     # dense index -> side id
+        self._eg_of: list[int] = []  # dense index -> side id
         self._in_of: list[int] = []
         self._texts: dict[tuple[int, int, int, bool], tuple[bool, str]] = {}
         self._joined: dict[tuple[tuple[bool, str], tuple[bool, str]], tuple[Decision, str]] = {}
@@ -152,7 +167,7 @@ class _Classes:
 
         class Decisions(dict):
             def __missing__(self, key: int) -> Decision:
-                classes.reasons[key]          # computes and stores both
+                classes.reasons[key]  # computes and stores both
                 return self[key]
 
         class Reasons(dict):
@@ -191,9 +206,11 @@ class _Classes:
         eg = self._describe(0, eg_sid, eg_idx - self.eg_base[eg_sid], self.ing[in_sid][1])
         ing = self._describe(1, in_sid, in_idx - self.in_base[in_sid], self.eg[eg_sid][1])
         out = self._joined.get((eg, ing))
-        if out is None:     # many classes say the same thing: share one string (renderers memoise on it)
-            out = self._joined[(eg, ing)] = (Decision.ALLOW if eg[0] and ing[0] else Decision.DENY,
-                                             join_reason(eg[1], ing[1]))
+        if out is None:  # many classes say the same thing: share one string (renderers memoise on it)
+            out = self._joined[(eg, ing)] = (
+                Decision.ALLOW if eg[0] and ing[0] else Decision.DENY,
+                join_reason(eg[1], ing[1]),
+            )
         return out
 
     def _describe(self, ingress: int, sid: int, code: int, peer_has_ip: bool) -> tuple[bool, str]:
@@ -209,15 +226,16 @@ class _PortBlock:
 
     __slots__ = ("port", "protocol", "dests", "dest_keys", "cells", "classes", "width")
 
-    def __init__(self, port: int, protocol: Protocol, dests: list[int], dest_keys: list[str],
-                 cells: array, classes: _Classes) -> None:
+    def __init__(
+        self, port: int, protocol: Protocol, dests: list[int], dest_keys: list[str], cells: array, classes: _Classes
+    ) -> None:
         self.port, self.protocol, self.dests, self.dest_keys = port, protocol, dests, dest_keys
         self.cells, self.classes, self.width = cells, classes, len(dests)
 
     def row(self, s: int) -> array:
         """Class numbers of source ``s`` (snapshot index) towards each destination, in order."""
         w = self.width
-        return self.cells[s * w:(s + 1) * w]
+        return self.cells[s * w : (s + 1) * w]
 
 
 class ExpectedMatrix(SequenceABC):
@@ -261,14 +279,14 @@ class ExpectedMatrix(SequenceABC):
         return self._len
 
     def __iter__(self) -> Iterator[ExpectedRow]:
-        return chain.from_iterable(self._source_rows())   # C-level chaining: no Python frame per row
+        return chain.from_iterable(self._source_rows())  # C-level chaining: no Python frame per row
 
     def _source_rows(self) -> Iterator[Iterator[ExpectedRow]]:
         for b in self._blocks:
             dkeys, port, proto = b.dest_keys, b.port, b.protocol
             dec, rea = b.classes.decisions.__getitem__, b.classes.reasons.__getitem__
             for s, src in enumerate(self.sources):
-                row = b.row(s).tolist()      # one int object per cell, shared by both lookups
+                row = b.row(s).tolist()  # one int object per cell, shared by both lookups
                 yield map(_make_row, zip(repeat(src), dkeys, repeat(port), repeat(proto), map(dec, row), map(rea, row)))
 
     def _row_at(self, i: int) -> ExpectedRow:
@@ -276,8 +294,9 @@ class ExpectedMatrix(SequenceABC):
         b = self._blocks[k]
         s, j = divmod(i - self._starts[k], b.width)
         cls = b.cells[s * b.width + j]
-        return _make_row((self.sources[s], b.dest_keys[j], b.port, b.protocol,
-                          b.classes.decisions[cls], b.classes.reasons[cls]))
+        return _make_row(
+            (self.sources[s], b.dest_keys[j], b.port, b.protocol, b.classes.decisions[cls], b.classes.reasons[cls])
+        )
 
     @overload
     def __getitem__(self, i: int) -> ExpectedRow: ...
@@ -296,7 +315,7 @@ class ExpectedMatrix(SequenceABC):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, (ExpectedMatrix, list, tuple)):
             return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=False))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -339,8 +358,9 @@ class MatrixBuilder:
         self._ip_ints = [tuple((ip.version, int(ip)) for ip in parse_ips(p.ips)) for p in pods]
         self._blocks: dict[IPBlock, int] = {}
         self.policies = model.policies
-        self.selected = [self.ns_pods.get(pol.namespace, 0) & self.selector_mask(pol.pod_selector)
-                         for pol in self.policies]
+        self.selected = [
+            self.ns_pods.get(pol.namespace, 0) & self.selector_mask(pol.pod_selector) for pol in self.policies
+        ]
         self.isolating: dict[Direction, list[tuple[int, ...]]] = {}
         for direction in Direction:
             per_pod: list[list[int]] = [[] for _ in range(n)]
@@ -379,8 +399,11 @@ class MatrixBuilder:
             if peer.ip_block is not None:
                 mask = self.ip_block_mask(peer.ip_block)
             else:
-                ns_mask = (self.ns_pods.get(namespace, 0) if peer.namespace_selector is None
-                           else self.ns_selector_mask(peer.namespace_selector))
+                ns_mask = (
+                    self.ns_pods.get(namespace, 0)
+                    if peer.namespace_selector is None
+                    else self.ns_selector_mask(peer.namespace_selector)
+                )
                 pod_mask = self.all if peer.pod_selector is None else self.selector_mask(peer.pod_selector)
                 mask = ns_mask & pod_mask & ~self.hostnet
             self._peer[key] = mask
@@ -435,12 +458,17 @@ class MatrixBuilder:
             self._rule_ports[key] = mask
         return mask
 
-    def _isolated_side(self, direction: Direction, pols: tuple[int, ...],
-                       entries: list[tuple[RuleRef, int]]) -> _Side:
+    def _isolated_side(self, direction: Direction, pols: tuple[int, ...], entries: list[tuple[RuleRef, int]]) -> _Side:
         names = tuple(self.policies[i].key for i in pols)
         has_block = any(r.has_ip_block for i in pols for r in self.policies[i].rules(direction))
-        return _Side(direction, SideState.DENIED, names, tuple(ref for ref, _ in entries), has_block,
-                     tuple(mask for _, mask in entries))
+        return _Side(
+            direction,
+            SideState.DENIED,
+            names,
+            tuple(ref for ref, _ in entries),
+            has_block,
+            tuple(mask for _, mask in entries),
+        )
 
     # -- rows ------------------------------------------------------------------------
     def rows(self, ports: PortList | None = None) -> ExpectedMatrix:
@@ -476,9 +504,14 @@ class MatrixBuilder:
                     if not pols:
                         side = free_eg
                     else:
-                        entries = [(RuleRef(self.policies[pi].key, Direction.EGRESS, r.index),
-                                    self.rule_peer_mask(pi, r) & self.rule_port_mask(pi, r, port, proto))
-                                   for pi in pols for r in self.policies[pi].egress]
+                        entries = [
+                            (
+                                RuleRef(self.policies[pi].key, Direction.EGRESS, r.index),
+                                self.rule_peer_mask(pi, r) & self.rule_port_mask(pi, r, port, proto),
+                            )
+                            for pi in pols
+                            for r in self.policies[pi].egress
+                        ]
                         side = self._isolated_side(Direction.EGRESS, pols, entries)
                     eg_cache[pols] = side
             eg_sids.append(classes.side_id(True, side, self.has_ip[i]))
@@ -493,13 +526,19 @@ class MatrixBuilder:
             else:
                 pols = in_pols[d]
                 bit = 1 << d
-                matching = tuple((pi, r) for pi in pols for r in self.policies[pi].ingress
-                                 if self.rule_port_mask(pi, r, port, proto) & bit)
+                matching = tuple(
+                    (pi, r)
+                    for pi in pols
+                    for r in self.policies[pi].ingress
+                    if self.rule_port_mask(pi, r, port, proto) & bit
+                )
                 ck = (pols, tuple((pi, r.index) for pi, r in matching))
                 side = in_cache.get(ck)
                 if side is None:
-                    entries = [(RuleRef(self.policies[pi].key, Direction.INGRESS, r.index),
-                                self.rule_peer_mask(pi, r)) for pi, r in matching]
+                    entries = [
+                        (RuleRef(self.policies[pi].key, Direction.INGRESS, r.index), self.rule_peer_mask(pi, r))
+                        for pi, r in matching
+                    ]
                     side = in_cache[ck] = self._isolated_side(Direction.INGRESS, pols, entries)
             in_sids.append(classes.side_id(False, side, self.has_ip[d]))
         classes.close()
@@ -512,7 +551,7 @@ class MatrixBuilder:
         for sid in set(in_sids):
             lanes = classes.ing[sid][0].lanes(n, n, classes.in_base[sid], width, _identity)
             in_bytes[sid] = lanes.to_bytes(n * width, "little")
-        columns = memoryview(b"".join([in_bytes[sid] for sid in in_sids])).cast(fmt)   # [dest pos][source]
+        columns = memoryview(b"".join([in_bytes[sid] for sid in in_sids])).cast(fmt)  # [dest pos][source]
         del in_bytes
         # egress: per side id, its lanes over the destination positions, already scaled to class numbers
         compress = _identity if m == n else _compressor(dests, n)
@@ -523,7 +562,8 @@ class MatrixBuilder:
             eg = eg_ints.get(sid)
             if eg is None:
                 eg = eg_ints[sid] = classes.in_count * classes.eg[sid][0].lanes(
-                    n, m, classes.eg_base[sid], width, compress)
+                    n, m, classes.eg_base[sid], width, compress
+                )
             # row s = egress lanes + column s of the ingress lanes: no carries, every lane < same
             out.append((eg + int.from_bytes(columns[s::n], "little")).to_bytes(m * width, "little"))
         columns.release()
@@ -549,6 +589,7 @@ def _compressor(positions: list[int], n: int) -> Callable[[int], int]:
     def compress(mask: int) -> int:
         text = bin(mask)[:1:-1].ljust(n, "0")
         return int("".join(pick(text))[::-1], 2)
+
     return compress
 
 
@@ -556,12 +597,12 @@ def _spread(mask: int, n: int, width: int) -> int:
     """Bit i of ``mask`` -> value 1 in byte lane i (``width`` bytes each, little-endian),
     so adding multiples of spreads writes a code into every lane at C speed."""
     text = bin(mask)[:1:-1].ljust(n, "0").encode()
-    return int.from_bytes(text.replace(b"0", b"\x00" * width).replace(b"1", b"\x01" + b"\x00" * (width - 1)),
-                          "little")
+    return int.from_bytes(text.replace(b"0", b"\x00" * width).replace(b"1", b"\x01" + b"\x00" * (width - 1)), "little")
 
 
-def expected_matrix(snapshot: Snapshot, ports: PortList | None = None, *,
-                    model: PolicyModel | None = None) -> ExpectedMatrix:
+def expected_matrix(
+    snapshot: Snapshot, ports: PortList | None = None, *, model: PolicyModel | None = None
+) -> ExpectedMatrix:
     """Expected verdict of every (source pod, destination pod, port, protocol).
 
     ``ports`` None: each destination on its own declared container ports; otherwise

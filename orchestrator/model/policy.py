@@ -15,8 +15,9 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from orchestrator.model.selectors import InvalidSpec, Selector, compile_selector, reject_unknown_fields
 from probe.schema import Protocol
@@ -207,9 +208,11 @@ def _peers(raw: Any, field: str) -> tuple[Peer, ...] | None:
         if not isinstance(peer, Mapping):
             raise InvalidSpec(where, f"expected a mapping, got {type(peer).__name__}")
         reject_unknown_fields(peer, where, ("podSelector", "namespaceSelector", "ipBlock"))
-        has_pod, has_ns, has_ip = ("podSelector" in peer and peer["podSelector"] is not None,
-                                   "namespaceSelector" in peer and peer["namespaceSelector"] is not None,
-                                   "ipBlock" in peer and peer["ipBlock"] is not None)
+        has_pod, has_ns, has_ip = (
+            "podSelector" in peer and peer["podSelector"] is not None,
+            "namespaceSelector" in peer and peer["namespaceSelector"] is not None,
+            "ipBlock" in peer and peer["ipBlock"] is not None,
+        )
         if not (has_pod or has_ns or has_ip):
             raise InvalidSpec(where, "must specify a peer: podSelector, namespaceSelector or ipBlock")
         if has_ip and (has_pod or has_ns):
@@ -217,10 +220,14 @@ def _peers(raw: Any, field: str) -> tuple[Peer, ...] | None:
         if has_ip:
             peers.append(Peer(ip_block=_ip_block(peer["ipBlock"], f"{where}.ipBlock")))
         else:
-            peers.append(Peer(
-                pod_selector=compile_selector(peer["podSelector"], f"{where}.podSelector") if has_pod else None,
-                namespace_selector=(compile_selector(peer["namespaceSelector"], f"{where}.namespaceSelector")
-                                    if has_ns else None)))
+            peers.append(
+                Peer(
+                    pod_selector=compile_selector(peer["podSelector"], f"{where}.podSelector") if has_pod else None,
+                    namespace_selector=(
+                        compile_selector(peer["namespaceSelector"], f"{where}.namespaceSelector") if has_ns else None
+                    ),
+                )
+            )
     return tuple(peers)
 
 
@@ -280,8 +287,11 @@ def _ports(raw: Any, field: str) -> tuple[PortSpec, ...] | None:
                 raise InvalidSpec(f"{where}.port", f"port {port} is out of range 1-65535")
         elif isinstance(port, str):
             if not _PORT_NAME.match(port):
-                raise InvalidSpec(f"{where}.port", f"{port!r} is not a valid port name (IANA_SVC_NAME: "
-                                  "1-15 lowercase letters, digits and '-', at least one letter)")
+                raise InvalidSpec(
+                    f"{where}.port",
+                    f"{port!r} is not a valid port name (IANA_SVC_NAME: "
+                    "1-15 lowercase letters, digits and '-', at least one letter)",
+                )
         elif port is not None:
             raise InvalidSpec(f"{where}.port", f"expected a port number or name, got {port!r}")
         end = item.get("endPort")

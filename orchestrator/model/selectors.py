@@ -10,8 +10,9 @@ Pure: must not import kubernetes, aiohttp, scapy, pandas, yaml or anything doing
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 class InvalidSpec(ValueError):
@@ -76,10 +77,7 @@ class Selector:
         return not self.requirements
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        for req in self.requirements:
-            if not req.matches(labels):
-                return False
-        return True
+        return all(req.matches(labels) for req in self.requirements)
 
     def __str__(self) -> str:
         if not self.requirements:
@@ -105,8 +103,9 @@ def compile_selector(raw: Any, field: str) -> Selector:
         if not isinstance(key, str) or not key:
             raise InvalidSpec(f"{field}.matchLabels", f"label key {key!r} must be a non-empty string")
         if not isinstance(value, str):
-            raise InvalidSpec(f"{field}.matchLabels.{key}",
-                              f"label value must be a string, got {value!r} (quote it in YAML)")
+            raise InvalidSpec(
+                f"{field}.matchLabels.{key}", f"label value must be a string, got {value!r} (quote it in YAML)"
+            )
         reqs.append(Requirement(key, Operator.IN, frozenset([value])))
     exprs = raw.get("matchExpressions") or []
     if not isinstance(exprs, list):
@@ -123,8 +122,9 @@ def compile_selector(raw: Any, field: str) -> Selector:
         try:
             op = Operator(op_raw)
         except ValueError:
-            raise InvalidSpec(f"{where}.operator",
-                              f"unknown operator {op_raw!r} (expected In, NotIn, Exists, DoesNotExist)") from None
+            raise InvalidSpec(
+                f"{where}.operator", f"unknown operator {op_raw!r} (expected In, NotIn, Exists, DoesNotExist)"
+            ) from None
         values = expr.get("values")
         if values is None:
             values = []

@@ -26,17 +26,17 @@ class Decision(enum.StrEnum):
 class SideState(enum.StrEnum):
     """How one direction (egress of the source, ingress of the destination) decided."""
 
-    NOT_ISOLATED = "not-isolated"   # no policy selecting the pod has this policyType
-    HOST_NETWORK = "host-network"   # the pod uses the node's network: not subject to policies
-    ALLOWED = "allowed"             # isolated, and at least one rule allows the connection
-    DENIED = "denied"               # isolated, and no rule allows it
+    NOT_ISOLATED = "not-isolated"  # no policy selecting the pod has this policyType
+    HOST_NETWORK = "host-network"  # the pod uses the node's network: not subject to policies
+    ALLOWED = "allowed"  # isolated, and at least one rule allows the connection
+    DENIED = "denied"  # isolated, and no rule allows it
 
 
 @dataclass(frozen=True, slots=True, order=True)
 class RuleRef:
     """``shop-data/allow-api ingress rule 0``: the rule at ``spec.ingress[0]`` of that policy."""
 
-    policy: str          # namespace/name
+    policy: str  # namespace/name
     direction: Direction
     index: int
 
@@ -53,11 +53,11 @@ class SideVerdict:
     """One direction of a connection: egress of the source pod or ingress of the destination pod."""
 
     direction: Direction
-    pod: str                              # the pod whose policies apply (source for egress)
+    pod: str  # the pod whose policies apply (source for egress)
     state: SideState
-    isolated_by: tuple[str, ...] = ()     # policies selecting the pod with this policyType
+    isolated_by: tuple[str, ...] = ()  # policies selecting the pod with this policyType
     allowed_by: tuple[RuleRef, ...] = ()  # every rule that allows the connection, in policy order
-    note: str = ""                        # e.g. why an ipBlock could not match
+    note: str = ""  # e.g. why an ipBlock could not match
 
     @property
     def allowed(self) -> bool:
@@ -69,8 +69,9 @@ class SideVerdict:
 
     @property
     def text(self) -> str:
-        return side_text(self.direction, self.state, self.isolated_by,
-                         self.allowed_by[0] if self.allowed_by else None, self.note)
+        return side_text(
+            self.direction, self.state, self.isolated_by, self.allowed_by[0] if self.allowed_by else None, self.note
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +94,8 @@ class Verdict:
 class ExpectedRow(NamedTuple):
     """One row of the expected matrix (a tuple, so millions of them stay cheap)."""
 
-    source: str          # namespace/pod
-    destination: str     # namespace/pod
+    source: str  # namespace/pod
+    destination: str  # namespace/pod
     port: int
     protocol: Protocol
     decision: Decision
@@ -109,8 +110,9 @@ def no_ip_note(role: str) -> str:
     return f"the {role} has no pod IP, so no ipBlock can match it"
 
 
-def side_text(direction: Direction, state: SideState, isolated_by: tuple[str, ...],
-              first_rule: RuleRef | None, note: str = "") -> str:
+def side_text(
+    direction: Direction, state: SideState, isolated_by: tuple[str, ...], first_rule: RuleRef | None, note: str = ""
+) -> str:
     """The one-line wording of one side, e.g. ``ingress: allowed by ns/p ingress rule 0``."""
     if state is SideState.HOST_NETWORK:
         text = f"{direction}: host-network pod, not subject to NetworkPolicy"

@@ -21,13 +21,16 @@ def describe_rule(rule: Rule) -> str:
 def _side(side: SideVerdict, policies: dict[str, CompiledPolicy], peer_role: str, peer_host_network: bool) -> list[str]:
     head = f"{side.direction} of {side.pod}: "
     if side.state is SideState.HOST_NETWORK:
-        return [head + "ALLOWED - a host-network pod uses the node's network and is not subject to "
-                "NetworkPolicy (its traffic comes from the node IP)"]
+        return [
+            head + "ALLOWED - a host-network pod uses the node's network and is not subject to "
+            "NetworkPolicy (its traffic comes from the node IP)"
+        ]
     if side.state is SideState.NOT_ISOLATED:
-        return [head + f"ALLOWED - not isolated: no NetworkPolicy selecting this pod has policyType "
-                f"{side.direction.policy_type}, so every {peer_role} is allowed"]
-    lines = [head + ("ALLOWED" if side.allowed else "DENIED"),
-             f"  isolated by: {', '.join(side.isolated_by)}"]
+        return [
+            head + f"ALLOWED - not isolated: no NetworkPolicy selecting this pod has policyType "
+            f"{side.direction.policy_type}, so every {peer_role} is allowed"
+        ]
+    lines = [head + ("ALLOWED" if side.allowed else "DENIED"), f"  isolated by: {', '.join(side.isolated_by)}"]
     if side.allowed:
         for ref in side.allowed_by:
             pol = policies.get(ref.policy)
@@ -47,13 +50,19 @@ def _side(side: SideVerdict, policies: dict[str, CompiledPolicy], peer_role: str
         if side.note:
             lines.append(f"  note: {side.note}")
         if peer_host_network:
-            lines.append(f"  note: the {peer_role} is a host-network pod: pod and namespace selectors never match "
-                         "it, only an ipBlock covering its IP (the node's) can")
+            lines.append(
+                f"  note: the {peer_role} is a host-network pod: pod and namespace selectors never match "
+                "it, only an ipBlock covering its IP (the node's) can"
+            )
     return lines
 
 
-def render_explanation(verdict: Verdict, policies: tuple[CompiledPolicy, ...], port_name: str | None = None,
-                       host_network: frozenset[str] = frozenset()) -> str:
+def render_explanation(
+    verdict: Verdict,
+    policies: tuple[CompiledPolicy, ...],
+    port_name: str | None = None,
+    host_network: frozenset[str] = frozenset(),
+) -> str:
     """``port_name``: the destination's port name, when the user gave the port by name;
     ``host_network``: which of the two pods (namespace/pod) use the node's network."""
     by_key = {p.key: p for p in policies}

@@ -23,9 +23,9 @@ import csv
 import io
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from tabulate import tabulate
 
@@ -33,20 +33,22 @@ from orchestrator.model.matrix import ExpectedMatrix
 from probe.intrapod_rules import Finding
 
 CSV_COLUMNS = ("source", "destination", "port", "protocol", "verdict", "reason")
-MAX_GRID_PODS = 30       # a 30-column grid of numbered columns still fits a 132-column terminal
-MAX_LISTED_PAIRS = 200   # beyond this the table points at -o csv instead of scrolling forever
+MAX_GRID_PODS = 30  # a 30-column grid of numbered columns still fits a 132-column terminal
+MAX_LISTED_PAIRS = 200  # beyond this the table points at -o csv instead of scrolling forever
 ALLOW_GLYPH, DENY_GLYPH, NA_GLYPH = ".", "X", " "
-LEGEND = (f"legend: '{ALLOW_GLYPH}' allowed   '{DENY_GLYPH}' blocked   "
-          f"'-' not evaluated (the destination does not declare this port)")
+LEGEND = (
+    f"legend: '{ALLOW_GLYPH}' allowed   '{DENY_GLYPH}' blocked   "
+    f"'-' not evaluated (the destination does not declare this port)"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
     """Everything ``predict`` shows: pod rows, intra-pod rows, findings and who is isolated."""
 
-    pods: Sequence[str]                                   # namespace/pod, snapshot order
-    rows: Sequence[tuple]                                 # ExpectedRow-shaped (pod level)
-    intrapod_rows: Sequence[tuple] = ()                   # IntraPodRow
+    pods: Sequence[str]  # namespace/pod, snapshot order
+    rows: Sequence[tuple]  # ExpectedRow-shaped (pod level)
+    intrapod_rows: Sequence[tuple] = ()  # IntraPodRow
     findings: Mapping[str, list[Finding]] = field(default_factory=dict)
     isolation: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
     # pod -> (policies isolating its ingress, policies isolating its egress)
@@ -80,8 +82,14 @@ class _Memo(dict):
         return value
 
 
-def _interleave(matrix: ExpectedMatrix, head: Callable[[str], str], dest: Callable[[str], str],
-                tail: Callable[[object, int], Callable[[int], str]], *, rows_per_piece: int) -> Iterator[str]:
+def _interleave(
+    matrix: ExpectedMatrix,
+    head: Callable[[str], str],
+    dest: Callable[[str], str],
+    tail: Callable[[object, int], Callable[[int], str]],
+    *,
+    rows_per_piece: int,
+) -> Iterator[str]:
     """Text of every matrix row as ``head(source) + dest(destination) + tail(block)(class)``.
 
     Per source row the three kinds of fragment are interleaved by slice assignment and
@@ -108,7 +116,7 @@ def _interleave(matrix: ExpectedMatrix, head: Callable[[str], str], dest: Callab
 
 
 def _csv_matrix(matrix: ExpectedMatrix, rows_per_piece: int) -> Iterator[str]:
-    quoted = _Memo(_csv_field)      # reasons are shared strings: quote each once
+    quoted = _Memo(_csv_field)  # reasons are shared strings: quote each once
 
     verdicts = _Memo(lambda decision: _csv_field(decision) + ",")
 
@@ -116,6 +124,7 @@ def _csv_matrix(matrix: ExpectedMatrix, rows_per_piece: int) -> Iterator[str]:
         fixed = f",{_csv_field(port)},{_csv_field(block.protocol)},"
         decision, reason = block.classes.decisions.__getitem__, block.classes.reasons.__getitem__
         return lambda cls: f"{fixed}{verdicts[decision(cls)]}{quoted[reason(cls)]}\n"
+
     return _interleave(matrix, lambda src: _csv_field(src) + ",", _csv_field, tail, rows_per_piece=rows_per_piece)
 
 
@@ -159,8 +168,15 @@ def render_csv(rows: Iterable[tuple]) -> str:
 
 def _row_dict(row: tuple, scope: str) -> dict:
     source, destination, port, protocol, decision, reason = row
-    return {"source": source, "destination": destination, "port": port, "protocol": str(protocol),
-            "verdict": str(decision), "reason": reason, "scope": scope}
+    return {
+        "source": source,
+        "destination": destination,
+        "port": port,
+        "protocol": str(protocol),
+        "verdict": str(decision),
+        "reason": reason,
+        "scope": scope,
+    }
 
 
 # json.dumps(doc, indent=2) lays a row (a dict inside the "rows" list) out like this:
@@ -172,23 +188,35 @@ _JSON_PLACEHOLDER = "\x00rows\x00"
 
 def _json_tail(port: object, protocol: object, decision: object, reason: str, scope: str) -> str:
     d = json.dumps
-    return (f',\n      "port": {d(port)},\n      "protocol": {d(str(protocol))},\n      "verdict": {d(str(decision))},'
-            f'\n      "reason": {d(reason)},\n      "scope": {d(scope)}\n    }}')
+    return (
+        f',\n      "port": {d(port)},\n      "protocol": {d(str(protocol))},\n      "verdict": {d(str(decision))},'
+        f'\n      "reason": {d(reason)},\n      "scope": {d(scope)}\n    }}'
+    )
 
 
 def _json_rows(rows: Iterable[tuple], scope: str) -> Iterator[str]:
     """Each row as json.dumps(doc, indent=2) writes it, each preceded by the separator."""
     if isinstance(rows, ExpectedMatrix):
+
         def tail(block, port: int) -> Callable[[int], str]:
-            return lambda cls: _json_tail(port, block.protocol, rows.decision(block, cls),
-                                          rows.reason(block, cls), scope)
-        yield from _interleave(rows, lambda src: f"{_JSON_SEP}{_JSON_ROW_HEAD}{json.dumps(src)}{_JSON_ROW_DEST}",
-                               json.dumps, tail, rows_per_piece=20_000)
+            return lambda cls: _json_tail(
+                port, block.protocol, rows.decision(block, cls), rows.reason(block, cls), scope
+            )
+
+        yield from _interleave(
+            rows,
+            lambda src: f"{_JSON_SEP}{_JSON_ROW_HEAD}{json.dumps(src)}{_JSON_ROW_DEST}",
+            json.dumps,
+            tail,
+            rows_per_piece=20_000,
+        )
         return
     buf = []
     for source, destination, port, protocol, decision, reason in rows:
-        buf.append(f"{_JSON_SEP}{_JSON_ROW_HEAD}{json.dumps(source)}{_JSON_ROW_DEST}{json.dumps(destination)}"
-                   + _json_tail(port, protocol, decision, reason, scope))
+        buf.append(
+            f"{_JSON_SEP}{_JSON_ROW_HEAD}{json.dumps(source)}{_JSON_ROW_DEST}{json.dumps(destination)}"
+            + _json_tail(port, protocol, decision, reason, scope)
+        )
         if len(buf) >= 20_000:
             yield "".join(buf)
             buf = []
@@ -200,25 +228,29 @@ def iter_json(prediction: Prediction) -> Iterator[str]:
     """``render_json`` in pieces: the rows stream, the rest is one json.dumps."""
     doc = {
         "rows": [_JSON_PLACEHOLDER],
-        "findings": [{"pod": pod, "code": str(f.code), "containers": list(f.containers), "message": f.message}
-                     for pod, found in prediction.findings.items() for f in found],
-        "isolated": {pod: {"ingress": list(i), "egress": list(e)}
-                     for pod, (i, e) in prediction.isolation.items() if i or e},
+        "findings": [
+            {"pod": pod, "code": str(f.code), "containers": list(f.containers), "message": f.message}
+            for pod, found in prediction.findings.items()
+            for f in found
+        ],
+        "isolated": {
+            pod: {"ingress": list(i), "egress": list(e)} for pod, (i, e) in prediction.isolation.items() if i or e
+        },
         "skipped_kinds": dict(prediction.skipped_kinds),
     }
     text = json.dumps(doc, indent=2)
     marker = "\n    " + json.dumps(_JSON_PLACEHOLDER) + "\n  "
-    head, rest = text.split(marker, 1)                 # head ends with '"rows": ['
+    head, rest = text.split(marker, 1)  # head ends with '"rows": ['
     first = True
     for source, scope in ((prediction.rows, "pod"), (prediction.intrapod_rows, "intra-pod")):
         for piece in _json_rows(source, scope):
-            if first:                                    # the first row has no separator before it
-                yield head + "\n" + piece[len(_JSON_SEP):]
+            if first:  # the first row has no separator before it
+                yield head + "\n" + piece[len(_JSON_SEP) :]
                 first = False
             else:
                 yield piece
     if first:
-        yield head + rest + "\n"                        # no rows: json.dumps writes "rows": []
+        yield head + rest + "\n"  # no rows: json.dumps writes "rows": []
     else:
         yield "\n  " + rest + "\n"
 
@@ -235,8 +267,7 @@ def _grids(prediction: Prediction) -> list[str]:
     index = {pod: i for i, pod in enumerate(prediction.pods, 1)}
     by_port: dict[tuple[int, str], dict[tuple[str, str], str]] = defaultdict(dict)
     for source, destination, port, protocol, decision, _ in prediction.rows:
-        by_port[(port, str(protocol))][(source, destination)] = (
-            ALLOW_GLYPH if str(decision) == "allow" else DENY_GLYPH)
+        by_port[(port, str(protocol))][(source, destination)] = ALLOW_GLYPH if str(decision) == "allow" else DENY_GLYPH
     parts = []
     for (port, protocol), cells in sorted(by_port.items()):
         dests = [p for p in prediction.pods if any((s, p) in cells for s in prediction.pods)]
@@ -244,8 +275,7 @@ def _grids(prediction: Prediction) -> list[str]:
         for src in prediction.pods:
             table.append([f"{index[src]:>2} {src}"] + [cells.get((src, d), "-") for d in dests])
         headers = [f"{_port_label(port, protocol)}  from \\ to"] + [str(index[d]) for d in dests]
-        parts.append(tabulate(table, headers=headers, tablefmt="simple",
-                              colalign=("left",) + ("center",) * len(dests)))
+        parts.append(tabulate(table, headers=headers, tablefmt="simple", colalign=("left",) + ("center",) * len(dests)))
     return parts
 
 
@@ -279,8 +309,10 @@ def _tally_matrix(matrix: ExpectedMatrix) -> tuple[dict[tuple[str, str], list[in
         groups: dict[str, list[int]] = {}
         for j, d in enumerate(block.dest_keys):
             groups.setdefault(_ns(d), []).append(j)
-        pickers = [(dns, itemgetter(*js) if len(js) > 1 else (lambda r, _j=js[0]: (r[_j],)), len(js))
-                   for dns, js in groups.items()]
+        pickers = [
+            (dns, itemgetter(*js) if len(js) > 1 else (lambda r, _j=js[0]: (r[_j],)), len(js))
+            for dns, js in groups.items()
+        ]
         allowed = _Memo(lambda cls, _b=block: str(matrix.decision(_b, cls)) == "allow")
         label = _port_label(block.port, block.protocol)
         for s, sns in enumerate(src_ns):
@@ -303,18 +335,22 @@ def _tally_matrix(matrix: ExpectedMatrix) -> tuple[dict[tuple[str, str], list[in
 
 def _summary(prediction: Prediction) -> list[str]:
     counts, denied = _tally(prediction.rows)
-    summary = tabulate([[s, d, a, x] for (s, d), (a, x) in sorted(counts.items())],
-                       headers=["from namespace", "to namespace", "allowed", "blocked"], tablefmt="simple")
-    isolated = [[pod, ", ".join(i) or "-", ", ".join(e) or "-"]
-                for pod, (i, e) in prediction.isolation.items() if i or e]
-    parts = [f"{len(prediction.pods)} pods: too many for a grid (> {MAX_GRID_PODS}); per-namespace summary",
-             summary]
+    summary = tabulate(
+        [[s, d, a, x] for (s, d), (a, x) in sorted(counts.items())],
+        headers=["from namespace", "to namespace", "allowed", "blocked"],
+        tablefmt="simple",
+    )
+    isolated = [
+        [pod, ", ".join(i) or "-", ", ".join(e) or "-"] for pod, (i, e) in prediction.isolation.items() if i or e
+    ]
+    parts = [f"{len(prediction.pods)} pods: too many for a grid (> {MAX_GRID_PODS}); per-namespace summary", summary]
     if isolated:
         shown = isolated[:MAX_LISTED_PAIRS]
-        parts.append(f"isolated pods ({len(isolated)}):\n"
-                     + tabulate(shown, headers=["pod", "ingress isolated by", "egress isolated by"],
-                                tablefmt="simple")
-                     + (f"\n... {len(isolated) - len(shown)} more" if len(isolated) > len(shown) else ""))
+        parts.append(
+            f"isolated pods ({len(isolated)}):\n"
+            + tabulate(shown, headers=["pod", "ingress isolated by", "egress isolated by"], tablefmt="simple")
+            + (f"\n... {len(isolated) - len(shown)} more" if len(isolated) > len(shown) else "")
+        )
     if denied:
         total = sum(x for _, x in counts.values())
         shown = denied[:MAX_LISTED_PAIRS]
@@ -333,12 +369,17 @@ def _intrapod(prediction: Prediction) -> list[str]:
     for pod, rows in by_pod.items():
         targets = sorted({(r[1].rsplit("/", 1)[1], r[2], str(r[3])) for r in rows})
         sources = list(dict.fromkeys(r[0].rsplit("/", 1)[1] for r in rows))
-        cells = {(r[0].rsplit("/", 1)[1], r[1].rsplit("/", 1)[1], r[2], str(r[3])):
-                 ALLOW_GLYPH if str(r[4]) == "allow" else DENY_GLYPH for r in rows}
+        cells = {
+            (r[0].rsplit("/", 1)[1], r[1].rsplit("/", 1)[1], r[2], str(r[3])): ALLOW_GLYPH
+            if str(r[4]) == "allow"
+            else DENY_GLYPH
+            for r in rows
+        }
         table = [[s] + [cells.get((s, c, p, pr), "-") for c, p, pr in targets] for s in sources]
         headers = [f"intra-pod {pod}  from \\ to"] + [f"{c}:{p}/{pr}" for c, p, pr in targets]
-        parts.append(tabulate(table, headers=headers, tablefmt="simple",
-                              colalign=("left",) + ("center",) * len(targets)))
+        parts.append(
+            tabulate(table, headers=headers, tablefmt="simple", colalign=("left",) + ("center",) * len(targets))
+        )
     for pod, found in prediction.findings.items():
         for f in found:
             parts.append(f"warning: {pod}: {f.message} [{f.code}]")

@@ -23,11 +23,12 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-from orchestrator.compare import PROBES_COLUMNS, Row, Verdict
-from orchestrator.plan import Scope, Skipped
+from orchestrator.sweep.compare import PROBES_COLUMNS, Row, Verdict
+from orchestrator.sweep.plan import Scope, Skipped
 
 VERDICT_ORDER = (Verdict.UNEXPECTED_ALLOW, Verdict.UNEXPECTED_DENY, Verdict.INCONCLUSIVE, Verdict.OK)
 # summary.txt lists at most this many inconclusive / skipped entries (the CSV has all).
@@ -35,8 +36,9 @@ LIST_LIMIT = 25
 # The truth table (cyclonus glyphs) only while it fits a terminal: 30 rows, 30 columns.
 GLYPH_LIMIT = 30
 GLYPHS = {Verdict.UNEXPECTED_ALLOW: "!", Verdict.UNEXPECTED_DENY: "!", Verdict.INCONCLUSIVE: "?"}
-GLYPH_LEGEND = ("legend: '.' allowed (as expected)  'X' blocked (as expected)  '!' unexpected  "
-                "'?' inconclusive  '-' not probed")
+GLYPH_LEGEND = (
+    "legend: '.' allowed (as expected)  'X' blocked (as expected)  '!' unexpected  '?' inconclusive  '-' not probed"
+)
 
 
 def render_probes_csv(rows: Sequence[Row]) -> str:
@@ -63,8 +65,9 @@ def render_matrices(rows: Sequence[Row]) -> dict[str, str]:
     out: dict[str, str] = {}
     for (port, proto), group in frame.groupby(["port", "protocol"], sort=True):
         for column, suffix in (("expected", "expected"), ("observed", "observed"), ("verdict", "diff")):
-            matrix = group.pivot_table(index="source", columns="destination", values=column,
-                                       aggfunc="first", fill_value="")
+            matrix = group.pivot_table(
+                index="source", columns="destination", values=column, aggfunc="first", fill_value=""
+            )
             matrix.index.name = "source\\destination"
             matrix.columns.name = None
             out[f"matrix-{_matrix_key(int(port), str(proto))}-{suffix}.csv"] = matrix.to_csv(lineterminator="\n")
@@ -87,32 +90,60 @@ def render_glyph_matrix(rows: Sequence[Row]) -> str:
     sources = sorted({r.job.source for r in pod_rows})
     dests = sorted({r.job.destination for r in pod_rows})
     number = {d: i for i, d in enumerate(dests, 1)}
-    cols = sorted({(r.job.destination, r.job.port, str(r.job.protocol)) for r in pod_rows},
-                  key=lambda c: (number[c[0]], c[2], c[1]))
+    cols = sorted(
+        {(r.job.destination, r.job.port, str(r.job.protocol)) for r in pod_rows},
+        key=lambda c: (number[c[0]], c[2], c[1]),
+    )
     if not pod_rows or len(sources) > GLYPH_LIMIT or len(cols) > GLYPH_LIMIT:
         return ""
-    cells = {(r.job.source, r.job.destination, r.job.port, str(r.job.protocol)):
-             GLYPHS.get(r.verdict, "." if r.observed.value == "allow" else "X") for r in pod_rows}
+    cells = {
+        (r.job.source, r.job.destination, r.job.port, str(r.job.protocol)): GLYPHS.get(
+            r.verdict, "." if r.observed.value == "allow" else "X"
+        )
+        for r in pod_rows
+    }
     table = [[s, *(cells.get((s, *c), "-") for c in cols)] for s in sources]
     headers = ["from \\ to", *(f"{number[d]}:{p}" + ("" if proto == "TCP" else f"/{proto}") for d, p, proto in cols)]
     key = "\n".join(f"  {i}: {d}" for d, i in number.items())
-    return (tabulate(table, headers=headers, tablefmt="simple", colalign=("left", *("center" for _ in cols)))
-            + f"\n{key}\n{GLYPH_LEGEND}")
+    return (
+        tabulate(table, headers=headers, tablefmt="simple", colalign=("left", *("center" for _ in cols)))
+        + f"\n{key}\n{GLYPH_LEGEND}"
+    )
 
 
 def _row_line(r: Row) -> list[Any]:
-    return [str(r.verdict), r.job.source, r.job.destination, f"{r.job.port}/{r.job.protocol}",
-            str(r.expected), str(r.observed), str(r.state), r.evidence, str(r.confirmed) or "-",
-            r.reason if len(r.reason) <= 90 else r.reason[:89] + "…"]
+    return [
+        str(r.verdict),
+        r.job.source,
+        r.job.destination,
+        f"{r.job.port}/{r.job.protocol}",
+        str(r.expected),
+        str(r.observed),
+        str(r.state),
+        r.evidence,
+        str(r.confirmed) or "-",
+        r.reason if len(r.reason) <= 90 else r.reason[:89] + "…",
+    ]
 
 
-EXIT_MEANING = {0: "every probe ok", 1: "unexpected rows found",
-                2: "usage or configuration error", 3: "incomplete: some probes (or all) did not measure"}
+EXIT_MEANING = {
+    0: "every probe ok",
+    1: "unexpected rows found",
+    2: "usage or configuration error",
+    3: "incomplete: some probes (or all) did not measure",
+}
 
 
-def render_summary(rows: Sequence[Row], *, title: str, skipped: Sequence[Skipped] = (),
-                   notes: Sequence[str] = (), exit_code: int | None = None,
-                   results_dir: str | None = None, complete: bool = True) -> str:
+def render_summary(
+    rows: Sequence[Row],
+    *,
+    title: str,
+    skipped: Sequence[Skipped] = (),
+    notes: Sequence[str] = (),
+    exit_code: int | None = None,
+    results_dir: str | None = None,
+    complete: bool = True,
+) -> str:
     """Counts per scope and verdict, then the unexpected rows, the truth table (when it
     fits a terminal), then what did not measure."""
     from tabulate import tabulate
@@ -120,19 +151,36 @@ def render_summary(rows: Sequence[Row], *, title: str, skipped: Sequence[Skipped
     lines = [title, ""]
     counts = verdict_counts(rows)
     scopes = [s for s in (str(x) for x in Scope) if any(k[0] == s for k in counts)]
-    table = [[scope, *(counts.get((scope, str(v)), 0) for v in VERDICT_ORDER),
-              sum(n for (s, _), n in counts.items() if s == scope)] for scope in scopes]
-    table.append(["total", *(sum(counts.get((s, str(v)), 0) for s in scopes) for v in VERDICT_ORDER),
-                  len(rows)])
-    lines.append(tabulate(table, headers=["scope", *(str(v) for v in VERDICT_ORDER), "probes"],
-                          tablefmt="simple"))
-    headers = ["verdict", "source", "destination", "port", "expected", "observed", "state", "evidence",
-               "confirmed", "reason"]
+    table = [
+        [
+            scope,
+            *(counts.get((scope, str(v)), 0) for v in VERDICT_ORDER),
+            sum(n for (s, _), n in counts.items() if s == scope),
+        ]
+        for scope in scopes
+    ]
+    table.append(["total", *(sum(counts.get((s, str(v)), 0) for s in scopes) for v in VERDICT_ORDER), len(rows)])
+    lines.append(tabulate(table, headers=["scope", *(str(v) for v in VERDICT_ORDER), "probes"], tablefmt="simple"))
+    headers = [
+        "verdict",
+        "source",
+        "destination",
+        "port",
+        "expected",
+        "observed",
+        "state",
+        "evidence",
+        "confirmed",
+        "reason",
+    ]
     unexpected = [r for r in rows if r.verdict.mismatch]
     unexpected.sort(key=lambda r: (VERDICT_ORDER.index(r.verdict), r.job.source, r.job.destination, r.job.port))
     if unexpected:
-        lines += ["", f"Unexpected ({len(unexpected)}):",
-                  tabulate([_row_line(r) for r in unexpected], headers=headers, tablefmt="simple")]
+        lines += [
+            "",
+            f"Unexpected ({len(unexpected)}):",
+            tabulate([_row_line(r) for r in unexpected], headers=headers, tablefmt="simple"),
+        ]
     # The truth table after the unexpected rows: they are the news, the table the overview.
     glyphs = render_glyph_matrix(rows)
     if glyphs:
@@ -140,9 +188,13 @@ def render_summary(rows: Sequence[Row], *, title: str, skipped: Sequence[Skipped
     inconclusive = [r for r in rows if r.verdict is Verdict.INCONCLUSIVE]
     if inconclusive:
         shown = inconclusive[:LIST_LIMIT]
-        lines += ["", f"Inconclusive ({len(inconclusive)}"
-                      + (f", first {len(shown)}" if len(shown) < len(inconclusive) else "") + "):",
-                  tabulate([_row_line(r) for r in shown], headers=headers, tablefmt="simple")]
+        lines += [
+            "",
+            f"Inconclusive ({len(inconclusive)}"
+            + (f", first {len(shown)}" if len(shown) < len(inconclusive) else "")
+            + "):",
+            tabulate([_row_line(r) for r in shown], headers=headers, tablefmt="simple"),
+        ]
     if skipped:
         lines += ["", f"Not probed ({len(skipped)}):"]
         lines += [f"  {s.what}: {s.reason}" for s in skipped[:LIST_LIMIT]]
@@ -168,22 +220,36 @@ def render_junit(rows: Sequence[Row], *, name: str) -> str:
     are failures, inconclusive ones errors (a probe that did not measure never passes)."""
     import xml.etree.ElementTree as ET
 
-    root = ET.Element("testsuites", name=name, tests=str(len(rows)),
-                      failures=str(sum(r.verdict.mismatch for r in rows)),
-                      errors=str(sum(r.verdict is Verdict.INCONCLUSIVE for r in rows)))
+    root = ET.Element(
+        "testsuites",
+        name=name,
+        tests=str(len(rows)),
+        failures=str(sum(r.verdict.mismatch for r in rows)),
+        errors=str(sum(r.verdict is Verdict.INCONCLUSIVE for r in rows)),
+    )
     for scope in Scope:
         mine = [r for r in rows if r.job.scope is scope]
         if not mine:
             continue
-        suite = ET.SubElement(root, "testsuite", name=f"{name} {scope}", tests=str(len(mine)),
-                              failures=str(sum(r.verdict.mismatch for r in mine)),
-                              errors=str(sum(r.verdict is Verdict.INCONCLUSIVE for r in mine)))
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=f"{name} {scope}",
+            tests=str(len(mine)),
+            failures=str(sum(r.verdict.mismatch for r in mine)),
+            errors=str(sum(r.verdict is Verdict.INCONCLUSIVE for r in mine)),
+        )
         for r in mine:
-            case = ET.SubElement(suite, "testcase", classname=f"{scope}.{r.job.source}",
-                                 name=f"{r.job.source} -> {r.job.destination} {r.job.port}/{r.job.protocol}",
-                                 time=f"{(r.latency_ms or 0) / 1000:.3f}")
-            text = (f"expected {r.expected}, observed {r.observed} ({r.state}: {r.evidence}); {r.reason}"
-                    + (f"; confirmed: {r.confirmed}" if str(r.confirmed) else ""))
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"{scope}.{r.job.source}",
+                name=f"{r.job.source} -> {r.job.destination} {r.job.port}/{r.job.protocol}",
+                time=f"{(r.latency_ms or 0) / 1000:.3f}",
+            )
+            text = f"expected {r.expected}, observed {r.observed} ({r.state}: {r.evidence}); {r.reason}" + (
+                f"; confirmed: {r.confirmed}" if str(r.confirmed) else ""
+            )
             if r.verdict.mismatch:
                 ET.SubElement(case, "failure", type=str(r.verdict), message=str(r.verdict)).text = text
             elif r.verdict is Verdict.INCONCLUSIVE:

@@ -23,19 +23,47 @@ load with the model's compiler, so every policy in a Snapshot compiles.
 
 from typing import Any
 
-from orchestrator.snapshot.objects import snapshot_from_objects
-from orchestrator.snapshot.types import (NAMESPACE_NAME_LABEL, Container, ContainerPort, Namespace,
-                                         NetworkPolicyObject, Origin, Pod, Service, ServicePort, Snapshot)
+from orchestrator.snapshot.types import (
+    NAMESPACE_NAME_LABEL,
+    Container,
+    ContainerPort,
+    Namespace,
+    NetworkPolicyObject,
+    Origin,
+    Pod,
+    Service,
+    ServicePort,
+    Snapshot,
+)
 
-__all__ = ["NAMESPACE_NAME_LABEL", "Container", "ContainerPort", "Namespace", "NetworkPolicyObject", "Origin", "Pod",
-           "Service", "ServicePort", "Snapshot", "load_manifests", "manifest_files", "snapshot_from_objects"]
+__all__ = [
+    "NAMESPACE_NAME_LABEL",
+    "Container",
+    "ContainerPort",
+    "Namespace",
+    "NetworkPolicyObject",
+    "Origin",
+    "Pod",
+    "Service",
+    "ServicePort",
+    "Snapshot",
+    "load_manifests",
+    "manifest_files",
+    "snapshot_from_objects",
+]
 
 
 def __getattr__(name: str) -> Any:
-    # The file loader (and PyYAML) is imported on first use, so the pure model, which
-    # imports the snapshot types, never pulls in YAML or file handling.
+    # The loaders are imported on first use: the pure model imports the snapshot types,
+    # and the loaders import the model (policies are validated with its compiler), so
+    # importing them here eagerly would make a cycle; it also keeps PyYAML and file
+    # handling out of anything that only needs the types.
     if name in ("load_manifests", "manifest_files"):
         from orchestrator.snapshot import loader
 
         return getattr(loader, name)
+    if name == "snapshot_from_objects":
+        from orchestrator.snapshot import objects
+
+        return objects.snapshot_from_objects
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

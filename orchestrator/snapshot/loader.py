@@ -12,19 +12,20 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import yaml
-
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 from orchestrator.errors import ManifestError
 from orchestrator.snapshot.objects import snapshot_from_objects
 from orchestrator.snapshot.types import Origin, Snapshot
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 SUFFIXES = (".yaml", ".yml", ".json")
-STDIN = "-"          # ``-f -``, as kubectl: read the manifests from standard input
+STDIN = "-"  # ``-f -``, as kubectl: read the manifests from standard input
 _TOO_DEEP = "nested too deeply to be a Kubernetes manifest"
 
 
@@ -55,7 +56,7 @@ def manifest_files(paths: Sequence[str]) -> list[Path]:
 def _read(path: Path) -> str:
     if str(path) == STDIN:
         return sys.stdin.buffer.read().decode("utf-8-sig")
-    return path.read_text(encoding="utf-8-sig")   # a leading BOM (Windows editors) is not an error
+    return path.read_text(encoding="utf-8-sig")  # a leading BOM (Windows editors) is not an error
 
 
 def _documents(path: Path) -> Iterator[tuple[Any, Origin]]:
@@ -88,15 +89,18 @@ def _documents(path: Path) -> Iterator[tuple[Any, Origin]]:
                 doc = next(docs)
             except StopIteration:
                 return
-            except RecursionError:      # the parser recurses once per nesting level
+            except RecursionError:  # the parser recurses once per nesting level
                 raise ManifestError(_TOO_DEEP, file=str(path), document=index + 1) from None
             index += 1
-            if doc is None:           # empty document between '---' separators
+            if doc is None:  # empty document between '---' separators
                 continue
-            if _too_deep(doc):        # libyaml parses any depth; what follows recurses
+            if _too_deep(doc):  # libyaml parses any depth; what follows recurses
                 raise ManifestError(_TOO_DEEP, file=str(path), document=index)
             yield doc, Origin(str(path), index)
     except yaml.YAMLError as exc:
+        if "nesting depth" in str(getattr(exc, "problem", "") or exc):
+            # libyaml (PyYAML >= 6.0.3) stops at its own depth limit before ours
+            raise ManifestError(_TOO_DEEP, file=str(path), document=index + 1) from None
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -12,13 +12,26 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from orchestrator.errors import ManifestError
 from orchestrator.model.policy import compile_policy
 from orchestrator.model.selectors import InvalidSpec
-from orchestrator.snapshot.types import (NAMESPACE_NAME_LABEL, Container, ContainerPort, Namespace, NamespaceName,
-                                         NetworkPolicyObject, Origin, Pod, PodName, Service, ServicePort, Snapshot)
+from orchestrator.snapshot.types import (
+    NAMESPACE_NAME_LABEL,
+    Container,
+    ContainerPort,
+    Namespace,
+    NamespaceName,
+    NetworkPolicyObject,
+    Origin,
+    Pod,
+    PodName,
+    Service,
+    ServicePort,
+    Snapshot,
+)
 from probe.schema import Protocol
 
 _PROTOCOLS = {p.value: p for p in Protocol}
@@ -39,8 +52,7 @@ class _Where:
         self.obj = f"{label} ({self.item})" if self.item else label
 
     def error(self, field: str | None, message: str) -> ManifestError:
-        return ManifestError(message, file=self.origin.source, document=self.origin.document,
-                             obj=self.obj, field=field)
+        return ManifestError(message, file=self.origin.source, document=self.origin.document, obj=self.obj, field=field)
 
 
 def _type(value: Any) -> str:
@@ -117,6 +129,7 @@ def _metadata(obj: Mapping[str, Any], where: _Where, *, namespaced: bool) -> tup
 
 # -- objects ----------------------------------------------------------------------------
 
+
 def _namespace(obj: Mapping[str, Any], where: _Where) -> Namespace:
     name, _, meta = _metadata(obj, where, namespaced=False)
     where.named(f"Namespace {name}")
@@ -135,22 +148,29 @@ def _container(raw: Any, where: _Where, field: str, pod_uid: int | None, kind: s
         number = _int(p.get("containerPort"), where, f"{pf}.containerPort", lo=1, hi=65535, required=True)
         pname = _str(p.get("name"), where, f"{pf}.name")
         if pname is not None and not _PORT_NAME.match(pname):
-            raise where.error(f"{pf}.name", f"{pname!r} is not a valid port name (IANA_SVC_NAME: 1-15 "
-                                            "lowercase letters, digits and '-', at least one letter)")
+            raise where.error(
+                f"{pf}.name",
+                f"{pname!r} is not a valid port name (IANA_SVC_NAME: 1-15 "
+                "lowercase letters, digits and '-', at least one letter)",
+            )
         ports.append(ContainerPort(number, _protocol(p.get("protocol"), where, f"{pf}.protocol"), pname))
     sc = _mapping(c.get("securityContext"), where, f"{field}.securityContext")
     uid = _int(sc.get("runAsUser"), where, f"{field}.securityContext.runAsUser", lo=0, hi=2**31 - 1)
     caps = _mapping(sc.get("capabilities"), where, f"{field}.securityContext.capabilities")
-    add = tuple(_str(x, where, f"{field}.securityContext.capabilities.add[{i}]", required=True)
-                for i, x in enumerate(_list(caps.get("add"), where, f"{field}.securityContext.capabilities.add")))
+    add = tuple(
+        _str(x, where, f"{field}.securityContext.capabilities.add[{i}]", required=True)
+        for i, x in enumerate(_list(caps.get("add"), where, f"{field}.securityContext.capabilities.add"))
+    )
     image = _str(c.get("image"), where, f"{field}.image")
     restart_policy = None
     if kind == "init":
         restart_policy = _str(c.get("restartPolicy"), where, f"{field}.restartPolicy")
         if restart_policy is not None and restart_policy != "Always":
             # As the API server: only "Always" (a native sidecar) is allowed on an init container.
-            raise where.error(f"{field}.restartPolicy",
-                              f"{restart_policy!r} is not supported: only 'Always' is allowed on an init container")
+            raise where.error(
+                f"{field}.restartPolicy",
+                f"{restart_policy!r} is not supported: only 'Always' is allowed on an init container",
+            )
     return Container(name, image, tuple(ports), uid if uid is not None else pod_uid, add, kind, restart_policy)
 
 
@@ -172,8 +192,10 @@ def _pod(obj: Mapping[str, Any], where: _Where) -> Pod:
         raise where.error("spec.containers", "required, a list with at least one container")
     groups = {}
     for key, kind in (("containers", "container"), ("initContainers", "init"), ("ephemeralContainers", "ephemeral")):
-        groups[kind] = tuple(_container(c, where, f"spec.{key}[{i}]", pod_uid, kind)
-                             for i, c in enumerate(_list(spec.get(key), where, f"spec.{key}")))
+        groups[kind] = tuple(
+            _container(c, where, f"spec.{key}[{i}]", pod_uid, kind)
+            for i, c in enumerate(_list(spec.get(key), where, f"spec.{key}"))
+        )
     seen: set[str] = set()
     for c in groups["container"] + groups["init"] + groups["ephemeral"]:
         if c.name in seen:
@@ -185,8 +207,9 @@ def _pod(obj: Mapping[str, Any], where: _Where) -> Pod:
     candidates = [(primary, "status.podIP")] if primary else []
     for i, entry in enumerate(_list(status.get("podIPs"), where, "status.podIPs")):
         entry = _mapping(entry, where, f"status.podIPs[{i}]", required=True)
-        candidates.append((_str(entry.get("ip"), where, f"status.podIPs[{i}].ip", required=True),
-                           f"status.podIPs[{i}].ip"))
+        candidates.append(
+            (_str(entry.get("ip"), where, f"status.podIPs[{i}].ip", required=True), f"status.podIPs[{i}].ip")
+        )
     for ip, field in candidates:
         try:
             text = str(ipaddress.ip_address(ip))
@@ -194,13 +217,26 @@ def _pod(obj: Mapping[str, Any], where: _Where) -> Pod:
             raise where.error(field, f"{ip!r} is not an IP address") from None
         if text not in ips:
             ips.append(text)
-    owners = tuple(o.get("kind") for o in _list(meta.get("ownerReferences"), where, "metadata.ownerReferences")
-                   if isinstance(o, Mapping) and isinstance(o.get("kind"), str))
-    return Pod(NamespaceName(namespace), PodName(name), labels, annotations, tuple(ips), host_network,
-               groups["container"], groups["init"], groups["ephemeral"],
-               uid=_str(meta.get("uid"), where, "metadata.uid"),
-               phase=_str(status.get("phase"), where, "status.phase"),
-               owner_kinds=owners, origin=where.origin)
+    owners = tuple(
+        o.get("kind")
+        for o in _list(meta.get("ownerReferences"), where, "metadata.ownerReferences")
+        if isinstance(o, Mapping) and isinstance(o.get("kind"), str)
+    )
+    return Pod(
+        NamespaceName(namespace),
+        PodName(name),
+        labels,
+        annotations,
+        tuple(ips),
+        host_network,
+        groups["container"],
+        groups["init"],
+        groups["ephemeral"],
+        uid=_str(meta.get("uid"), where, "metadata.uid"),
+        phase=_str(status.get("phase"), where, "status.phase"),
+        owner_kinds=owners,
+        origin=where.origin,
+    )
 
 
 def _service(obj: Mapping[str, Any], where: _Where) -> Service:
@@ -220,8 +256,14 @@ def _service(obj: Mapping[str, Any], where: _Where) -> Service:
         target = p.get("targetPort")
         if isinstance(target, bool) or not (target is None or isinstance(target, (int, str))):
             raise where.error(f"{pf}.targetPort", f"expected a port number or name, got {target!r}")
-        ports.append(ServicePort(number, target, _protocol(p.get("protocol"), where, f"{pf}.protocol"),
-                                 _str(p.get("name"), where, f"{pf}.name")))
+        ports.append(
+            ServicePort(
+                number,
+                target,
+                _protocol(p.get("protocol"), where, f"{pf}.protocol"),
+                _str(p.get("name"), where, f"{pf}.name"),
+            )
+        )
     stype = _str(spec.get("type"), where, "spec.type") or "ClusterIP"
     return Service(NamespaceName(namespace), name, selector, tuple(ips), tuple(ports), stype, where.origin)
 
@@ -298,7 +340,7 @@ def snapshot_from_objects(objects: Iterable[tuple[Any, Origin]]) -> Snapshot:
                 label = f"{kind} ({api_version})"
                 skipped[label] = skipped.get(label, 0) + 1
                 continue
-            where.named(kind)            # until metadata.name is known: at least say what it is
+            where.named(kind)  # until metadata.name is known: at least say what it is
             value = _BUILDERS[kind](obj, where)
             key = value.name if kind == "Namespace" else f"{value.namespace}/{value.name}"
             store = stores[kind]

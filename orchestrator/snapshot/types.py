@@ -6,8 +6,9 @@ the reports consume them. Field docstrings give Kubernetes examples.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, NewType
+from typing import Any, NewType
 
 from probe.schema import Protocol
 
@@ -21,7 +22,7 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 class Origin:
     """Where an object came from, for error messages: ``demo/app.yaml, document 3``."""
 
-    source: str            # a file path, or "cluster" / "context <name>"
+    source: str  # a file path, or "cluster" / "context <name>"
     document: int | None = None
 
     def __str__(self) -> str:
@@ -31,7 +32,7 @@ class Origin:
 @dataclass(frozen=True, slots=True)
 class Namespace:
     name: NamespaceName
-    labels: Mapping[str, str]   # always includes kubernetes.io/metadata.name=<name>
+    labels: Mapping[str, str]  # always includes kubernetes.io/metadata.name=<name>
     origin: Origin | None = None
 
 
@@ -49,9 +50,9 @@ class Container:
     name: str
     image: str | None = None
     ports: tuple[ContainerPort, ...] = ()
-    run_as_user: int | None = None   # effective: container securityContext, else the pod's
+    run_as_user: int | None = None  # effective: container securityContext, else the pod's
     capabilities_add: tuple[str, ...] = ()
-    kind: str = "container"          # "container" | "init" | "ephemeral"
+    kind: str = "container"  # "container" | "init" | "ephemeral"
     restart_policy: str | None = None  # init containers only: "Always" marks a native sidecar
 
 
@@ -61,13 +62,13 @@ class Pod:
     name: PodName
     labels: Mapping[str, str]
     annotations: Mapping[str, str] = field(default_factory=dict)
-    ips: tuple[str, ...] = ()        # status.podIPs (podIP first); empty when not scheduled
+    ips: tuple[str, ...] = ()  # status.podIPs (podIP first); empty when not scheduled
     host_network: bool = False
     containers: tuple[Container, ...] = ()
     init_containers: tuple[Container, ...] = ()
     ephemeral_containers: tuple[Container, ...] = ()
-    uid: str | None = None           # metadata.uid
-    phase: str | None = None         # status.phase
+    uid: str | None = None  # metadata.uid
+    phase: str | None = None  # status.phase
     owner_kinds: tuple[str, ...] = ()
     origin: Origin | None = None
 

@@ -9,13 +9,14 @@ the batch's hard deadline, and the result document with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 
 
 async def resolve(address: str, port: int, sock_type: int) -> tuple[int, tuple]:
     """(family, sockaddr) for ``address``; raises socket.gaierror for an unknown name."""
-    for family in (socket.AF_INET, socket.AF_INET6):   # inet_pton: cheap, no resolver
+    for family in (socket.AF_INET, socket.AF_INET6):  # inet_pton: cheap, no resolver
         try:
             socket.inet_pton(family, address)
         except OSError:
@@ -35,19 +36,18 @@ async def getaddrinfo(host: str, port: int | None, *, family: int = 0, type: int
         if fut.done():
             return
         if failed:
-            fut.set_exception(result)   # type: ignore[arg-type]
+            fut.set_exception(result)  # type: ignore[arg-type]
         else:
             fut.set_result(result)
 
     def work() -> None:
         try:
             result, failed = socket.getaddrinfo(host, port, family, type), False
-        except Exception as exc:   # gaierror, UnicodeError: re-raised in the probe
+        except Exception as exc:  # gaierror, UnicodeError: re-raised in the probe
             result, failed = exc, True
-        try:
+        # a closed loop means the batch is over and nobody wants the answer
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(deliver, result, failed)
-        except RuntimeError:
-            pass   # the loop is closed: the batch is over and nobody wants the answer
 
     threading.Thread(target=work, name="kubereach-resolve", daemon=True).start()
     return await fut

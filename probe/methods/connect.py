@@ -26,8 +26,9 @@ from probe.schema import ProbeState
 IDENTITY_GRACE_S = 0.2
 
 
-async def probe_connect(address: str, port: int, *, timeout_s: float, retries: int,
-                        read_identity: bool = True) -> Outcome:
+async def probe_connect(
+    address: str, port: int, *, timeout_s: float, retries: int, read_identity: bool = True
+) -> Outcome:
     loop = asyncio.get_running_loop()
     try:
         family, sockaddr = await resolve(address, port, socket.SOCK_STREAM)
@@ -38,7 +39,7 @@ async def probe_connect(address: str, port: int, *, timeout_s: float, retries: i
         attempts = attempt
         try:
             sock = socket.socket(family, socket.SOCK_STREAM)
-        except OSError as exc:   # EMFILE/ENFILE/ENOBUFS: record the errno, not a traceback
+        except OSError as exc:  # EMFILE/ENFILE/ENOBUFS: record the errno, not a traceback
             return Outcome(ProbeState.ERROR, errno_name(exc.errno), attempt, detail=str(exc))
         sock.setblocking(False)
         enable_recverr(sock)
@@ -46,7 +47,7 @@ async def probe_connect(address: str, port: int, *, timeout_s: float, retries: i
         try:
             err = await _connect(loop, sock, sockaddr, timeout_s)
             if err is None:
-                continue                     # silence: try again
+                continue  # silence: try again
             if err:
                 state, evidence, detail = classify_oserror(OSError(err, os.strerror(err)), sock)
                 return Outcome(state, evidence, attempt, _ms(started), detail=detail)
@@ -57,12 +58,14 @@ async def probe_connect(address: str, port: int, *, timeout_s: float, retries: i
             return Outcome(ProbeState.OPEN, "connected", attempt, latency, identity=identity)
         finally:
             sock.close()
-    return Outcome(ProbeState.FILTERED, "timeout", attempts,
-                   detail=f"no answer to {attempts} attempt(s) of {timeout_s:g}s")
+    return Outcome(
+        ProbeState.FILTERED, "timeout", attempts, detail=f"no answer to {attempts} attempt(s) of {timeout_s:g}s"
+    )
 
 
-async def _connect(loop: asyncio.AbstractEventLoop, sock: socket.socket, sockaddr: tuple,
-                   timeout_s: float) -> int | None:
+async def _connect(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, sockaddr: tuple, timeout_s: float
+) -> int | None:
     """0 when connected, the errno when refused/unreachable, None on timeout.
 
     Hand-rolled instead of ``wait_for(loop.sock_connect())``: that costs two tasks and
@@ -92,8 +95,7 @@ async def _connect(loop: asyncio.AbstractEventLoop, sock: socket.socket, sockadd
         loop.remove_writer(fd)
 
 
-async def _read_identity(loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                         grace_s: float) -> dict | None:
+async def _read_identity(loop: asyncio.AbstractEventLoop, sock: socket.socket, grace_s: float) -> dict | None:
     buf = b""
     deadline = loop.time() + grace_s
     while b"\n" not in buf and len(buf) < MAX_IDENTITY_BYTES:
@@ -112,4 +114,3 @@ async def _read_identity(loop: asyncio.AbstractEventLoop, sock: socket.socket,
 
 def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000.0, 3)
-

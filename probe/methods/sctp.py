@@ -12,8 +12,10 @@ from probe.netutil import classify_oserror
 from probe.outcome import Outcome
 from probe.schema import ProbeState
 
-UNSUPPORTED_NOTE = ("SCTP is not available in this kernel (socket(IPPROTO_SCTP) failed): "
-                    "SCTP probes were skipped, state error with evidence sctp-unsupported")
+UNSUPPORTED_NOTE = (
+    "SCTP is not available in this kernel (socket(IPPROTO_SCTP) failed): "
+    "SCTP probes were skipped, state error with evidence sctp-unsupported"
+)
 
 
 def sctp_available() -> bool:
@@ -50,6 +52,5 @@ async def probe_sctp(address: str, port: int, *, timeout_s: float, retries: int)
             return Outcome(state, evidence, attempt, detail=detail)
         finally:
             sock.close()
-        return Outcome(ProbeState.OPEN, "connected", attempt,
-                       round((time.monotonic() - started) * 1000, 3))
+        return Outcome(ProbeState.OPEN, "connected", attempt, round((time.monotonic() - started) * 1000, 3))
     return Outcome(ProbeState.FILTERED, "timeout", attempts)

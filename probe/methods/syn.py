@@ -22,6 +22,7 @@ scapy is imported here, and this module is imported only when a batch has SYN pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import errno
 import random
@@ -38,8 +39,8 @@ ETH_P_IP = 0x0800
 SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = 33
 PACKET_OUTGOING = 4
-SPORT_RANGE = (40000, 65535)   # random high source ports, as nmap does
-SNIFF_RCVBUF = 16 << 20        # a burst of thousands of answers must not overflow
+SPORT_RANGE = (40000, 65535)  # random high source ports, as nmap does
+SNIFF_RCVBUF = 16 << 20  # a burst of thousands of answers must not overflow
 SYN_WINDOW = 1024
 
 # Classic BPF, so a busy pod's other traffic never reaches Python: drop what we sent
@@ -47,16 +48,16 @@ SYN_WINDOW = 1024
 # destination port is in our source-port range. For SOCK_DGRAM packet sockets the
 # filter sees the IP header at offset 0.
 _BPF = [
-    (0x20, 0, 0, 0xFFFFF004),        # 0 ld   [pkttype]       (SKF_AD_OFF + SKF_AD_PKTTYPE)
-    (0x15, 6, 0, PACKET_OUTGOING),   # 1 jeq  OUTGOING        -> 8 drop
-    (0x30, 0, 0, 9),                 # 2 ldb  [9]             ip protocol
-    (0x15, 5, 0, 1),                 # 3 jeq  icmp            -> 9 accept
-    (0x15, 0, 3, 6),                 # 4 jeq  tcp ? 5 : 8 drop
-    (0xB1, 0, 0, 0),                 # 5 ldxb 4*([0]&0xf)     ip header length
-    (0x48, 0, 0, 2),                 # 6 ldh  [x+2]           tcp destination port
-    (0x35, 1, 0, SPORT_RANGE[0]),    # 7 jge  first sport     -> 9 accept
-    (0x06, 0, 0, 0),                 # 8 drop
-    (0x06, 0, 0, 0x40000),           # 9 accept (whole packet)
+    (0x20, 0, 0, 0xFFFFF004),  # 0 ld   [pkttype]       (SKF_AD_OFF + SKF_AD_PKTTYPE)
+    (0x15, 6, 0, PACKET_OUTGOING),  # 1 jeq  OUTGOING        -> 8 drop
+    (0x30, 0, 0, 9),  # 2 ldb  [9]             ip protocol
+    (0x15, 5, 0, 1),  # 3 jeq  icmp            -> 9 accept
+    (0x15, 0, 3, 6),  # 4 jeq  tcp ? 5 : 8 drop
+    (0xB1, 0, 0, 0),  # 5 ldxb 4*([0]&0xf)     ip header length
+    (0x48, 0, 0, 2),  # 6 ldh  [x+2]           tcp destination port
+    (0x35, 1, 0, SPORT_RANGE[0]),  # 7 jge  first sport     -> 9 accept
+    (0x06, 0, 0, 0),  # 8 drop
+    (0x06, 0, 0, 0x40000),  # 9 accept (whole packet)
 ]
 
 
@@ -86,10 +87,13 @@ class _Templates:
         from scapy.compat import raw
         from scapy.layers.inet import IP, TCP
 
-        self.syn = bytearray(raw(IP(src=src, dst=dst) / TCP(
-            sport=1, dport=1, flags="S", seq=0, window=SYN_WINDOW, options=[("MSS", 1460)])))
-        self.rst = bytearray(raw(IP(src=src, dst=dst) / TCP(
-            sport=1, dport=1, flags="R", seq=0, window=0)))
+        self.syn = bytearray(
+            raw(
+                IP(src=src, dst=dst)
+                / TCP(sport=1, dport=1, flags="S", seq=0, window=SYN_WINDOW, options=[("MSS", 1460)])
+            )
+        )
+        self.rst = bytearray(raw(IP(src=src, dst=dst) / TCP(sport=1, dport=1, flags="R", seq=0, window=0)))
         self.pseudo = socket.inet_aton(src) + socket.inet_aton(dst)
 
     def build(self, template: bytearray, sport: int, dport: int, seq: int) -> bytes:
@@ -132,15 +136,13 @@ class SynBatch:
 
     def _attach_filter(self) -> None:
         prog = b"".join(struct.pack("HBBI", *ins) for ins in _BPF)
-        self._bpf_buf = ctypes.create_string_buffer(prog)   # must outlive the setsockopt
+        self._bpf_buf = ctypes.create_string_buffer(prog)  # must outlive the setsockopt
         fprog = struct.pack("HL", len(_BPF), ctypes.addressof(self._bpf_buf))
         self._sniffer.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(ValueError, OSError):
             self._loop.remove_reader(self._sniffer.fileno())
-        except (ValueError, OSError):
-            pass
         self._sniffer.close()
         self._sender.close()
         for fut in self._pending.values():
@@ -154,7 +156,7 @@ class SynBatch:
         src = self._sources.get(dst)
         if src is None:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.connect((dst, 9))   # no packet is sent: this only asks the routing table
+                s.connect((dst, 9))  # no packet is sent: this only asks the routing table
                 src = s.getsockname()[0]
             self._sources[dst] = src
         return src
@@ -166,7 +168,7 @@ class SynBatch:
         return tpl
 
     async def _send(self, packet: bytes, dst: str) -> None:
-        for _ in range(200):   # a full send queue drains in well under a second
+        for _ in range(200):  # a full send queue drains in well under a second
             try:
                 self._sender.sendto(packet, (dst, 0))
                 self.stats["sent"] += 1
@@ -220,10 +222,9 @@ class SynBatch:
                     continue
                 latency = round((time.monotonic() - started) * 1000.0, 3)
                 if kind == "synack":
-                    try:
+                    # if this fails, the kernel's own RST still tears the half-open state down
+                    with contextlib.suppress(OSError):
                         await self._send(tpl.build(tpl.rst, sport, dport, info), dst)
-                    except OSError:
-                        pass   # the kernel's own RST still tears the half-open state down
                     return Outcome(ProbeState.OPEN, "SYN-ACK", attempt, latency)
                 if kind == "rst":
                     return Outcome(ProbeState.CLOSED, "RST", attempt, latency)
@@ -232,13 +233,14 @@ class SynBatch:
                 return Outcome(state, evidence, attempt, latency, detail=f"from {sender}")
         finally:
             self._pending.pop(key, None)
-        return Outcome(ProbeState.FILTERED, "timeout", attempts,
-                       detail=f"no answer to {attempts} SYN(s), {timeout_s:g}s each")
+        return Outcome(
+            ProbeState.FILTERED, "timeout", attempts, detail=f"no answer to {attempts} SYN(s), {timeout_s:g}s each"
+        )
 
     # -- sniffing ---------------------------------------------------------------------
 
     def _on_readable(self) -> None:
-        for _ in range(4096):   # drain in bounded chunks so other callbacks still run
+        for _ in range(4096):  # drain in bounded chunks so other callbacks still run
             try:
                 data, addr = self._sniffer.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
@@ -262,9 +264,9 @@ class SynBatch:
             fut = self._pending.get((src, sport, dport))
             if fut is None or fut.done():
                 return
-            if flags & 0x12 == 0x12:                 # SYN+ACK
+            if flags & 0x12 == 0x12:  # SYN+ACK
                 self._resolve(fut, ("synack", ack))
-            elif flags & 0x04:                       # RST
+            elif flags & 0x04:  # RST
                 self._resolve(fut, ("rst", None))
         elif proto == socket.IPPROTO_ICMP and len(data) >= ihl + 8 + 20:
             icmp_type, icmp_code = data[ihl], data[ihl + 1]
@@ -274,7 +276,7 @@ class SynBatch:
             inner_ihl = (data[inner] & 0x0F) * 4
             if data[inner + 9] != socket.IPPROTO_TCP or len(data) < inner + inner_ihl + 4:
                 return
-            inner_dst = socket.inet_ntoa(data[inner + 16:inner + 20])
+            inner_dst = socket.inet_ntoa(data[inner + 16 : inner + 20])
             isport, idport = struct.unpack_from("!HH", data, inner + inner_ihl)
             fut = self._pending.get((inner_dst, idport, isport))
             if fut is not None and not fut.done():

@@ -29,7 +29,7 @@ async def probe_udp(address: str, port: int, *, timeout_s: float, retries: int) 
         return Outcome(ProbeState.ERROR, "resolve-failed", 0, detail=str(exc))
     try:
         sock = socket.socket(family, socket.SOCK_DGRAM)
-    except OSError as exc:   # EMFILE/ENFILE/ENOBUFS: record the errno, not a traceback
+    except OSError as exc:  # EMFILE/ENFILE/ENOBUFS: record the errno, not a traceback
         return Outcome(ProbeState.ERROR, errno_name(exc.errno), 1, detail=str(exc))
     sock.setblocking(False)
     enable_recverr(sock)
@@ -51,12 +51,12 @@ async def probe_udp(address: str, port: int, *, timeout_s: float, retries: int) 
             except OSError as exc:
                 state, evidence, detail = classify_oserror(exc, sock)
                 return Outcome(state, evidence, attempt, _ms(started), detail=detail)
-            return Outcome(ProbeState.OPEN, "reply", attempt, _ms(started),
-                           identity=parse_identity(data))
+            return Outcome(ProbeState.OPEN, "reply", attempt, _ms(started), identity=parse_identity(data))
     finally:
         sock.close()
-    return Outcome(ProbeState.FILTERED, "timeout", attempts,
-                   detail=f"no reply to {attempts} datagram(s), {timeout_s:g}s each")
+    return Outcome(
+        ProbeState.FILTERED, "timeout", attempts, detail=f"no reply to {attempts} datagram(s), {timeout_s:g}s each"
+    )
 
 
 def _ms(started: float) -> float:

@@ -22,21 +22,35 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from kubernetes import client as k8s, config as k8s_config  # noqa: E402
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
-from lab import control  # noqa: E402
+from lab import control
 
-_CREATE_THREADS = 8      # concurrent create calls, like `kubectl apply` of a big file with parallelism
+_CREATE_THREADS = 8  # concurrent create calls, like `kubectl apply` of a big file with parallelism
 
 
 def pod_manifest(i: int) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"bench-{i}", "labels": {"app": "bench", "shard": str(i % 10)}},
-            "spec": {"restartPolicy": "Never", "containers": [
-                {"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 80, "name": "http"},
-                                                                  {"containerPort": 8443}]},
-                {"name": "dns", "image": "coredns/coredns:1.11", "ports": [{"containerPort": 53, "protocol": "UDP"},
-                                                                            {"containerPort": 53}]}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"bench-{i}", "labels": {"app": "bench", "shard": str(i % 10)}},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "nginx:1.27",
+                    "ports": [{"containerPort": 80, "name": "http"}, {"containerPort": 8443}],
+                },
+                {
+                    "name": "dns",
+                    "image": "coredns/coredns:1.11",
+                    "ports": [{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53}],
+                },
+            ],
+        },
+    }
 
 
 def tree_rss_kib(root: int) -> tuple[int, int]:
@@ -104,8 +118,16 @@ def run(n: int, cni: str) -> dict:
             t2 = time.monotonic()
             control.down(state_dir=state)
             t_down = time.monotonic() - t2
-    return {"pods": n, "up_s": t_up, "created_s": t_created, "running_s": t_running, "down_s": t_down,
-            "rss_mib": rss / 1024, "procs": procs, "mem_delta_mib": (avail0 - avail1) / 1024}
+    return {
+        "pods": n,
+        "up_s": t_up,
+        "created_s": t_created,
+        "running_s": t_running,
+        "down_s": t_down,
+        "rss_mib": rss / 1024,
+        "procs": procs,
+        "mem_delta_mib": (avail0 - avail1) / 1024,
+    }
 
 
 def agent_figures(n: int, cni: str) -> dict:
@@ -123,9 +145,17 @@ def agent_figures(n: int, cni: str) -> dict:
             while sum(1 for p in api.list_namespaced_pod("default").items if p.status.phase == "Running") < n:
                 time.sleep(0.1)
             ips = [p.status.pod_ip for p in api.list_namespaced_pod("default").items]
-            spec = {"kind": "KubereachProbeSpec", "version": 1, "id": "bench", "deadline_s": 60, "timeout_s": 1,
-                    "targets": [{"id": str(j), "address": ip, "port": 80, "protocol": "TCP", "method": "connect"}
-                                for j, ip in enumerate(ips)]}
+            spec = {
+                "kind": "KubereachProbeSpec",
+                "version": 1,
+                "id": "bench",
+                "deadline_s": 60,
+                "timeout_s": 1,
+                "targets": [
+                    {"id": str(j), "address": ip, "port": 80, "protocol": "TCP", "method": "connect"}
+                    for j, ip in enumerate(ips)
+                ],
+            }
             peak = [0]
             stop = threading.Event()
 
@@ -138,9 +168,22 @@ def agent_figures(n: int, cni: str) -> dict:
             sampler.start()
             t0 = time.monotonic()
             for i in range(n):
-                api.patch_namespaced_pod_ephemeralcontainers(f"bench-{i}", "default", {"spec": {"ephemeralContainers": [
-                    {"name": "agent", "image": "ghcr.io/kubereach/agent:0.1.0",
-                     "args": ["run", "--spec", json.dumps(spec)], "securityContext": {"runAsUser": 1000}}]}})
+                api.patch_namespaced_pod_ephemeralcontainers(
+                    f"bench-{i}",
+                    "default",
+                    {
+                        "spec": {
+                            "ephemeralContainers": [
+                                {
+                                    "name": "agent",
+                                    "image": "ghcr.io/kubereach/agent:0.1.0",
+                                    "args": ["run", "--spec", json.dumps(spec)],
+                                    "securityContext": {"runAsUser": 1000},
+                                }
+                            ]
+                        }
+                    },
+                )
             opens = 0
             while True:
                 pods = api.list_namespaced_pod("default").items
@@ -171,14 +214,31 @@ def recompile_figures(n: int, policies: int) -> dict:
     from lab.cni import compile_ruleset
     from lab.cni.apply import apply_ruleset
 
-    pods = [{**pod_manifest(i), "metadata": {**pod_manifest(i)["metadata"], "namespace": "default"},
-             "status": {"podIP": f"10.244.{i // 250}.{i % 250 + 1}", "phase": "Running"}} for i in range(n)]
-    pols = [{"metadata": {"name": f"p{j}", "namespace": "default"},
-             "spec": {"podSelector": {"matchLabels": {"shard": str(j % 10)}}, "policyTypes": ["Ingress", "Egress"],
-                      "ingress": [{"from": [{"podSelector": {"matchLabels": {"shard": str((j + 1) % 10)}}}],
-                                   "ports": [{"port": "http"}, {"port": 53, "protocol": "UDP"}]}],
-                      "egress": [{"to": [{"ipBlock": {"cidr": "10.244.0.0/16", "except": [f"10.244.0.{j + 1}/32"]}}]}]}}
-            for j in range(policies)]
+    pods = [
+        {
+            **pod_manifest(i),
+            "metadata": {**pod_manifest(i)["metadata"], "namespace": "default"},
+            "status": {"podIP": f"10.244.{i // 250}.{i % 250 + 1}", "phase": "Running"},
+        }
+        for i in range(n)
+    ]
+    pols = [
+        {
+            "metadata": {"name": f"p{j}", "namespace": "default"},
+            "spec": {
+                "podSelector": {"matchLabels": {"shard": str(j % 10)}},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [
+                    {
+                        "from": [{"podSelector": {"matchLabels": {"shard": str((j + 1) % 10)}}}],
+                        "ports": [{"port": "http"}, {"port": 53, "protocol": "UDP"}],
+                    }
+                ],
+                "egress": [{"to": [{"ipBlock": {"cidr": "10.244.0.0/16", "except": [f"10.244.0.{j + 1}/32"]}}]}],
+            },
+        }
+        for j in range(policies)
+    ]
     t0 = time.perf_counter()
     rs = compile_ruleset([{"metadata": {"name": "default"}}], pods, pols)
     t_compile = time.perf_counter() - t0
@@ -195,8 +255,13 @@ def recompile_figures(n: int, policies: int) -> dict:
         t_again = time.perf_counter() - t2
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=True)
-    return {"rules": len(rs.rules), "sets": len(rs.ipsets), "compile_ms": 1000 * t_compile,
-            "load_ms": 1000 * t_first, "reload_ms": 1000 * t_again}
+    return {
+        "rules": len(rs.rules),
+        "sets": len(rs.ipsets),
+        "compile_ms": 1000 * t_compile,
+        "load_ms": 1000 * t_first,
+        "reload_ms": 1000 * t_again,
+    }
 
 
 def main() -> int:
@@ -212,22 +277,30 @@ def main() -> int:
     base = run(args.baseline, args.cni)
     full = run(args.pods, args.cni)
     print(f"lab bring-up, {args.cni} CNI, 2 listening containers (4 sockets) per pod")
-    print(f"{'pods':>6} {'up s':>6} {'create s':>9} {'all Running s':>14} {'per pod ms':>11} "
-          f"{'RSS MiB':>8} {'procs':>6} {'MemAvail drop MiB':>18} {'down s':>7}")
+    print(
+        f"{'pods':>6} {'up s':>6} {'create s':>9} {'all Running s':>14} {'per pod ms':>11} "
+        f"{'RSS MiB':>8} {'procs':>6} {'MemAvail drop MiB':>18} {'down s':>7}"
+    )
     for r in (base, full):
-        print(f"{r['pods']:>6} {r['up_s']:>6.2f} {r['created_s']:>9.2f} {r['running_s']:>14.2f} "
-              f"{1000 * r['running_s'] / r['pods']:>11.1f} {r['rss_mib']:>8.1f} {r['procs']:>6} "
-              f"{r['mem_delta_mib']:>18.1f} {r['down_s']:>7.2f}")
+        print(
+            f"{r['pods']:>6} {r['up_s']:>6.2f} {r['created_s']:>9.2f} {r['running_s']:>14.2f} "
+            f"{1000 * r['running_s'] / r['pods']:>11.1f} {r['rss_mib']:>8.1f} {r['procs']:>6} "
+            f"{r['mem_delta_mib']:>18.1f} {r['down_s']:>7.2f}"
+        )
     ratio = (full["running_s"] / full["pods"]) / (base["running_s"] / base["pods"])
     print(f"per-pod time ratio {full['pods']} vs {base['pods']} pods: {ratio:.2f} (1.0 = linear)")
     rc = recompile_figures(args.pods, 20)
-    print(f"CNI recompile, {args.pods} pods x 20 policies: {rc['rules']} rules, {rc['sets']} ipsets; "
-          f"compile {rc['compile_ms']:.0f} ms, first load {rc['load_ms']:.0f} ms, reload {rc['reload_ms']:.0f} ms")
+    print(
+        f"CNI recompile, {args.pods} pods x 20 policies: {rc['rules']} rules, {rc['sets']} ipsets; "
+        f"compile {rc['compile_ms']:.0f} ms, first load {rc['load_ms']:.0f} ms, reload {rc['reload_ms']:.0f} ms"
+    )
     ag = agent_figures(args.agents, args.cni) if args.agents else None
     if ag:
-        print(f"sweep-like: {ag['agents']} ephemeral agents at once, {ag['probes']} probes: all done in "
-              f"{ag['elapsed_s']:.2f} s ({1000 * ag['elapsed_s'] / ag['agents']:.0f} ms per agent), "
-              f"peak lab RSS {ag['peak_rss_mib']:.0f} MiB, {ag['open']}/{ag['probes']} open")
+        print(
+            f"sweep-like: {ag['agents']} ephemeral agents at once, {ag['probes']} probes: all done in "
+            f"{ag['elapsed_s']:.2f} s ({1000 * ag['elapsed_s'] / ag['agents']:.0f} ms per agent), "
+            f"peak lab RSS {ag['peak_rss_mib']:.0f} MiB, {ag['open']}/{ag['probes']} open"
+        )
     ok = full["running_s"] < 60 and full["rss_mib"] < 2048
     print(f"target (<60 s, <2 GiB) for {full['pods']} pods: {'met' if ok else 'MISSED'}")
     return 0 if ok else 1

@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
 
-from fake_node import FakeNode  # noqa: E402
-from kubernetes import client, config  # noqa: E402
+from fake_node import FakeNode
+from kubernetes import client, config
 
-from lab.api import tls  # noqa: E402
-from lab.api.cluster import Cluster  # noqa: E402
-from lab.api.server import ApiServer  # noqa: E402
-from lab.control import render_kubeconfig  # noqa: E402
-from lab.store import Store  # noqa: E402
+from lab.api import tls
+from lab.api.cluster import Cluster
+from lab.api.server import ApiServer
+from lab.control import render_kubeconfig
+from lab.store import Store
 
 PODS = 200
 
@@ -65,10 +65,18 @@ def main() -> None:
 
     t0 = time.perf_counter()
     for i in range(PODS):
-        core.create_namespaced_pod("bench", {"metadata": {"name": f"p{i}", "labels": {"app": f"a{i % 10}"}},
-                                             "spec": {"containers": [
-                                                 {"name": "a", "image": "x", "ports": [{"containerPort": 80}]},
-                                                 {"name": "b", "image": "x", "ports": [{"containerPort": 81}]}]}})
+        core.create_namespaced_pod(
+            "bench",
+            {
+                "metadata": {"name": f"p{i}", "labels": {"app": f"a{i % 10}"}},
+                "spec": {
+                    "containers": [
+                        {"name": "a", "image": "x", "ports": [{"containerPort": 80}]},
+                        {"name": "b", "image": "x", "ports": [{"containerPort": 81}]},
+                    ]
+                },
+            },
+        )
     creates = time.perf_counter() - t0
 
     t0 = time.perf_counter()

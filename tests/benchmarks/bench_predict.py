@@ -38,11 +38,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from orchestrator.model import PolicyModel, expected_matrix  # noqa: E402
-from orchestrator.snapshot import Origin, load_manifests, snapshot_from_objects  # noqa: E402
-from probe.schema import Protocol  # noqa: E402
+from orchestrator.model import PolicyModel, expected_matrix
+from orchestrator.snapshot import Origin, load_manifests, snapshot_from_objects
+from probe.schema import Protocol
 
-APPS = 30          # distinct app labels per namespace: replicas share labels, like Deployments
+APPS = 30  # distinct app labels per namespace: replicas share labels, like Deployments
 NAMESPACES = 20
 
 
@@ -50,8 +50,16 @@ def synthetic_objects(pods: int, policies: int, seed: int) -> list[dict]:
     rnd = random.Random(seed)
     objs: list[dict] = []
     for n in range(NAMESPACES):
-        objs.append({"apiVersion": "v1", "kind": "Namespace",
-                     "metadata": {"name": f"ns-{n}", "labels": {"team": f"team-{n % 5}", "env": rnd.choice(["prod", "dev"])}}})
+        objs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": f"ns-{n}",
+                    "labels": {"team": f"team-{n % 5}", "env": rnd.choice(["prod", "dev"])},
+                },
+            }
+        )
     for i in range(pods):
         n = i % NAMESPACES
         app = f"app-{rnd.randrange(APPS)}"
@@ -60,20 +68,33 @@ def synthetic_objects(pods: int, policies: int, seed: int) -> list[dict]:
             ports.append({"name": "metrics", "containerPort": 9090})
         if rnd.random() < 0.2:
             ports.append({"name": "dns", "containerPort": 53, "protocol": "UDP"})
-        objs.append({"apiVersion": "v1", "kind": "Pod",
-                     "metadata": {"name": f"pod-{i}", "namespace": f"ns-{n}",
-                                  "labels": {"app": app, "tier": rnd.choice(["web", "api", "db", "cache"])}},
-                     "spec": {"containers": [{"name": "c", "image": "nginx", "ports": ports}]},
-                     "status": {"podIP": f"10.{n}.{i // 250}.{i % 250 + 1}"}})
+        objs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"pod-{i}",
+                    "namespace": f"ns-{n}",
+                    "labels": {"app": app, "tier": rnd.choice(["web", "api", "db", "cache"])},
+                },
+                "spec": {"containers": [{"name": "c", "image": "nginx", "ports": ports}]},
+                "status": {"podIP": f"10.{n}.{i // 250}.{i % 250 + 1}"},
+            }
+        )
 
     def peer() -> dict:
         r = rnd.random()
         if r < 0.35:
             return {"podSelector": {"matchLabels": {"app": f"app-{rnd.randrange(APPS)}"}}}
         if r < 0.6:
-            return {"namespaceSelector": {"matchLabels": {"team": f"team-{rnd.randrange(5)}"}},
-                    "podSelector": {"matchExpressions": [{"key": "tier", "operator": "In",
-                                                          "values": rnd.sample(["web", "api", "db", "cache"], 2)}]}}
+            return {
+                "namespaceSelector": {"matchLabels": {"team": f"team-{rnd.randrange(5)}"}},
+                "podSelector": {
+                    "matchExpressions": [
+                        {"key": "tier", "operator": "In", "values": rnd.sample(["web", "api", "db", "cache"], 2)}
+                    ]
+                },
+            }
         if r < 0.8:
             return {"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["dev"]}]}}
         n = rnd.randrange(NAMESPACES)
@@ -92,9 +113,14 @@ def synthetic_objects(pods: int, policies: int, seed: int) -> list[dict]:
     made = 0
     for n in range(NAMESPACES):
         if made < policies:
-            objs.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                         "metadata": {"name": "default-deny", "namespace": f"ns-{n}"},
-                         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}})
+            objs.append(
+                {
+                    "apiVersion": "networking.k8s.io/v1",
+                    "kind": "NetworkPolicy",
+                    "metadata": {"name": "default-deny", "namespace": f"ns-{n}"},
+                    "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+                }
+            )
             made += 1
     while made < policies:
         n = rnd.randrange(NAMESPACES)
@@ -111,8 +137,14 @@ def synthetic_objects(pods: int, policies: int, seed: int) -> list[dict]:
                         rule["ports"] = p
                     rules.append(rule)
                 spec[direction.lower()] = rules
-        objs.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                     "metadata": {"name": f"pol-{made}", "namespace": f"ns-{n}"}, "spec": spec})
+        objs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": f"pol-{made}", "namespace": f"ns-{n}"},
+                "spec": spec,
+            }
+        )
         made += 1
     return objs
 
@@ -138,6 +170,7 @@ def _mib(kib: float) -> str:
 
 
 # -- child phases (each in its own process, so peak RSS belongs to that phase alone) --------------
+
 
 def phase_matrix(args: argparse.Namespace) -> dict:
     port_list = port_list_for(args.ports)
@@ -169,7 +202,7 @@ def phase_matrix(args: argparse.Namespace) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     verdicts = [model.evaluate(pods[r.source], pods[r.destination], r.port, r.protocol) for r in picked]
     t_pair, c_pair = time.perf_counter() - t0, time.process_time() - c0
-    out["mismatches"] = sum(1 for r, v in zip(picked, verdicts) if (v.decision, v.reason) != tuple(r[4:]))
+    out["mismatches"] = sum(1 for r, v in zip(picked, verdicts, strict=False) if (v.decision, v.reason) != tuple(r[4:]))
     out["pair_us"] = t_pair / len(sample) * 1e6
     out["pair_full_wall"] = t_pair / len(sample) * len(rows)
     out["pair_full_cpu"] = c_pair / len(sample) * len(rows)
@@ -229,8 +262,11 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=20000, help="pairwise baseline triples")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-cli", action="store_true", help="skip the end-to-end `kubereach predict -o csv` run")
-    ap.add_argument("--cli-digest", action="store_true",
-                    help="also pipe the CLI's CSV through sha256 (to compare two versions' output byte for byte)")
+    ap.add_argument(
+        "--cli-digest",
+        action="store_true",
+        help="also pipe the CLI's CSV through sha256 (to compare two versions' output byte for byte)",
+    )
     ap.add_argument("--phase", choices=["matrix", "tracemalloc"], help=argparse.SUPPRESS)
     ap.add_argument("--yaml-dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -239,8 +275,20 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    me = [sys.executable, str(Path(__file__).resolve()), "--pods", str(args.pods), "--policies", str(args.policies),
-          "--ports", str(args.ports), "--sample", str(args.sample), "--seed", str(args.seed)]
+    me = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--pods",
+        str(args.pods),
+        "--policies",
+        str(args.policies),
+        "--ports",
+        str(args.ports),
+        "--sample",
+        str(args.sample),
+        "--seed",
+        str(args.seed),
+    ]
     with tempfile.TemporaryDirectory(prefix="kr-bench-predict-") as tmp:
         write_yaml(synthetic_objects(args.pods, args.policies, args.seed), Path(tmp))
         _, m_usage, data, _ = run_child(me + ["--phase", "matrix", "--yaml-dir", tmp])
@@ -258,26 +306,42 @@ def main() -> None:
                 digest = run_child(cmd, keep=False)[3]
 
     rows, t_fast, c_fast = m["rows"], m["matrix_wall"], m["matrix_cpu"]
-    print(f"cluster: {m['pods']} pods, {m['policies']} policies, {args.ports} ports -> {rows:,} rows "
-          f"({m['allowed']:,} allowed); snapshot build {m['load_s']:.2f} s")
-    print(f"(a) matrix:          wall {t_fast:.2f} s, CPU {c_fast:.2f} s (the box is shared: CPU is the steadier figure)")
-    print(f"    memory:          peak RSS {_mib(m['rss1'])} (+{_mib(m['rss1'] - m['rss0'])} over the loaded snapshot); "
-          f"tracemalloc peak {tm['traced_peak'] / 2**20:.0f} MiB, kept {tm['traced_kept'] / 2**20:.0f} MiB")
-    print(f"    iterating every row as ExpectedRow: wall {m['iter_wall']:.2f} s, CPU {m['iter_cpu']:.2f} s, "
-          f"peak RSS after {_mib(m['rss2'])}")
-    print(f"pairwise baseline:   {m['pair_us']:.1f} us per verdict on {args.sample:,} sampled triples "
-          f"-> {m['pair_full_wall']:.0f} s extrapolated for the full matrix")
-    print(f"ratio baseline/matrix: wall {m['pair_full_wall'] / t_fast:.0f}x, CPU {m['pair_full_cpu'] / c_fast:.0f}x; "
-          f"sampled verdict mismatches: {m['mismatches']}")
+    print(
+        f"cluster: {m['pods']} pods, {m['policies']} policies, {args.ports} ports -> {rows:,} rows "
+        f"({m['allowed']:,} allowed); snapshot build {m['load_s']:.2f} s"
+    )
+    print(
+        f"(a) matrix:          wall {t_fast:.2f} s, CPU {c_fast:.2f} s (the box is shared: CPU is the steadier figure)"
+    )
+    print(
+        f"    memory:          peak RSS {_mib(m['rss1'])} (+{_mib(m['rss1'] - m['rss0'])} over the loaded snapshot); "
+        f"tracemalloc peak {tm['traced_peak'] / 2**20:.0f} MiB, kept {tm['traced_kept'] / 2**20:.0f} MiB"
+    )
+    print(
+        f"    iterating every row as ExpectedRow: wall {m['iter_wall']:.2f} s, CPU {m['iter_cpu']:.2f} s, "
+        f"peak RSS after {_mib(m['rss2'])}"
+    )
+    print(
+        f"pairwise baseline:   {m['pair_us']:.1f} us per verdict on {args.sample:,} sampled triples "
+        f"-> {m['pair_full_wall']:.0f} s extrapolated for the full matrix"
+    )
+    print(
+        f"ratio baseline/matrix: wall {m['pair_full_wall'] / t_fast:.0f}x, CPU {m['pair_full_cpu'] / c_fast:.0f}x; "
+        f"sampled verdict mismatches: {m['mismatches']}"
+    )
     if cli is not None:
         wall, usage, _, _ = cli
         cpu = usage.ru_utime + usage.ru_stime
-        print(f"(b) CLI `kubereach predict -o csv` (YAML -> CSV to /dev/null, one child, wait4 rusage): "
-              f"wall {wall:.2f} s, CPU {cpu:.2f} s (user {usage.ru_utime:.2f} + sys {usage.ru_stime:.2f}), "
-              f"peak RSS {_mib(usage.ru_maxrss)}")
+        print(
+            f"(b) CLI `kubereach predict -o csv` (YAML -> CSV to /dev/null, one child, wait4 rusage): "
+            f"wall {wall:.2f} s, CPU {cpu:.2f} s (user {usage.ru_utime:.2f} + sys {usage.ru_stime:.2f}), "
+            f"peak RSS {_mib(usage.ru_maxrss)}"
+        )
         if "yaml_load_s" in m:
-            print(f"    of which loading the YAML manifests (load_manifests, measured separately): "
-                  f"{m['yaml_load_s']:.2f} s")
+            print(
+                f"    of which loading the YAML manifests (load_manifests, measured separately): "
+                f"{m['yaml_load_s']:.2f} s"
+            )
         if args.cli_digest:
             print(f"    CSV sha256 {digest[0]}, {digest[1]:,} bytes, {digest[2]:,} lines")
     target = "MET" if t_fast < 10 and m["rss1"] < 2 * 1024 * 1024 else "MISSED"

@@ -27,13 +27,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "probe"))
 
-from krp_helpers import (PROBE, Listener, in_ns, link_names, netns_names, probe_env,  # noqa: E402
-                         sh, start_listener)
+from krp_helpers import PROBE, Listener, in_ns, link_names, netns_names, probe_env, sh, start_listener  # noqa: E402
 
 FIRST_PORT = 10000
-OPEN_PORTS = 20        # served by one kubereach listener on every address
-DROP_PORTS = 40        # iptables DROP: silence
-ADMIN_PORTS = 10       # iptables REJECT icmp-admin-prohibited
+OPEN_PORTS = 20  # served by one kubereach listener on every address
+DROP_PORTS = 40  # iptables DROP: silence
+ADMIN_PORTS = 10  # iptables REJECT icmp-admin-prohibited
 
 
 def setup(n_addr: int) -> tuple[str, str, str, list[str]]:
@@ -52,12 +51,22 @@ def setup(n_addr: int) -> tuple[str, str, str, list[str]]:
     # deterministic ICMP: no per-host rate limit inside the target namespace
     in_ns(b, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_msgs_per_sec=100000")
     drop_lo = FIRST_PORT + OPEN_PORTS + 100
-    in_ns(b, "iptables", "-A", "INPUT", "-p", "tcp", "--dport",
-          f"{drop_lo}:{drop_lo + DROP_PORTS - 1}", "-j", "DROP")
+    in_ns(b, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", f"{drop_lo}:{drop_lo + DROP_PORTS - 1}", "-j", "DROP")
     adm_lo = drop_lo + DROP_PORTS
-    in_ns(b, "iptables", "-A", "INPUT", "-p", "tcp", "--dport",
-          f"{adm_lo}:{adm_lo + ADMIN_PORTS - 1}", "-j", "REJECT", "--reject-with",
-          "icmp-admin-prohibited")
+    in_ns(
+        b,
+        "iptables",
+        "-A",
+        "INPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        f"{adm_lo}:{adm_lo + ADMIN_PORTS - 1}",
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "icmp-admin-prohibited",
+    )
     return a, b, tag, addrs
 
 
@@ -70,15 +79,29 @@ def truth(port: int) -> str:
     return "closed"
 
 
-def run_agent(ns: str, addrs: list[str], ports: list[int], method: str, timeout: float,
-              retries: int, concurrency: int) -> tuple[float, dict]:
-    spec = {"kind": "KubereachProbeSpec", "version": 1, "id": f"bench-{method}",
-            "deadline_s": 600, "concurrency": concurrency, "timeout_s": timeout,
-            "retries": retries,
-            "targets": [{"address": a, "port": p, "method": method} for a in addrs for p in ports]}
+def run_agent(
+    ns: str, addrs: list[str], ports: list[int], method: str, timeout: float, retries: int, concurrency: int
+) -> tuple[float, dict]:
+    spec = {
+        "kind": "KubereachProbeSpec",
+        "version": 1,
+        "id": f"bench-{method}",
+        "deadline_s": 600,
+        "concurrency": concurrency,
+        "timeout_s": timeout,
+        "retries": retries,
+        "targets": [{"address": a, "port": p, "method": method} for a in addrs for p in ports],
+    }
     started = time.monotonic()
-    proc = subprocess.run(["ip", "netns", "exec", ns, *PROBE, "run"], input=json.dumps(spec),
-                          capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=900)
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, *PROBE, "run"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        cwd=REPO,
+        timeout=900,
+    )
     wall = time.monotonic() - started
     if proc.returncode != 0:
         raise SystemExit(f"agent failed: {proc.stderr}")
@@ -86,13 +109,36 @@ def run_agent(ns: str, addrs: list[str], ports: list[int], method: str, timeout:
     return wall, {(r["address"], r["port"]): r["state"] for r in doc["results"]}
 
 
-def run_nmap(ns: str, addrs: list[str], ports: list[int], scan: str, timeout: float,
-             retries: int) -> tuple[float, dict]:
+def run_nmap(
+    ns: str, addrs: list[str], ports: list[int], scan: str, timeout: float, retries: int
+) -> tuple[float, dict]:
     ms = f"{int(timeout * 1000)}ms"
-    cmd = ["ip", "netns", "exec", ns, "nmap", scan, "-n", "-Pn", "-T4",
-           "-p", f"{ports[0]}-{ports[-1]}", "--max-retries", str(retries),
-           "--initial-rtt-timeout", ms, "--min-rtt-timeout", ms, "--max-rtt-timeout", ms,
-           "--host-timeout", "600s", "-oX", "-", *addrs]
+    cmd = [
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "nmap",
+        scan,
+        "-n",
+        "-Pn",
+        "-T4",
+        "-p",
+        f"{ports[0]}-{ports[-1]}",
+        "--max-retries",
+        str(retries),
+        "--initial-rtt-timeout",
+        ms,
+        "--min-rtt-timeout",
+        ms,
+        "--max-rtt-timeout",
+        ms,
+        "--host-timeout",
+        "600s",
+        "-oX",
+        "-",
+        *addrs,
+    ]
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     wall = time.monotonic() - started
@@ -142,24 +188,27 @@ def main() -> int:
     listener: Listener | None = None
     try:
         ports = list(range(FIRST_PORT, FIRST_PORT + args.ports))
-        listener = start_listener(b, *[x for p in range(FIRST_PORT, FIRST_PORT + OPEN_PORTS)
-                                       for x in ("--tcp", str(p))])
+        listener = start_listener(
+            b, *[x for p in range(FIRST_PORT, FIRST_PORT + OPEN_PORTS) for x in ("--tcp", str(p))]
+        )
         expected = {(ad, p): truth(p) for ad in addrs for p in ports}
         counts = {s: list(expected.values()).count(s) for s in ("open", "closed", "filtered")}
-        print(f"targets: {len(expected)} ({args.addresses} addresses x {args.ports} ports; "
-              f"{counts}), timeout {args.timeout}s, retries {args.retries}, "
-              f"agent concurrency {args.concurrency}")
+        print(
+            f"targets: {len(expected)} ({args.addresses} addresses x {args.ports} ports; "
+            f"{counts}), timeout {args.timeout}s, retries {args.retries}, "
+            f"agent concurrency {args.concurrency}"
+        )
         runs = {
-            "agent connect": lambda: run_agent(a, addrs, ports, "connect", args.timeout,
-                                               args.retries, args.concurrency),
+            "agent connect": lambda: run_agent(
+                a, addrs, ports, "connect", args.timeout, args.retries, args.concurrency
+            ),
             "nmap -sT": lambda: run_nmap(a, addrs, ports, "-sT", args.timeout, args.retries),
-            "agent syn": lambda: run_agent(a, addrs, ports, "syn", args.timeout, args.retries,
-                                           args.concurrency),
+            "agent syn": lambda: run_agent(a, addrs, ports, "syn", args.timeout, args.retries, args.concurrency),
             "nmap -sS": lambda: run_nmap(a, addrs, ports, "-sS", args.timeout, args.retries),
         }
         best: dict[str, float] = {}
         results: dict[str, dict] = {}
-        for rnd in range(args.rounds):   # interleaved rounds: load changes hit every tool
+        for rnd in range(args.rounds):  # interleaved rounds: load changes hit every tool
             for name, fn in runs.items():
                 wall, states = fn()
                 best[name] = min(best.get(name, wall), wall)
@@ -168,14 +217,11 @@ def main() -> int:
         print("\nbest wall time (s):")
         for name in runs:
             print(f"  {name:14s} {best[name]:7.2f}")
-        print(f"\nratio agent connect / nmap -sT: {best['agent connect'] / best['nmap -sT']:.2f}"
-              "  (target <= 1.0)")
-        print(f"ratio agent syn / nmap -sS:     {best['agent syn'] / best['nmap -sS']:.2f}"
-              "  (target <= 2.0)")
+        print(f"\nratio agent connect / nmap -sT: {best['agent connect'] / best['nmap -sT']:.2f}  (target <= 1.0)")
+        print(f"ratio agent syn / nmap -sS:     {best['agent syn'] / best['nmap -sS']:.2f}  (target <= 2.0)")
         print("\nagreement of classifications:")
         ok = True
-        for left, right in (("agent connect", "nmap -sT"), ("agent syn", "nmap -sS"),
-                            ("agent connect", "agent syn")):
+        for left, right in (("agent connect", "nmap -sT"), ("agent syn", "nmap -sS"), ("agent connect", "agent syn")):
             pct, diff = agreement(results[left], results[right])
             ok &= pct == 100.0
             print(f"  {left} vs {right}: {pct:.2f}%" + (f"  first differences: {diff}" if diff else ""))

@@ -35,12 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.deploy import SweepMeta  # noqa: E402
-from orchestrator.discovery import discover  # noqa: E402
-from orchestrator.kube import load_cluster  # noqa: E402
-from orchestrator.plan import AgentPlan, Plan, PlanOptions  # noqa: E402
-from orchestrator.runner import ClusterRunner  # noqa: E402
-from orchestrator.sweep import SweepOptions, execute, new_sweep_id  # noqa: E402
+from orchestrator.cluster.discovery import discover  # noqa: E402
+from orchestrator.cluster.kube import load_cluster  # noqa: E402
+from orchestrator.sweep.deploy import SweepMeta  # noqa: E402
+from orchestrator.sweep.plan import AgentPlan, Plan, PlanOptions  # noqa: E402
+from orchestrator.sweep.run import SweepOptions, execute, new_sweep_id  # noqa: E402
+from orchestrator.sweep.runner import ClusterRunner  # noqa: E402
 from probe.schema import DEFAULT_AGENT_IMAGE  # noqa: E402
 
 NAMESPACE = "kr5-bench"
@@ -88,6 +88,7 @@ def measure(kubeconfig: str, plan: Plan, meta: SweepMeta, max_agents: int) -> tu
 
     async def go():
         from concurrent.futures import ThreadPoolExecutor
+
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_agents + 4))
         try:
             return await runner.run(plan, meta)
@@ -103,11 +104,10 @@ def measure(kubeconfig: str, plan: Plan, meta: SweepMeta, max_agents: int) -> tu
 
 
 def _plan_options(ports: list[str] | None = None, sources: list[str] | None = None) -> PlanOptions:
-    from orchestrator.selection import PodSelector, port_selection
+    from orchestrator.sweep.selection import PodSelector, port_selection
 
     mode, port_list = port_selection(tuple(ports or ()))
-    return PlanOptions(ports=port_list, port_mode=mode,
-                       sources=tuple(PodSelector.parse(s) for s in sources or ()))
+    return PlanOptions(ports=port_list, port_mode=mode, sources=tuple(PodSelector.parse(s) for s in sources or ()))
 
 
 def sweep_once(kubeconfig: str, plan_options: PlanOptions, max_agents: int) -> tuple[int, int, int, float]:
@@ -120,10 +120,10 @@ def sweep_once(kubeconfig: str, plan_options: PlanOptions, max_agents: int) -> t
 
     async def go():
         from concurrent.futures import ThreadPoolExecutor
+
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_agents + 4))
         try:
-            return await execute(snapshot, runner, meta, SweepOptions(plan_options, settle_s=0,
-                                                                      max_agents=max_agents))
+            return await execute(snapshot, runner, meta, SweepOptions(plan_options, settle_s=0, max_agents=max_agents))
         finally:
             await runner.close()
 
@@ -148,8 +148,12 @@ def main() -> int:
     (tmp / "mesh.yaml").write_text(mesh_manifests(args.pods))
     state = tmp / "lab"
     t0 = time.monotonic()
-    up = subprocess.run([KUBEREACH, "lab", "up", "-f", str(tmp / "mesh.yaml"), "--state-dir", str(state),
-                         "--timeout", "300"], capture_output=True, text=True, cwd=ROOT)
+    up = subprocess.run(
+        [KUBEREACH, "lab", "up", "-f", str(tmp / "mesh.yaml"), "--state-dir", str(state), "--timeout", "300"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if up.returncode != 0:
         print(up.stderr, file=sys.stderr)
         subprocess.run([KUBEREACH, "lab", "down", "--state-dir", str(state)], capture_output=True)
@@ -169,6 +173,7 @@ def main() -> int:
 
         async def sweep():
             from concurrent.futures import ThreadPoolExecutor
+
             asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(args.max_agents + 4))
             try:
                 return await execute(snapshot, runner, meta, options)
@@ -207,26 +212,38 @@ def main() -> int:
         base_wall = per_probe_s * probes
         base_calls = per_probe_calls * probes
 
-        print(f"\nmesh: {args.pods} pods x {args.pods - 1} destinations x 2 ports = {probes} probes "
-              f"(max {args.max_agents} agents at once)")
-        print(f"kubereach sweep : {kr_wall:8.2f} s  {kr_calls:6d} API calls  ({len(full.agents)} agents; "
-              f"{kr_calls / len(full.agents):.1f} calls per source, {kr_calls / probes:.3f} per probe)")
+        print(
+            f"\nmesh: {args.pods} pods x {args.pods - 1} destinations x 2 ports = {probes} probes "
+            f"(max {args.max_agents} agents at once)"
+        )
+        print(
+            f"kubereach sweep : {kr_wall:8.2f} s  {kr_calls:6d} API calls  ({len(full.agents)} agents; "
+            f"{kr_calls / len(full.agents):.1f} calls per source, {kr_calls / probes:.3f} per probe)"
+        )
         print(f"                  verdicts {verdicts}; calls {kr_calls_by}")
-        print(f"baseline subset : {wall:8.2f} s  {calls:6d} API calls for {len(chosen)} probes "
-              f"({measured} measured), one agent per probe")
+        print(
+            f"baseline subset : {wall:8.2f} s  {calls:6d} API calls for {len(chosen)} probes "
+            f"({measured} measured), one agent per probe"
+        )
         print(f"baseline (extrapolated to {probes} probes): {base_wall:8.1f} s  {base_calls:8.0f} API calls")
-        print(f"speed-up: {base_wall / kr_wall:.1f}x (target >= 20x); "
-              f"API calls: {base_calls / max(1, kr_calls):.1f}x fewer")
+        print(
+            f"speed-up: {base_wall / kr_wall:.1f}x (target >= 20x); "
+            f"API calls: {base_calls / max(1, kr_calls):.1f}x fewer"
+        )
 
         # scaling: API calls follow the sources, not the probes
         print("\nscaling (same mesh; API calls of the probing phase):")
-        variants = [("all sources, 2 ports", PlanOptions()),
-                    ("all sources, 10 ports", _plan_options(ports=[str(8080 + i) for i in range(9)] + ["9090"])),
-                    ("half the sources, 2 ports", _plan_options(sources=[f"{NAMESPACE}:group=a"]))]
+        variants = [
+            ("all sources, 2 ports", PlanOptions()),
+            ("all sources, 10 ports", _plan_options(ports=[str(8080 + i) for i in range(9)] + ["9090"])),
+            ("half the sources, 2 ports", _plan_options(sources=[f"{NAMESPACE}:group=a"])),
+        ]
         for label, plan_options in variants:
             n_agents, n_probes, n_calls, wall_s = sweep_once(kubeconfig, plan_options, args.max_agents)
-            print(f"  {label:26s}: {n_agents:3d} agents {n_probes:6d} probes {n_calls:5d} API calls "
-                  f"({n_calls / n_agents:.1f} per source, {n_calls / n_probes:.3f} per probe) in {wall_s:.1f} s")
+            print(
+                f"  {label:26s}: {n_agents:3d} agents {n_probes:6d} probes {n_calls:5d} API calls "
+                f"({n_calls / n_agents:.1f} per source, {n_calls / n_probes:.3f} per probe) in {wall_s:.1f} s"
+            )
         return 0 if base_wall / kr_wall >= 20 else 1
     finally:
         subprocess.run([KUBEREACH, "lab", "down", "--state-dir", str(state)], capture_output=True)

@@ -24,11 +24,11 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "webhook"))
 
-from webhook_helpers import make_pod, make_review  # noqa: E402
+from webhook_helpers import make_pod, make_review
 
-from orchestrator.webhook.admission import Mode, Settings, review  # noqa: E402
-from orchestrator.webhook.certs import generate, write_bundle  # noqa: E402
-from orchestrator.webhook.server import make_app  # noqa: E402
+from webhook.admission import Mode, Settings, review
+from webhook.certs import generate, write_bundle
+from webhook.server import make_app
 
 N_PURE = 2000
 N_HTTP = 300
@@ -63,6 +63,7 @@ async def bench_http() -> tuple[float, float]:
         body = make_review(make_pod())
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as s:
+
                 async def health():
                     async with s.get(f"https://127.0.0.1:{port}/healthz", ssl=client_ctx) as r:
                         await r.read()
@@ -72,7 +73,7 @@ async def bench_http() -> tuple[float, float]:
                         assert (await r.json())["response"]["allowed"]
 
                 async def timed(fn) -> float:
-                    await fn()   # warm the connection
+                    await fn()  # warm the connection
                     t0 = time.perf_counter()
                     for _ in range(N_HTTP):
                         await fn()
@@ -87,8 +88,10 @@ def main() -> None:
     base, pure = bench_pure()
     print(f"pure decision:  {pure:8.1f} us/review   (JSON decode+encode only: {base:.1f} us; ratio {pure / base:.1f}x)")
     health, mutate = asyncio.run(bench_http())
-    print(f"HTTPS /mutate:  {mutate:8.3f} ms/request (/healthz same connection: {health:.3f} ms; "
-          f"ratio {mutate / health:.2f}x)")
+    print(
+        f"HTTPS /mutate:  {mutate:8.3f} ms/request (/healthz same connection: {health:.3f} ms; "
+        f"ratio {mutate / health:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def test_explicit_ports_evaluate_every_destination(tmp_path):
     pod_rows = [r for r in csv_rows(out.stdout) if r["source"].count("/") == 1]
     assert len(pod_rows) == 8 * 8 * 2
     assert {(r["port"], r["protocol"]) for r in pod_rows} == {("80", "TCP"), ("53", "UDP")}
-    assert not [r for r in csv_rows(out.stdout) if r["source"].count("/") == 2]   # no container declares them
+    assert not [r for r in csv_rows(out.stdout) if r["source"].count("/") == 2]  # no container declares them
 
 
 def test_explicit_ports_also_restrict_intrapod_rows(demo_csv):
@@ -90,10 +90,15 @@ def test_table_shows_glyph_matrix_and_legend():
 
 
 def test_table_for_many_pods_is_a_summary(tmp_path):
-    docs = [f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, namespace: ns{i % 3}}}\n"
-            f"spec: {{containers: [{{name: c, ports: [{{containerPort: 80}}]}}]}}\n" for i in range(40)]
-    docs.append("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: d, namespace: ns0}\n"
-                "spec: {podSelector: {}}\n")
+    docs = [
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, namespace: ns{i % 3}}}\n"
+        f"spec: {{containers: [{{name: c, ports: [{{containerPort: 80}}]}}]}}\n"
+        for i in range(40)
+    ]
+    docs.append(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: d, namespace: ns0}\n"
+        "spec: {podSelector: {}}\n"
+    )
     (tmp_path / "many.yaml").write_text("---\n".join(docs))
     out = run("predict", "-f", str(tmp_path))
     assert out.returncode == 0
@@ -103,10 +108,12 @@ def test_table_for_many_pods_is_a_summary(tmp_path):
 
 def test_bad_manifest_exits_2_with_file_document_object_and_field(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n"
-                   "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\n"
-                   "spec:\n  podSelector: {}\n  ingress:\n    - from:\n        - podSelector: {}\n"
-                   "        - ipBlock: {cidr: 10.0.0.0/40}\n")
+    bad.write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n"
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\n"
+        "spec:\n  podSelector: {}\n  ingress:\n    - from:\n        - podSelector: {}\n"
+        "        - ipBlock: {cidr: 10.0.0.0/40}\n"
+    )
     out = run("predict", "-f", str(bad), "-o", "csv")
     assert out.returncode == 2
     assert out.stdout == ""
@@ -115,19 +122,29 @@ def test_bad_manifest_exits_2_with_file_document_object_and_field(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("args,message", [
-    (("predict", "-f", "/nonexistent/x.yaml"), "no such file"),
-    (("predict",), "no manifests given"),
-    (("predict", "-f", DEMO, "--port", "http"), "expected PORT or PORT/PROTOCOL"),
-    (("predict", "-f", DEMO, "--port", "80/ICMP"), "unknown protocol"),
-    (("explain", "shop-frontend/web-1", "shop-data/nope", "80", "-f", DEMO), "no pod 'shop-data/nope'"),
-    (("explain", "shop-frontend/web-1", "shop-backend/api-1", "http/XYZ", "-f", DEMO),
-     "port 'http/XYZ': unknown protocol XYZ"),
-    (("explain", "shop-frontend/web-1", "shop-backend/api-1", "99999", "-f", DEMO), "port '99999': port out of range"),
-    (("explain", "shop-frontend/web-1", "shop-backend/api-1", "grpc", "-f", DEMO),
-     "pod shop-backend/api-1 declares no TCP port named 'grpc'"),
-    (("predict", "-f", DEMO, "-o", "yaml"), "'yaml' is not one of"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("predict", "-f", "/nonexistent/x.yaml"), "no such file"),
+        (("predict",), "no manifests given"),
+        (("predict", "-f", DEMO, "--port", "http"), "expected PORT or PORT/PROTOCOL"),
+        (("predict", "-f", DEMO, "--port", "80/ICMP"), "unknown protocol"),
+        (("explain", "shop-frontend/web-1", "shop-data/nope", "80", "-f", DEMO), "no pod 'shop-data/nope'"),
+        (
+            ("explain", "shop-frontend/web-1", "shop-backend/api-1", "http/XYZ", "-f", DEMO),
+            "port 'http/XYZ': unknown protocol 'XYZ'",
+        ),
+        (
+            ("explain", "shop-frontend/web-1", "shop-backend/api-1", "99999", "-f", DEMO),
+            "port '99999': port out of range",
+        ),
+        (
+            ("explain", "shop-frontend/web-1", "shop-backend/api-1", "grpc", "-f", DEMO),
+            "pod shop-backend/api-1 declares no TCP port named 'grpc'",
+        ),
+        (("predict", "-f", DEMO, "-o", "yaml"), "'yaml' is not one of"),
+    ],
+)
 def test_usage_errors_exit_2_without_traceback(args, message):
     out = run(*args)
     assert out.returncode == 2, out
@@ -190,8 +207,10 @@ def test_csv_streams_in_chunks_and_quotes_reasons_with_commas():
     from orchestrator.reports.predict import iter_csv, render_csv
     from probe.schema import Protocol
 
-    rows = [(f"a/p{i}", "b/q", 80, Protocol.TCP, Decision.DENY, "ingress: isolated by b/x, b/y and no rule allows it")
-            for i in range(5)]
+    rows = [
+        (f"a/p{i}", "b/q", 80, Protocol.TCP, Decision.DENY, "ingress: isolated by b/x, b/y and no rule allows it")
+        for i in range(5)
+    ]
     pieces = list(iter_csv(rows, chunk_rows=2))
     assert len(pieces) == 3 and "".join(pieces) == render_csv(rows)
     parsed = csv_rows("".join(pieces))
@@ -230,7 +249,7 @@ def test_explain_says_why_a_pod_without_ip_or_on_the_host_network_is_not_matched
     path.write_text(HOST_AND_PENDING)
     pending = run("explain", "x/pending", "x/web", "http", "-f", str(path))
     assert pending.returncode == 0, pending.stderr
-    assert pending.stdout.startswith("x/pending -> x/web on 80/TCP (http): ALLOW")   # podSelector {} matches it
+    assert pending.stdout.startswith("x/pending -> x/web on 80/TCP (http): ALLOW")  # podSelector {} matches it
     host = run("explain", "x/node-agent", "x/web", "80", "-f", str(path))
     assert host.stdout.startswith("x/node-agent -> x/web on 80/TCP: DENY")
     assert "egress of x/node-agent: ALLOWED - a host-network pod" in host.stdout
@@ -239,27 +258,43 @@ def test_explain_says_why_a_pod_without_ip_or_on_the_host_network_is_not_matched
     assert "ingress of x/node-agent: ALLOWED - a host-network pod" in back.stdout and ": ALLOW" in back.stdout
     rows = csv_rows(run("predict", "-f", str(path), "-o", "csv").stdout)
     assert {(r["source"], r["destination"], r["verdict"]) for r in rows if r["port"] == "80"} == {
-        ("x/node-agent", "x/web", "deny"), ("x/pending", "x/web", "allow"), ("x/web", "x/web", "allow")}
+        ("x/node-agent", "x/web", "deny"),
+        ("x/pending", "x/web", "allow"),
+        ("x/web", "x/web", "allow"),
+    }
 
 
 def test_explain_port_name_declared_for_one_protocol_needs_no_protocol(tmp_path):
     path = tmp_path / "dns.yaml"
-    path.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: dns, namespace: x}\n"
-                    "spec: {containers: [{name: c, ports: [{containerPort: 53, name: dns, protocol: UDP}]}]}\n"
-                    "status: {podIP: 10.0.0.9}\n---\n"
-                    "apiVersion: v1\nkind: Pod\nmetadata: {name: cli, namespace: x}\nspec: {containers: [{name: c}]}\n")
+    path.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: dns, namespace: x}\n"
+        "spec: {containers: [{name: c, ports: [{containerPort: 53, name: dns, protocol: UDP}]}]}\n"
+        "status: {podIP: 10.0.0.9}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: cli, namespace: x}\nspec: {containers: [{name: c}]}\n"
+    )
     assert run("explain", "x/cli", "x/dns", "dns", "-f", str(path)).stdout.startswith(
-        "x/cli -> x/dns on 53/UDP (dns): ALLOW")
+        "x/cli -> x/dns on 53/UDP (dns): ALLOW"
+    )
     wrong = run("explain", "x/cli", "x/dns", "dns/TCP", "-f", str(path))
     assert wrong.returncode == 2 and "declares no TCP port named 'dns'" in wrong.stderr
 
 
 def test_dash_reads_manifests_from_stdin_like_kubectl(demo_csv):
     docs = "".join("---\n" + p.read_text() for p in sorted(Path(DEMO).glob("*.yaml")))
-    out = subprocess.run([str(BIN / "kubereach"), "predict", "-f", "-", "-o", "csv"], input=docs,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(BIN / "kubereach"), "predict", "-f", "-", "-o", "csv"],
+        input=docs,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout == demo_csv.stdout
-    bad = subprocess.run([str(BIN / "kubereach"), "predict", "-f", "-"], capture_output=True, text=True, timeout=120,
-                         input='{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": 3}}')
+    bad = subprocess.run(
+        [str(BIN / "kubereach"), "predict", "-f", "-"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input='{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": 3}}',
+    )
     assert bad.returncode == 2 and "<stdin>, document 1, Pod default/p, field spec.containers" in bad.stderr

@@ -44,8 +44,9 @@ class Lab:
         return e
 
     def kr(self, *args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-        return subprocess.run([KUBEREACH, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                              env=self.env(), **kw)
+        return subprocess.run(
+            [KUBEREACH, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=self.env(), **kw
+        )
 
     def sweep(self, out: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return self.kr("sweep", "--kubeconfig", self.kubeconfig, "-o", str(out), *FAST, *args, timeout=timeout)
@@ -56,17 +57,16 @@ class Lab:
         return p
 
     def kubectl(self, *args: str) -> str:
-        p = subprocess.run([KUBECTL, "--kubeconfig", self.kubeconfig, *args], capture_output=True, text=True,
-                           timeout=60)
+        p = subprocess.run(
+            [KUBECTL, "--kubeconfig", self.kubeconfig, *args], capture_output=True, text=True, timeout=60
+        )
         assert p.returncode == 0, p.stderr
         return p.stdout
 
     def kubereach_objects(self) -> list[str]:
         """Every pod and ConfigMap labelled managed-by=kubereach, in any namespace."""
-        out = self.kubectl("get", "pods,configmaps", "-A", "-l", "app.kubernetes.io/managed-by=kubereach",
-                           "-o", "json")
-        return [f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}"
-                for o in json.loads(out)["items"]]
+        out = self.kubectl("get", "pods,configmaps", "-A", "-l", "app.kubernetes.io/managed-by=kubereach", "-o", "json")
+        return [f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}" for o in json.loads(out)["items"]]
 
 
 def start_lab(tmp: Path, cni: str, *, webhook: bool = False) -> Lab:
@@ -74,9 +74,24 @@ def start_lab(tmp: Path, cni: str, *, webhook: bool = False) -> Lab:
     by its init container (the demo's shop-backend namespace opts in)."""
     _need_root()
     state = tmp / f"lab-{cni}"
-    p = subprocess.run([KUBEREACH, "lab", "up", "-f", DEMO, "--cni", cni, "--state-dir", str(state),
-                        *(["--webhook"] if webhook else [])],
-                       capture_output=True, text=True, timeout=240, cwd=ROOT)
+    p = subprocess.run(
+        [
+            KUBEREACH,
+            "lab",
+            "up",
+            "-f",
+            DEMO,
+            "--cni",
+            cni,
+            "--state-dir",
+            str(state),
+            *(["--webhook"] if webhook else []),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
     if p.returncode != 0:
         subprocess.run([KUBEREACH, "lab", "down", "--state-dir", str(state)], capture_output=True, timeout=120)
         pytest.fail(f"lab up failed ({p.returncode}): {p.stderr[-2000:]}")
@@ -86,8 +101,7 @@ def start_lab(tmp: Path, cni: str, *, webhook: bool = False) -> Lab:
 
 
 def stop_lab(lab: Lab) -> None:
-    subprocess.run([KUBEREACH, "lab", "down", "--state-dir", str(lab.state_dir)], capture_output=True,
-                   timeout=120)
+    subprocess.run([KUBEREACH, "lab", "down", "--state-dir", str(lab.state_dir)], capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="session")
@@ -115,11 +129,14 @@ def read_run(out: Path) -> dict:
 
 def predicted(lab: Lab, *args: str) -> dict[tuple[str, str, str, str], str]:
     """The model's verdict per (source, destination, port, protocol), from `kubereach predict -f`."""
-    p = subprocess.run([KUBEREACH, "predict", "-f", DEMO, "-o", "csv", *args], capture_output=True, text=True,
-                       timeout=60, cwd=ROOT)
+    p = subprocess.run(
+        [KUBEREACH, "predict", "-f", DEMO, "-o", "csv", *args], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
     assert p.returncode == 0, p.stderr
-    return {(r["source"], r["destination"], r["port"], r["protocol"]): r["verdict"]
-            for r in csv.DictReader(p.stdout.splitlines())}
+    return {
+        (r["source"], r["destination"], r["port"], r["protocol"]): r["verdict"]
+        for r in csv.DictReader(p.stdout.splitlines())
+    }
 
 
 __all__ = ["Lab", "read_rows", "read_run", "predicted", "shutil"]

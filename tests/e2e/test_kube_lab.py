@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.cluster.kube import Invalid, NotFound, load_cluster
 from orchestrator.errors import UsageError
-from orchestrator.kube import Invalid, NotFound, load_cluster
 
 pytestmark = pytest.mark.lab
 
@@ -41,7 +41,8 @@ def test_an_invalid_ephemeral_container_is_refused_with_the_field(kube):
 
 
 def test_an_unknown_namespace_is_a_usage_error_in_discovery(kube):
-    from orchestrator.discovery import discover
+    from orchestrator.cluster.discovery import discover
+
     with pytest.raises(UsageError, match="namespace 'nope' not found"):
         discover(kube, ["nope"])
 
@@ -65,7 +66,8 @@ spec:
 
 
 def test_discovery_never_returns_kubereach_workloads(kube, enforce_lab, tmp_path):
-    from orchestrator.discovery import discover
+    from orchestrator.cluster.discovery import discover
+
     manifest = tmp_path / "managed.yaml"
     manifest.write_text(MANAGED_POD)
     enforce_lab.kubectl("create", "-f", str(manifest))

@@ -16,8 +16,10 @@ def roles():
 
 
 def granted(role: dict, verb: str, group: str, resource: str) -> bool:
-    return any(group in r["apiGroups"] and resource in r["resources"] and (verb in r["verbs"] or "*" in r["verbs"])
-               for r in role["rules"])
+    return any(
+        group in r["apiGroups"] and resource in r["resources"] and (verb in r["verbs"] or "*" in r["verbs"])
+        for r in role["rules"]
+    )
 
 
 def check(calls: list[dict]) -> None:
@@ -44,14 +46,21 @@ def test_every_call_of_a_sweep_in_both_modes_is_covered(enforce_lab, tmp_path):
         assert p.returncode in (0, 1), p.stderr
         calls += read_run(out)["api_calls"]["log"]
     seen = {(c["verb"], c["resource"]) for c in calls}
-    assert {("patch", "pods/ephemeralcontainers"), ("get", "pods/log"), ("create", "pods"), ("delete", "pods"),
-            ("create", "configmaps"), ("delete", "configmaps"), ("list", "networkpolicies")} <= seen
+    assert {
+        ("patch", "pods/ephemeralcontainers"),
+        ("get", "pods/log"),
+        ("create", "pods"),
+        ("delete", "pods"),
+        ("create", "configmaps"),
+        ("delete", "configmaps"),
+        ("list", "networkpolicies"),
+    } <= seen
     check(calls)
 
 
 def test_every_call_of_cleanup_is_covered(enforce_lab):
-    from orchestrator.deploy import cleanup_all
-    from orchestrator.kube import load_cluster
+    from orchestrator.cluster.kube import load_cluster
+    from orchestrator.sweep.deploy import cleanup_all
 
     with load_cluster(enforce_lab.kubeconfig) as kube:
         cleanup_all(kube, None)

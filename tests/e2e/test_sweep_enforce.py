@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -35,7 +36,7 @@ def test_ephemeral_sweep_every_pod_row_ok_and_intrapod_rows_validated(enforce_la
     intra = [r for r in rows if r["scope"] == "intra-pod"]
     assert len(intra) == 8 and {r["expected"] for r in intra} == {"allow", "deny"}
     assert all(r["verdict"] == "ok" for r in intra), intra
-    assert {r["state"] for r in intra if r["expected"] == "deny"} == {"closed"}   # rejected with RST
+    assert {r["state"] for r in intra if r["expected"] == "deny"} == {"closed"}  # rejected with RST
     assert p.returncode == 0, p.stdout + p.stderr
     # the model's expectation is the one `predict` gives for the same manifests
     model = predicted(enforce_lab)
@@ -70,14 +71,16 @@ def test_injected_faults_are_flagged_exactly_and_in_the_right_direction(enforce_
         p = enforce_lab.sweep(out, "-A", "--from", "shop-frontend:")
         assert p.returncode == 1, p.stderr
         rows = read_rows(out)
-        flagged = {(r["source"], r["destination"], r["port"]): (r["verdict"], r["confirmed"])
-                   for r in rows if r["verdict"] != "ok"}
+        flagged = {
+            (r["source"], r["destination"], r["port"]): (r["verdict"], r["confirmed"])
+            for r in rows
+            if r["verdict"] != "ok"
+        }
         assert flagged == {
             ("shop-frontend/web-1", "shop-backend/orders-worker", "9090"): ("unexpected-allow", "yes"),
             ("shop-frontend/web-1", "shop-backend/api-2", "8080"): ("unexpected-deny", "yes"),
         }
-        assert {r["source"] for r in rows} <= {"shop-frontend/web-1", "shop-frontend/web-2",
-                                               "shop-frontend/checkout-1"}
+        assert {r["source"] for r in rows} <= {"shop-frontend/web-1", "shop-frontend/web-2", "shop-frontend/checkout-1"}
         assert "unexpected-allow" in p.stdout and "shop-backend/orders-worker" in p.stdout
     finally:
         enforce_lab.lab("fault", "clear")
@@ -96,8 +99,7 @@ def test_namespace_and_to_selectors_scope_the_sweep(enforce_lab, tmp_path):
 
 
 def test_dry_run_prints_every_object_and_creates_nothing(enforce_lab, tmp_path):
-    p = enforce_lab.kr("sweep", "--kubeconfig", enforce_lab.kubeconfig, "-A", "--dry-run",
-                       "--source-mode", "pod")
+    p = enforce_lab.kr("sweep", "--kubeconfig", enforce_lab.kubeconfig, "-A", "--dry-run", "--source-mode", "pod")
     assert p.returncode == 0, p.stderr
     docs = [d for d in yaml.safe_load_all(p.stdout) if d]
     kinds = sorted(d["kind"] for d in docs)
@@ -106,10 +108,28 @@ def test_dry_run_prints_every_object_and_creates_nothing(enforce_lab, tmp_path):
 
 
 def test_two_concurrent_sweeps_do_not_disturb_each_other(enforce_lab, tmp_path):
-    procs = [subprocess.Popen([KUBEREACH, "sweep", "--kubeconfig", enforce_lab.kubeconfig, "-A", "-o",
-                               str(tmp_path / f"r{i}"), *FAST, "--from", "shop-frontend:", *extra],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i, extra in enumerate([[], ["--source-mode", "pod"]])]
+    procs = [
+        subprocess.Popen(
+            [
+                KUBEREACH,
+                "sweep",
+                "--kubeconfig",
+                enforce_lab.kubeconfig,
+                "-A",
+                "-o",
+                str(tmp_path / f"r{i}"),
+                *FAST,
+                "--from",
+                "shop-frontend:",
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, extra in enumerate([[], ["--source-mode", "pod"]])
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     for i, p in enumerate(procs):
         assert p.returncode == 0, outs[i]
@@ -123,9 +143,29 @@ def test_two_concurrent_sweeps_do_not_disturb_each_other(enforce_lab, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupting_a_sweep_cleans_up_before_exiting(enforce_lab, tmp_path, sig):
     # pod mode with a slow, filtered port so the agents are still running when interrupted
-    proc = subprocess.Popen([KUBEREACH, "sweep", "--kubeconfig", enforce_lab.kubeconfig, "-A", "-o",
-                             str(tmp_path / "r"), "--source-mode", "pod", "--port", "5432", "--timeout", "20",
-                             "--retries", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            KUBEREACH,
+            "sweep",
+            "--kubeconfig",
+            enforce_lab.kubeconfig,
+            "-A",
+            "-o",
+            str(tmp_path / "r"),
+            "--source-mode",
+            "pod",
+            "--port",
+            "5432",
+            "--timeout",
+            "20",
+            "--retries",
+            "0",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -185,7 +225,7 @@ def test_unknown_context_against_the_lab_kubeconfig_exits_2(enforce_lab, tmp_pat
 
 
 def test_a_wrong_token_is_a_clear_credentials_error_exit_2(enforce_lab, tmp_path):
-    cfg = yaml.safe_load(open(enforce_lab.kubeconfig))
+    cfg = yaml.safe_load(Path(enforce_lab.kubeconfig).read_text())
     for u in cfg["users"]:
         u["user"] = {"token": "not-the-token"}
     bad = tmp_path / "bad.yaml"
@@ -242,17 +282,25 @@ def self_signed_ca_pem() -> bytes:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not-the-lab-ca")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def test_an_untrusted_server_certificate_is_a_kubeconfig_error_exit_2(enforce_lab, tmp_path):
     import base64
-    cfg = yaml.safe_load(open(enforce_lab.kubeconfig))
+
+    cfg = yaml.safe_load(Path(enforce_lab.kubeconfig).read_text())
     for c in cfg["clusters"]:
         c["cluster"]["certificate-authority-data"] = base64.b64encode(self_signed_ca_pem()).decode()
     bad = tmp_path / "bad-ca.yaml"
@@ -264,14 +312,35 @@ def test_an_untrusted_server_certificate_is_a_kubeconfig_error_exit_2(enforce_la
 
 def test_after_kill_9_agents_stop_at_their_deadline_and_cleanup_removes_the_rest(enforce_lab, tmp_path):
     # filtered probes with a 3 s timeout: each agent needs ~3 s, its deadline_s is ~8 s
-    proc = subprocess.Popen([KUBEREACH, "sweep", "--kubeconfig", enforce_lab.kubeconfig, "-n", "shop-frontend",
-                             "-o", str(tmp_path / "r"), "--port", "5432", "--timeout", "3", "--retries", "0"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            KUBEREACH,
+            "sweep",
+            "--kubeconfig",
+            enforce_lab.kubeconfig,
+            "-n",
+            "shop-frontend",
+            "-o",
+            str(tmp_path / "r"),
+            "--port",
+            "5432",
+            "--timeout",
+            "3",
+            "--retries",
+            "0",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def agents():
         pods = json.loads(enforce_lab.kubectl("get", "pods", "-n", "shop-frontend", "-o", "json"))["items"]
-        return {(p["metadata"]["name"], s["name"]): s["state"] for p in pods
-                for s in p["status"].get("ephemeralContainerStatuses") or []}
+        return {
+            (p["metadata"]["name"], s["name"]): s["state"]
+            for p in pods
+            for s in p["status"].get("ephemeralContainerStatuses") or []
+        }
 
     try:
         before = set(agents())
@@ -299,8 +368,23 @@ def test_after_kill_9_agents_stop_at_their_deadline_and_cleanup_removes_the_rest
 def test_a_sweep_deadline_cuts_slow_agents_and_exits_3(enforce_lab, tmp_path):
     out = tmp_path / "r"
     started = time.monotonic()
-    p = enforce_lab.kr("sweep", "--kubeconfig", enforce_lab.kubeconfig, "-n", "shop-frontend", "-o", str(out),
-                       "--port", "5432", "--timeout", "30", "--retries", "0", "--deadline", "4")
+    p = enforce_lab.kr(
+        "sweep",
+        "--kubeconfig",
+        enforce_lab.kubeconfig,
+        "-n",
+        "shop-frontend",
+        "-o",
+        str(out),
+        "--port",
+        "5432",
+        "--timeout",
+        "30",
+        "--retries",
+        "0",
+        "--deadline",
+        "4",
+    )
     assert time.monotonic() - started < 30
     assert p.returncode == 3, p.stdout + p.stderr
     rows = read_rows(out)

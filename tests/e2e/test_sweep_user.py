@@ -32,7 +32,7 @@ def run_with_tty_stderr(args: list[str], timeout: float = 120) -> tuple[int, str
             if ready:
                 try:
                     chunk = os.read(master, 65536)
-                except OSError:       # the child closed the terminal
+                except OSError:  # the child closed the terminal
                     break
                 if not chunk:
                     break
@@ -49,10 +49,21 @@ def run_with_tty_stderr(args: list[str], timeout: float = 120) -> tuple[int, str
 
 
 def test_progress_is_drawn_on_a_terminal_and_never_on_stdout(enforce_lab, tmp_path):
-    rc, out, tty = run_with_tty_stderr([KUBEREACH, "sweep", "--kubeconfig", enforce_lab.kubeconfig,
-                                        "-n", "shop-frontend", "-o", str(tmp_path / "r"), *FAST])
+    rc, out, tty = run_with_tty_stderr(
+        [
+            KUBEREACH,
+            "sweep",
+            "--kubeconfig",
+            enforce_lab.kubeconfig,
+            "-n",
+            "shop-frontend",
+            "-o",
+            str(tmp_path / "r"),
+            *FAST,
+        ]
+    )
     assert rc == 0, out + tty
-    assert "\rkubereach: probing: agents 3/3, probes" in tty     # redrawn in place, then cleared
+    assert "\rkubereach: probing: agents 3/3, probes" in tty  # redrawn in place, then cleared
     assert "agents 0/3" not in out and "\r" not in out
     assert "Exit status 0" in out and "Exit status" not in tty
     # off a terminal (a pipe, a CI log) there is no progress line at all
@@ -65,8 +76,14 @@ def test_kubectl_reach_plugin_runs_the_sweep(enforce_lab, tmp_path):
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["KUBECONFIG"] = enforce_lab.kubeconfig
     out = tmp_path / "r"
-    p = subprocess.run(["kubectl", "reach", "sweep", "-n", "shop-data", "-o", str(out), *FAST],
-                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    p = subprocess.run(
+        ["kubectl", "reach", "sweep", "-n", "shop-data", "-o", str(out), *FAST],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     assert "Exit status 0" in p.stdout and (out / "probes.csv").is_file()
     run = json.loads((out / "run.json").read_text())
@@ -74,8 +91,14 @@ def test_kubectl_reach_plugin_runs_the_sweep(enforce_lab, tmp_path):
     assert run["options"]["sweep"]["started_at"] == run["started_at"] != ""
     assert run["versions"]["kubereach"] and run["versions"]["kubernetes_client"]
     assert run["timings"]["probe_s"] > 0 and run["api_calls"]["total"] == len(run["api_calls"]["log"]) > 0
-    p = subprocess.run(["kubectl", "reach", "cleanup", "-n", "shop-data"], capture_output=True, text=True,
-                       env=env, cwd=ROOT, timeout=60)
+    p = subprocess.run(
+        ["kubectl", "reach", "cleanup", "-n", "shop-data"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert p.returncode == 0 and "0 object(s) removed in shop-data" in p.stdout, p.stdout + p.stderr
 
 
@@ -114,9 +137,28 @@ def test_pods_deleted_mid_sweep_make_their_probes_inconclusive_and_the_sweep_goe
                 break
             time.sleep(0.3)
         out = tmp_path / "r"
-        proc = subprocess.Popen([KUBEREACH, "sweep", "--kubeconfig", enforce_lab.kubeconfig, "-n", NS,
-                                 "-o", str(out), "--timeout", "4", "--retries", "0", "--settle", "0"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                KUBEREACH,
+                "sweep",
+                "--kubeconfig",
+                enforce_lab.kubeconfig,
+                "-n",
+                NS,
+                "-o",
+                str(out),
+                "--timeout",
+                "4",
+                "--retries",
+                "0",
+                "--settle",
+                "0",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             # wait until this sweep's agent runs in `victim`, then delete it
             stop = time.monotonic() + 60
@@ -138,8 +180,9 @@ def test_pods_deleted_mid_sweep_make_their_probes_inconclusive_and_the_sweep_goe
         assert {r["source"] for r in touched} >= {f"{NS}/victim"}
         assert {r["destination"] for r in touched} >= {f"{NS}/victim"}
         assert {r["verdict"] for r in touched} == {"inconclusive"}, touched
-        assert any("victim was deleted during the sweep" in r["reason"] for r in touched
-                   if r["destination"] == f"{NS}/victim")
+        assert any(
+            "victim was deleted during the sweep" in r["reason"] for r in touched if r["destination"] == f"{NS}/victim"
+        )
         rest = [r for r in rows if r not in touched]
         assert rest and {r["verdict"] for r in rest} == {"ok"}, rest
         assert {r["state"] for r in rest if r["destination"] == f"{NS}/slow"} == {"filtered"}
@@ -147,5 +190,17 @@ def test_pods_deleted_mid_sweep_make_their_probes_inconclusive_and_the_sweep_goe
         assert enforce_lab.kubereach_objects() == []
     finally:
         # wait for it: other tests sweep -A and count the demo's agents
-        subprocess.run([str(BIN / "kubectl"), "--kubeconfig", enforce_lab.kubeconfig, "delete", "-f",
-                        str(manifest), "--ignore-not-found", "--timeout=60s"], capture_output=True, timeout=90)
+        subprocess.run(
+            [
+                str(BIN / "kubectl"),
+                "--kubeconfig",
+                enforce_lab.kubeconfig,
+                "delete",
+                "-f",
+                str(manifest),
+                "--ignore-not-found",
+                "--timeout=60s",
+            ],
+            capture_output=True,
+            timeout=90,
+        )

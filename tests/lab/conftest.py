@@ -25,15 +25,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fake_node import FakeNode  # noqa: E402
-from krl_lab_helpers import KUBECTL, REPO, RealLab, pod_manifest, start_real_lab, stop_real_lab  # noqa: E402,F401
+import contextlib
 
-from lab.api import tls  # noqa: E402
-from lab.api.cluster import Cluster  # noqa: E402
-from lab.api.server import ApiServer  # noqa: E402
-from lab.control import render_kubeconfig  # noqa: E402
-from lab.store import Store  # noqa: E402
+from fake_node import FakeNode
+from krl_lab_helpers import KUBECTL, REPO, RealLab, pod_manifest, start_real_lab, stop_real_lab
 
+from lab.api import tls
+from lab.api.cluster import Cluster
+from lab.api.server import ApiServer
+from lab.control import render_kubeconfig
+from lab.store import Store
 
 
 @dataclass
@@ -56,32 +57,37 @@ class ApiLab:
         env.update(HOME=str(self.tmp / "home"), KUBECONFIG=str(self.kubeconfig))
         return env
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 60) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(KUBECTL), *args], input=input, capture_output=True, text=True,
-                              env=self.env(), timeout=timeout)
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [str(KUBECTL), *args], input=input, capture_output=True, text=True, env=self.env(), timeout=timeout
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc
 
     def api_client(self):
         from kubernetes import config as kconfig
+
         client = kconfig.new_client_from_config(config_file=str(self.kubeconfig))
         self._clients.append(client)
         return client
 
     def core(self):
         from kubernetes import client
+
         return client.CoreV1Api(self.api_client())
 
     def networking(self):
         from kubernetes import client
+
         return client.NetworkingV1Api(self.api_client())
 
     def http(self):
         """A raw HTTPS client that verifies the lab's CA (for bodies the typed client won't send)."""
         import urllib3
+
         if self._http is None:
             ca = self.tmp / "ca.crt"
             ca.write_bytes(self.ca_pem)
@@ -93,8 +99,10 @@ class ApiLab:
 
     def run(self, fn, *args):
         """Run a plain function on the lab's loop thread (store access is single-threaded)."""
+
         async def wrapper():
             return fn(*args)
+
         return self.call(wrapper())
 
     def namespace(self, prefix: str = "t") -> str:
@@ -139,10 +147,8 @@ def api_lab(tmp_path_factory) -> ApiLab:
     lab = ApiLab(tmp, holder["url"], token, material.ca_pem, kubeconfig, holder["node"], holder["cluster"], loop)
     yield lab
     for client in lab._clients:
-        try:
+        with contextlib.suppress(Exception):
             client.close()
-        except Exception:
-            pass
 
     async def stop():
         await holder["server"].stop()
@@ -157,10 +163,8 @@ def api_lab(tmp_path_factory) -> ApiLab:
 def ns(api_lab) -> str:
     name = api_lab.namespace()
     yield name
-    try:
+    with contextlib.suppress(Exception):
         api_lab.core().delete_namespace(name)
-    except Exception:
-        pass
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import ipaddress
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from lab.runtime import Fault, LogNotFound, StatusReporter
 
@@ -18,13 +19,20 @@ POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _running(c: Mapping[str, Any], started: str) -> dict[str, Any]:
-    return {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": True,
-            "started": True, "restartCount": 0, "state": {"running": {"startedAt": started}},
-            "lastState": {}}
+    return {
+        "name": c["name"],
+        "image": c.get("image", ""),
+        "imageID": "",
+        "ready": True,
+        "started": True,
+        "restartCount": 0,
+        "state": {"running": {"startedAt": started}},
+        "lastState": {},
+    }
 
 
 class FakeNode:
@@ -56,15 +64,34 @@ class FakeNode:
         for c in list(spec.get("initContainers") or ()) + list(spec.get("containers") or ()):
             self.logs[key + (c["name"],)] = f"fake {c['name']} started in {meta['name']}\n".encode()
         status = {
-            "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "169.254.1.1",
-            "startTime": started, "qosClass": "BestEffort",
-            "conditions": [{"type": t, "status": "True", "lastTransitionTime": started}
-                           for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
+            "phase": "Running",
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "hostIP": "169.254.1.1",
+            "startTime": started,
+            "qosClass": "BestEffort",
+            "conditions": [
+                {"type": t, "status": "True", "lastTransitionTime": started}
+                for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+            ],
             "initContainerStatuses": [
-                {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
-                 "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed",
-                                                             "startedAt": started, "finishedAt": started}}}
-                for c in spec.get("initContainers") or ()],
+                {
+                    "name": c["name"],
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {
+                        "terminated": {
+                            "exitCode": 0,
+                            "reason": "Completed",
+                            "startedAt": started,
+                            "finishedAt": started,
+                        }
+                    },
+                }
+                for c in spec.get("initContainers") or ()
+            ],
             "containerStatuses": [_running(c, started) for c in spec.get("containers") or ()],
         }
         self.pods[key] = status
@@ -76,8 +103,9 @@ class FakeNode:
         for k in [k for k in self.logs if k[:2] == (namespace, name)]:
             del self.logs[k]
 
-    async def add_ephemeral_container(self, pod: Mapping[str, Any], container: Mapping[str, Any],
-                                      report: StatusReporter) -> None:
+    async def add_ephemeral_container(
+        self, pod: Mapping[str, Any], container: Mapping[str, Any], report: StatusReporter
+    ) -> None:
         meta = pod["metadata"]
         key = (meta["namespace"], meta["name"])
         status = self.pods.get(key)
@@ -85,8 +113,11 @@ class FakeNode:
             return
         self.ephemeral.append(key + (container["name"],))
         self.logs[key + (container["name"],)] = f"ephemeral {container['name']} in {status['podIP']}\n".encode()
-        status = {**status, "ephemeralContainerStatuses": list(status.get("ephemeralContainerStatuses") or [])
-                  + [_running(container, _now())]}
+        status = {
+            **status,
+            "ephemeralContainerStatuses": list(status.get("ephemeralContainerStatuses") or [])
+            + [_running(container, _now())],
+        }
         self.pods[key] = status
         report(status)
 

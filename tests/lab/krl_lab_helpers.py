@@ -16,12 +16,18 @@ KUBECTL = REPO / ".venv" / "bin" / "kubectl"
 KUBEREACH = REPO / ".venv" / "bin" / "kubereach"
 
 
-def pod_manifest(name: str, *, labels: dict[str, str] | None = None, containers: list[dict] | None = None,
-                 **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "labels": labels or {"app": name}},
-            "spec": {"containers": containers or [{"name": "main", "image": "busybox:1.36",
-                                                   "ports": [{"containerPort": 8080}]}], **spec}}
+def pod_manifest(
+    name: str, *, labels: dict[str, str] | None = None, containers: list[dict] | None = None, **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {"app": name}},
+        "spec": {
+            "containers": containers or [{"name": "main", "image": "busybox:1.36", "ports": [{"containerPort": 8080}]}],
+            **spec,
+        },
+    }
 
 
 def run_kubereach(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -36,8 +42,10 @@ def load_json(text: str) -> Any:
 def fake_daemon_env() -> dict[str, str]:
     """Environment for `kubereach lab ...` with the in-memory node (no root, no kernel state)."""
     here = str(Path(__file__).parent)
-    return {"KUBEREACH_LAB_NODE_FACTORY": "fake_node:FakeNode",
-            "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return {
+        "KUBEREACH_LAB_NODE_FACTORY": "fake_node:FakeNode",
+        "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
 
 
 @dataclass
@@ -52,8 +60,9 @@ class RealLab:
         return env
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(KUBECTL), *args], input=input, capture_output=True, text=True,
-                              env=self.env(), timeout=120)
+        proc = subprocess.run(
+            [str(KUBECTL), *args], input=input, capture_output=True, text=True, env=self.env(), timeout=120
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
         return proc

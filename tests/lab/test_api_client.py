@@ -7,11 +7,10 @@ import threading
 import time
 
 import pytest
+from krl_lab_helpers import pod_manifest
 from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.rest import ApiException
-
-from krl_lab_helpers import pod_manifest
 
 
 def _status(exc: ApiException) -> dict:
@@ -30,6 +29,7 @@ def _wait(predicate, timeout=5.0):
 
 def test_load_kube_config_from_the_lab_kubeconfig_works(api_lab):
     from kubernetes import config as kconfig
+
     saved = k8s.Configuration.get_default_copy()
     try:
         kconfig.load_kube_config(config_file=str(api_lab.kubeconfig))
@@ -87,7 +87,7 @@ def test_stale_resource_version_update_is_409_conflict(api_lab, ns):
     core.replace_namespaced_config_map("cm", ns, cm)
     cm.data = {"a": "3"}
     with pytest.raises(ApiException) as err:
-        core.replace_namespaced_config_map("cm", ns, cm)   # still carries the old resourceVersion
+        core.replace_namespaced_config_map("cm", ns, cm)  # still carries the old resourceVersion
     assert err.value.status == 409 and _status(err.value)["reason"] == "Conflict"
 
 
@@ -98,26 +98,36 @@ def test_create_in_missing_namespace_is_404(api_lab):
     assert _status(err.value)["details"]["kind"] == "namespaces"
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda p: p["metadata"].update(name="Bad_Name"), "metadata.name"),
-    (lambda p: p["metadata"].update(labels={"app": "-bad-"}), "metadata.labels"),
-    (lambda p: p["spec"]["containers"][0].update(name="Main"), "spec.containers[0].name"),
-    (lambda p: p["spec"]["containers"].append({"name": "main", "image": "x"}), "spec.containers[1].name"),
-    (lambda p: p["spec"]["containers"][0]["ports"][0].update(containerPort=70000),
-     "spec.containers[0].ports[0].containerPort"),
-    (lambda p: p["spec"]["containers"][0]["ports"][0].update(protocol="ICMP"),
-     "spec.containers[0].ports[0].protocol"),
-    (lambda p: p["spec"].update(hostNetwork=True), "spec.hostNetwork"),
-    (lambda p: p["spec"]["containers"][0]["ports"][0].update(hostPort=8080),
-     "spec.containers[0].ports[0].hostPort"),
-    (lambda p: p["spec"].update(volumes=[{"name": "data", "hostPath": {"path": "/"}}]),
-     "spec.volumes[0].hostPath"),
-    (lambda p: p["spec"].update(restartPolicy="Sometimes"), "spec.restartPolicy"),
-    (lambda p: p["spec"]["containers"][0].pop("image"), "spec.containers[0].image"),
-    (lambda p: p["spec"].update(initContainers=[{"name": "proxy", "image": "x", "restartPolicy": "Never"}]),
-     "spec.initContainers[0].restartPolicy"),
-    (lambda p: p["spec"]["containers"][0].update(restartPolicy="Always"), "spec.containers[0].restartPolicy"),
-])
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda p: p["metadata"].update(name="Bad_Name"), "metadata.name"),
+        (lambda p: p["metadata"].update(labels={"app": "-bad-"}), "metadata.labels"),
+        (lambda p: p["spec"]["containers"][0].update(name="Main"), "spec.containers[0].name"),
+        (lambda p: p["spec"]["containers"].append({"name": "main", "image": "x"}), "spec.containers[1].name"),
+        (
+            lambda p: p["spec"]["containers"][0]["ports"][0].update(containerPort=70000),
+            "spec.containers[0].ports[0].containerPort",
+        ),
+        (
+            lambda p: p["spec"]["containers"][0]["ports"][0].update(protocol="ICMP"),
+            "spec.containers[0].ports[0].protocol",
+        ),
+        (lambda p: p["spec"].update(hostNetwork=True), "spec.hostNetwork"),
+        (
+            lambda p: p["spec"]["containers"][0]["ports"][0].update(hostPort=8080),
+            "spec.containers[0].ports[0].hostPort",
+        ),
+        (lambda p: p["spec"].update(volumes=[{"name": "data", "hostPath": {"path": "/"}}]), "spec.volumes[0].hostPath"),
+        (lambda p: p["spec"].update(restartPolicy="Sometimes"), "spec.restartPolicy"),
+        (lambda p: p["spec"]["containers"][0].pop("image"), "spec.containers[0].image"),
+        (
+            lambda p: p["spec"].update(initContainers=[{"name": "proxy", "image": "x", "restartPolicy": "Never"}]),
+            "spec.initContainers[0].restartPolicy",
+        ),
+        (lambda p: p["spec"]["containers"][0].update(restartPolicy="Always"), "spec.containers[0].restartPolicy"),
+    ],
+)
 def test_invalid_pod_is_422_naming_the_field(api_lab, ns, mutate, field):
     body = pod_manifest("p")
     mutate(body)
@@ -130,8 +140,17 @@ def test_invalid_pod_is_422_naming_the_field(api_lab, ns, mutate, field):
 
 
 def test_native_sidecar_init_container_is_accepted(api_lab, ns):
-    body = pod_manifest("p", initContainers=[{"name": "proxy", "image": "x", "restartPolicy": "Always",
-                                              "ports": [{"containerPort": 9901, "name": "metrics"}]}])
+    body = pod_manifest(
+        "p",
+        initContainers=[
+            {
+                "name": "proxy",
+                "image": "x",
+                "restartPolicy": "Always",
+                "ports": [{"containerPort": 9901, "name": "metrics"}],
+            }
+        ],
+    )
     created = api_lab.core().create_namespaced_pod(ns, body)
     assert created.spec.init_containers[0].restart_policy == "Always"
 
@@ -142,17 +161,25 @@ def test_emptydir_volume_is_accepted(api_lab, ns):
     assert api_lab.core().create_namespaced_pod(ns, body).spec.volumes[0].name == "tmp"
 
 
-@pytest.mark.parametrize("body", [
-    b"{not json", b"[1, 2]", b'{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": 5}}',
-    b'{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"containers": "nope"}}',
-    b'{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"containers": [{"name": "a", '
-    b'"image": "b", "ports": [{"containerPort": "eighty"}]}]}}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": 5}}',
+        b'{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"containers": "nope"}}',
+        b'{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"containers": [{"name": "a", '
+        b'"image": "b", "ports": [{"containerPort": "eighty"}]}]}}',
+    ],
+)
 def test_undecodable_body_is_400_never_500(api_lab, ns, body):
     http = api_lab.http()
-    resp = http.request("POST", f"{api_lab.url}/api/v1/namespaces/{ns}/pods", body=body,
-                        headers={"Authorization": f"Bearer {api_lab.token}",
-                                 "Content-Type": "application/json"})
+    resp = http.request(
+        "POST",
+        f"{api_lab.url}/api/v1/namespaces/{ns}/pods",
+        body=body,
+        headers={"Authorization": f"Bearer {api_lab.token}", "Content-Type": "application/json"},
+    )
     doc = json.loads(resp.data)
     assert resp.status == 400, doc
     assert doc["kind"] == "Status" and doc["reason"] == "BadRequest"
@@ -220,8 +247,9 @@ def test_watch_resumes_from_resource_version_and_honours_timeout(api_lab, ns):
     core.create_namespaced_config_map(ns, {"metadata": {"name": "one"}})
     core.create_namespaced_config_map(ns, {"metadata": {"name": "two"}})
     start = time.monotonic()
-    resp = core.list_namespaced_config_map(ns, watch=True, resource_version=listed.metadata.resource_version,
-                                           timeout_seconds=1, _preload_content=False)
+    resp = core.list_namespaced_config_map(
+        ns, watch=True, resource_version=listed.metadata.resource_version, timeout_seconds=1, _preload_content=False
+    )
     lines = [json.loads(line) for line in resp.read().splitlines() if line.strip()]
     assert time.monotonic() - start < 5
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in lines] == [("ADDED", "one"), ("ADDED", "two")]
@@ -232,16 +260,18 @@ def test_label_selector_watch_sees_objects_leave_the_selection(api_lab, ns):
     core.create_namespaced_config_map(ns, {"metadata": {"name": "m", "labels": {"keep": "yes"}}})
     rv = core.list_namespaced_config_map(ns).metadata.resource_version
     core.patch_namespaced_config_map("m", ns, {"metadata": {"labels": {"keep": "no"}}})
-    resp = core.list_namespaced_config_map(ns, watch=True, resource_version=rv, label_selector="keep=yes",
-                                           timeout_seconds=1, _preload_content=False)
+    resp = core.list_namespaced_config_map(
+        ns, watch=True, resource_version=rv, label_selector="keep=yes", timeout_seconds=1, _preload_content=False
+    )
     lines = [json.loads(line) for line in resp.read().splitlines() if line.strip()]
     assert [e["type"] for e in lines] == ["DELETED"]
 
 
 def test_pod_log_with_container_parameter(api_lab, ns):
     core = api_lab.core()
-    core.create_namespaced_pod(ns, pod_manifest("two", containers=[
-        {"name": "a", "image": "x"}, {"name": "b", "image": "x"}]))
+    core.create_namespaced_pod(
+        ns, pod_manifest("two", containers=[{"name": "a", "image": "x"}, {"name": "b", "image": "x"}])
+    )
     _wait(lambda: core.read_namespaced_pod("two", ns).status.phase == "Running")
     assert core.read_namespaced_pod_log("two", ns, container="b") == "fake b started in two\n"
     with pytest.raises(ApiException) as err:
@@ -256,35 +286,45 @@ def test_ephemeral_container_added_via_python_client_patch(api_lab, ns):
     core = api_lab.core()
     core.create_namespaced_pod(ns, pod_manifest("target"))
     _wait(lambda: core.read_namespaced_pod("target", ns).status.phase == "Running")
-    eph = {"name": "probe", "image": "kubereach/agent:0.1", "targetContainerName": "main",
-           "securityContext": {"runAsUser": 4242}}
+    eph = {
+        "name": "probe",
+        "image": "kubereach/agent:0.1",
+        "targetContainerName": "main",
+        "securityContext": {"runAsUser": 4242},
+    }
     pod = core.patch_namespaced_pod_ephemeralcontainers("target", ns, {"spec": {"ephemeralContainers": [eph]}})
     assert [c.name for c in pod.spec.ephemeral_containers] == ["probe"]
-    _wait(lambda: (s := core.read_namespaced_pod("target", ns).status.ephemeral_container_statuses) and s[0].state.running)
+    _wait(
+        lambda: (s := core.read_namespaced_pod("target", ns).status.ephemeral_container_statuses) and s[0].state.running
+    )
     log = core.read_namespaced_pod_log("target", ns, container="probe")
     assert log.startswith("ephemeral probe in 10.244.")
     # a second one is an addition: allowed; the first stays as it was
     pod = core.patch_namespaced_pod_ephemeralcontainers(
-        "target", ns, {"spec": {"ephemeralContainers": [{"name": "probe2", "image": "x"}]}})
+        "target", ns, {"spec": {"ephemeralContainers": [{"name": "probe2", "image": "x"}]}}
+    )
     assert [c.name for c in pod.spec.ephemeral_containers] == ["probe", "probe2"]
 
 
 def test_ephemeral_containers_can_never_change_or_disappear(api_lab, ns):
     core = api_lab.core()
     core.create_namespaced_pod(ns, pod_manifest("t"))
-    core.patch_namespaced_pod_ephemeralcontainers("t", ns, {"spec": {"ephemeralContainers": [
-        {"name": "dbg", "image": "busybox"}]}})
-    with pytest.raises(ApiException) as err:   # change via strategic merge (same name, new image)
-        core.patch_namespaced_pod_ephemeralcontainers("t", ns, {"spec": {"ephemeralContainers": [
-            {"name": "dbg", "image": "alpine"}]}})
+    core.patch_namespaced_pod_ephemeralcontainers(
+        "t", ns, {"spec": {"ephemeralContainers": [{"name": "dbg", "image": "busybox"}]}}
+    )
+    with pytest.raises(ApiException) as err:  # change via strategic merge (same name, new image)
+        core.patch_namespaced_pod_ephemeralcontainers(
+            "t", ns, {"spec": {"ephemeralContainers": [{"name": "dbg", "image": "alpine"}]}}
+        )
     assert err.value.status == 422
-    with pytest.raises(ApiException) as err:   # removal via JSON patch
-        core.patch_namespaced_pod_ephemeralcontainers("t", ns, [
-            {"op": "remove", "path": "/spec/ephemeralContainers/0"}])
+    with pytest.raises(ApiException) as err:  # removal via JSON patch
+        core.patch_namespaced_pod_ephemeralcontainers(
+            "t", ns, [{"op": "remove", "path": "/spec/ephemeralContainers/0"}]
+        )
     assert err.value.status == 422
     pod = core.read_namespaced_pod("t", ns)
     pod.spec.ephemeral_containers = []
-    with pytest.raises(ApiException) as err:   # removal via PUT replace
+    with pytest.raises(ApiException) as err:  # removal via PUT replace
         core.replace_namespaced_pod_ephemeralcontainers("t", ns, pod)
     assert err.value.status == 422
     # and the main update path cannot add one either
@@ -299,11 +339,15 @@ def test_ephemeral_containers_can_never_change_or_disappear(api_lab, ns):
 def test_ephemeral_container_via_json_patch_add(api_lab, ns):
     core = api_lab.core()
     core.create_namespaced_pod(ns, pod_manifest("jp"))
-    pod = core.patch_namespaced_pod_ephemeralcontainers("jp", ns, [
-        {"op": "add", "path": "/spec/ephemeralContainers", "value": [{"name": "e1", "image": "x"}]}])
+    pod = core.patch_namespaced_pod_ephemeralcontainers(
+        "jp", ns, [{"op": "add", "path": "/spec/ephemeralContainers", "value": [{"name": "e1", "image": "x"}]}]
+    )
     assert pod.spec.ephemeral_containers[0].name == "e1"
-    assert api_lab.node.ephemeral and (ns, "jp", "e1") in api_lab.node.ephemeral or _wait(
-        lambda: (ns, "jp", "e1") in api_lab.node.ephemeral)
+    assert (
+        api_lab.node.ephemeral
+        and (ns, "jp", "e1") in api_lab.node.ephemeral
+        or _wait(lambda: (ns, "jp", "e1") in api_lab.node.ephemeral)
+    )
 
 
 def test_pod_spec_is_immutable_except_what_the_real_api_allows(api_lab, ns):
@@ -315,9 +359,11 @@ def test_pod_spec_is_immutable_except_what_the_real_api_allows(api_lab, ns):
     pod = core.patch_namespaced_pod("im", ns, {"spec": {"activeDeadlineSeconds": 300}})
     assert pod.metadata.labels["extra"] == "1" and pod.spec.containers[0].image == "busybox:1.37"
     assert pod.spec.active_deadline_seconds == 300
-    for patch in ({"spec": {"restartPolicy": "Never"}},
-                  {"spec": {"containers": [{"name": "main", "ports": [{"containerPort": 9090}]}]}},
-                  {"spec": {"activeDeadlineSeconds": 900}}):
+    for patch in (
+        {"spec": {"restartPolicy": "Never"}},
+        {"spec": {"containers": [{"name": "main", "ports": [{"containerPort": 9090}]}]}},
+        {"spec": {"activeDeadlineSeconds": 900}},
+    ):
         with pytest.raises(ApiException) as err:
             core.patch_namespaced_pod("im", ns, patch)
         assert err.value.status == 422, patch
@@ -329,8 +375,9 @@ def test_pod_spec_is_immutable_except_what_the_real_api_allows(api_lab, ns):
 def test_merge_and_json_patch_on_labels(api_lab, ns):
     core = api_lab.core()
     core.create_namespaced_pod(ns, pod_manifest("lp", labels={"a": "1", "b": "2"}))
-    pod = core.patch_namespaced_pod("lp", ns, {"metadata": {"labels": {"b": None, "c": "3"}}},
-                                    _content_type="application/merge-patch+json")
+    pod = core.patch_namespaced_pod(
+        "lp", ns, {"metadata": {"labels": {"b": None, "c": "3"}}}, _content_type="application/merge-patch+json"
+    )
     assert pod.metadata.labels == {"a": "1", "c": "3"}
     pod = core.patch_namespaced_pod("lp", ns, [{"op": "replace", "path": "/metadata/labels/a", "value": "9"}])
     assert pod.metadata.labels == {"a": "9", "c": "3"}
@@ -352,22 +399,37 @@ def test_networkpolicy_crud_and_validation(api_lab, ns):
     body = {"metadata": {"name": "deny"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
     created = net.create_namespaced_network_policy(ns, body)
     assert created.spec.policy_types == ["Ingress"]
-    patched = net.patch_namespaced_network_policy("deny", ns, {"spec": {"ingress": [
-        {"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"port": 80}]}]}})
+    patched = net.patch_namespaced_network_policy(
+        "deny",
+        ns,
+        {"spec": {"ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"port": 80}]}]}},
+    )
     assert patched.spec.ingress[0].ports[0].protocol == "TCP"
     patched.spec.policy_types = ["Ingress", "Egress"]
     replaced = net.replace_namespaced_network_policy("deny", ns, patched)
     assert replaced.spec.policy_types == ["Ingress", "Egress"]
     assert replaced.metadata.generation == 3
     assert [p.metadata.name for p in net.list_namespaced_network_policy(ns).items] == ["deny"]
-    bad = {"metadata": {"name": "bad"}, "spec": {"podSelector": {}, "ingress": [{"from": [
-        {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["192.168.0.0/16"]}, "podSelector": {}}],
-        "ports": [{"port": 80, "endPort": 70}]}]}}
+    bad = {
+        "metadata": {"name": "bad"},
+        "spec": {
+            "podSelector": {},
+            "ingress": [
+                {
+                    "from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["192.168.0.0/16"]}, "podSelector": {}}],
+                    "ports": [{"port": 80, "endPort": 70}],
+                }
+            ],
+        },
+    }
     with pytest.raises(ApiException) as err:
         net.create_namespaced_network_policy(ns, bad)
     fields = {c["field"] for c in _status(err.value)["details"]["causes"]}
-    assert {"spec.ingress[0].from[0]", "spec.ingress[0].from[0].ipBlock.except[0]",
-            "spec.ingress[0].ports[0].endPort"} <= fields
+    assert {
+        "spec.ingress[0].from[0]",
+        "spec.ingress[0].from[0].ipBlock.except[0]",
+        "spec.ingress[0].ports[0].endPort",
+    } <= fields
     net.delete_namespaced_network_policy("deny", ns)
     assert net.list_namespaced_network_policy(ns).items == []
 
@@ -375,13 +437,20 @@ def test_networkpolicy_crud_and_validation(api_lab, ns):
 def test_network_sync_follows_changes_and_coalesces_bursts(api_lab, ns):
     core = api_lab.core()
     before = len(api_lab.node.syncs)
-    api_lab.node.sync_delay = 0.2       # a recompile takes a while, as with 200 pods' rules
+    api_lab.node.sync_delay = 0.2  # a recompile takes a while, as with 200 pods' rules
     try:
         for i in range(30):
             core.create_namespaced_pod(ns, pod_manifest(f"burst-{i}"))
-        _wait(lambda: api_lab.run(lambda: api_lab.cluster.network.idle)
-              and any(p["metadata"]["name"] == "burst-29" and p.get("status", {}).get("podIP")
-                      for p in api_lab.node.last_sync[1]), timeout=20)
+        _wait(
+            lambda: (
+                api_lab.run(lambda: api_lab.cluster.network.idle)
+                and any(
+                    p["metadata"]["name"] == "burst-29" and p.get("status", {}).get("podIP")
+                    for p in api_lab.node.last_sync[1]
+                )
+            ),
+            timeout=20,
+        )
     finally:
         api_lab.node.sync_delay = 0.0
     runs = len(api_lab.node.syncs) - before
@@ -400,8 +469,11 @@ def test_owner_reference_garbage_collection(api_lab, ns):
     core.delete_namespaced_config_map("sweep-owner", ns)
     _wait(lambda: [p.metadata.name for p in core.list_namespaced_pod(ns).items] == [])
     assert (ns, "owned") in api_lab.node.stopped
-    names = _wait(lambda: (n := sorted(c.metadata.name for c in core.list_namespaced_config_map(ns).items))
-                  and "child" not in n and n)
+    names = _wait(
+        lambda: (
+            (n := sorted(c.metadata.name for c in core.list_namespaced_config_map(ns).items)) and "child" not in n and n
+        )
+    )
     assert names == ["other-owner", "shared"]
     shared = core.read_namespaced_config_map("shared", ns)
     assert [r.uid for r in shared.metadata.owner_references] == [other.metadata.uid]
@@ -430,8 +502,10 @@ def test_namespace_delete_removes_everything_inside(api_lab):
     name = api_lab.namespace("gone")
     core.create_namespaced_pod(name, pod_manifest("p1"))
     core.create_namespaced_config_map(name, {"metadata": {"name": "c"}})
-    api_lab.networking().create_namespaced_network_policy(name, {"metadata": {"name": "n"}, "spec": {"podSelector": {}}})
-    ns_obj = core.delete_namespace(name)   # the client types this answer as Status: a dict here
+    api_lab.networking().create_namespaced_network_policy(
+        name, {"metadata": {"name": "n"}, "spec": {"podSelector": {}}}
+    )
+    ns_obj = core.delete_namespace(name)  # the client types this answer as Status: a dict here
     assert ns_obj["status"]["phase"] == "Terminating"
     _wait(lambda: name not in [n.metadata.name for n in core.list_namespace().items])
     assert (name, "p1") in api_lab.node.stopped
@@ -443,8 +517,13 @@ def test_namespace_delete_removes_everything_inside(api_lab):
 
 def test_services_get_a_cluster_ip_and_validation(api_lab, ns):
     core = api_lab.core()
-    svc = core.create_namespaced_service(ns, {"metadata": {"name": "web"}, "spec": {
-        "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    svc = core.create_namespaced_service(
+        ns,
+        {
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    )
     assert svc.spec.cluster_ip.startswith("10.96.") and svc.spec.ports[0].protocol == "TCP"
     with pytest.raises(ApiException) as err:
         core.create_namespaced_service(ns, {"metadata": {"name": "9bad"}, "spec": {"ports": [{"port": 80}]}})
@@ -471,35 +550,58 @@ def test_two_hundred_pods_are_created_quickly(api_lab, ns):
     core = api_lab.core()
     start = time.monotonic()
     for i in range(200):
-        core.create_namespaced_pod(ns, pod_manifest(f"p{i}", containers=[
-            {"name": "a", "image": "x", "ports": [{"containerPort": 80}]},
-            {"name": "b", "image": "x", "ports": [{"containerPort": 81}]}]))
+        core.create_namespaced_pod(
+            ns,
+            pod_manifest(
+                f"p{i}",
+                containers=[
+                    {"name": "a", "image": "x", "ports": [{"containerPort": 80}]},
+                    {"name": "b", "image": "x", "ports": [{"containerPort": 81}]},
+                ],
+            ),
+        )
     elapsed = time.monotonic() - start
     assert len(core.list_namespaced_pod(ns).items) == 200
     assert elapsed < 20, f"200 pod creations took {elapsed:.1f}s"
 
 
-WEBHOOK = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-           "metadata": {"name": "krl-test-hook"},
-           "webhooks": [{"name": "deny.kubereach.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
-                         "clientConfig": {"url": "https://127.0.0.1:1/validate"},
-                         "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
-                                    "resources": ["pods"]}]}]}
+WEBHOOK = {
+    "apiVersion": "admissionregistration.k8s.io/v1",
+    "kind": "ValidatingWebhookConfiguration",
+    "metadata": {"name": "krl-test-hook"},
+    "webhooks": [
+        {
+            "name": "deny.kubereach.io",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "clientConfig": {"url": "https://127.0.0.1:1/validate"},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
+        }
+    ],
+}
 
 
 def test_pod_create_goes_through_admission_when_webhooks_are_configured(api_lab, ns, monkeypatch):
-    import lab.admission
     from kubernetes import client as kc
+
+    import lab.admission
+
     seen = {}
 
     async def fake_admit(pod, *, namespace_labels, mutating, validating, operation="CREATE", dry_run=False):
-        seen.update(labels=namespace_labels, validating=[v["metadata"]["name"] for v in validating],
-                    namespace=pod["metadata"].get("namespace"))
+        seen.update(
+            labels=namespace_labels,
+            validating=[v["metadata"]["name"] for v in validating],
+            namespace=pod["metadata"].get("namespace"),
+        )
         if pod["metadata"]["name"] == "denied":
-            return lab.admission.AdmissionOutcome(False, pod, "admission webhook \"deny.kubereach.io\" "
-                                                  "denied the request: no thanks", 403)
-        mutated = {**pod, "metadata": {**pod["metadata"], "labels": {**pod["metadata"].get("labels", {}),
-                                                                     "mutated": "yes"}}}
+            return lab.admission.AdmissionOutcome(
+                False, pod, 'admission webhook "deny.kubereach.io" denied the request: no thanks', 403
+            )
+        mutated = {
+            **pod,
+            "metadata": {**pod["metadata"], "labels": {**pod["metadata"].get("labels", {}), "mutated": "yes"}},
+        }
         return lab.admission.AdmissionOutcome(True, mutated, warnings=("hook says hi",))
 
     monkeypatch.setattr(lab.admission, "admit_pod", fake_admit)
@@ -511,10 +613,12 @@ def test_pod_create_goes_through_admission_when_webhooks_are_configured(api_lab,
             core.create_namespaced_pod(ns, pod_manifest("denied"))
         assert err.value.status == 403
         assert "no thanks" in _status(err.value)["message"]
-        resp = api_lab.http().request("POST", f"{api_lab.url}/api/v1/namespaces/{ns}/pods",
-                                      body=json.dumps(pod_manifest("ok")),
-                                      headers={"Authorization": f"Bearer {api_lab.token}",
-                                               "Content-Type": "application/json"})
+        resp = api_lab.http().request(
+            "POST",
+            f"{api_lab.url}/api/v1/namespaces/{ns}/pods",
+            body=json.dumps(pod_manifest("ok")),
+            headers={"Authorization": f"Bearer {api_lab.token}", "Content-Type": "application/json"},
+        )
         assert resp.status == 201 and "hook says hi" in resp.headers["Warning"]
         pod = core.read_namespaced_pod("ok", ns)
         assert pod.metadata.labels["mutated"] == "yes"
@@ -527,6 +631,7 @@ def test_pod_create_goes_through_admission_when_webhooks_are_configured(api_lab,
 
 def test_invalid_webhook_configuration_is_422(api_lab):
     from kubernetes import client as kc
+
     bad = json.loads(json.dumps(WEBHOOK))
     bad["metadata"]["name"] = "krl-bad-hook"
     bad["webhooks"][0]["sideEffects"] = "Some"
@@ -554,6 +659,7 @@ def test_pod_log_follow_streams_until_the_container_ends(api_lab, ns):
     key = (ns, "f", "main")
     api_lab.run(lambda: api_lab.node.logs.__setitem__(key, api_lab.node.logs[key] + b"more output\n"))
     _wait(lambda: b"more output" in b"".join(chunks))
+
     # the container terminates: the stream ends by itself
     def finish():
         pod = api_lab.cluster.store.get("pods", ns, "f")
@@ -561,6 +667,7 @@ def test_pod_log_follow_streams_until_the_container_ends(api_lab, ns):
         status["phase"] = "Succeeded"
         status["containerStatuses"] = [{**status["containerStatuses"][0], "state": {"terminated": {"exitCode": 0}}}]
         api_lab.cluster._reporter(ns, "f", pod["metadata"]["uid"])(status)
+
     api_lab.run(finish)
     t.join(5)
     assert not t.is_alive()
@@ -592,14 +699,16 @@ def test_unserved_subresources_and_previous_logs_say_so(api_lab, ns):
     with pytest.raises(ApiException) as err:
         core.read_namespaced_pod_log("x", ns, previous=True)
     assert err.value.status == 400 and "previous terminated container" in _status(err.value)["message"]
-    resp = api_lab.http().request("GET", f"{api_lab.url}/api/v1/namespaces/{ns}/pods/x/exec",
-                                  headers={"Authorization": f"Bearer {api_lab.token}"})
+    resp = api_lab.http().request(
+        "GET", f"{api_lab.url}/api/v1/namespaces/{ns}/pods/x/exec", headers={"Authorization": f"Bearer {api_lab.token}"}
+    )
     assert resp.status == 404 and b"does not serve pods/exec" in resp.data
 
 
 def test_method_not_allowed_is_405_status(api_lab):
-    resp = api_lab.http().request("PUT", f"{api_lab.url}/api/v1/pods",
-                                  headers={"Authorization": f"Bearer {api_lab.token}"})
+    resp = api_lab.http().request(
+        "PUT", f"{api_lab.url}/api/v1/pods", headers={"Authorization": f"Bearer {api_lab.token}"}
+    )
     assert resp.status == 405 and json.loads(resp.data)["reason"] == "MethodNotAllowed"
 
 
@@ -620,19 +729,32 @@ def test_abandoned_watches_are_released(api_lab, ns):
     before = count()
     resp = core.list_namespaced_pod(ns, watch=True, timeout_seconds=600, _preload_content=False)
     _wait(lambda: count() == before + 1)
-    resp.close()                       # the client hangs up without reading anything
+    resp.close()  # the client hangs up without reading anything
     _wait(lambda: count() == before, timeout=10)
 
 
 def test_services_reach_the_node_for_cluster_ip_routing(api_lab, ns):
     core = api_lab.core()
-    core.create_namespaced_service(ns, {"metadata": {"name": "routed"}, "spec": {
-        "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})
-    _wait(lambda: any(s["metadata"]["name"] == "routed" and s["metadata"]["namespace"] == ns
-                      for s in api_lab.node.services))
+    core.create_namespaced_service(
+        ns,
+        {
+            "metadata": {"name": "routed"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    )
+    _wait(
+        lambda: any(
+            s["metadata"]["name"] == "routed" and s["metadata"]["namespace"] == ns for s in api_lab.node.services
+        )
+    )
     core.delete_namespaced_service("routed", ns)
-    _wait(lambda: not any(s["metadata"]["name"] == "routed" and s["metadata"]["namespace"] == ns
-                          for s in api_lab.node.services))
+    _wait(
+        lambda: (
+            not any(
+                s["metadata"]["name"] == "routed" and s["metadata"]["namespace"] == ns for s in api_lab.node.services
+            )
+        )
+    )
 
 
 def test_concurrent_ephemeral_container_patches_on_one_pod_all_land(api_lab, ns):
@@ -647,8 +769,10 @@ def test_concurrent_ephemeral_container_patches_on_one_pod_all_land(api_lab, ns)
         # each thread its own client: the shared one is not thread-safe; a large body
         # (like a sweep agent's compressed spec) arrives in several reads
         api_lab.core().patch_namespaced_pod_ephemeralcontainers(
-            "busy", ns, {"spec": {"ephemeralContainers": [
-                {"name": name, "image": "x", "args": ["run", "--spec", "z" * 300_000]}]}})
+            "busy",
+            ns,
+            {"spec": {"ephemeralContainers": [{"name": name, "image": "x", "args": ["run", "--spec", "z" * 300_000]}]}},
+        )
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(add, names))

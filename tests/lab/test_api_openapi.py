@@ -20,7 +20,10 @@ def test_core_document_has_real_pod_schema_with_gvk_and_merge_keys():
     assert pod["x-kubernetes-group-version-kind"] == [{"group": "", "version": "v1", "kind": "Pod"}]
     spec = schemas["io.k8s.api.core.v1.PodSpec"]["properties"]
     assert spec["containers"]["x-kubernetes-patch-merge-key"] == "name"
-    assert spec["ephemeralContainers"]["items"]["allOf"][0]["$ref"] == "#/components/schemas/io.k8s.api.core.v1.EphemeralContainer"
+    assert (
+        spec["ephemeralContainers"]["items"]["allOf"][0]["$ref"]
+        == "#/components/schemas/io.k8s.api.core.v1.EphemeralContainer"
+    )
     ports = schemas["io.k8s.api.core.v1.Container"]["properties"]["ports"]
     assert ports["x-kubernetes-patch-merge-key"] == "containerPort"
     assert "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" in schemas
@@ -33,16 +36,21 @@ def test_patch_operations_declare_field_validation_so_kubectl_validates_on_the_s
     assert "fieldValidation" in [p["name"] for p in item["patch"]["parameters"]]
     port = doc["components"]["schemas"]["io.k8s.api.networking.v1.NetworkPolicyPort"]["properties"]["port"]
     assert port["x-kubernetes-int-or-string"] is True
-    assert "port" in port["description"]           # kubectl explain shows the real descriptions
+    assert "port" in port["description"]  # kubectl explain shows the real descriptions
 
 
 def test_decode_reports_type_errors_and_unknown_fields_with_paths():
-    pod = {"metadata": {"name": "p", "labels": {"a": 1}},
-           "spec": {"containers": [{"name": "c", "image": "i", "colour": "red",
-                                    "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}}]}}
+    pod = {
+        "metadata": {"name": "p", "labels": {"a": 1}},
+        "spec": {
+            "containers": [
+                {"name": "c", "image": "i", "colour": "red", "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}}
+            ]
+        },
+    }
     _, unknown, problems = schema.decode("V1Pod", pod)
     assert unknown == ["spec.containers[0].colour"]
-    assert [p.path for p in problems] == ["metadata.labels.a"]     # quantities may be numbers, labels not
+    assert [p.path for p in problems] == ["metadata.labels.a"]  # quantities may be numbers, labels not
 
 
 def test_discovery_lists_subresources():
@@ -53,16 +61,41 @@ def test_discovery_lists_subresources():
 
 def test_pod_table_rows_read_like_kubectl_get_pods():
     from lab.api.tables import table
-    base = {"metadata": {"name": "p", "creationTimestamp": "2026-01-01T00:00:00Z"},
-            "spec": {"containers": [{"name": "a"}, {"name": "b"}], "initContainers": [{"name": "i"}],
-                     "nodeName": "krl-node"}}
-    pending = {**base, "status": {"phase": "Pending", "podIP": "10.244.0.9",
-                                  "initContainerStatuses": [{"name": "i", "state": {"running": {}}}]}}
-    running = {**base, "status": {"phase": "Running", "podIP": "10.244.0.9", "containerStatuses": [
-        {"name": "a", "ready": True, "restartCount": 0, "state": {"running": {}}},
-        {"name": "b", "ready": False, "restartCount": 2, "state": {"running": {}}}]}}
-    done = {**base, "status": {"phase": "Succeeded", "containerStatuses": [
-        {"name": "a", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}}
+
+    base = {
+        "metadata": {"name": "p", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "containers": [{"name": "a"}, {"name": "b"}],
+            "initContainers": [{"name": "i"}],
+            "nodeName": "krl-node",
+        },
+    }
+    pending = {
+        **base,
+        "status": {
+            "phase": "Pending",
+            "podIP": "10.244.0.9",
+            "initContainerStatuses": [{"name": "i", "state": {"running": {}}}],
+        },
+    }
+    running = {
+        **base,
+        "status": {
+            "phase": "Running",
+            "podIP": "10.244.0.9",
+            "containerStatuses": [
+                {"name": "a", "ready": True, "restartCount": 0, "state": {"running": {}}},
+                {"name": "b", "ready": False, "restartCount": 2, "state": {"running": {}}},
+            ],
+        },
+    }
+    done = {
+        **base,
+        "status": {
+            "phase": "Succeeded",
+            "containerStatuses": [{"name": "a", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}],
+        },
+    }
     rows = [r["cells"][:5] for r in table("pods", [pending, running, done])["rows"]]
     assert rows[0][1:3] == ["0/2", "Init:0/1"]
     assert rows[1][1:4] == ["1/2", "Running", 2]

@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lab.api.selectors import SelectorError, field_selector, label_selector, match_label_selector
 
 
 def _obj(**labels: str) -> dict:
-    return {"metadata": {"name": "p", "namespace": "ns", "labels": labels},
-            "spec": {"nodeName": "krl-node"}, "status": {"phase": "Running"}}
+    return {
+        "metadata": {"name": "p", "namespace": "ns", "labels": labels},
+        "spec": {"nodeName": "krl-node"},
+        "status": {"phase": "Running"},
+    }
 
 
-@pytest.mark.parametrize("selector, labels, expected", [
-    ("app=web", {"app": "web"}, True),
-    ("app==web", {"app": "db"}, False),
-    ("app!=web", {}, True),
-    ("app in (web, db)", {"app": "db"}, True),
-    ("app notin (web,db)", {"app": "db"}, False),
-    ("app notin (web)", {}, True),
-    ("app", {"app": ""}, True),
-    ("!app", {"app": "x"}, False),
-    ("app=web,tier in (fe),!legacy", {"app": "web", "tier": "fe"}, True),
-    ("example.com/team=net", {"example.com/team": "net"}, True),
-])
+@pytest.mark.parametrize(
+    "selector, labels, expected",
+    [
+        ("app=web", {"app": "web"}, True),
+        ("app==web", {"app": "db"}, False),
+        ("app!=web", {}, True),
+        ("app in (web, db)", {"app": "db"}, True),
+        ("app notin (web,db)", {"app": "db"}, False),
+        ("app notin (web)", {}, True),
+        ("app", {"app": ""}, True),
+        ("!app", {"app": "x"}, False),
+        ("app=web,tier in (fe),!legacy", {"app": "web", "tier": "fe"}, True),
+        ("example.com/team=net", {"example.com/team": "net"}, True),
+    ],
+)
 def test_label_selector(selector, labels, expected):
     assert label_selector(selector)(_obj(**labels)) is expected
 
@@ -35,8 +42,13 @@ def test_label_selector_syntax_errors(bad):
         label_selector(bad)
 
 
-@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True),
-                       st.from_regex(r"[a-z0-9]{0,5}", fullmatch=True), max_size=4))
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True),
+        st.from_regex(r"[a-z0-9]{0,5}", fullmatch=True),
+        max_size=4,
+    )
+)
 def test_equality_selector_built_from_labels_matches_them(labels):
     text = ",".join(f"{k}={v}" for k, v in labels.items())
     predicate = label_selector(text)
@@ -53,8 +65,13 @@ def test_field_selectors_for_pods():
 
 
 def test_metav1_label_selector():
-    sel = {"matchLabels": {"app": "web"}, "matchExpressions": [
-        {"key": "tier", "operator": "In", "values": ["fe"]}, {"key": "old", "operator": "DoesNotExist"}]}
+    sel = {
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["fe"]},
+            {"key": "old", "operator": "DoesNotExist"},
+        ],
+    }
     assert match_label_selector(sel, {"app": "web", "tier": "fe"})
     assert not match_label_selector(sel, {"app": "web", "tier": "fe", "old": "1"})
     assert match_label_selector({}, {"anything": "x"})

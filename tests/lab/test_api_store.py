@@ -32,7 +32,7 @@ def test_create_fills_identity_and_every_write_bumps_the_resource_version():
     rv1 = int(meta["resourceVersion"])
     b = store.replace("configmaps", "ns", "a", {**_cm("a"), "data": {"x": "1"}})
     assert int(b["metadata"]["resourceVersion"]) > rv1
-    assert b["metadata"]["uid"] == meta["uid"]          # identity is the store's, not the client's
+    assert b["metadata"]["uid"] == meta["uid"]  # identity is the store's, not the client's
     assert store.resource_version == b["metadata"]["resourceVersion"]
 
 
@@ -66,6 +66,7 @@ def test_watch_without_version_starts_with_current_objects_then_streams():
         store.create("configmaps", "other", _cm("c"))
         store.delete("configmaps", "ns", "a")
         return _drain(w)
+
     assert asyncio.run(scenario()) == [("ADDED", "a"), ("ADDED", "b"), ("DELETED", "a")]
 
 
@@ -77,11 +78,13 @@ def test_watch_resumes_after_a_resource_version():
         store.create("configmaps", "ns", _cm("b"))
         store.replace("configmaps", "ns", "a", _cm("a", x="1"))
         return _drain(store.watch("configmaps", None, lambda o: True, rv))
+
     assert asyncio.run(scenario()) == [("ADDED", "b"), ("MODIFIED", "a")]
 
 
 def test_watch_from_a_version_older_than_history_is_gone(monkeypatch):
     import lab.store as store_mod
+
     monkeypatch.setattr(store_mod, "HISTORY_LIMIT", 3)
     store = Store()
     for i in range(10):
@@ -94,12 +97,14 @@ def test_selector_watch_translates_label_changes_into_added_and_deleted():
     async def scenario():
         store = Store()
         store.create("configmaps", "ns", _cm("a", keep="yes"))
-        w = store.watch("configmaps", None, lambda o: o["metadata"]["labels"].get("keep") == "yes",
-                        store.resource_version)
+        w = store.watch(
+            "configmaps", None, lambda o: o["metadata"]["labels"].get("keep") == "yes", store.resource_version
+        )
         store.replace("configmaps", "ns", "a", _cm("a", keep="no"))
         store.replace("configmaps", "ns", "a", _cm("a", keep="yes"))
         store.replace("configmaps", "ns", "a", _cm("a", keep="yes", more="1"))
         return _drain(w)
+
     assert asyncio.run(scenario()) == [("DELETED", "a"), ("ADDED", "a"), ("MODIFIED", "a")]
 
 
@@ -121,6 +126,7 @@ def test_deleted_event_carries_a_new_resource_version():
         store.delete("configmaps", "ns", "a")
         kind, obj = w.queue.get_nowait()
         return kind, obj, created
+
     kind, obj, created = asyncio.run(scenario())
     assert kind is EventType.DELETED
     assert int(obj["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])

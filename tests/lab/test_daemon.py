@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from krl_lab_helpers import REPO, fake_daemon_env, run_kubereach, start_real_lab, stop_real_lab
 
 
@@ -33,8 +32,7 @@ def fake_lab(tmp_path):
 def _kubectl(kubeconfig: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
     env.update(HOME=str(home), KUBECONFIG=str(kubeconfig))
-    return subprocess.run([str(REPO / ".venv/bin/kubectl"), *args], capture_output=True, text=True,
-                          env=env, timeout=60)
+    return subprocess.run([str(REPO / ".venv/bin/kubectl"), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
 def test_up_prints_kubeconfig_and_kubectl_example(fake_lab, tmp_path):
@@ -96,7 +94,8 @@ def test_up_applies_manifests_in_dependency_order_and_waits_for_pods(tmp_path):
         "spec: {containers: [{name: c, image: x, ports: [{containerPort: 80}]}]}\n---\n"
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: krl-demo}\n"
         "spec: {podSelector: {}}\n---\n"
-        "apiVersion: v1\nkind: Namespace\nmetadata: {name: krl-demo}\n")
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: krl-demo}\n"
+    )
     state = tmp_path / "state"
     env = fake_daemon_env()
     proc = run_kubereach("lab", "up", "-f", str(manifests), "--state-dir", str(state), env=env)
@@ -110,9 +109,11 @@ def test_up_applies_manifests_in_dependency_order_and_waits_for_pods(tmp_path):
         # with kubectl changes nothing and warns about nothing
         again = _kubectl(state / "kubeconfig", tmp_path / "home", "apply", "-f", str(manifests))
         assert again.returncode == 0, again.stderr
-        assert sorted(again.stdout.splitlines()) == ["namespace/krl-demo unchanged",
-                                                     "networkpolicy.networking.k8s.io/deny unchanged",
-                                                     "pod/a unchanged"]
+        assert sorted(again.stdout.splitlines()) == [
+            "namespace/krl-demo unchanged",
+            "networkpolicy.networking.k8s.io/deny unchanged",
+            "pod/a unchanged",
+        ]
         assert "last-applied-configuration" not in again.stderr
     finally:
         run_kubereach("lab", "down", "--state-dir", str(state), env=env)
@@ -178,8 +179,12 @@ def _kernel_state() -> dict[str, str]:
         return subprocess.run(cmd, capture_output=True, text=True).stdout
 
     iptables = "\n".join(line for line in run("iptables-save").splitlines() if not line.startswith("#"))
-    return {"netns": run("ip", "netns", "list"), "link": run("ip", "-o", "link", "show"),
-            "iptables": re.sub(r"\[\d+:\d+\]", "", iptables), "ipset": run("ipset", "list")}
+    return {
+        "netns": run("ip", "netns", "list"),
+        "link": run("ip", "-o", "link", "show"),
+        "iptables": re.sub(r"\[\d+:\d+\]", "", iptables),
+        "ipset": run("ipset", "list"),
+    }
 
 
 @pytest.mark.lab
@@ -202,9 +207,12 @@ def test_real_lab_up_demo_then_down_leaves_the_kernel_as_it_was(tmp_path):
     assert instance not in after["netns"] and instance not in after["link"]
     assert after["iptables"] == before["iptables"]
     assert after["ipset"] == before["ipset"]
+
     # other helpers create their own namespaces meanwhile: compare only what is not theirs
-    ours = lambda text: {line for line in text.splitlines() if "krl" in line}  # noqa: E731
-    assert ours(after["netns"]) <= ours(before["netns"]) | {l for l in ours(after["netns"]) if instance not in l}
+    def ours(text):
+        return {line for line in text.splitlines() if "krl" in line}
+
+    assert ours(after["netns"]) <= ours(before["netns"]) | {n for n in ours(after["netns"]) if instance not in n}
     assert not lab.state_dir.exists()
 
 
@@ -259,8 +267,7 @@ def test_up_with_a_node_that_cannot_start_reports_the_log_and_leaves_nothing(tmp
 
 def test_up_with_an_invalid_object_keeps_the_lab_and_says_how_to_stop_it(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\n"
-                   "spec: {containers: [{name: c, image: x}]}\n")
+    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: [{name: c, image: x}]}\n")
     state = tmp_path / "state"
     env = fake_daemon_env()
     proc = run_kubereach("lab", "up", "-f", str(bad), "--state-dir", str(state), env=env)
@@ -268,8 +275,9 @@ def test_up_with_an_invalid_object_keeps_the_lab_and_says_how_to_stop_it(tmp_pat
         assert proc.returncode == 2
         assert "bad.yaml#1: Pod Bad_Name" in proc.stderr and "metadata.name" in proc.stderr
         assert "lab down" in proc.stderr
-        assert json.loads(run_kubereach("lab", "status", "--state-dir", str(state), "-o", "json",
-                                        env=env).stdout)["running"]
+        assert json.loads(run_kubereach("lab", "status", "--state-dir", str(state), "-o", "json", env=env).stdout)[
+            "running"
+        ]
     finally:
         run_kubereach("lab", "down", "--state-dir", str(state), env=env)
 
@@ -290,10 +298,11 @@ def test_the_daemons_api_listens_on_loopback_only_and_wants_the_token(fake_lab):
     state, env, _ = fake_lab
     url = json.loads(run_kubereach("lab", "status", "--state-dir", str(state), "-o", "json", env=env).stdout)["url"]
     port = int(url.rsplit(":", 1)[1])
-    assert _listeners(port) == ["0100007F"]                       # 127.0.0.1, nothing else, no IPv6
+    assert _listeners(port) == ["0100007F"]  # 127.0.0.1, nothing else, no IPv6
     import ssl
     import urllib.error
     import urllib.request
+
     ctx = ssl.create_default_context(cafile=str(state / "ca.crt"))
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(f"{url}/api/v1/pods", context=ctx, timeout=10)

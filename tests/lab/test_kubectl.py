@@ -7,7 +7,6 @@ import subprocess
 import time
 
 import pytest
-
 from krl_lab_helpers import KUBECTL, REPO
 
 POD_YAML = """\
@@ -85,8 +84,9 @@ def test_kubectl_apply_create_get_delete(api_lab, ns):
 
 
 def test_kubectl_apply_a_directory_in_order_and_reapply(api_lab, ns, tmp_path):
-    (tmp_path / "a-pods.yaml").write_text(POD_YAML.format(name="web", ns=ns) + "---\n"
-                                          + POD_YAML.format(name="client", ns=ns))
+    (tmp_path / "a-pods.yaml").write_text(
+        POD_YAML.format(name="web", ns=ns) + "---\n" + POD_YAML.format(name="client", ns=ns)
+    )
     (tmp_path / "b-policy.yaml").write_text(POLICY_YAML.format(ns=ns))
     out = api_lab.kubectl("apply", "-f", str(tmp_path)).stdout
     assert "networkpolicy.networking.k8s.io/allow-web created" in out
@@ -123,16 +123,21 @@ def test_kubectl_errors_are_status_messages(api_lab, ns):
     missing = api_lab.kubectl("get", "pod", "nope", "-n", ns, check=False)
     assert missing.returncode == 1
     assert 'Error from server (NotFound): pods "nope" not found' in missing.stderr
-    bad = api_lab.kubectl("apply", "-f", "-", check=False,
-                          input=POD_YAML.format(name="Bad_Name", ns=ns))
+    bad = api_lab.kubectl("apply", "-f", "-", check=False, input=POD_YAML.format(name="Bad_Name", ns=ns))
     assert bad.returncode == 1
     assert 'The Pod "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"' in bad.stderr
-    unknown = api_lab.kubectl("apply", "-f", "-", check=False,
-                              input=POD_YAML.format(name="u", ns=ns).replace("  containers:", "  colour: red\n  containers:"))
+    unknown = api_lab.kubectl(
+        "apply",
+        "-f",
+        "-",
+        check=False,
+        input=POD_YAML.format(name="u", ns=ns).replace("  containers:", "  colour: red\n  containers:"),
+    )
     assert unknown.returncode == 1 and 'unknown field "spec.colour"' in unknown.stderr
     api_lab.kubectl("apply", "-f", "-", input=POD_YAML.format(name="imm", ns=ns))
-    changed = api_lab.kubectl("apply", "-f", "-", check=False,
-                              input=POD_YAML.format(name="imm", ns=ns).replace("8080", "9090"))
+    changed = api_lab.kubectl(
+        "apply", "-f", "-", check=False, input=POD_YAML.format(name="imm", ns=ns).replace("8080", "9090")
+    )
     assert changed.returncode == 1 and "pod updates may not change fields" in changed.stderr
 
 
@@ -162,9 +167,13 @@ def test_kubectl_logs_and_ephemeral_debug(api_lab, ns):
 
 
 def test_kubectl_get_watch(api_lab, ns):
-    proc = subprocess.Popen([str(KUBECTL), "get", "pods", "-n", ns, "-w", "--request-timeout=3s",
-                             "-o", "name"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=api_lab.env())
+    proc = subprocess.Popen(
+        [str(KUBECTL), "get", "pods", "-n", ns, "-w", "--request-timeout=3s", "-o", "name"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=api_lab.env(),
+    )
     time.sleep(1.0)
     api_lab.kubectl("apply", "-f", "-", input=POD_YAML.format(name="watched", ns=ns))
     out, err = proc.communicate(timeout=30)
@@ -192,8 +201,12 @@ def test_kubectl_delete_namespace_waits_until_gone(api_lab):
 def test_kubectl_apply_a_list_validates_each_item_on_the_server(api_lab, ns):
     """`kind: List` (what `kubectl get -o yaml` prints) makes kubectl fetch /openapi/v2."""
     import yaml
-    doc = {"apiVersion": "v1", "kind": "List",
-           "items": [yaml.safe_load(POD_YAML.format(name=name, ns=ns)) for name in ("l1", "l2")]}
+
+    doc = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [yaml.safe_load(POD_YAML.format(name=name, ns=ns)) for name in ("l1", "l2")],
+    }
     out = api_lab.kubectl("apply", "-f", "-", input=json.dumps(doc)).stdout.split("\n")
     assert out[:2] == ["pod/l1 created", "pod/l2 created"]
     exported = api_lab.kubectl("get", "pods", "-n", ns, "-o", "yaml").stdout

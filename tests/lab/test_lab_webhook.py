@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from krl_lab_helpers import KUBECTL, REPO, fake_daemon_env, run_kubereach
 
 from lab import config, control
@@ -103,8 +102,13 @@ def test_demo_with_webhook_sweeps_every_intrapod_row_ok_and_down_removes_the_web
 
         out = tmp_path / "results"
         # the sweep's default timing, as the demo runs it (robust on a busy machine)
-        sweep = subprocess.run([KUBEREACH, "sweep", "--kubeconfig", str(kubeconfig), "-A", "-o", str(out)],
-                               capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        sweep = subprocess.run(
+            [KUBEREACH, "sweep", "--kubeconfig", str(kubeconfig), "-A", "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
         with open(out / "probes.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
         intra = [r for r in rows if r["scope"] == "intra-pod"]
@@ -132,10 +136,13 @@ def test_fake_lab_with_webhook_mutates_the_opted_in_pod_and_lists_the_companion(
         state, up = _up_webhook(tmp_path, env)
         kubeconfig = Path(up.stdout.strip())
         _assert_api1_mutated(kubeconfig, tmp_path / "home")
-        configs = _kubectl_json(kubeconfig, tmp_path / "home", "get",
-                                "mutatingwebhookconfigurations,validatingwebhookconfigurations")
-        assert sorted(c["kind"] for c in configs["items"]) == ["MutatingWebhookConfiguration",
-                                                                "ValidatingWebhookConfiguration"]
+        configs = _kubectl_json(
+            kubeconfig, tmp_path / "home", "get", "mutatingwebhookconfigurations,validatingwebhookconfigurations"
+        )
+        assert sorted(c["kind"] for c in configs["items"]) == [
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+        ]
         text = run_kubereach("lab", "status", "--state-dir", str(state), env=env).stdout
         assert "webhook:" in text and "(running)" in text and str(state / "webhook.log") in text
         pid = _status(state, env)["companions"][0]["pid"]
@@ -183,8 +190,9 @@ def dead_lab(tmp_path) -> Path:
     """A state dir whose daemon is gone (no pid): what `down` meets after a crash."""
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
-    config.write_json(config.LabPaths(state).instance,
-                      {"instanceId": "c0ffee", "token": "t", "nodeFactory": "fake_node:FakeNode"})
+    config.write_json(
+        config.LabPaths(state).instance, {"instanceId": "c0ffee", "token": "t", "nodeFactory": "fake_node:FakeNode"}
+    )
     yield state
     control.stop_companions(state)
 
@@ -198,7 +206,8 @@ def test_companions_are_recorded_logged_and_stopped_by_down_after_the_daemon_die
         time.sleep(0.05)
     assert "hello from talker" in control.companion_log_tail(c)
     assert control.status(state_dir=dead_lab)["companions"] == [
-        {"name": "talker", "pid": c.pid, "running": True, "log": str(dead_lab / "talker.log")}]
+        {"name": "talker", "pid": c.pid, "running": True, "log": str(dead_lab / "talker.log")}
+    ]
     assert control.down(state_dir=dead_lab)
     assert _gone(c.pid) and not dead_lab.exists()
 
@@ -251,13 +260,16 @@ def _shipped(name: str) -> dict:
 
 def test_lab_configurations_are_the_shipped_ones_pointed_at_127_0_0_1():
     mutating, validating = lab_webhook.configurations(4443, "Q0E=")
-    for mine, shipped, path in ((mutating, _shipped("mutating-webhook.yaml"), "/mutate"),
-                                (validating, _shipped("validating-webhook.yaml"), "/validate")):
+    for mine, shipped, path in (
+        (mutating, _shipped("mutating-webhook.yaml"), "/mutate"),
+        (validating, _shipped("validating-webhook.yaml"), "/validate"),
+    ):
         assert (mine["kind"], mine["metadata"]["name"]) == (shipped["kind"], shipped["metadata"]["name"])
         (hook,), (want,) = mine["webhooks"], shipped["webhooks"]
         assert hook["clientConfig"] == {"url": f"https://127.0.0.1:4443{path}", "caBundle": "Q0E="}
-        assert {k: v for k, v in hook.items() if k != "clientConfig"} == \
-            {k: v for k, v in want.items() if k != "clientConfig"}
+        assert {k: v for k, v in hook.items() if k != "clientConfig"} == {
+            k: v for k, v in want.items() if k != "clientConfig"
+        }
         assert hook["failurePolicy"] == "Fail"
 
 

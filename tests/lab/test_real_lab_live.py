@@ -18,8 +18,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from krl_lab_helpers import REPO, run_kubereach
+
 from lab.node.netns import in_netns, list_netns
 
 pytestmark = pytest.mark.lab
@@ -56,8 +56,7 @@ def lab(real_lab):
     for ns, team in (("krl-live-a", "a"), ("krl-live-b", "b")):
         real_lab.kubectl("apply", "-f", "-", input=_manifest(ns, {"team": team}))
     for ns in ("krl-live-a", "krl-live-b"):
-        real_lab.kubectl("wait", "--for=jsonpath={.status.phase}=Running", "pod", "--all", "-n", ns,
-                         "--timeout=60s")
+        real_lab.kubectl("wait", "--for=jsonpath={.status.phase}=Running", "pod", "--all", "-n", ns, "--timeout=60s")
     return real_lab
 
 
@@ -95,7 +94,7 @@ def _connect_in(netns: str, address: str, port: int, timeout: float) -> str:
             return "open"
         except ConnectionRefusedError:
             return "closed"
-        except socket.timeout:
+        except TimeoutError:
             return "filtered"
         except OSError as exc:
             return f"unreachable:{exc.errno}"
@@ -145,7 +144,10 @@ def test_reapplying_the_demo_with_kubectl_changes_nothing(lab):
         # `lab up -f` recorded the last-applied configuration, as kubectl apply does
         assert "last-applied-configuration" not in proc.stderr
         assert [line for line in out if line.startswith("namespace/")] == [
-            "namespace/shop-frontend unchanged", "namespace/shop-backend unchanged", "namespace/shop-data unchanged"]
+            "namespace/shop-frontend unchanged",
+            "namespace/shop-backend unchanged",
+            "namespace/shop-data unchanged",
+        ]
     # "configured" lines resend server-defaulted fields (protocol: TCP, the demo's declared
     # status.podIP); no stored spec moves
     assert generations() == before
@@ -153,20 +155,20 @@ def test_reapplying_the_demo_with_kubectl_changes_nothing(lab):
 
 def test_namespace_and_pod_label_changes_change_reachability_live(lab):
     probe = _server_from(lab, "krl-live-a", "client")
-    assert _eventually(probe, "open") == "open"                       # no policy yet
+    assert _eventually(probe, "open") == "open"  # no policy yet
     lab.kubectl("apply", "-f", "-", input=POLICY_FROM_TEAM)
     try:
-        assert _eventually(probe, "filtered") == "filtered"           # neither label present
+        assert _eventually(probe, "filtered") == "filtered"  # neither label present
         lab.kubectl("label", "namespace", "krl-live-a", "trusted=yes")
-        assert _eventually(probe, "filtered") == "filtered"           # namespace only: AND holds
+        assert _eventually(probe, "filtered") == "filtered"  # namespace only: AND holds
         lab.kubectl("label", "pod", "-n", "krl-live-a", "client", "role=caller")
-        assert _eventually(probe, "open") == "open"                   # both: allowed
+        assert _eventually(probe, "open") == "open"  # both: allowed
         lab.kubectl("label", "namespace", "krl-live-a", "trusted-")
-        assert _eventually(probe, "filtered") == "filtered"           # namespace label gone again
+        assert _eventually(probe, "filtered") == "filtered"  # namespace label gone again
         lab.kubectl("label", "namespace", "krl-live-a", "trusted=yes")
         assert _eventually(probe, "open") == "open"
         lab.kubectl("label", "pod", "-n", "krl-live-a", "client", "role-")
-        assert _eventually(probe, "filtered") == "filtered"           # pod label gone
+        assert _eventually(probe, "filtered") == "filtered"  # pod label gone
         # the policy's own port: another port of the server stays closed-or-filtered, never allowed
         # by the rule; the server's unlisted port is filtered once the pod is isolated
         netns = _pod_netns(lab, "krl-live-a", "client")
@@ -175,17 +177,15 @@ def test_namespace_and_pod_label_changes_change_reachability_live(lab):
         lab.kubectl("delete", "networkpolicy", "-n", "krl-live-b", "from-trusted")
         lab.kubectl("label", "namespace", "krl-live-a", "trusted-", check=False)
         lab.kubectl("label", "pod", "-n", "krl-live-a", "client", "role-", check=False)
-    assert _eventually(probe, "open") == "open"                       # policy deleted: open again
+    assert _eventually(probe, "open") == "open"  # policy deleted: open again
 
 
 def test_a_new_pod_matching_a_policy_peer_is_allowed_and_deleting_it_revokes(lab):
     lab.kubectl("apply", "-f", "-", input=POLICY_FROM_TEAM)
     lab.kubectl("label", "namespace", "krl-live-a", "trusted=yes")
     try:
-        lab.kubectl("run", "-n", "krl-live-a", "caller", "--image=busybox:1.36", "--labels=role=caller",
-                    "--port=7000")
-        lab.kubectl("wait", "--for=jsonpath={.status.phase}=Running", "pod/caller", "-n", "krl-live-a",
-                    "--timeout=30s")
+        lab.kubectl("run", "-n", "krl-live-a", "caller", "--image=busybox:1.36", "--labels=role=caller", "--port=7000")
+        lab.kubectl("wait", "--for=jsonpath={.status.phase}=Running", "pod/caller", "-n", "krl-live-a", "--timeout=30s")
         probe = _server_from(lab, "krl-live-a", "caller")
         assert _eventually(probe, "open") == "open"
         other = _server_from(lab, "krl-live-a", "client")
@@ -217,7 +217,7 @@ def test_fake_external_hosts_answer_and_obey_ip_block_policies(lab):
     try:
         expected = ["filtered", "open", "filtered", "filtered"]
         assert _eventually(lambda: [_connect(netns, h, 80) for h in hosts], expected) == expected
-        assert _connect(netns, "192.0.2.20", 443) == "filtered"       # port not listed
+        assert _connect(netns, "192.0.2.20", 443) == "filtered"  # port not listed
         # pod-to-pod egress is not in the block either
         assert _connect(netns, _pod_ip(lab, "krl-live-b", "server"), 8080) == "filtered"
     finally:
@@ -227,8 +227,9 @@ def test_fake_external_hosts_answer_and_obey_ip_block_policies(lab):
 
 def test_a_pod_cannot_reach_anything_outside_the_lab(lab):
     netns = _pod_netns(lab, "krl-live-a", "client")
-    host_ips = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
-                              text=True).stdout.split()
+    host_ips = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True
+    ).stdout.split()
     host_ip = next((w.split("/")[0] for i, w in enumerate(host_ips) if host_ips[i - 1] == "inet"), None)
     # the pod's default route goes to the node, which has none: these stop at the node namespace
     targets = ["10.255.255.1", "8.8.8.8"] + ([host_ip] if host_ip else [])
@@ -249,7 +250,7 @@ def test_faults_through_the_cli_show_up_exactly_where_injected(lab):
     assert added.returncode == 0, added.stderr
     try:
         assert _eventually(probe_ab, "filtered") == "filtered"
-        assert probe_bb() == "open"                                   # another source: untouched
+        assert probe_bb() == "open"  # another source: untouched
         netns = _pod_netns(lab, "krl-live-a", "client")
         assert _connect(netns, _pod_ip(lab, "krl-live-b", "client"), 9000) == "open"  # another destination
         listed = run_kubereach("lab", "fault", "list", *state).stdout
@@ -262,8 +263,21 @@ def test_faults_through_the_cli_show_up_exactly_where_injected(lab):
 def test_kubectl_debug_starts_an_ephemeral_process_on_the_pods_address_as_its_uid(lab, tmp_path):
     custom = tmp_path / "custom.json"
     custom.write_text(json.dumps({"securityContext": {"runAsUser": 4242, "runAsNonRoot": True}}))
-    lab.kubectl("debug", "-n", "krl-live-a", "client", f"--image={AGENT_IMAGE}", "-c", "dbg", "--attach=false",
-                f"--custom={custom}", "--", "sh", "-c", "id -u; ip -4 -o addr show scope global")
+    lab.kubectl(
+        "debug",
+        "-n",
+        "krl-live-a",
+        "client",
+        f"--image={AGENT_IMAGE}",
+        "-c",
+        "dbg",
+        "--attach=false",
+        f"--custom={custom}",
+        "--",
+        "sh",
+        "-c",
+        "id -u; ip -4 -o addr show scope global",
+    )
     spec = json.loads(lab.kubectl("get", "pod", "-n", "krl-live-a", "client", "-o", "json").stdout)["spec"]
     assert [c["name"] for c in spec["ephemeralContainers"]] == ["dbg"]
     logs = ""
@@ -281,28 +295,50 @@ def test_kubectl_debug_starts_an_ephemeral_process_on_the_pods_address_as_its_ui
     assert "dbg" in eph
     # an ephemeral container can never be changed or removed
     patch = json.dumps({"spec": {"ephemeralContainers": []}})
-    refused = lab.kubectl("patch", "pod", "-n", "krl-live-a", "client", "--subresource=ephemeralcontainers",
-                          "--type=merge", "-p", patch, check=False)
+    refused = lab.kubectl(
+        "patch",
+        "pod",
+        "-n",
+        "krl-live-a",
+        "client",
+        "--subresource=ephemeralcontainers",
+        "--type=merge",
+        "-p",
+        patch,
+        check=False,
+    )
     assert refused.returncode == 1 and "ephemeralContainers" in refused.stderr
 
 
 def test_restart_policy_never_and_active_deadline_are_honoured(lab):
-    body = {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "{name}", "namespace": "krl-live-a"},
-            "spec": {"restartPolicy": "Never", "containers": [
-                {"name": "c", "image": AGENT_IMAGE, "command": ["sh", "-c", "{cmd}"]}]}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "{name}", "namespace": "krl-live-a"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "c", "image": AGENT_IMAGE, "command": ["sh", "-c", "{cmd}"]}],
+        },
+    }
     failing = json.loads(json.dumps(body).replace("{name}", "exits-3").replace("{cmd}", "echo bye; exit 3"))
     slow = json.loads(json.dumps(body).replace("{name}", "too-slow").replace("{cmd}", "sleep 30"))
     slow["spec"]["activeDeadlineSeconds"] = 2
     for pod in (failing, slow):
         lab.kubectl("apply", "-f", "-", input=json.dumps(pod))
     try:
-        lab.kubectl("wait", "--for=jsonpath={.status.phase}=Failed", "pod/exits-3", "pod/too-slow",
-                    "-n", "krl-live-a", "--timeout=30s")
+        lab.kubectl(
+            "wait",
+            "--for=jsonpath={.status.phase}=Failed",
+            "pod/exits-3",
+            "pod/too-slow",
+            "-n",
+            "krl-live-a",
+            "--timeout=30s",
+        )
         done = json.loads(lab.kubectl("get", "pod", "-n", "krl-live-a", "exits-3", "-o", "json").stdout)
         cs = done["status"]["containerStatuses"][0]
         assert cs["state"]["terminated"]["exitCode"] == 3 and cs["restartCount"] == 0
-        time.sleep(1.0)                                               # Never: it stays down
+        time.sleep(1.0)  # Never: it stays down
         again = json.loads(lab.kubectl("get", "pod", "-n", "krl-live-a", "exits-3", "-o", "json").stdout)
         assert again["status"]["containerStatuses"][0]["restartCount"] == 0
         assert lab.kubectl("logs", "-n", "krl-live-a", "exits-3").stdout == "bye\n"
@@ -313,14 +349,27 @@ def test_restart_policy_never_and_active_deadline_are_honoured(lab):
 
 
 def test_kubectl_watch_sees_a_pod_go_running_then_get_deleted(lab):
-    proc = subprocess.Popen([str(REPO / ".venv/bin/kubectl"), "get", "pods", "-n", "krl-live-b", "-w",
-                             "--request-timeout=5s", "--output-watch-events", "-o",
-                             "custom-columns=EVENT:.type,NAME:.object.metadata.name,PHASE:.object.status.phase"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lab.env())
+    proc = subprocess.Popen(
+        [
+            str(REPO / ".venv/bin/kubectl"),
+            "get",
+            "pods",
+            "-n",
+            "krl-live-b",
+            "-w",
+            "--request-timeout=5s",
+            "--output-watch-events",
+            "-o",
+            "custom-columns=EVENT:.type,NAME:.object.metadata.name,PHASE:.object.status.phase",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=lab.env(),
+    )
     time.sleep(1.0)
     lab.kubectl("run", "-n", "krl-live-b", "watched", "--image=busybox:1.36", "--port=7100")
-    lab.kubectl("wait", "--for=jsonpath={.status.phase}=Running", "pod/watched", "-n", "krl-live-b",
-                "--timeout=30s")
+    lab.kubectl("wait", "--for=jsonpath={.status.phase}=Running", "pod/watched", "-n", "krl-live-b", "--timeout=30s")
     lab.kubectl("delete", "pod", "-n", "krl-live-b", "watched", "--wait=false")
     out, err = proc.communicate(timeout=30)
     lines = [line.split() for line in out.splitlines() if "watched" in line]
@@ -331,22 +380,27 @@ def test_kubectl_watch_sees_a_pod_go_running_then_get_deleted(lab):
 
 def test_cni_none_ignores_policies_but_faults_still_apply(tmp_path):
     from krl_lab_helpers import start_real_lab, stop_real_lab
+
     manifest = tmp_path / "m.yaml"
-    manifest.write_text(_manifest("krl-none", {"team": "n"}) + """\
+    manifest.write_text(
+        _manifest("krl-none", {"team": "n"})
+        + """\
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: deny-all, namespace: krl-none}
 spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
-""")
+"""
+    )
     lab = start_real_lab(tmp_path, "--cni", "none", "-f", str(manifest))
     try:
         status = json.loads(run_kubereach("lab", "status", "-o", "json", "--state-dir", str(lab.state_dir)).stdout)
         assert status["cni"] == "none" and status["networkPolicies"] == 1
         probe = _server_from(lab, "krl-none", "client", dst_ns="krl-none")
-        assert probe() == "open"                                      # the deny-all policy is ignored
-        added = run_kubereach("lab", "fault", "deny", "krl-none/client", "krl-none/server", "8080/TCP",
-                              "--state-dir", str(lab.state_dir))
+        assert probe() == "open"  # the deny-all policy is ignored
+        added = run_kubereach(
+            "lab", "fault", "deny", "krl-none/client", "krl-none/server", "8080/TCP", "--state-dir", str(lab.state_dir)
+        )
         assert added.returncode == 0, added.stderr
         assert _eventually(probe, "filtered") == "filtered"
     finally:

@@ -13,9 +13,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from model_helpers import cluster  # noqa: E402
+from model_helpers import cluster
 
-from orchestrator.snapshot import Snapshot  # noqa: E402
+from orchestrator.snapshot import Snapshot
 
 
 @pytest.fixture

@@ -28,15 +28,30 @@ def ns(name: str, **labels: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
 
 
-def pod(namespace: str, name: str, labels: dict[str, str] | None = None, ip: str | None = None,
-        ports: list[tuple] = (), host_network: bool = False) -> dict[str, Any]:
+def pod(
+    namespace: str,
+    name: str,
+    labels: dict[str, str] | None = None,
+    ip: str | None = None,
+    ports: list[tuple] = (),
+    host_network: bool = False,
+) -> dict[str, Any]:
     """``ports``: (number, protocol, name|None) tuples on one container."""
     obj: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
-        "spec": {"containers": [{"name": "main", "image": "nginx",
-                                 "ports": [{"containerPort": n, "protocol": p, **({"name": nm} if nm else {})}
-                                           for n, p, nm in ports]}]},
+        "spec": {
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "nginx",
+                    "ports": [
+                        {"containerPort": n, "protocol": p, **({"name": nm} if nm else {})} for n, p, nm in ports
+                    ],
+                }
+            ]
+        },
     }
     if host_network:
         obj["spec"]["hostNetwork"] = True
@@ -46,7 +61,8 @@ def pod(namespace: str, name: str, labels: dict[str, str] | None = None, ip: str
 
 
 STANDARD = [
-    ns("a", team="red"), ns("b", team="blue"),
+    ns("a", team="red"),
+    ns("b", team="blue"),
     pod("a", "web", {"app": "web"}, "10.0.0.1", [(80, "TCP", "http"), (53, "UDP", "dns")]),
     pod("a", "db", {"app": "db"}, "10.0.0.2", [(5432, "TCP", "pg"), (9000, "SCTP", "sig")]),
     pod("b", "web", {"app": "web"}, "10.0.1.1", [(8080, "TCP", "http")]),
@@ -70,4 +86,3 @@ def cluster(policies_yaml: str = "", pods: list[dict[str, Any]] | None = None) -
 def verdict(snapshot: Snapshot, src: str, dst: str, port: int, protocol: str = "TCP") -> Verdict:
     model = PolicyModel(snapshot)
     return model.evaluate(model.pod(src), model.pod(dst), port, Protocol(protocol))
-

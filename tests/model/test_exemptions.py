@@ -16,14 +16,18 @@ spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
 def test_pod_reaches_itself_even_under_default_deny():
     v = verdict(cluster(DENY_ALL), "a/db", "a/db", 5432)
     assert v.decision is Decision.ALLOW and v.same_pod and v.reason == SAME_POD_REASON
-    assert v.ingress.state is SideState.DENIED   # the sides still say what policy would do
+    assert v.ingress.state is SideState.DENIED  # the sides still say what policy would do
 
 
 def host_cluster(policy_yaml: str):
-    objs = [ns("a"), pod("a", "hostpod", {"app": "web"}, "192.168.0.5", [(80, "TCP", "http")], host_network=True),
-            pod("a", "web", {"app": "web"}, "10.0.0.1", [(80, "TCP", "http")]),
-            pod("a", "db", {"app": "db"}, "10.0.0.2", [(5432, "TCP", None)])]
+    objs = [
+        ns("a"),
+        pod("a", "hostpod", {"app": "web"}, "192.168.0.5", [(80, "TCP", "http")], host_network=True),
+        pod("a", "web", {"app": "web"}, "10.0.0.1", [(80, "TCP", "http")]),
+        pod("a", "db", {"app": "db"}, "10.0.0.2", [(5432, "TCP", None)]),
+    ]
     import yaml
+
     for d in yaml.safe_load_all(policy_yaml):
         objs.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", **d})
     return build(objs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from model_helpers import build, ns
 
 from orchestrator.errors import ManifestError
@@ -25,13 +24,18 @@ def c(name: str, uid: int | None, *ports, caps=()):
         sc["runAsUser"] = uid
     if caps:
         sc["capabilities"] = {"add": list(caps)}
-    return {"name": name, "securityContext": sc,
-            "ports": [{"containerPort": p, **({"name": n} if n else {}), "protocol": proto} for p, n, proto in ports]}
+    return {
+        "name": name,
+        "securityContext": sc,
+        "ports": [{"containerPort": p, **({"name": n} if n else {}), "protocol": proto} for p, n, proto in ports],
+    }
 
 
-CONTAINERS = [c("app", 1001, (8080, "http", "TCP"), (8081, "admin", "TCP")),
-              c("sidecar", 1002, (15001, None, "TCP")),
-              c("metrics", 1003, (9100, None, "TCP"), (9101, None, "UDP"))]
+CONTAINERS = [
+    c("app", 1001, (8080, "http", "TCP"), (8081, "admin", "TCP")),
+    c("sidecar", 1002, (15001, None, "TCP")),
+    c("metrics", 1003, (9100, None, "TCP"), (9101, None, "UDP")),
+]
 
 RULES = """
 default: allow
@@ -44,7 +48,7 @@ rules:
 def test_rows_cover_every_other_container_and_declared_port_with_first_matching_rule():
     snap = build([ns("a"), rules_pod(RULES, CONTAINERS)])
     rows = {(r.source, r.destination, r.port, str(r.protocol)): r for r in expected_intrapod(snap)}
-    assert len(rows) == 10      # 5 declared ports x 2 other containers each
+    assert len(rows) == 10  # 5 declared ports x 2 other containers each
     deny = rows[("a/api/metrics", "a/api/app", 8081, "TCP")]
     assert deny.decision is Decision.DENY and deny.reason == "intra-pod rule 0 (deny)"
     assert rows[("a/api/sidecar", "a/api/app", 8081, "TCP")].decision is Decision.ALLOW
@@ -52,7 +56,7 @@ def test_rows_cover_every_other_container_and_declared_port_with_first_matching_
     for src in ("a/api/app", "a/api/sidecar"):
         assert rows[(src, "a/api/metrics", 9101, "UDP")].decision is Decision.DENY
         assert rows[(src, "a/api/metrics", 9100, "TCP")].decision is Decision.ALLOW
-    assert not any(r[0] == r[1] for r in rows)      # a container reaching its own ports is not a row
+    assert not any(r[0] == r[1] for r in rows)  # a container reaching its own ports is not a row
 
 
 def test_default_deny_applies_when_no_rule_matches():
@@ -68,12 +72,15 @@ def test_pods_without_annotation_have_no_rows():
     assert analyze_intrapod(snap).rows == () and intrapod_findings(snap) == {}
 
 
-@pytest.mark.parametrize("containers,code", [
-    ([c("app", None, (80, None, "TCP")), c("side", 1002)], FindingCode.NO_UID),
-    ([c("app", 0, (80, None, "TCP")), c("side", 1002)], FindingCode.ROOT_UID),
-    ([c("app", 1001, (80, None, "TCP")), c("side", 1001)], FindingCode.SHARED_UID),
-    ([c("app", 1001, (80, None, "TCP")), c("side", 1002, caps=("NET_ADMIN",))], FindingCode.NET_ADMIN),
-])
+@pytest.mark.parametrize(
+    "containers,code",
+    [
+        ([c("app", None, (80, None, "TCP")), c("side", 1002)], FindingCode.NO_UID),
+        ([c("app", 0, (80, None, "TCP")), c("side", 1002)], FindingCode.ROOT_UID),
+        ([c("app", 1001, (80, None, "TCP")), c("side", 1001)], FindingCode.SHARED_UID),
+        ([c("app", 1001, (80, None, "TCP")), c("side", 1002, caps=("NET_ADMIN",))], FindingCode.NET_ADMIN),
+    ],
+)
 def test_enforceability_findings(containers, code):
     snap = build([ns("a"), rules_pod("default: deny", containers)])
     findings = intrapod_findings(snap)["a/api"]
@@ -88,13 +95,16 @@ def test_pod_level_run_as_user_is_inherited():
     assert [f.code for f in findings] == [FindingCode.SHARED_UID]
 
 
-@pytest.mark.parametrize("annotation,message", [
-    ("rules: [{from: nobody, to: app, action: deny}]", "no container named 'nobody'"),
-    ("rules: [{from: sidecar, to: app, ports: [9999], action: deny}]", "not declared by container 'app'"),
-    ("rules: [{from: sidecar, to: app, action: maybe}]", "expected allow or deny"),
-    ("rules: [{from: sidecar, to: app, ports: ['80/ICMP'], action: deny}]", "unknown protocol"),
-    ("default: [", "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "annotation,message",
+    [
+        ("rules: [{from: nobody, to: app, action: deny}]", "no container named 'nobody'"),
+        ("rules: [{from: sidecar, to: app, ports: [9999], action: deny}]", "not declared by container 'app'"),
+        ("rules: [{from: sidecar, to: app, action: maybe}]", "expected allow or deny"),
+        ("rules: [{from: sidecar, to: app, ports: ['80/ICMP'], action: deny}]", "unknown protocol"),
+        ("default: [", "invalid YAML"),
+    ],
+)
 def test_invalid_rules_are_a_manifest_error_naming_the_pod_and_annotation(annotation, message):
     snap = build([ns("a"), rules_pod(annotation, CONTAINERS)])
     with pytest.raises(ManifestError) as info:
@@ -107,15 +117,24 @@ def test_invalid_rules_are_a_manifest_error_naming_the_pod_and_annotation(annota
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-_rule_values = st.one_of(st.none(), st.sampled_from(["app", "sidecar", "metrics", "*", "nobody", "allow", "deny",
-                                                      "8080", "9101/UDP", "admin", "80/ICMP"]),
-                         st.integers(-1, 70000), st.lists(st.sampled_from([8080, "admin", "9100", 0]), max_size=2))
+_rule_values = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ["app", "sidecar", "metrics", "*", "nobody", "allow", "deny", "8080", "9101/UDP", "admin", "80/ICMP"]
+    ),
+    st.integers(-1, 70000),
+    st.lists(st.sampled_from([8080, "admin", "9100", 0]), max_size=2),
+)
 _annotation = st.one_of(
     st.text(max_size=60),
-    st.builds(lambda d, rules: __import__("json").dumps({"default": d, "rules": rules}),
-              _rule_values,
-              st.lists(st.dictionaries(st.sampled_from(["from", "to", "ports", "action", "extra"]), _rule_values,
-                                       max_size=4), max_size=3)),
+    st.builds(
+        lambda d, rules: __import__("json").dumps({"default": d, "rules": rules}),
+        _rule_values,
+        st.lists(
+            st.dictionaries(st.sampled_from(["from", "to", "ports", "action", "extra"]), _rule_values, max_size=4),
+            max_size=3,
+        ),
+    ),
 )
 
 

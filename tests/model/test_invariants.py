@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_helpers import build  # noqa: E402
-from model_strategies import clusters, peer, rule  # noqa: E402
+from model_helpers import build
+from model_strategies import clusters, peer, rule
 
-from orchestrator.model import Decision, Direction, PolicyModel, SideState, expected_matrix  # noqa: E402
-from probe.schema import Protocol  # noqa: E402
+from orchestrator.model import Decision, Direction, PolicyModel, SideState, expected_matrix
+from probe.schema import Protocol
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PORTS = [(80, Protocol.TCP), (53, Protocol.UDP), (9000, Protocol.SCTP), (75, Protocol.TCP)]
@@ -22,8 +22,12 @@ PORTS = [(80, Protocol.TCP), (53, Protocol.UDP), (9000, Protocol.SCTP), (75, Pro
 
 def decisions(snap, ports=PORTS):
     model = PolicyModel(snap)
-    return {(s.key, d.key, p, pr): model.evaluate(s, d, p, pr).decision
-            for s in snap.pods for d in snap.pods for p, pr in ports}
+    return {
+        (s.key, d.key, p, pr): model.evaluate(s, d, p, pr).decision
+        for s in snap.pods
+        for d in snap.pods
+        for p, pr in ports
+    }
 
 
 @SETTINGS
@@ -44,8 +48,13 @@ def test_matrix_default_ports_are_each_destinations_declared_ports(objs):
     snap = build(objs)
     model = PolicyModel(snap)
     rows = expected_matrix(snap, model=model)
-    expected = {(s.key, d.key, cp.port, cp.protocol) for s in snap.pods for d in snap.pods
-                for c in d.containers for cp in c.ports}
+    expected = {
+        (s.key, d.key, cp.port, cp.protocol)
+        for s in snap.pods
+        for d in snap.pods
+        for c in d.containers
+        for cp in c.ports
+    }
     assert {(r.source, r.destination, r.port, r.protocol) for r in rows} == expected
     assert len(rows) == len(expected)
     for r in rows:
@@ -102,8 +111,14 @@ def test_peers_of_one_rule_are_ored(objs, peers, direction):
     split = {**base, direction: [{key: [p]} for p in peers]}
 
     def with_spec(spec):
-        return objs + [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                        "metadata": {"name": "p", "namespace": "n1"}, "spec": spec}]
+        return objs + [
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "p", "namespace": "n1"},
+                "spec": spec,
+            }
+        ]
 
     assert decisions(build(with_spec(one))) == decisions(build(with_spec(split)))
 

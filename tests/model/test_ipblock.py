@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from model_helpers import build, cluster, ns, pod, verdict
 
 from orchestrator.model import Decision, Direction, PolicyModel, RuleRef, SideState
@@ -18,19 +17,22 @@ spec:
 """
 
 
-@pytest.mark.parametrize("block,src,allowed", [
-    ("{cidr: 10.0.0.0/16}", "a/web", True),            # applies to pod IPs, in any namespace
-    ("{cidr: 10.0.0.0/16}", "b/web", True),
-    ("{cidr: 10.0.0.0/16}", "b/api", False),           # IPv6 pod vs IPv4 block
-    ("{cidr: 10.0.1.0/24}", "a/web", False),
-    ("{cidr: 10.0.0.0/16, except: [10.0.1.0/24]}", "b/web", False),
-    ("{cidr: 10.0.0.0/16, except: [10.0.1.0/24]}", "c/tool", True),
-    ("{cidr: 10.0.0.1/32}", "a/web", True),
-    ("{cidr: 0.0.0.0/0, except: [10.0.0.1/32]}", "a/web", False),
-    ("{cidr: 'fd00::/64'}", "b/api", True),
-    ("{cidr: 'fd00::/64', except: ['fd00::/120']}", "b/api", False),
-    ("{cidr: '::/0'}", "a/web", False),
-])
+@pytest.mark.parametrize(
+    "block,src,allowed",
+    [
+        ("{cidr: 10.0.0.0/16}", "a/web", True),  # applies to pod IPs, in any namespace
+        ("{cidr: 10.0.0.0/16}", "b/web", True),
+        ("{cidr: 10.0.0.0/16}", "b/api", False),  # IPv6 pod vs IPv4 block
+        ("{cidr: 10.0.1.0/24}", "a/web", False),
+        ("{cidr: 10.0.0.0/16, except: [10.0.1.0/24]}", "b/web", False),
+        ("{cidr: 10.0.0.0/16, except: [10.0.1.0/24]}", "c/tool", True),
+        ("{cidr: 10.0.0.1/32}", "a/web", True),
+        ("{cidr: 0.0.0.0/0, except: [10.0.0.1/32]}", "a/web", False),
+        ("{cidr: 'fd00::/64'}", "b/api", True),
+        ("{cidr: 'fd00::/64', except: ['fd00::/120']}", "b/api", False),
+        ("{cidr: '::/0'}", "a/web", False),
+    ],
+)
 def test_ingress_ip_block_table(block, src, allowed):
     snap = cluster(db_from_block(block))
     v = verdict(snap, src, "a/db", 5432)
@@ -52,11 +54,20 @@ spec:
 
 
 def test_pod_without_ip_never_matches_ip_block_and_reason_says_so():
-    objs = [ns("a"), pod("a", "pending", {"app": "x"}),
-            pod("a", "db", {"app": "db"}, "10.0.0.2", [(5432, "TCP", None)]),
-            {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "p", "namespace": "a"},
-             "spec": {"podSelector": {"matchLabels": {"app": "db"}},
-                      "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}}]
+    objs = [
+        ns("a"),
+        pod("a", "pending", {"app": "x"}),
+        pod("a", "db", {"app": "db"}, "10.0.0.2", [(5432, "TCP", None)]),
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "p", "namespace": "a"},
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "db"}},
+                "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}],
+            },
+        },
+    ]
     v = verdict(build(objs), "a/pending", "a/db", 5432)
     assert v.decision is Decision.DENY and v.ingress.state is SideState.DENIED
     assert "the source has no pod IP, so no ipBlock can match it" in v.ingress.note
@@ -64,11 +75,20 @@ def test_pod_without_ip_never_matches_ip_block_and_reason_says_so():
 
 
 def test_ip_block_matches_host_network_pod_by_its_node_ip():
-    objs = [ns("a"), pod("a", "node-agent", {"app": "agent"}, "192.168.1.10", host_network=True),
-            pod("a", "db", {"app": "db"}, "10.0.0.2", [(5432, "TCP", None)]),
-            {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "p", "namespace": "a"},
-             "spec": {"podSelector": {"matchLabels": {"app": "db"}},
-                      "ingress": [{"from": [{"ipBlock": {"cidr": "192.168.1.0/24"}}]}]}}]
+    objs = [
+        ns("a"),
+        pod("a", "node-agent", {"app": "agent"}, "192.168.1.10", host_network=True),
+        pod("a", "db", {"app": "db"}, "10.0.0.2", [(5432, "TCP", None)]),
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "p", "namespace": "a"},
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "db"}},
+                "ingress": [{"from": [{"ipBlock": {"cidr": "192.168.1.0/24"}}]}],
+            },
+        },
+    ]
     assert verdict(build(objs), "a/node-agent", "a/db", 5432).decision is Decision.ALLOW
 
 

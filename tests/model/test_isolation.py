@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from model_helpers import cluster, verdict
 
 from orchestrator.model import Decision, Direction, RuleRef, SideState
@@ -77,11 +76,14 @@ spec:
     assert verdict(snap, "a/db", "b/web", 8080).egress.state is SideState.NOT_ISOLATED
 
 
-@pytest.mark.parametrize("types,ingress_denied,egress_denied", [
-    (["Ingress"], True, False),
-    (["Egress"], False, True),
-    (["Ingress", "Egress"], True, True),
-])
+@pytest.mark.parametrize(
+    "types,ingress_denied,egress_denied",
+    [
+        (["Ingress"], True, False),
+        (["Egress"], False, True),
+        (["Ingress", "Egress"], True, True),
+    ],
+)
 def test_default_deny_per_policy_type(types, ingress_denied, egress_denied):
     snap = cluster(f"""
 metadata: {{name: deny, namespace: a}}
@@ -129,6 +131,6 @@ spec:
 """)
     v = verdict(snap, "a/web", "a/db", 5432)
     assert v.decision is Decision.ALLOW
-    assert v.ingress.isolated_by == ("a/allow-web", "a/deny")      # sorted by namespace/name
+    assert v.ingress.isolated_by == ("a/allow-web", "a/deny")  # sorted by namespace/name
     assert v.ingress.allowed_by == (RuleRef("a/allow-web", Direction.INGRESS, 0),)
     assert v.reason == "egress: not isolated; ingress: allowed by a/allow-web ingress rule 0"

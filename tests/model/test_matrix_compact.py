@@ -14,15 +14,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_helpers import build, cluster, ns, pod  # noqa: E402
-from model_strategies import clusters  # noqa: E402
+from model_helpers import build, cluster, ns, pod
+from model_strategies import clusters
 
-from orchestrator.model import Decision, ExpectedRow, PolicyModel, expected_matrix  # noqa: E402
-from orchestrator.model.matrix import ExpectedMatrix  # noqa: E402
-from orchestrator.reports.predict import (Prediction, _csv_field, _row_dict, _tally, iter_csv,  # noqa: E402
-                                          iter_json, iter_prediction_csv, render_csv, render_table)
-from orchestrator.model.verdict import SAME_POD_REASON  # noqa: E402
-from probe.schema import Protocol  # noqa: E402
+from orchestrator.model import Decision, ExpectedRow, PolicyModel, expected_matrix
+from orchestrator.model.matrix import ExpectedMatrix
+from orchestrator.model.verdict import SAME_POD_REASON
+from orchestrator.reports.predict import (
+    Prediction,
+    _csv_field,
+    _row_dict,
+    _tally,
+    iter_csv,
+    iter_json,
+    iter_prediction_csv,
+    render_csv,
+    render_table,
+)
+from probe.schema import Protocol
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PORTS = [(80, Protocol.TCP), (53, Protocol.UDP), (9000, Protocol.SCTP)]
@@ -49,9 +58,14 @@ def old_json(prediction: Prediction) -> str:
     doc = {
         "rows": [_row_dict(r, "pod") for r in prediction.rows]
         + [_row_dict(r, "intra-pod") for r in prediction.intrapod_rows],
-        "findings": [{"pod": p, "code": str(f.code), "containers": list(f.containers), "message": f.message}
-                     for p, found in prediction.findings.items() for f in found],
-        "isolated": {p: {"ingress": list(i), "egress": list(e)} for p, (i, e) in prediction.isolation.items() if i or e},
+        "findings": [
+            {"pod": p, "code": str(f.code), "containers": list(f.containers), "message": f.message}
+            for p, found in prediction.findings.items()
+            for f in found
+        ],
+        "isolated": {
+            p: {"ingress": list(i), "egress": list(e)} for p, (i, e) in prediction.isolation.items() if i or e
+        },
         "skipped_kinds": dict(prediction.skipped_kinds),
     }
     return json.dumps(doc, indent=2) + "\n"
@@ -89,7 +103,8 @@ def test_order_is_port_then_source_then_destination_and_diagonal_is_same_pod():
     keys = [p.key for p in snap.pods]
     rows = list(expected_matrix(snap, PORTS))
     assert [(r.port, r.protocol, r.source, r.destination) for r in rows] == [
-        (p, pr, s, d) for p, pr in PORTS for s in keys for d in keys]
+        (p, pr, s, d) for p, pr in PORTS for s in keys for d in keys
+    ]
     assert all((r.reason == SAME_POD_REASON) == (r.source == r.destination) for r in rows)
 
 
@@ -102,12 +117,15 @@ def test_empty_matrices_equal_empty_list_and_render_like_it():
 
 def test_declared_ports_subset_of_destinations_and_odd_pods_render_identically():
     # host-network pod, pod without IP (ipBlock note), several isolating policies (commas in reasons)
-    objs = [ns("a"), ns("b"),
-            pod("a", "web", {"app": "web"}, "10.0.0.1", [(80, "TCP", "http")]),
-            pod("a", "db", {"app": "db"}, "10.0.0.2", [(5432, "TCP", "pg"), (80, "TCP", None)]),
-            pod("a", "noip", {"app": "db"}, None, [(5432, "TCP", "pg")]),
-            pod("b", "host", {}, "192.0.2.9", [(9100, "TCP", None)], host_network=True),
-            pod("b", "x", {"app": "x"}, "10.0.1.7", [])]
+    objs = [
+        ns("a"),
+        ns("b"),
+        pod("a", "web", {"app": "web"}, "10.0.0.1", [(80, "TCP", "http")]),
+        pod("a", "db", {"app": "db"}, "10.0.0.2", [(5432, "TCP", "pg"), (80, "TCP", None)]),
+        pod("a", "noip", {"app": "db"}, None, [(5432, "TCP", "pg")]),
+        pod("b", "host", {}, "192.0.2.9", [(9100, "TCP", None)], host_network=True),
+        pod("b", "x", {"app": "x"}, "10.0.1.7", []),
+    ]
     pols = """
 metadata: {name: deny, namespace: a}
 spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
@@ -121,8 +139,13 @@ spec:
     snap = cluster(pols, pods=objs)
     m = expected_matrix(snap)
     model = PolicyModel(snap)
-    assert {(r.destination, r.port) for r in m} == {("a/web", 80), ("a/db", 5432), ("a/db", 80),
-                                                   ("a/noip", 5432), ("b/host", 9100)}
+    assert {(r.destination, r.port) for r in m} == {
+        ("a/web", 80),
+        ("a/db", 5432),
+        ("a/db", 80),
+        ("a/noip", 5432),
+        ("b/host", 9100),
+    }
     for r in m:
         v = model.evaluate(model.pod(r.source), model.pod(r.destination), r.port, r.protocol)
         assert (r.decision, r.reason) == (v.decision, v.reason)
@@ -140,7 +163,7 @@ def test_fast_renderers_equal_plain_renderers_on_random_clusters(objs):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list('a ,"\r\n\t;\x1bé\\\'x')), max_size=8))
+@given(st.text(alphabet=st.sampled_from(list("a ,\"\r\n\t;\x1bé\\'x")), max_size=8))
 def test_csv_field_quotes_exactly_like_csv_writer(text):
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow(("a", text, "b"))

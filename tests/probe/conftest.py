@@ -6,4 +6,4 @@ from pathlib import Path
 if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
 
-from krp_helpers import netpair, single_ns  # noqa: E402,F401  (pytest fixtures)
+from krp_helpers import netpair, single_ns  # noqa: F401  (pytest fixtures)

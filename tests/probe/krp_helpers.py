@@ -77,35 +77,54 @@ class Listener:
         return self.proc.returncode
 
 
-def start_listener(ns: str, *args: str, identity: tuple[str, str, str] = ("ns", "pod", "c"),
-                   user: int | None = None) -> Listener:
+def start_listener(
+    ns: str, *args: str, identity: tuple[str, str, str] = ("ns", "pod", "c"), user: int | None = None
+) -> Listener:
     env = probe_env()
-    env.update(KUBEREACH_NAMESPACE=identity[0], KUBEREACH_POD=identity[1],
-               KUBEREACH_CONTAINER=identity[2])
+    env.update(KUBEREACH_NAMESPACE=identity[0], KUBEREACH_POD=identity[1], KUBEREACH_CONTAINER=identity[2])
     prefix = ["ip", "netns", "exec", ns]
     if user is not None:
         prefix += ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
-    proc = subprocess.Popen(prefix + PROBE + ["serve", *args], stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, env=env, text=True, cwd=REPO)
-    line = proc.stderr.readline()   # "listening on ..." once every socket is bound
+    proc = subprocess.Popen(
+        prefix + PROBE + ["serve", *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        text=True,
+        cwd=REPO,
+    )
+    line = proc.stderr.readline()  # "listening on ..." once every socket is bound
     if "listening" not in line:
         proc.kill()
         raise RuntimeError(f"listener did not start: {line}{proc.stderr.read()}")
     return Listener(proc)
 
 
-def run_probe(ns: str, spec: dict, *, prefix: tuple[str, ...] = (), timeout: float = 60
-              ) -> dict:
-    proc = subprocess.run(["ip", "netns", "exec", ns, *prefix, *PROBE, "run"],
-                          input=json.dumps(spec), capture_output=True, text=True,
-                          env=probe_env(), timeout=timeout, cwd=REPO)
+def run_probe(ns: str, spec: dict, *, prefix: tuple[str, ...] = (), timeout: float = 60) -> dict:
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, *prefix, *PROBE, "run"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        timeout=timeout,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def spec_of(targets: list[dict], **kw) -> dict:
-    spec = {"kind": "KubereachProbeSpec", "version": 1, "id": "t", "deadline_s": 30,
-            "concurrency": 64, "timeout_s": 0.4, "retries": 1, "targets": targets}
+    spec = {
+        "kind": "KubereachProbeSpec",
+        "version": 1,
+        "id": "t",
+        "deadline_s": 30,
+        "concurrency": 64,
+        "timeout_s": 0.4,
+        "retries": 1,
+        "targets": targets,
+    }
     spec.update(kw)
     return spec
 

@@ -16,14 +16,13 @@ import time
 import urllib.request
 
 import pytest
-
 from krp_helpers import PROBE, REPO, probe_env
+
 from probe.identity import parse_identity
 from probe.listeners import identity_line, serve_socket
 from probe.scan import parse_ports
 
-ALLOWED_THIRD_PARTY = {"scapy", "aiohttp", "probe",
-                       "yaml"}   # yaml: optional, tried lazily for YAML rules text only
+ALLOWED_THIRD_PARTY = {"scapy", "aiohttp", "probe", "yaml"}  # yaml: optional, tried lazily for YAML rules text only
 
 
 def test_probe_package_imports_only_stdlib_scapy_and_aiohttp():
@@ -43,15 +42,24 @@ def test_probe_package_imports_only_stdlib_scapy_and_aiohttp():
 
 
 def test_connect_only_run_never_imports_scapy_or_aiohttp():
-    spec = {"kind": "KubereachProbeSpec", "version": 1, "timeout_s": 0.2, "retries": 0,
-            "targets": [{"address": "127.0.0.1", "port": 9}, {"address": "::1", "port": 9}]}
-    proc = subprocess.run([sys.executable, "-X", "importtime", *PROBE[1:], "run",
-                           f"--spec={json.dumps(spec)}"], capture_output=True, text=True,
-                          env=probe_env(), cwd=REPO, timeout=30)
+    spec = {
+        "kind": "KubereachProbeSpec",
+        "version": 1,
+        "timeout_s": 0.2,
+        "retries": 0,
+        "targets": [{"address": "127.0.0.1", "port": 9}, {"address": "::1", "port": 9}],
+    }
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *PROBE[1:], "run", f"--spec={json.dumps(spec)}"],
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        cwd=REPO,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
-    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
-                if line.startswith("import time:")}
-    assert "probe.methods.connect" in imported         # the check itself works
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "probe.methods.connect" in imported  # the check itself works
     assert not {m for m in imported if m.split(".")[0] in ("scapy", "aiohttp")}
     doc = json.loads(proc.stdout)
     assert [r["state"] for r in doc["results"]] == ["closed", "closed"]
@@ -61,8 +69,13 @@ def test_identity_line_round_trips():
     line = identity_line("payments", "api-7d9", "app", 8080, "TCP")
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert parse_identity(line + b"trailing") == {
-        "kind": "KubereachListener", "namespace": "payments", "pod": "api-7d9",
-        "container": "app", "port": 8080, "protocol": "TCP"}
+        "kind": "KubereachListener",
+        "namespace": "payments",
+        "pod": "api-7d9",
+        "container": "app",
+        "port": 8080,
+        "protocol": "TCP",
+    }
     assert parse_identity(b"SSH-2.0-OpenSSH\r\n") is None
 
 
@@ -103,15 +116,30 @@ def test_hundreds_of_sockets_served_by_one_loop_and_closed_cleanly():
 
 def test_serve_answers_tcp_udp_http_and_exits_0_on_sigterm():
     ports = []
-    for _ in range(3):   # free ports on loopback, picked by the kernel
+    for _ in range(3):  # free ports on loopback, picked by the kernel
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             ports.append(s.getsockname()[1])
     env = probe_env()
     env.update(KUBEREACH_NAMESPACE="shop", KUBEREACH_POD="web-1", KUBEREACH_CONTAINER="nginx")
-    proc = subprocess.Popen([*PROBE, "serve", "--bind", "127.0.0.1", "--tcp", str(ports[0]),
-                             "--udp", str(ports[1]), "--http", str(ports[2])],
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        [
+            *PROBE,
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--tcp",
+            str(ports[0]),
+            "--udp",
+            str(ports[1]),
+            "--http",
+            str(ports[2]),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         assert "listening" in proc.stderr.readline()
         with socket.create_connection(("127.0.0.1", ports[0]), timeout=2) as s:
@@ -121,9 +149,14 @@ def test_serve_answers_tcp_udp_http_and_exits_0_on_sigterm():
             s.sendto(b"?", ("127.0.0.1", ports[1]))
             assert parse_identity(s.recv(4096))["port"] == ports[1]
         body = urllib.request.urlopen(f"http://127.0.0.1:{ports[2]}/", timeout=5).read()
-        assert json.loads(body) == {"kind": "KubereachListener", "namespace": "shop",
-                                    "pod": "web-1", "container": "nginx", "port": ports[2],
-                                    "protocol": "TCP"}
+        assert json.loads(body) == {
+            "kind": "KubereachListener",
+            "namespace": "shop",
+            "pod": "web-1",
+            "container": "nginx",
+            "port": ports[2],
+            "protocol": "TCP",
+        }
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
@@ -137,13 +170,18 @@ def test_serve_on_a_busy_port_fails_with_exit_2():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = subprocess.run([*PROBE, "serve", "--bind", "127.0.0.1", "--tcp", str(port)],
-                              capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=30)
+        proc = subprocess.run(
+            [*PROBE, "serve", "--bind", "127.0.0.1", "--tcp", str(port)],
+            capture_output=True,
+            text=True,
+            env=probe_env(),
+            cwd=REPO,
+            timeout=30,
+        )
     assert proc.returncode == 2 and "cannot listen" in proc.stderr
 
 
-@pytest.mark.parametrize("text,ports", [("22,80,8000-8003", [22, 80, 8000, 8001, 8002, 8003]),
-                                        ("80,80, 79", [79, 80])])
+@pytest.mark.parametrize("text,ports", [("22,80,8000-8003", [22, 80, 8000, 8001, 8002, 8003]), ("80,80, 79", [79, 80])])
 def test_parse_ports(text, ports):
     assert parse_ports(text) == ports
 
@@ -155,26 +193,40 @@ def test_parse_ports_rejects(text):
 
 
 def test_scan_with_bad_ports_exits_2():
-    proc = subprocess.run([*PROBE, "scan", "127.0.0.1", "-p", "1-99999"], capture_output=True,
-                          text=True, env=probe_env(), cwd=REPO, timeout=30)
+    proc = subprocess.run(
+        [*PROBE, "scan", "127.0.0.1", "-p", "1-99999"],
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        cwd=REPO,
+        timeout=30,
+    )
     assert proc.returncode == 2 and "out of range" in proc.stderr
 
 
 def test_rate_limit_spaces_probe_starts():
-    spec = {"kind": "KubereachProbeSpec", "version": 1, "rate_per_s": 20, "timeout_s": 0.2,
-            "retries": 0, "targets": [{"address": "127.0.0.1", "port": 9}] * 6}
+    spec = {
+        "kind": "KubereachProbeSpec",
+        "version": 1,
+        "rate_per_s": 20,
+        "timeout_s": 0.2,
+        "retries": 0,
+        "targets": [{"address": "127.0.0.1", "port": 9}] * 6,
+    }
     started = time.monotonic()
-    proc = subprocess.run([*PROBE, "run"], input=json.dumps(spec), capture_output=True,
-                          text=True, env=probe_env(), cwd=REPO, timeout=30)
+    proc = subprocess.run(
+        [*PROBE, "run"], input=json.dumps(spec), capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=30
+    )
     assert proc.returncode == 0
     doc = json.loads(proc.stdout)
-    assert doc["duration_s"] >= 0.24   # 6 starts at 20/s: at least 5 intervals of 50 ms
+    assert doc["duration_s"] >= 0.24  # 6 starts at 20/s: at least 5 intervals of 50 ms
     assert time.monotonic() - started < 10
 
 
 def test_serve_rejects_port_zero():
-    proc = subprocess.run([*PROBE, "serve", "--tcp", "0"], capture_output=True, text=True,
-                          env=probe_env(), cwd=REPO, timeout=30)
+    proc = subprocess.run(
+        [*PROBE, "serve", "--tcp", "0"], capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=30
+    )
     assert proc.returncode == 2 and "out of range 1-65535" in proc.stderr
 
 
@@ -187,8 +239,14 @@ def test_syn_without_scapy_falls_back_to_connect_and_says_so(monkeypatch):
         raise ImportError("No module named 'scapy'")
 
     monkeypatch.setattr(syn, "SynBatch", no_scapy)
-    spec = parse_spec({"kind": "KubereachProbeSpec", "version": 1, "timeout_s": 0.2,
-                       "targets": [{"address": "127.0.0.1", "port": 9, "method": "syn"}]})
+    spec = parse_spec(
+        {
+            "kind": "KubereachProbeSpec",
+            "version": 1,
+            "timeout_s": 0.2,
+            "targets": [{"address": "127.0.0.1", "port": 9, "method": "syn"}],
+        }
+    )
     doc = asyncio.run(run_spec(spec, net_raw=True))
     r = doc["results"][0]
     assert (r["state"], r["method"], r["method_used"]) == ("closed", "syn", "connect")

@@ -13,18 +13,21 @@ import re
 import subprocess
 
 import pytest
-
 from krp_helpers import PROBE, REPO, in_ns, probe_env, run_probe, spec_of, start_listener
+
 from probe.intrapod_rules import Action, ContainerInfo, PortRef, expected_pairs, parse_rules
 from probe.schema import Protocol
 
 pytestmark = pytest.mark.netns
 
-RULES = {"default": "allow", "rules": [
-    {"from": "sidecar", "to": "app", "ports": [8080], "action": "deny"},
-    {"from": "*", "to": "sidecar", "action": "deny"},
-    {"from": "logger", "to": "app", "ports": ["9090/UDP"], "action": "deny"},
-]}
+RULES = {
+    "default": "allow",
+    "rules": [
+        {"from": "sidecar", "to": "app", "ports": [8080], "action": "deny"},
+        {"from": "*", "to": "sidecar", "action": "deny"},
+        {"from": "logger", "to": "app", "ports": ["9090/UDP"], "action": "deny"},
+    ],
+}
 CONTAINERS = [
     {"name": "app", "uid": 1001, "ports": ["8080/TCP", "9090/UDP"]},
     {"name": "sidecar", "uid": 1002, "ports": ["9000/TCP"]},
@@ -35,9 +38,14 @@ ADDRESSES = ["127.0.0.1", "::1", "192.0.2.10", "2001:db8:10::10"]
 
 
 def intrapod(ns: str, action: str, *extra: str, config: dict = CONFIG) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", ns, *PROBE, "intrapod", action,
-                           "--config", json.dumps(config), *extra],
-                          capture_output=True, text=True, env=probe_env(), timeout=60, cwd=REPO)
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *PROBE, "intrapod", action, "--config", json.dumps(config), *extra],
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        timeout=60,
+        cwd=REPO,
+    )
 
 
 def other_rules(ns: str) -> dict[str, list[str]]:
@@ -45,8 +53,11 @@ def other_rules(ns: str) -> dict[str, list[str]]:
     out = {}
     for save in ("iptables-save", "ip6tables-save"):
         text = in_ns(ns, save).stdout
-        out[save] = [l for l in text.splitlines() if not l.startswith("#")
-                     and not re.search(r"(^:| )KUBEREACH-INTRAPOD( |$)", l)]
+        out[save] = [
+            line
+            for line in text.splitlines()
+            if not line.startswith("#") and not re.search(r"(^:| )KUBEREACH-INTRAPOD( |$)", line)
+        ]
     return out
 
 
@@ -58,8 +69,22 @@ def pod(single_ns):
         in_ns(ns, cmd, "-N", "MESH-OUTPUT")
         in_ns(ns, cmd, "-A", "OUTPUT", "-j", "MESH-OUTPUT")
         in_ns(ns, cmd, "-A", "MESH-OUTPUT", "-p", "tcp", "--dport", "15000", "-j", "RETURN")
-        in_ns(ns, cmd, "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "--dport", "15001",
-              "-j", "REDIRECT", "--to-ports", "15006")
+        in_ns(
+            ns,
+            cmd,
+            "-t",
+            "nat",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            "15001",
+            "-j",
+            "REDIRECT",
+            "--to-ports",
+            "15006",
+        )
         in_ns(ns, cmd, "-t", "mangle", "-A", "OUTPUT", "-o", "lo", "-j", "MARK", "--set-mark", "7")
         in_ns(ns, cmd, "-A", "INPUT", "-i", "lo", "-p", "tcp", "--dport", "15020", "-j", "ACCEPT")
         in_ns(ns, cmd, "-A", "OUTPUT", "-o", "lo", "-p", "udp", "--dport", "15021", "-j", "DROP")
@@ -84,15 +109,17 @@ def test_apply_enforces_the_declared_pairs_over_every_local_address(pod):
         assert proc.returncode == 0, proc.stderr
     assert other_rules(pod) == before, "apply touched rules that are not its own"
     for cmd in ("iptables", "ip6tables"):
-        jumps = [l for l in in_ns(pod, cmd, "-S", "OUTPUT").stdout.splitlines()
-                 if l.endswith(" KUBEREACH-INTRAPOD")]
+        jumps = [r for r in in_ns(pod, cmd, "-S", "OUTPUT").stdout.splitlines() if r.endswith(" KUBEREACH-INTRAPOD")]
         assert jumps == ["-A OUTPUT -o lo -j KUBEREACH-INTRAPOD"]
         chain = in_ns(pod, cmd, "-S", "KUBEREACH-INTRAPOD").stdout.splitlines()
-        assert len(chain) == 1 + 4   # -N plus one copy of the four denies
+        assert len(chain) == 1 + 4  # -N plus one copy of the four denies
 
-    infos = [ContainerInfo(c["name"], c["uid"], tuple(
-        PortRef(int(p.split("/")[0]), Protocol(p.split("/")[1])) for p in c["ports"]))
-        for c in CONTAINERS]
+    infos = [
+        ContainerInfo(
+            c["name"], c["uid"], tuple(PortRef(int(p.split("/")[0]), Protocol(p.split("/")[1])) for p in c["ports"])
+        )
+        for c in CONTAINERS
+    ]
     rules = parse_rules(RULES, {c.name: c for c in infos})
     uids = {c.name: c.uid for c in infos}
     by_source: dict[str, list] = {}
@@ -100,15 +127,19 @@ def test_apply_enforces_the_declared_pairs_over_every_local_address(pod):
         by_source.setdefault(exp.source, []).append(exp)
     checked = 0
     for source, expectations in by_source.items():
-        targets = [{"id": f"{e.target}:{e.port}@{a}", "address": a, "port": e.port.port,
-                    "protocol": e.port.protocol.value}
-                   for e in expectations for a in ADDRESSES]
-        doc = run_probe(pod, spec_of(targets, timeout_s=1.0, retries=0),
-                        prefix=("setpriv", f"--reuid={uids[source]}", f"--regid={uids[source]}",
-                                "--clear-groups"))
+        targets = [
+            {"id": f"{e.target}:{e.port}@{a}", "address": a, "port": e.port.port, "protocol": e.port.protocol.value}
+            for e in expectations
+            for a in ADDRESSES
+        ]
+        doc = run_probe(
+            pod,
+            spec_of(targets, timeout_s=1.0, retries=0),
+            prefix=("setpriv", f"--reuid={uids[source]}", f"--regid={uids[source]}", "--clear-groups"),
+        )
         results = iter(doc["results"])
         for e in expectations:
-            for address in ADDRESSES:
+            for _address in ADDRESSES:
                 r = next(results)
                 where = f"{source} -> {r['id']}: {r['state']} {r['evidence']}"
                 if e.decision.action == Action.ALLOW:
@@ -119,16 +150,19 @@ def test_apply_enforces_the_declared_pairs_over_every_local_address(pod):
                     assert r["state"] == "closed", where
                     assert r["latency_ms"] < 200, where
                 checked += 1
-    assert checked == 4 * 6   # 6 (source, target port) pairs x 4 addresses
+    assert checked == 4 * 6  # 6 (source, target port) pairs x 4 addresses
 
     # a container still reaches its own ports
-    doc = run_probe(pod, spec_of([{"address": a, "port": 8080} for a in ADDRESSES]),
-                    prefix=("setpriv", "--reuid=1001", "--regid=1001", "--clear-groups"))
+    doc = run_probe(
+        pod,
+        spec_of([{"address": a, "port": 8080} for a in ADDRESSES]),
+        prefix=("setpriv", "--reuid=1001", "--regid=1001", "--clear-groups"),
+    )
     assert {r["state"] for r in doc["results"]} == {"open"}
 
 
 def test_check_detects_drift_and_apply_repairs_it(pod):
-    assert intrapod(pod, "check").returncode == 1     # nothing installed yet
+    assert intrapod(pod, "check").returncode == 1  # nothing installed yet
     assert intrapod(pod, "apply").returncode == 0
     ok = intrapod(pod, "check")
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -144,10 +178,14 @@ def test_check_detects_drift_and_apply_repairs_it(pod):
 
 
 def test_unenforceable_rules_are_refused_unless_explicitly_allowed(pod):
-    config = {"rules": RULES, "containers": [
-        {"name": "app", "uid": 0, "ports": ["8080/TCP", "9090/UDP"]},
-        {"name": "sidecar", "uid": 1002, "ports": ["9000/TCP"]},
-        {"name": "logger", "uid": None, "ports": []}]}
+    config = {
+        "rules": RULES,
+        "containers": [
+            {"name": "app", "uid": 0, "ports": ["8080/TCP", "9090/UDP"]},
+            {"name": "sidecar", "uid": 1002, "ports": ["9000/TCP"]},
+            {"name": "logger", "uid": None, "ports": []},
+        ],
+    }
     refused = intrapod(pod, "apply", config=config)
     assert refused.returncode == 2
     assert "runs as UID 0" in refused.stderr and "no runAsUser" in refused.stderr

@@ -7,6 +7,7 @@ speak (or never stop speaking), huge and hostile ``z:`` specs, the scan port par
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import resource
 import socket
@@ -19,8 +20,8 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from krp_helpers import PROBE, REPO, probe_env
+
 from probe import spec as spec_mod
 from probe.scan import parse_ports
 from probe.spec import SpecError, decode_spec_text, encode_spec, parse_spec
@@ -33,29 +34,36 @@ def free_port() -> int:
 
 
 def run(spec: dict, *, preexec=None, timeout: float = 60) -> dict:
-    proc = subprocess.run([*PROBE, "run"], input=json.dumps(spec), capture_output=True,
-                          text=True, env=probe_env(), cwd=REPO, timeout=timeout,
-                          preexec_fn=preexec)
+    proc = subprocess.run(
+        [*PROBE, "run"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        cwd=REPO,
+        timeout=timeout,
+        preexec_fn=preexec,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
 def spec_of(targets: list[dict], **kw) -> dict:
-    return {"kind": "KubereachProbeSpec", "version": 1, "timeout_s": 1, "retries": 0,
-            "targets": targets, **kw}
+    return {"kind": "KubereachProbeSpec", "version": 1, "timeout_s": 1, "retries": 0, "targets": targets, **kw}
 
 
 def test_a_low_fd_limit_lowers_concurrency_instead_of_failing_probes():
     port = free_port()
     targets = [{"address": "127.0.0.1", "port": port}] * 600
 
-    def tiny_nofile() -> None:   # like a container runtime with nofile=64 (soft and hard)
+    def tiny_nofile() -> None:  # like a container runtime with nofile=64 (soft and hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
     doc = run(spec_of(targets, concurrency=600), preexec=tiny_nofile)
     assert Counter(r["state"] for r in doc["results"]) == {"closed": 600}
-    assert any(n.startswith("concurrency lowered from 600 to ") and "(RLIMIT_NOFILE) is 64" in n
-               for n in doc["notes"]), doc["notes"]
+    assert any(
+        n.startswith("concurrency lowered from 600 to ") and "(RLIMIT_NOFILE) is 64" in n for n in doc["notes"]
+    ), doc["notes"]
 
 
 def test_a_sufficient_fd_limit_keeps_the_requested_concurrency():
@@ -69,8 +77,13 @@ def test_thousands_of_probes_to_one_listener_are_all_open():
     port = free_port()
     env = probe_env()
     env.update(KUBEREACH_NAMESPACE="n", KUBEREACH_POD="p", KUBEREACH_CONTAINER="c")
-    server = subprocess.Popen([*PROBE, "serve", "--bind", "127.0.0.1", "--tcp", str(port)],
-                              stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    server = subprocess.Popen(
+        [*PROBE, "serve", "--bind", "127.0.0.1", "--tcp", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         assert "listening" in server.stderr.readline()
         doc = run(spec_of([{"address": "127.0.0.1", "port": port}] * 2000, concurrency=2000))
@@ -104,10 +117,8 @@ def mute_and_chatty_servers():
             except OSError:
                 continue
             held.append(conn)
-            try:
+            with contextlib.suppress(OSError):
                 conn.sendall(b"x" * (1 << 20))
-            except OSError:
-                pass
 
     thread = threading.Thread(target=serve_chatty, daemon=True)
     thread.start()
@@ -123,20 +134,23 @@ def mute_and_chatty_servers():
 def test_a_listener_that_never_sends_an_identity_does_not_hold_the_probe(mute_and_chatty_servers):
     mute, chatty = mute_and_chatty_servers
     started = time.monotonic()
-    doc = run(spec_of([{"address": "127.0.0.1", "port": mute},
-                       {"address": "127.0.0.1", "port": chatty}], timeout_s=5, deadline_s=20))
+    doc = run(
+        spec_of(
+            [{"address": "127.0.0.1", "port": mute}, {"address": "127.0.0.1", "port": chatty}],
+            timeout_s=5,
+            deadline_s=20,
+        )
+    )
     elapsed = time.monotonic() - started
     for r in doc["results"]:
-        assert (r["state"], r["evidence"], r["identity"], r["attempts"]) == (
-            "open", "connected", None, 1), r
+        assert (r["state"], r["evidence"], r["identity"], r["attempts"]) == ("open", "connected", None, 1), r
         assert r["latency_ms"] < 1000
     # the identity grace period (0.2 s) bounds the wait, not the 5 s timeout
     assert doc["duration_s"] < 2 and elapsed < 10, doc["duration_s"]
 
 
 def test_a_huge_compressed_spec_decodes_and_validates():
-    targets = [{"address": f"10.244.{i // 250 % 250}.{i % 250 + 1}", "port": 80 + i % 7}
-               for i in range(50_000)]
+    targets = [{"address": f"10.244.{i // 250 % 250}.{i % 250 + 1}", "port": 80 + i % 7} for i in range(50_000)]
     text = encode_spec(spec_of(targets))
     assert text.startswith("z:") and len(text) < 400_000
     spec = parse_spec(decode_spec_text(text))
@@ -153,8 +167,9 @@ def test_a_decompression_bomb_is_refused_before_it_fills_memory(monkeypatch):
 
 def test_z_spec_that_is_not_json_exits_2():
     text = "z:" + base64.b64encode(zlib.compress(b"\xff\xfe not json")).decode()
-    proc = subprocess.run([*PROBE, "run", f"--spec={text}"], capture_output=True, text=True,
-                          env=probe_env(), cwd=REPO, timeout=30)
+    proc = subprocess.run(
+        [*PROBE, "run", f"--spec={text}"], capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=30
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("kubereach-probe: error: spec: not valid JSON")
 
@@ -162,8 +177,9 @@ def test_z_spec_that_is_not_json_exits_2():
 # -- scan ----------------------------------------------------------------------------
 
 _port = st.integers(1, 65535)
-_part = st.one_of(_port.map(lambda p: (p, p)),
-                  st.tuples(_port, st.integers(0, 300)).map(lambda t: (t[0], min(65535, t[0] + t[1]))))
+_part = st.one_of(
+    _port.map(lambda p: (p, p)), st.tuples(_port, st.integers(0, 300)).map(lambda t: (t[0], min(65535, t[0] + t[1])))
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -187,45 +203,65 @@ def test_parse_ports_returns_valid_ports_or_a_message_naming_p(text):
 
 def test_scan_json_output_is_the_result_document():
     closed = free_port()
-    proc = subprocess.run([*PROBE, "scan", "127.0.0.1", "::1", "-p", f"{closed}",
-                           "--timeout", "0.3", "--retries", "0", "-o", "json"],
-                          capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=30)
+    proc = subprocess.run(
+        [*PROBE, "scan", "127.0.0.1", "::1", "-p", f"{closed}", "--timeout", "0.3", "--retries", "0", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        cwd=REPO,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["kind"] == "KubereachProbeResult"
     assert [(r["address"], r["port"], r["state"], r["evidence"]) for r in doc["results"]] == [
-        ("127.0.0.1", closed, "closed", "ECONNREFUSED"), ("::1", closed, "closed", "ECONNREFUSED")]
+        ("127.0.0.1", closed, "closed", "ECONNREFUSED"),
+        ("::1", closed, "closed", "ECONNREFUSED"),
+    ]
 
 
 def test_scan_udp_table_marks_the_protocol():
     closed = free_port()
-    proc = subprocess.run([*PROBE, "scan", "127.0.0.1", "-p", str(closed), "--udp",
-                           "--timeout", "0.3"], capture_output=True, text=True,
-                          env=probe_env(), cwd=REPO, timeout=30)
+    proc = subprocess.run(
+        [*PROBE, "scan", "127.0.0.1", "-p", str(closed), "--udp", "--timeout", "0.3"],
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        cwd=REPO,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     header, row = proc.stdout.splitlines()
     assert header.split() == ["HOST", "PORT", "STATE", "EVIDENCE", "IDENTITY"]
     assert row.split()[:4] == ["127.0.0.1", f"{closed}/udp", "closed", "ICMP"]
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--timeout", "0"], "--timeout: 0.0 out of range"),
-    (["--retries", "11"], "--retries: 11 out of range 0-10"),
-    (["--concurrency", "0"], "--concurrency: 0 out of range 1-65536"),
-    (["--rate", "-1"], "--rate: -1.0 out of range"),
-    (["-p", "80-70"], "-p: '80-70' is an empty range"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--timeout", "0"], "--timeout: 0.0 out of range"),
+        (["--retries", "11"], "--retries: 11 out of range 0-10"),
+        (["--concurrency", "0"], "--concurrency: 0 out of range 1-65536"),
+        (["--rate", "-1"], "--rate: -1.0 out of range"),
+        (["-p", "80-70"], "-p: '80-70' is an empty range"),
+    ],
+)
 def test_scan_names_the_flag_at_fault(flags, message):
     argv = [*PROBE, "scan", "127.0.0.1", "-p", "80", *flags]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=probe_env(), cwd=REPO,
-                          timeout=30)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=30)
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr.startswith(f"kubereach-probe: error: {message}"), proc.stderr
 
 
 def test_scan_names_a_bad_host():
-    proc = subprocess.run([*PROBE, "scan", "not a host", "-p", "80"], capture_output=True,
-                          text=True, env=probe_env(), cwd=REPO, timeout=30)
+    proc = subprocess.run(
+        [*PROBE, "scan", "not a host", "-p", "80"],
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        cwd=REPO,
+        timeout=30,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("kubereach-probe: error: HOST: 'not a host' is not an IP")
 
@@ -233,51 +269,94 @@ def test_scan_names_a_bad_host():
 @pytest.mark.parametrize("flag", ["--config", "--rules"])
 def test_intrapod_unreadable_file_argument_names_the_flag(tmp_path, flag):
     missing = tmp_path / "missing.json"
-    proc = subprocess.run([*PROBE, "intrapod", "render", flag, f"@{missing}"],
-                          capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=30)
+    proc = subprocess.run(
+        [*PROBE, "intrapod", "render", flag, f"@{missing}"],
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        cwd=REPO,
+        timeout=30,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == (f"kubereach-probe: error: {flag}: cannot read "
-                                   f"'{missing}': No such file or directory")
+    assert proc.stderr.strip() == (
+        f"kubereach-probe: error: {flag}: cannot read '{missing}': No such file or directory"
+    )
 
 
 @pytest.mark.netns
 def test_a_stuck_dns_server_does_not_hold_the_result_past_the_deadline(single_ns, tmp_path):
     # the pod's resolver points at an address that drops DNS: every lookup hangs ~10 s
     from krp_helpers import in_ns
+
     in_ns(single_ns, "ip", "addr", "add", "192.0.2.53/32", "dev", "lo")
     for proto in ("udp", "tcp"):
         in_ns(single_ns, "iptables", "-A", "INPUT", "-p", proto, "--dport", "53", "-j", "DROP")
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 192.0.2.53\noptions timeout:5 attempts:2\n")
-    spec = spec_of([{"address": "db.example", "port": 80},
-                    {"address": "db.example", "port": 80, "method": "syn"},
-                    {"address": "db.example", "port": 53, "protocol": "UDP"},
-                    {"address": "127.0.0.1", "port": free_port()}], deadline_s=1)
-    script = ('mount --bind "$0" /etc/resolv.conf && exec "$@"')
+    spec = spec_of(
+        [
+            {"address": "db.example", "port": 80},
+            {"address": "db.example", "port": 80, "method": "syn"},
+            {"address": "db.example", "port": 53, "protocol": "UDP"},
+            {"address": "127.0.0.1", "port": free_port()},
+        ],
+        deadline_s=1,
+    )
+    script = 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
     started = time.monotonic()
     # a private mount namespace: the host's /etc/resolv.conf is never touched
-    proc = subprocess.run(["ip", "netns", "exec", single_ns, "unshare", "-m", "sh", "-c", script,
-                           str(resolv), *PROBE, "run", f"--spec={json.dumps(spec)}"],
-                          capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=60)
+    proc = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            single_ns,
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            script,
+            str(resolv),
+            *PROBE,
+            "run",
+            f"--spec={json.dumps(spec)}",
+        ],
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        cwd=REPO,
+        timeout=60,
+    )
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["deadline_hit"] is True
-    assert [(r["state"], r["evidence"]) for r in doc["results"]] == [
-        ("error", "deadline")] * 3 + [("closed", "ECONNREFUSED")]
+    assert [(r["state"], r["evidence"]) for r in doc["results"]] == [("error", "deadline")] * 3 + [
+        ("closed", "ECONNREFUSED")
+    ]
     assert elapsed < 6, f"the agent exited {elapsed:.1f} s after start with a 1 s deadline"
 
 
-@pytest.mark.parametrize("argv,stdin,message", [
-    (["run"], "[" * 100_000, "spec: not valid JSON (nested too deeply)"),
-    (["run", "--spec=z:" + base64.b64encode(zlib.compress(b"[" * 100_000)).decode()], "",
-     "spec: not valid JSON (nested too deeply)"),
-    (["intrapod", "render", "--config", "[" * 100_000], "", "--config: not valid JSON (nested too deeply)"),
-    (["intrapod", "render", "--rules", "[" * 100_000, "--uids", "a=1001"], "",
-     "rules: not valid JSON (nested too deeply)"),
-])
+@pytest.mark.parametrize(
+    "argv,stdin,message",
+    [
+        (["run"], "[" * 100_000, "spec: not valid JSON (nested too deeply)"),
+        (
+            ["run", "--spec=z:" + base64.b64encode(zlib.compress(b"[" * 100_000)).decode()],
+            "",
+            "spec: not valid JSON (nested too deeply)",
+        ),
+        (["intrapod", "render", "--config", "[" * 100_000], "", "--config: not valid JSON (nested too deeply)"),
+        (
+            ["intrapod", "render", "--rules", "[" * 100_000, "--uids", "a=1001"],
+            "",
+            "rules: not valid JSON (nested too deeply)",
+        ),
+    ],
+)
 def test_hostile_json_exits_2_without_a_traceback(argv, stdin, message):
-    proc = subprocess.run([*PROBE, *argv], input=stdin, capture_output=True, text=True,
-                          env=probe_env(), cwd=REPO, timeout=30)
+    proc = subprocess.run(
+        [*PROBE, *argv], input=stdin, capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=30
+    )
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr.strip() == f"kubereach-probe: error: {message}", proc.stderr[-500:]

@@ -10,9 +10,7 @@ OUTPUT (a local policy: filtered; EPERM where the kernel says so, TCP retransmit
 from __future__ import annotations
 
 import pytest
-
-from krp_helpers import (A_V4, B_V4, B_V4_EXTRA, B_V6, NOWHERE, in_ns, probe_env, run_probe, spec_of,
-                         start_listener)
+from krp_helpers import A_V4, B_V4, B_V4_EXTRA, B_V6, NOWHERE, in_ns, probe_env, run_probe, spec_of, start_listener
 
 pytestmark = pytest.mark.netns
 
@@ -27,10 +25,8 @@ def lab(netpair):
         host = "icmp-host-unreachable" if cmd == "iptables" else "addr-unreach"
         for proto, base in (("tcp", 8080), ("udp", 5353)):
             in_ns(b, cmd, "-A", "INPUT", "-p", proto, "--dport", str(base + 2), "-j", "DROP")
-            in_ns(b, cmd, "-A", "INPUT", "-p", proto, "--dport", str(base + 3), "-j", "REJECT",
-                  "--reject-with", admin)
-            in_ns(b, cmd, "-A", "INPUT", "-p", proto, "--dport", str(base + 4), "-j", "REJECT",
-                  "--reject-with", host)
+            in_ns(b, cmd, "-A", "INPUT", "-p", proto, "--dport", str(base + 3), "-j", "REJECT", "--reject-with", admin)
+            in_ns(b, cmd, "-A", "INPUT", "-p", proto, "--dport", str(base + 4), "-j", "REJECT", "--reject-with", host)
     # the prober's own OUTPUT drops one port per protocol: the kernel says EPERM at once
     in_ns(netpair.a, "iptables", "-A", "OUTPUT", "-p", "tcp", "--dport", "8085", "-j", "DROP")
     in_ns(netpair.a, "iptables", "-A", "OUTPUT", "-p", "udp", "--dport", "5358", "-j", "DROP")
@@ -46,7 +42,7 @@ TCP_CASES = [
     (8082, "filtered", "timeout", "timeout"),
     (8083, "filtered", "ICMP 3/13", "ICMP 3/13"),
     (8084, "unreachable", "ICMP 3/1", "ICMP 3/1"),
-    (8085, "filtered", "timeout", "EPERM"),   # TCP treats the local drop as loss
+    (8085, "filtered", "timeout", "EPERM"),  # TCP treats the local drop as loss
 ]
 UDP_CASES = [
     (5353, "open", "reply"),
@@ -78,9 +74,14 @@ def test_connect_classifies_each_case(connect_doc, port, state, evidence, _syn):
 
 def test_connect_reads_the_listener_identity(connect_doc):
     r = _by_port(connect_doc)[(B_V4, 8080)]
-    assert r["identity"] == {"kind": "KubereachListener", "namespace": "payments",
-                             "pod": "api-7d9", "container": "app", "port": 8080,
-                             "protocol": "TCP"}
+    assert r["identity"] == {
+        "kind": "KubereachListener",
+        "namespace": "payments",
+        "pod": "api-7d9",
+        "container": "app",
+        "port": 8080,
+        "protocol": "TCP",
+    }
     # the second address of the same pod reaches the same listener
     assert _by_port(connect_doc)[(B_V4_EXTRA, 8080)]["identity"]["pod"] == "api-7d9"
 
@@ -91,12 +92,21 @@ def test_connect_to_unreachable_route_is_unreachable_with_errno(connect_doc):
 
 
 def test_prohibit_route_is_filtered_for_every_method(lab):
-    doc = run_probe(lab.a, spec_of([
-        {"address": "203.0.113.9", "port": 80},
-        {"address": "203.0.113.9", "port": 80, "method": "syn"},
-        {"address": "203.0.113.9", "port": 53, "protocol": "UDP"}]))
+    doc = run_probe(
+        lab.a,
+        spec_of(
+            [
+                {"address": "203.0.113.9", "port": 80},
+                {"address": "203.0.113.9", "port": 80, "method": "syn"},
+                {"address": "203.0.113.9", "port": 53, "protocol": "UDP"},
+            ]
+        ),
+    )
     assert [(r["state"], r["evidence"]) for r in doc["results"]] == [
-        ("filtered", "EACCES"), ("filtered", "EACCES"), ("filtered", "EACCES")]
+        ("filtered", "EACCES"),
+        ("filtered", "EACCES"),
+        ("filtered", "EACCES"),
+    ]
 
 
 def test_silence_uses_every_retry(connect_doc):
@@ -152,15 +162,22 @@ def test_udp_to_unreachable_route(udp_doc):
     assert _by_port(udp_doc)[(NOWHERE, 53)]["state"] == "unreachable"
 
 
-IPV6_CASES = [(8080, "TCP", "open"), (8081, "TCP", "closed"), (8082, "TCP", "filtered"),
-              (8083, "TCP", "filtered"), (8084, "TCP", "unreachable"),
-              (5353, "UDP", "open"), (5354, "UDP", "closed"), (5355, "UDP", "filtered"),
-              (5356, "UDP", "filtered"), (5357, "UDP", "unreachable")]
+IPV6_CASES = [
+    (8080, "TCP", "open"),
+    (8081, "TCP", "closed"),
+    (8082, "TCP", "filtered"),
+    (8083, "TCP", "filtered"),
+    (8084, "TCP", "unreachable"),
+    (5353, "UDP", "open"),
+    (5354, "UDP", "closed"),
+    (5355, "UDP", "filtered"),
+    (5356, "UDP", "filtered"),
+    (5357, "UDP", "unreachable"),
+]
 
 
 def test_ipv6_connect_and_udp_classify_each_case(lab):
-    doc = run_probe(lab.a, spec_of([{"address": B_V6, "port": p, "protocol": proto}
-                                    for p, proto, _ in IPV6_CASES]))
+    doc = run_probe(lab.a, spec_of([{"address": B_V6, "port": p, "protocol": proto} for p, proto, _ in IPV6_CASES]))
     got = [(r["port"], r["protocol"], r["state"]) for r in doc["results"]]
     assert got == IPV6_CASES, [(r["port"], r["state"], r["evidence"]) for r in doc["results"]]
     assert doc["results"][3]["evidence"].startswith("ICMPv6 1/1")
@@ -175,12 +192,13 @@ def test_syn_to_ipv6_falls_back_to_connect_and_says_so(lab):
 
 def test_syn_without_net_raw_falls_back_to_connect(lab):
     no_raw = ("setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw")
-    doc = run_probe(lab.a, spec_of([{"address": B_V4, "port": 8080, "method": "syn"},
-                                    {"address": B_V4, "port": 8081, "method": "syn"}]),
-                    prefix=no_raw)
+    doc = run_probe(
+        lab.a,
+        spec_of([{"address": B_V4, "port": 8080, "method": "syn"}, {"address": B_V4, "port": 8081, "method": "syn"}]),
+        prefix=no_raw,
+    )
     assert doc["agent"]["net_raw"] is False
-    assert [(r["state"], r["method_used"]) for r in doc["results"]] == [
-        ("open", "connect"), ("closed", "connect")]
+    assert [(r["state"], r["method_used"]) for r in doc["results"]] == [("open", "connect"), ("closed", "connect")]
     assert "syn needs NET_RAW; used connect instead" in doc["notes"]
 
 
@@ -188,6 +206,7 @@ def test_sctp_is_skipped_with_its_reason_on_this_kernel(lab):
     doc = run_probe(lab.a, spec_of([{"address": B_V4, "port": 3868, "protocol": "SCTP"}]))
     r = doc["results"][0]
     import socket
+
     try:
         socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP).close()
     except OSError:
@@ -197,17 +216,19 @@ def test_sctp_is_skipped_with_its_reason_on_this_kernel(lab):
         assert r["state"] == "closed"
 
 
-@pytest.mark.parametrize("silent", [
-    {"port": 8082}, {"port": 8082, "method": "syn"}, {"port": 5355, "protocol": "UDP"}])
+@pytest.mark.parametrize("silent", [{"port": 8082}, {"port": 8082, "method": "syn"}, {"port": 5355, "protocol": "UDP"}])
 def test_deadline_cuts_remaining_probes_but_every_target_has_a_result(lab, silent):
-    targets = [{"id": f"t{i}", "address": B_V4, "timeout_s": 2, "retries": 0, **silent}
-               for i in range(3)] + [{"id": "fast", "address": B_V4, "port": 8081}]
+    targets = [{"id": f"t{i}", "address": B_V4, "timeout_s": 2, "retries": 0, **silent} for i in range(3)] + [
+        {"id": "fast", "address": B_V4, "port": 8081}
+    ]
     doc = run_probe(lab.a, spec_of(targets, deadline_s=0.5, concurrency=2))
     assert [r["id"] for r in doc["results"]] == ["t0", "t1", "t2", "fast"]
     assert doc["deadline_hit"] is True
     # concurrency 2: the two in flight and the two never started all end as "deadline"
-    assert all((r["state"], r["evidence"], r["attempts"], r["latency_ms"]) ==
-               ("error", "deadline", 0, None) for r in doc["results"]), doc["results"]
+    assert all(
+        (r["state"], r["evidence"], r["attempts"], r["latency_ms"]) == ("error", "deadline", 0, None)
+        for r in doc["results"]
+    ), doc["results"]
     assert doc["duration_s"] < 1.5
 
 
@@ -229,22 +250,23 @@ def test_rate_limit_spaces_probe_starts_between_namespaces(lab):
     slow = run_probe(lab.a, spec_of(targets, rate_per_s=10))
     fast = run_probe(lab.a, spec_of(targets))
     assert {r["state"] for r in slow["results"]} == {"closed"}
-    assert slow["duration_s"] >= 0.38      # 5 starts at 10/s: 4 intervals of 100 ms
+    assert slow["duration_s"] >= 0.38  # 5 starts at 10/s: 4 intervals of 100 ms
     assert fast["duration_s"] < 0.3
 
 
 def _check_attempts_and_latency(doc: dict, retries: int, timeout_s: float) -> None:
     for r in doc["results"]:
         where = f"{r['port']}: {r}"
-        if r["evidence"] == "timeout":          # silence: every attempt used, nothing timed
+        if r["evidence"] == "timeout":  # silence: every attempt used, nothing timed
             assert (r["attempts"], r["latency_ms"]) == (retries + 1, None), where
             assert f"{retries + 1}" in r["detail"], where
-        elif r["evidence"] in ("connected", "reply", "SYN-ACK", "RST", "ECONNREFUSED") \
-                or r["evidence"].startswith("ICMP"):
+        elif r["evidence"] in ("connected", "reply", "SYN-ACK", "RST", "ECONNREFUSED") or r["evidence"].startswith(
+            "ICMP"
+        ):
             # an answer decides at the first attempt, and its latency is measured
             assert r["attempts"] == 1, where
             assert isinstance(r["latency_ms"], float) and 0 <= r["latency_ms"] < timeout_s * 1000, where
-        else:                                   # a local errno: decided at once
+        else:  # a local errno: decided at once
             assert r["attempts"] == 1, where
 
 
@@ -255,12 +277,19 @@ def test_attempts_and_latency_of_every_method(connect_doc, syn_doc, udp_doc):
 
 def test_syn_run_by_a_non_root_uid_falls_back_to_connect_and_says_so(lab):
     nobody = ("setpriv", "--reuid=65532", "--regid=65532", "--clear-groups")
-    doc = run_probe(lab.a, spec_of([{"address": B_V4, "port": p, "method": "syn"}
-                                    for p in (8080, 8081, 8082, 8083, 8084)]), prefix=nobody)
+    doc = run_probe(
+        lab.a,
+        spec_of([{"address": B_V4, "port": p, "method": "syn"} for p in (8080, 8081, 8082, 8083, 8084)]),
+        prefix=nobody,
+    )
     assert (doc["agent"]["uid"], doc["agent"]["net_raw"]) == (65532, False)
     assert [(r["state"], r["method"], r["method_used"]) for r in doc["results"]] == [
-        ("open", "syn", "connect"), ("closed", "syn", "connect"), ("filtered", "syn", "connect"),
-        ("filtered", "syn", "connect"), ("unreachable", "syn", "connect")]
+        ("open", "syn", "connect"),
+        ("closed", "syn", "connect"),
+        ("filtered", "syn", "connect"),
+        ("filtered", "syn", "connect"),
+        ("unreachable", "syn", "connect"),
+    ]
     assert doc["results"][0]["identity"]["pod"] == "api-7d9"
     assert doc["notes"] == ["syn needs NET_RAW; used connect instead"]
 
@@ -268,31 +297,60 @@ def test_syn_run_by_a_non_root_uid_falls_back_to_connect_and_says_so(lab):
 def test_unprivileged_connect_and_udp_still_tell_admin_prohibited_from_unreachable(lab):
     # IP_RECVERR needs no capability: a non-root agent still reads the ICMP type and code
     nobody = ("setpriv", "--reuid=65532", "--regid=65532", "--clear-groups")
-    cases = [(8083, "TCP", "filtered", "ICMP 3/13 (EHOSTUNREACH)"),
-             (8084, "TCP", "unreachable", "ICMP 3/1 (EHOSTUNREACH)"),
-             (5353, "UDP", "open", "reply"),
-             (5354, "UDP", "closed", "ICMP 3/3 (ECONNREFUSED)"),
-             (5356, "UDP", "filtered", "ICMP 3/13 (EHOSTUNREACH)"),
-             (5357, "UDP", "unreachable", "ICMP 3/1 (EHOSTUNREACH)")]
-    doc = run_probe(lab.a, spec_of([{"address": B_V4, "port": p, "protocol": proto}
-                                    for p, proto, *_ in cases]), prefix=nobody)
+    cases = [
+        (8083, "TCP", "filtered", "ICMP 3/13 (EHOSTUNREACH)"),
+        (8084, "TCP", "unreachable", "ICMP 3/1 (EHOSTUNREACH)"),
+        (5353, "UDP", "open", "reply"),
+        (5354, "UDP", "closed", "ICMP 3/3 (ECONNREFUSED)"),
+        (5356, "UDP", "filtered", "ICMP 3/13 (EHOSTUNREACH)"),
+        (5357, "UDP", "unreachable", "ICMP 3/1 (EHOSTUNREACH)"),
+    ]
+    doc = run_probe(
+        lab.a, spec_of([{"address": B_V4, "port": p, "protocol": proto} for p, proto, *_ in cases]), prefix=nobody
+    )
     assert doc["agent"]["uid"] == 65532
     assert [(r["port"], r["protocol"], r["state"], r["evidence"]) for r in doc["results"]] == cases
 
 
 def test_scan_prints_one_line_per_host_and_port(lab):
-    from krp_helpers import PROBE, probe_env
     import subprocess
-    proc = subprocess.run(["ip", "netns", "exec", lab.a, *PROBE, "scan", B_V4, B_V4_EXTRA,
-                           "-p", "8080-8082", "--timeout", "0.3", "--retries", "0"],
-                          capture_output=True, text=True, env=probe_env(), timeout=30)
+
+    from krp_helpers import PROBE, probe_env
+
+    proc = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            lab.a,
+            *PROBE,
+            "scan",
+            B_V4,
+            B_V4_EXTRA,
+            "-p",
+            "8080-8082",
+            "--timeout",
+            "0.3",
+            "--retries",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split() == ["HOST", "PORT", "STATE", "EVIDENCE", "IDENTITY"]
-    rows = [l.split()[:3] for l in lines[1:]]
-    assert rows == [[B_V4, "8080/tcp", "open"], [B_V4, "8081/tcp", "closed"],
-                    [B_V4, "8082/tcp", "filtered"], [B_V4_EXTRA, "8080/tcp", "open"],
-                    [B_V4_EXTRA, "8081/tcp", "closed"], [B_V4_EXTRA, "8082/tcp", "filtered"]]
+    rows = [line.split()[:3] for line in lines[1:]]
+    assert rows == [
+        [B_V4, "8080/tcp", "open"],
+        [B_V4, "8081/tcp", "closed"],
+        [B_V4, "8082/tcp", "filtered"],
+        [B_V4_EXTRA, "8080/tcp", "open"],
+        [B_V4_EXTRA, "8081/tcp", "closed"],
+        [B_V4_EXTRA, "8082/tcp", "filtered"],
+    ]
     assert "payments/api-7d9/app" in lines[1]
 
 
@@ -323,10 +381,18 @@ asyncio.run(main())
 
 def test_syn_sniffer_filter_keeps_only_answers_to_our_probes(single_ns):
     import json as _json
-    from krp_helpers import PYTHON, REPO
     import subprocess
-    proc = subprocess.run(["ip", "netns", "exec", single_ns, PYTHON, "-c", SNIFFER_CHECK],
-                          capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=60)
+
+    from krp_helpers import PYTHON, REPO
+
+    proc = subprocess.run(
+        ["ip", "netns", "exec", single_ns, PYTHON, "-c", SNIFFER_CHECK],
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        cwd=REPO,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     got = _json.loads(proc.stdout)
     assert (got["state"], got["evidence"]) == ("closed", "RST")
@@ -337,11 +403,19 @@ def test_syn_sniffer_filter_keeps_only_answers_to_our_probes(single_ns):
 def test_no_route_at_all_is_unreachable_with_enetunreach(lab):
     # namespace a has no default route: 2001:db8:99::/48 is nowhere in its table
     no_route = "2001:db8:99::1"
-    doc = run_probe(lab.a, spec_of([{"address": no_route, "port": 80},
-                                    {"address": no_route, "port": 80, "method": "syn"},
-                                    {"address": no_route, "port": 53, "protocol": "UDP"}]))
+    doc = run_probe(
+        lab.a,
+        spec_of(
+            [
+                {"address": no_route, "port": 80},
+                {"address": no_route, "port": 80, "method": "syn"},
+                {"address": no_route, "port": 53, "protocol": "UDP"},
+            ]
+        ),
+    )
     assert [(r["state"], r["evidence"], r["attempts"]) for r in doc["results"]] == [
-        ("unreachable", "ENETUNREACH", 1)] * 3
+        ("unreachable", "ENETUNREACH", 1)
+    ] * 3
 
 
 SPORT_EXHAUSTION = r"""
@@ -364,8 +438,16 @@ asyncio.run(main())
 def test_syn_with_more_probes_in_flight_than_source_ports_waits_instead_of_spinning(single_ns):
     import json as _json
     import subprocess
+
     from krp_helpers import PYTHON, REPO
-    proc = subprocess.run(["ip", "netns", "exec", single_ns, PYTHON, "-c", SPORT_EXHAUSTION],
-                          capture_output=True, text=True, env=probe_env(), cwd=REPO, timeout=30)
+
+    proc = subprocess.run(
+        ["ip", "netns", "exec", single_ns, PYTHON, "-c", SPORT_EXHAUSTION],
+        capture_output=True,
+        text=True,
+        env=probe_env(),
+        cwd=REPO,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     assert _json.loads(proc.stdout) == [["closed", "RST"]] * 6

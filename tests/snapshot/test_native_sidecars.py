@@ -10,11 +10,18 @@ from orchestrator.snapshot import Origin, snapshot_from_objects
 
 
 def pod_with_init(**init: object) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": "n"},
-            "spec": {"containers": [{"name": "app", "ports": [{"containerPort": 80}]}],
-                     "initContainers": [{"name": "setup"},
-                                        {"name": "proxy", "ports": [{"containerPort": 9901, "name": "metrics"}],
-                                         **init}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "x", "namespace": "n"},
+        "spec": {
+            "containers": [{"name": "app", "ports": [{"containerPort": 80}]}],
+            "initContainers": [
+                {"name": "setup"},
+                {"name": "proxy", "ports": [{"containerPort": 9901, "name": "metrics"}], **init},
+            ],
+        },
+    }
 
 
 def load(obj: dict):
@@ -41,5 +48,9 @@ def test_other_restart_policy_on_init_container_is_an_error_with_its_field_path(
     with pytest.raises(ManifestError) as info:
         load(pod_with_init(restartPolicy=value))
     err = info.value
-    assert (err.file, err.document, err.obj, err.field) == ("pods.yaml", 1, "Pod n/x",
-                                                            "spec.initContainers[1].restartPolicy")
+    assert (err.file, err.document, err.obj, err.field) == (
+        "pods.yaml",
+        1,
+        "Pod n/x",
+        "spec.initContainers[1].restartPolicy",
+    )

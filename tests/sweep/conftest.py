@@ -1,5 +1,5 @@
 """Fixtures for the sweep's unit tests: snapshots from inline YAML, and a recording
-in-memory stand-in for :class:`orchestrator.kube.Kube` that plays an API server whose
+in-memory stand-in for :class:`orchestrator.cluster.kube.Kube` that plays an API server whose
 agents finish at once and print the result document the probe states say."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import yaml
 
-from orchestrator.kube import AdmissionDenied, ClusterInfo, NotFound
+from orchestrator.cluster.kube import AdmissionDenied, ClusterInfo, NotFound
 from orchestrator.snapshot import Origin, snapshot_from_objects
 from probe.spec import decode_spec_text
 
@@ -31,15 +31,33 @@ def snapshot_of(text: str):
     return snapshot_from_objects((d, Origin("test", i)) for i, d in enumerate(docs, 1))
 
 
-def pod_yaml(ns: str, name: str, labels: dict[str, str], ip: str, ports=(8080,), *, uid: int = 1000,
-             containers: list[dict] | None = None, annotations: dict[str, str] | None = None,
-             phase: str = "Running") -> dict:
-    containers = containers or [{"name": "app", "image": "nginx",
-                                 "ports": [{"containerPort": p} for p in ports],
-                                 "securityContext": {"runAsUser": uid}}]
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": annotations or {}},
-            "spec": {"containers": containers}, "status": {"podIP": ip, "phase": phase}}
+def pod_yaml(
+    ns: str,
+    name: str,
+    labels: dict[str, str],
+    ip: str,
+    ports=(8080,),
+    *,
+    uid: int = 1000,
+    containers: list[dict] | None = None,
+    annotations: dict[str, str] | None = None,
+    phase: str = "Running",
+) -> dict:
+    containers = containers or [
+        {
+            "name": "app",
+            "image": "nginx",
+            "ports": [{"containerPort": p} for p in ports],
+            "securityContext": {"runAsUser": uid},
+        }
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": annotations or {}},
+        "spec": {"containers": containers},
+        "status": {"podIP": ip, "phase": phase},
+    }
 
 
 def snapshot_from(docs: list[dict]):
@@ -49,6 +67,7 @@ def snapshot_from(docs: list[dict]):
 @pytest.fixture
 def demo_snapshot():
     from orchestrator.snapshot import load_manifests
+
     return load_manifests([DEMO])
 
 
@@ -66,7 +85,7 @@ class FakeKube:
     logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
     fail_patch: set = field(default_factory=set)
     never_finish: set = field(default_factory=set)
-    refuse_net_raw: set = field(default_factory=set)   # {"ephemeral", "pod"}: Pod Security refuses NET_RAW
+    refuse_net_raw: set = field(default_factory=set)  # {"ephemeral", "pod"}: Pod Security refuses NET_RAW
     info: ClusterInfo = ClusterInfo("fake", "default", "https://fake")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -76,10 +95,21 @@ class FakeKube:
 
     def _run_agent(self, ns, pod, cname, command):
         spec = decode_spec_text(command[-1])
-        results = [{"id": t["id"], "address": t["address"], "port": t["port"], "protocol": t["protocol"],
-                    "method": t["method"], "method_used": t["method"], "state": self.answer(t),
-                    "evidence": "fake", "attempts": 1, "latency_ms": 0.5}
-                   for t in spec["targets"]]
+        results = [
+            {
+                "id": t["id"],
+                "address": t["address"],
+                "port": t["port"],
+                "protocol": t["protocol"],
+                "method": t["method"],
+                "method_used": t["method"],
+                "state": self.answer(t),
+                "evidence": "fake",
+                "attempts": 1,
+                "latency_ms": 0.5,
+            }
+            for t in spec["targets"]
+        ]
         doc = {"kind": "KubereachProbeResult", "version": 1, "spec_id": spec["id"], "results": results}
         self.logs[(ns, pod, cname)] = "agent starting\n" + json.dumps(doc) + "\n"
 
@@ -93,8 +123,11 @@ class FakeKube:
 
     def _psa(self, kind, container):
         if kind in self.refuse_net_raw and "NET_RAW" in container["securityContext"]["capabilities"].get("add", []):
-            raise AdmissionDenied('pods "x" is forbidden: violates PodSecurity "restricted:latest": '
-                                  'non-default capabilities (container "c" must not include "NET_RAW")', status=403)
+            raise AdmissionDenied(
+                'pods "x" is forbidden: violates PodSecurity "restricted:latest": '
+                'non-default capabilities (container "c" must not include "NET_RAW")',
+                status=403,
+            )
 
     def add_ephemeral_container(self, ns, pod, container):
         self._rec("patch", "pods/ephemeralcontainers", ns)
@@ -105,7 +138,8 @@ class FakeKube:
         p.setdefault("spec", {}).setdefault("ephemeralContainers", []).append(container)
         state = {"running": {}} if pod in self.never_finish else {"terminated": {"exitCode": 0}}
         p.setdefault("status", {}).setdefault("ephemeralContainerStatuses", []).append(
-            {"name": container["name"], "state": state})
+            {"name": container["name"], "state": state}
+        )
         if pod not in self.never_finish:
             self._run_agent(ns, pod, container["name"], container["command"])
         return p
@@ -115,8 +149,10 @@ class FakeKube:
         self._psa("pod", body["spec"]["containers"][0])
         obj = json.loads(json.dumps(body))
         name = obj["metadata"]["name"]
-        obj["status"] = {"phase": "Succeeded",
-                         "containerStatuses": [{"name": "agent", "state": {"terminated": {"exitCode": 0}}}]}
+        obj["status"] = {
+            "phase": "Succeeded",
+            "containerStatuses": [{"name": "agent", "state": {"terminated": {"exitCode": 0}}}],
+        }
         self.pods[(ns, name)] = obj
         self._run_agent(ns, name, "agent", obj["spec"]["containers"][0]["command"])
         return obj
@@ -128,8 +164,9 @@ class FakeKube:
             if ns is not None and pns != ns:
                 continue
             labels = p["metadata"].get("labels") or {}
-            if label_selector and not all(labels.get(k) == v for k, v in
-                                          (kv.split("=", 1) for kv in label_selector.split(","))):
+            if label_selector and not all(
+                labels.get(k) == v for k, v in (kv.split("=", 1) for kv in label_selector.split(","))
+            ):
                 continue
             out.append(p)
         return out
@@ -159,8 +196,9 @@ class FakeKube:
 def fake_kube_for(snapshot, answer) -> FakeKube:
     pods = {}
     for p in snapshot.pods:
-        pods[(p.namespace, p.name)] = {"metadata": {"name": p.name, "namespace": p.namespace,
-                                                    "labels": dict(p.labels)},
-                                       "spec": {}, "status": {"phase": "Running", "podIP": p.ip,
-                                                              "podIPs": [{"ip": ip} for ip in p.ips]}}
+        pods[(p.namespace, p.name)] = {
+            "metadata": {"name": p.name, "namespace": p.namespace, "labels": dict(p.labels)},
+            "spec": {},
+            "status": {"phase": "Running", "podIP": p.ip, "podIPs": [{"ip": ip} for ip in p.ips]},
+        }
     return FakeKube(pods, answer)

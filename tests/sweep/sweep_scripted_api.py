@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -18,8 +19,14 @@ Answer = Callable[[str, str], "tuple[int, dict[str, Any]] | None"]
 
 def status(code: int, reason: str, message: str) -> tuple[int, dict]:
     """A Kubernetes ``Status`` failure body, as the API server sends with an error code."""
-    return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
-                  "message": message, "code": code}
+    return code, {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "reason": reason,
+        "message": message,
+        "code": code,
+    }
 
 
 def _default(method: str, path: str) -> tuple[int, dict]:
@@ -56,8 +63,9 @@ class ScriptedApi:
             self.port = site._server.sockets[0].getsockname()[1]
             ready.set()
 
-        self.thread = threading.Thread(target=lambda: (self.loop.run_until_complete(start()),
-                                                       self.loop.run_forever()), daemon=True)
+        self.thread = threading.Thread(
+            target=lambda: (self.loop.run_until_complete(start()), self.loop.run_forever()), daemon=True
+        )
         self.thread.start()
         assert ready.wait(10)
 

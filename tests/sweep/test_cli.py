@@ -29,8 +29,17 @@ def test_simulated_sweep_of_the_demo_writes_results_and_exits_0(tmp_path):
         reader = csv.reader(fh)
         header = next(reader)
         rows = list(reader)
-    assert header[:9] == ["source", "destination", "port", "protocol", "scope", "expected", "observed", "state",
-                          "verdict"]
+    assert header[:9] == [
+        "source",
+        "destination",
+        "port",
+        "protocol",
+        "scope",
+        "expected",
+        "observed",
+        "state",
+        "verdict",
+    ]
     assert {r[4] for r in rows} == {"pod", "intra-pod"}
     assert {r[8] for r in rows} == {"ok"}
     run = json.loads((out / "run.json").read_text())
@@ -44,12 +53,15 @@ def test_quiet_prints_nothing_on_stdout(tmp_path):
     assert p.returncode == 0 and p.stdout == ""
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--port", "99999"], "--port"),
-    (["--from", "app==(x"], "cannot parse"),
-    (["-n", "a", "-A"], "exclude each other"),
-    (["--source-mode", "teleport"], "teleport"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--port", "99999"], "--port"),
+        (["--from", "app==(x"], "cannot parse"),
+        (["-n", "a", "-A"], "exclude each other"),
+        (["--source-mode", "teleport"], "teleport"),
+    ],
+)
 def test_bad_flags_exit_2_with_a_message_and_no_traceback(args, needle, tmp_path):
     p = kr("sweep", "--simulate-from", "manifests/demo", "-o", str(tmp_path / "r"), *args)
     assert p.returncode == 2, (p.stdout, p.stderr)
@@ -105,10 +117,15 @@ def test_cleanup_against_an_unreachable_server_exits_3(tmp_path):
 
 def test_without_o_results_go_to_results_utc_time_and_context_under_the_working_directory(tmp_path):
     import re
+
     p = kr("sweep", "--simulate-from", os.path.join(ROOT, "manifests/demo"), cwd=str(tmp_path))
     assert p.returncode == 0, p.stderr
     (made,) = os.listdir(tmp_path / "results")
     assert re.fullmatch(r"\d{8}T\d{6}Z-simulated", made), made
     assert f"Results: results/{made}" in p.stdout
     assert sorted(f for f in os.listdir(tmp_path / "results" / made) if not f.startswith("matrix-")) == [
-        "probes.csv", "run.json", "snapshot.json", "summary.txt"]
+        "probes.csv",
+        "run.json",
+        "snapshot.json",
+        "summary.txt",
+    ]

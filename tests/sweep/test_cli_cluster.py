@@ -54,7 +54,7 @@ def test_no_namespace_flag_sweeps_the_contexts_namespace_only(scripted, tmp_path
     cfg = kubeconfig(tmp_path / "kc.yaml", f"http://127.0.0.1:{api.port}", namespace="shop")
     p = kr("sweep", "--kubeconfig", cfg, "-o", str(tmp_path / "r"))
     assert "Traceback" not in p.stderr
-    assert p.returncode == 3, p.stderr          # nothing to probe is never a pass
+    assert p.returncode == 3, p.stderr  # nothing to probe is never a pass
     assert "in shop (context lab)" in p.stderr
     paths = {path for _, path in api.requests}
     assert "/api/v1/namespaces/shop/pods" in paths
@@ -66,8 +66,11 @@ def test_no_namespace_flag_sweeps_the_contexts_namespace_only(scripted, tmp_path
 def test_rbac_refusal_exits_2_naming_verb_resource_and_the_manifest(scripted, tmp_path):
     def answer(method, path):
         if path == "/api/v1/namespaces/shop/pods":
-            return status(403, "Forbidden", 'pods is forbidden: User "bob" cannot list resource "pods" '
-                                            'in API group "" in the namespace "shop"')
+            return status(
+                403,
+                "Forbidden",
+                'pods is forbidden: User "bob" cannot list resource "pods" in API group "" in the namespace "shop"',
+            )
         return None
 
     api = scripted(answer)
@@ -81,8 +84,10 @@ def test_rbac_refusal_exits_2_naming_verb_resource_and_the_manifest(scripted, tm
 
 
 def test_5xx_and_429_are_retried_and_the_sweep_goes_on(scripted, tmp_path):
-    failures = {"/api/v1/namespaces/shop/pods": [status(503, "ServiceUnavailable", "etcd is restarting")],
-                "/api/v1/namespaces/shop/services": [status(429, "TooManyRequests", "slow down")]}
+    failures = {
+        "/api/v1/namespaces/shop/pods": [status(503, "ServiceUnavailable", "etcd is restarting")],
+        "/api/v1/namespaces/shop/services": [status(429, "TooManyRequests", "slow down")],
+    }
 
     def answer(method, path):
         queue = failures.get(path)
@@ -92,7 +97,7 @@ def test_5xx_and_429_are_retried_and_the_sweep_goes_on(scripted, tmp_path):
     cfg = kubeconfig(tmp_path / "kc.yaml", f"http://127.0.0.1:{api.port}")
     p = kr("sweep", "--kubeconfig", cfg, "-n", "shop", "-o", str(tmp_path / "r"))
     assert "Traceback" not in p.stderr
-    assert p.returncode == 3, p.stderr          # empty namespace: nothing measured
+    assert p.returncode == 3, p.stderr  # empty namespace: nothing measured
     assert api.requests.count(("GET", "/api/v1/namespaces/shop/pods")) == 2
     assert api.requests.count(("GET", "/api/v1/namespaces/shop/services")) == 2
     log = json.loads((tmp_path / "r" / "run.json").read_text())["api_calls"]["log"]
@@ -103,7 +108,7 @@ def test_5xx_and_429_are_retried_and_the_sweep_goes_on(scripted, tmp_path):
 def test_a_hanging_api_server_is_cut_by_request_timeout_and_exits_3(tmp_path):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    listener.listen(16)          # accepts connections (the kernel does), never answers
+    listener.listen(16)  # accepts connections (the kernel does), never answers
     try:
         cfg = kubeconfig(tmp_path / "kc.yaml", f"http://127.0.0.1:{listener.getsockname()[1]}")
         started = time.monotonic()

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import yaml
 
-from orchestrator.deploy import (SweepMeta, agent_deadline_s, build_spec, ephemeral_container, probe_pod,
-                                 render_manifests, render_yaml)
-from orchestrator.plan import PlanOptions, SourceMode, build_plan
+from orchestrator.sweep.deploy import (
+    SweepMeta,
+    agent_deadline_s,
+    build_spec,
+    ephemeral_container,
+    probe_pod,
+    render_manifests,
+    render_yaml,
+)
+from orchestrator.sweep.plan import PlanOptions, SourceMode, build_plan
 from probe.schema import Method
 from probe.spec import decode_spec_text, parse_spec
 
@@ -23,9 +30,14 @@ def test_ephemeral_container_is_hardened_and_runs_the_agent_with_all_probes_of_i
     assert [t.id for t in spec.targets] == [j.id for j in agent.jobs]
     assert [(t.address, t.port) for t in spec.targets] == [(j.address, j.port) for j in agent.jobs]
     sc = c["securityContext"]
-    assert sc == {"runAsUser": agent.identity.run_as_user, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
-                  "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True,
-                  "seccompProfile": {"type": "RuntimeDefault"}}
+    assert sc == {
+        "runAsUser": agent.identity.run_as_user,
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     env = {e["name"]: e for e in c["env"]}
     assert env["KUBEREACH_CONTAINER"]["value"] == c["name"]
     assert env["KUBEREACH_POD"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
@@ -33,7 +45,9 @@ def test_ephemeral_container_is_hardened_and_runs_the_agent_with_all_probes_of_i
 
 def test_syn_method_adds_only_net_raw():
     from dataclasses import replace
+
     from tests.sweep.conftest import pod_yaml, snapshot_from
+
     snap = snapshot_from([pod_yaml("a", "x", {"a": "x"}, "10.0.0.1"), pod_yaml("a", "y", {"a": "y"}, "10.0.0.2")])
     plan = build_plan(snap, PlanOptions(method=Method.SYN))
     c = ephemeral_container(replace(META, method=Method.SYN), plan.agents[0])
@@ -86,15 +100,20 @@ def test_render_manifests_one_owner_per_touched_namespace_and_sweep_id_everywher
 
 def test_two_sweeps_never_share_a_name(demo_snapshot):
     from dataclasses import replace
+
     plan = build_plan(demo_snapshot, PlanOptions(source_mode=SourceMode.POD))
     a = render_manifests(plan, replace(META, source_mode=SourceMode.POD))
     b = render_manifests(plan, replace(META, sweep_id="99ff00ee", source_mode=SourceMode.POD))
-    names = lambda m: {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in m.documents()}
+
+    def names(m):
+        return {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in m.documents()}
+
     assert not names(a) & names(b)
 
 
 def test_agent_deadline_covers_worst_case_and_never_exceeds_the_sweep_deadline(demo_snapshot):
     from dataclasses import replace
+
     plan = build_plan(demo_snapshot, PlanOptions())
     agent = max(plan.agents, key=lambda a: len(a.jobs))
     slow = replace(META, concurrency=1, timeout_s=2, retries=2, deadline_s=1000)

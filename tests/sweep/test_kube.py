@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sweep_scripted_api import ScriptedApi, status
 
+from orchestrator.cluster.kube import Invalid, NotFound, load_cluster
 from orchestrator.errors import ClusterError, UsageError
-from orchestrator.kube import Invalid, NotFound, load_cluster
 
 
 class FakeApi(ScriptedApi):
@@ -14,8 +14,9 @@ class FakeApi(ScriptedApi):
 
     def __init__(self):
         self.script: list[tuple[int, dict]] = []
-        super().__init__(lambda method, path: self.script.pop(0) if self.script
-                         else (200, {"kind": "PodList", "items": []}))
+        super().__init__(
+            lambda method, path: self.script.pop(0) if self.script else (200, {"kind": "PodList", "items": []})
+        )
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ contexts: [{{name: lab, context: {{cluster: c, user: u, namespace: shop}}}}]
 current-context: lab
 """)
     kube = load_cluster(str(cfg))
-    kube._sleep = lambda s: None   # backoff without waiting
+    kube._sleep = lambda s: None  # backoff without waiting
     yield server, kube
     kube.close()
     server.stop()
@@ -66,8 +67,11 @@ def test_401_is_a_usage_error_about_credentials(api):
 
 def test_429_and_5xx_are_retried_then_succeed_and_every_attempt_is_counted(api):
     server, kube = api
-    server.script += [status(429, "TooManyRequests", "slow down"), status(503, "ServiceUnavailable", "x"),
-                      (200, {"kind": "PodList", "items": []})]
+    server.script += [
+        status(429, "TooManyRequests", "slow down"),
+        status(503, "ServiceUnavailable", "x"),
+        (200, {"kind": "PodList", "items": []}),
+    ]
     assert kube.list_pods("shop") == []
     assert kube.call_count == 3
 
@@ -98,6 +102,7 @@ def test_ephemeral_container_is_a_strategic_merge_patch_of_the_subresource(api):
 
 def test_a_passed_deadline_is_a_cluster_error_before_any_request(api):
     import time
+
     server, kube = api
     kube.deadline = time.monotonic() - 1
     with pytest.raises(ClusterError, match="deadline passed"):
@@ -106,23 +111,45 @@ def test_a_passed_deadline_is_a_cluster_error_before_any_request(api):
 
 
 def test_pod_security_refusal_is_an_admission_error_not_rbac(api):
-    from orchestrator.kube import AdmissionDenied
+    from orchestrator.cluster.kube import AdmissionDenied
+
     server, kube = api
-    server.script.append(status(403, "Forbidden", 'pods "p" is forbidden: violates PodSecurity "restricted:latest": '
-                                                  'non-default capabilities (container "kr" must not include "NET_RAW")'))
+    server.script.append(
+        status(
+            403,
+            "Forbidden",
+            'pods "p" is forbidden: violates PodSecurity "restricted:latest": '
+            'non-default capabilities (container "kr" must not include "NET_RAW")',
+        )
+    )
     with pytest.raises(AdmissionDenied, match="NET_RAW"):
         kube.add_ephemeral_container("shop", "p", {"name": "kr"})
 
 
 def test_a_namespaced_role_that_cannot_read_namespaces_still_discovers(api):
-    from orchestrator.discovery import discover
+    from orchestrator.cluster.discovery import discover
+
     server, kube = api
     server.script += [
-        status(403, "Forbidden", 'namespaces "shop" is forbidden: User "bob" cannot get resource "namespaces" '
-                                 'in API group "" at the cluster scope'),
-        (200, {"kind": "PodList", "items": [{"metadata": {"name": "p", "namespace": "shop", "labels": {"a": "b"}},
-                                             "spec": {"containers": [{"name": "c"}]},
-                                             "status": {"podIP": "10.0.0.1", "phase": "Running"}}]}),
+        status(
+            403,
+            "Forbidden",
+            'namespaces "shop" is forbidden: User "bob" cannot get resource "namespaces" '
+            'in API group "" at the cluster scope',
+        ),
+        (
+            200,
+            {
+                "kind": "PodList",
+                "items": [
+                    {
+                        "metadata": {"name": "p", "namespace": "shop", "labels": {"a": "b"}},
+                        "spec": {"containers": [{"name": "c"}]},
+                        "status": {"podIP": "10.0.0.1", "phase": "Running"},
+                    }
+                ],
+            },
+        ),
         (200, {"kind": "ServiceList", "items": []}),
         (200, {"kind": "NetworkPolicyList", "items": []}),
     ]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.deploy import SweepMeta
+from orchestrator.cluster.kube import ClusterInfo
 from orchestrator.errors import UsageError
-from orchestrator.kube import ClusterInfo
-from orchestrator.sweep import ClusterOptions, SweepOptions, run_live
+from orchestrator.sweep.deploy import SweepMeta
+from orchestrator.sweep.run import ClusterOptions, SweepOptions, run_live
 
 
 class NoCluster:
@@ -28,12 +28,12 @@ class NoCluster:
 
 def test_ctrl_c_during_discovery_is_an_interrupted_sweep(monkeypatch):
     kube = NoCluster()
-    monkeypatch.setattr("orchestrator.kube.load_cluster", lambda *a, **k: kube)
+    monkeypatch.setattr("orchestrator.cluster.kube.load_cluster", lambda *a, **k: kube)
 
     def discover(*_):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("orchestrator.discovery.discover", discover)
+    monkeypatch.setattr("orchestrator.cluster.discovery.discover", discover)
     outcome = run_live(ClusterOptions(), SweepMeta("ab12cd34", "img"), SweepOptions(), deadline_s=10)
     assert outcome.interrupted == "SIGINT" and outcome.result is None and outcome.error is None
     assert outcome.namespaces == ("shop",) and kube.closed
@@ -44,7 +44,7 @@ def test_inside_a_cluster_the_service_account_and_its_namespace_are_used(monkeyp
     and no -n means the service account's namespace."""
     import kubernetes.config.incluster_config as incluster
 
-    from orchestrator import kube as kube_mod
+    from orchestrator.cluster import kube as kube_mod
 
     sa = tmp_path / "sa"
     sa.mkdir()

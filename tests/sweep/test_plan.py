@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.plan import DEFAULT_AGENT_UID, PlanOptions, Scope, SourceMode, build_plan
-from orchestrator.selection import PlanError, PodSelector, PortMode, PortProto, parse_label_selector, port_selection
-from probe.schema import Method, Protocol
+from orchestrator.sweep.plan import DEFAULT_AGENT_UID, PlanOptions, Scope, SourceMode, build_plan
+from orchestrator.sweep.selection import PlanError, PodSelector, PortMode, parse_label_selector, port_selection
+from probe.schema import Method, PortRef, Protocol
 from tests.sweep.conftest import pod_yaml, snapshot_from
 
 
@@ -19,7 +19,7 @@ def test_one_agent_per_source_pod_runs_every_probe_of_that_source():
     assert len(plan.agents) == 4
     for agent in plan.agents:
         assert {j.source for j in agent.jobs} == {agent.identity.pod_key}
-        assert len(agent.jobs) == 3 * 2          # 3 other pods x 2 declared ports
+        assert len(agent.jobs) == 3 * 2  # 3 other pods x 2 declared ports
     assert len(plan.jobs) == 4 * 3 * 2
     assert len({j.id for j in plan.jobs}) == len(plan.jobs)
 
@@ -30,8 +30,12 @@ def test_a_pod_is_never_probed_from_itself():
 
 
 def test_destination_ports_default_to_the_declared_container_ports():
-    snap = snapshot_from([pod_yaml("a", "src", {"app": "s"}, "10.0.0.1", (1,)),
-                          pod_yaml("a", "dst", {"app": "d"}, "10.0.0.2", (8080, 9090))])
+    snap = snapshot_from(
+        [
+            pod_yaml("a", "src", {"app": "s"}, "10.0.0.1", (1,)),
+            pod_yaml("a", "dst", {"app": "d"}, "10.0.0.2", (8080, 9090)),
+        ]
+    )
     plan = build_plan(snap, PlanOptions(sources=(PodSelector.parse("app=s"),)))
     assert sorted(j.port for j in plan.jobs) == [8080, 9090]
 
@@ -41,13 +45,16 @@ def test_port_flag_restricts_to_exactly_those_ports_declared_or_not():
     assert mode is PortMode.EXACT
     plan = build_plan(mesh(2, ports=(8080,)), PlanOptions(ports=ports, port_mode=mode))
     assert sorted((j.port, j.protocol, j.method) for j in plan.jobs) == [
-        (53, Protocol.UDP, Method.UDP), (53, Protocol.UDP, Method.UDP),
-        (80, Protocol.TCP, Method.CONNECT), (80, Protocol.TCP, Method.CONNECT)]
+        (53, Protocol.UDP, Method.UDP),
+        (53, Protocol.UDP, Method.UDP),
+        (80, Protocol.TCP, Method.CONNECT),
+        (80, Protocol.TCP, Method.CONNECT),
+    ]
 
 
 def test_plus_port_adds_to_the_declared_ports():
     mode, ports = port_selection(["+9999"])
-    assert (mode, ports) == (PortMode.ADD, (PortProto(9999, Protocol.TCP),))
+    assert (mode, ports) == (PortMode.ADD, (PortRef(9999, Protocol.TCP),))
     plan = build_plan(mesh(2, ports=(8080,)), PlanOptions(ports=ports, port_mode=mode))
     assert sorted({j.port for j in plan.jobs}) == [8080, 9999]
 
@@ -63,18 +70,21 @@ def test_mixing_exact_and_additive_ports_is_refused():
         port_selection(["80", "+81"])
 
 
-@pytest.mark.parametrize("text,labels,ns,expected", [
-    ("app=web", {"app": "web"}, "x", True),
-    ("app=web", {"app": "api"}, "x", False),
-    ("shop:app=web", {"app": "web"}, "other", False),
-    ("shop:", {"anything": "1"}, "shop", True),
-    ("*:tier in (web,api)", {"tier": "api"}, "x", True),
-    ("tier notin (web,api)", {}, "x", True),
-    ("app!=batch", {"app": "batch"}, "x", False),
-    ("app.kubernetes.io/name=x,!canary", {"app.kubernetes.io/name": "x"}, "x", True),
-    ("app.kubernetes.io/name=x,!canary", {"app.kubernetes.io/name": "x", "canary": ""}, "x", False),
-    ("release", {"release": "1"}, "x", True),
-])
+@pytest.mark.parametrize(
+    "text,labels,ns,expected",
+    [
+        ("app=web", {"app": "web"}, "x", True),
+        ("app=web", {"app": "api"}, "x", False),
+        ("shop:app=web", {"app": "web"}, "other", False),
+        ("shop:", {"anything": "1"}, "shop", True),
+        ("*:tier in (web,api)", {"tier": "api"}, "x", True),
+        ("tier notin (web,api)", {}, "x", True),
+        ("app!=batch", {"app": "batch"}, "x", False),
+        ("app.kubernetes.io/name=x,!canary", {"app.kubernetes.io/name": "x"}, "x", True),
+        ("app.kubernetes.io/name=x,!canary", {"app.kubernetes.io/name": "x", "canary": ""}, "x", False),
+        ("release", {"release": "1"}, "x", True),
+    ],
+)
 def test_from_and_to_selectors_follow_kubectl_label_selector_syntax(text, labels, ns, expected):
     snap = snapshot_from([pod_yaml(ns, "p", labels, "10.0.0.1")])
     assert PodSelector.parse(text).matches(snap.pods[0]) is expected
@@ -86,27 +96,39 @@ def test_unparseable_selector_is_a_plan_error():
 
 
 def test_from_and_to_scope_sources_and_destinations_independently():
-    snap = snapshot_from([pod_yaml("a", "web", {"app": "web"}, "10.0.0.1"),
-                          pod_yaml("a", "api", {"app": "api"}, "10.0.0.2"),
-                          pod_yaml("b", "db", {"app": "db"}, "10.0.0.3")])
-    plan = build_plan(snap, PlanOptions(sources=(PodSelector.parse("app=web"),),
-                                        destinations=(PodSelector.parse("b:"),)))
+    snap = snapshot_from(
+        [
+            pod_yaml("a", "web", {"app": "web"}, "10.0.0.1"),
+            pod_yaml("a", "api", {"app": "api"}, "10.0.0.2"),
+            pod_yaml("b", "db", {"app": "db"}, "10.0.0.3"),
+        ]
+    )
+    plan = build_plan(
+        snap, PlanOptions(sources=(PodSelector.parse("app=web"),), destinations=(PodSelector.parse("b:"),))
+    )
     assert [(j.source, j.destination) for j in plan.jobs] == [("a/web", "b/db")]
 
 
 def test_kubereach_managed_pods_are_never_sources_or_targets():
-    snap = snapshot_from([pod_yaml("a", "web", {"app": "web"}, "10.0.0.1"),
-                          pod_yaml("a", "kr-probe", {"app": "web", "app.kubernetes.io/managed-by": "kubereach"},
-                                   "10.0.0.9")])
+    snap = snapshot_from(
+        [
+            pod_yaml("a", "web", {"app": "web"}, "10.0.0.1"),
+            pod_yaml("a", "kr-probe", {"app": "web", "app.kubernetes.io/managed-by": "kubereach"}, "10.0.0.9"),
+        ]
+    )
     plan = build_plan(snap, PlanOptions())
     assert plan.jobs == ()
     assert all("kr-probe" not in s.what for s in plan.skipped)
 
 
 def test_pods_without_ip_or_not_running_are_skipped_with_a_reason():
-    snap = snapshot_from([pod_yaml("a", "web", {"app": "web"}, "10.0.0.1"),
-                          pod_yaml("a", "pending", {"app": "x"}, "", phase="Pending"),
-                          pod_yaml("a", "done", {"app": "y"}, "10.0.0.3", phase="Succeeded")])
+    snap = snapshot_from(
+        [
+            pod_yaml("a", "web", {"app": "web"}, "10.0.0.1"),
+            pod_yaml("a", "pending", {"app": "x"}, "", phase="Pending"),
+            pod_yaml("a", "done", {"app": "y"}, "10.0.0.3", phase="Succeeded"),
+        ]
+    )
     plan = build_plan(snap, PlanOptions())
     reasons = {s.what: s.reason for s in plan.skipped}
     assert "no pod IP" in reasons["a/pending"]
@@ -114,8 +136,12 @@ def test_pods_without_ip_or_not_running_are_skipped_with_a_reason():
 
 
 def test_pod_scope_agent_runs_as_the_pods_own_uid_or_a_non_root_default():
-    snap = snapshot_from([pod_yaml("a", "web", {"app": "web"}, "10.0.0.1", uid=1234),
-                          pod_yaml("a", "root", {"app": "r"}, "10.0.0.2", uid=0)])
+    snap = snapshot_from(
+        [
+            pod_yaml("a", "web", {"app": "web"}, "10.0.0.1", uid=1234),
+            pod_yaml("a", "root", {"app": "r"}, "10.0.0.2", uid=0),
+        ]
+    )
     uids = {a.identity.pod: a.identity.run_as_user for a in build_plan(snap, PlanOptions()).agents}
     assert uids == {"web": 1234, "root": DEFAULT_AGENT_UID}
 
@@ -160,8 +186,9 @@ def test_intrapod_source_without_uid_or_root_is_not_probed_but_reported():
 
 def test_invalid_intrapod_annotation_is_reported_not_raised():
     ann = {"intrapod.kubereach.io/rules": "rules: [{from: ghost, to: app, action: deny}]"}
-    snap = snapshot_from([pod_yaml("a", "p", {"app": "p"}, "10.0.0.1", annotations=ann),
-                          pod_yaml("a", "q", {"app": "q"}, "10.0.0.2")])
+    snap = snapshot_from(
+        [pod_yaml("a", "p", {"app": "p"}, "10.0.0.1", annotations=ann), pod_yaml("a", "q", {"app": "q"}, "10.0.0.2")]
+    )
     plan = build_plan(snap, PlanOptions())
     assert any("ghost" in s.reason for s in plan.skipped)
     assert {j.scope for j in plan.jobs} == {Scope.POD}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from orchestrator.progress import Progress
+from orchestrator.sweep.progress import Progress
 
 
 class Tty(io.StringIO):

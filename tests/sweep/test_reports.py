@@ -6,10 +6,15 @@ import csv
 import io
 import json
 
-from orchestrator.compare import Decision, Expectation, Observation, compare
-from orchestrator.plan import PlanOptions, Skipped, build_plan
-from orchestrator.reports.sweep import (default_results_dir, render_json, render_matrices, render_probes_csv,
-                                        render_summary)
+from orchestrator.reports.sweep import (
+    default_results_dir,
+    render_json,
+    render_matrices,
+    render_probes_csv,
+    render_summary,
+)
+from orchestrator.sweep.compare import Decision, Expectation, Observation, compare
+from orchestrator.sweep.plan import PlanOptions, Skipped, build_plan
 from probe.schema import ProbeState
 from tests.sweep.conftest import pod_yaml, snapshot_from
 
@@ -34,7 +39,12 @@ def test_probes_csv_starts_with_exactly_the_contract_columns_then_evidence():
     assert len(records) == len(rows) == 12
     first = records[0]
     assert (first["source"], first["destination"], first["port"], first["protocol"], first["scope"]) == (
-        "a/p0", "a/p1", "80", "TCP", "pod")
+        "a/p0",
+        "a/p1",
+        "80",
+        "TCP",
+        "pod",
+    )
     assert (first["observed"], first["state"], first["verdict"]) == ("inconclusive", "error", "inconclusive")
     holes = [r for r in records if r["verdict"] == "unexpected-allow"]
     assert {r["destination"] for r in holes} == {"a/p2"} and len(holes) == 4
@@ -43,7 +53,9 @@ def test_probes_csv_starts_with_exactly_the_contract_columns_then_evidence():
 def test_matrices_one_set_per_port_with_sources_as_rows():
     _, rows = sample_rows()
     files = render_matrices(rows)
-    assert sorted(files) == sorted(f"matrix-{p}-tcp-{k}.csv" for p in (80, 443) for k in ("expected", "observed", "diff"))
+    assert sorted(files) == sorted(
+        f"matrix-{p}-tcp-{k}.csv" for p in (80, 443) for k in ("expected", "observed", "diff")
+    )
     diff = list(csv.reader(io.StringIO(files["matrix-80-tcp-diff.csv"])))
     assert diff[0] == ["source\\destination", "a/p0", "a/p1", "a/p2"]
     assert diff[1] == ["a/p0", "", "inconclusive", "unexpected-allow"]
@@ -54,8 +66,9 @@ def test_matrices_one_set_per_port_with_sources_as_rows():
 
 def test_summary_counts_per_verdict_and_lists_unexpected_rows_before_inconclusive():
     _, rows = sample_rows()
-    text = render_summary(rows, title="T", skipped=[Skipped("a/x", "no pod IP yet")], notes=["n1"], exit_code=1,
-                          results_dir="results/x")
+    text = render_summary(
+        rows, title="T", skipped=[Skipped("a/x", "no pod IP yet")], notes=["n1"], exit_code=1, results_dir="results/x"
+    )
     assert text.index("Unexpected (4)") < text.index("Inconclusive (1)") < text.index("Not probed (1)")
     total = next(line for line in text.splitlines() if line.startswith("total"))
     assert total.split() == ["total", "4", "0", "1", "7", "12"]
@@ -64,8 +77,11 @@ def test_summary_counts_per_verdict_and_lists_unexpected_rows_before_inconclusiv
 
 def test_summary_with_intrapod_rows_has_a_line_per_scope(demo_snapshot):
     plan = build_plan(demo_snapshot, PlanOptions())
-    rows = compare(plan.jobs, {j.id: Expectation(Decision.ALLOW, "") for j in plan.jobs},
-                   {j.id: Observation(ProbeState.OPEN) for j in plan.jobs})
+    rows = compare(
+        plan.jobs,
+        {j.id: Expectation(Decision.ALLOW, "") for j in plan.jobs},
+        {j.id: Observation(ProbeState.OPEN) for j in plan.jobs},
+    )
     lines = render_summary(rows, title="T").splitlines()
     assert any(line.startswith("pod ") for line in lines) and any(line.startswith("intra-pod") for line in lines)
 
@@ -94,16 +110,22 @@ def test_summary_truth_table_uses_cyclonus_glyphs():
 
 def test_no_truth_table_when_it_would_not_fit_a_terminal():
     from orchestrator.reports.sweep import render_glyph_matrix
+
     snap = snapshot_from([pod_yaml("a", f"p{i}", {"app": f"p{i}"}, f"10.0.0.{i + 1}", (80,)) for i in range(32)])
     plan = build_plan(snap, PlanOptions())
-    rows = compare(plan.jobs, {j.id: Expectation(Decision.ALLOW, "") for j in plan.jobs},
-                   {j.id: Observation(ProbeState.OPEN) for j in plan.jobs})
+    rows = compare(
+        plan.jobs,
+        {j.id: Expectation(Decision.ALLOW, "") for j in plan.jobs},
+        {j.id: Observation(ProbeState.OPEN) for j in plan.jobs},
+    )
     assert render_glyph_matrix(rows) == ""
 
 
 def test_junit_fails_unexpected_rows_and_errors_inconclusive_ones():
     import xml.etree.ElementTree as ET
+
     from orchestrator.reports.sweep import render_junit
+
     _, rows = sample_rows()
     root = ET.fromstring(render_junit(rows, name="kr"))
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("12", "4", "1")

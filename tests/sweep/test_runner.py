@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from orchestrator.compare import Decision, Verdict
-from orchestrator.deploy import SweepMeta
-from orchestrator.plan import PlanOptions, Scope, SourceMode, build_plan
-from orchestrator.runner import ClusterRunner, SimulatedRunner, container_outcome, parse_result_log
-from orchestrator.sweep import SweepOptions, execute, expectations_for
+from orchestrator.sweep.compare import Decision, Verdict
+from orchestrator.sweep.deploy import SweepMeta
+from orchestrator.sweep.plan import PlanOptions, Scope, SourceMode, build_plan
+from orchestrator.sweep.run import SweepOptions, execute, expectations_for
+from orchestrator.sweep.runner import ClusterRunner, SimulatedRunner, container_outcome, parse_result_log
 from probe.schema import ProbeState
 from tests.sweep.conftest import fake_kube_for
 
@@ -28,15 +28,20 @@ def model_answer(snapshot, plan):
     exp = expectations_for(snapshot, plan)
     by_target = {}
     for j in plan.jobs:
-        state = "open" if exp[j.id].decision is Decision.ALLOW else ("closed" if j.scope is Scope.INTRA_POD else "filtered")
+        state = (
+            "open" if exp[j.id].decision is Decision.ALLOW else ("closed" if j.scope is Scope.INTRA_POD else "filtered")
+        )
         by_target[(j.address, j.port, j.id)] = state
     return lambda t: by_target[(t["address"], t["port"], t["id"])]
 
 
 def test_simulated_runner_agrees_with_the_model_everywhere(demo_snapshot):
     plan = build_plan(demo_snapshot, PlanOptions())
-    result = run(execute(demo_snapshot, SimulatedRunner(expectations_for(demo_snapshot, plan)), META,
-                         SweepOptions(), sleep=no_sleep))
+    result = run(
+        execute(
+            demo_snapshot, SimulatedRunner(expectations_for(demo_snapshot, plan)), META, SweepOptions(), sleep=no_sleep
+        )
+    )
     assert {r.verdict for r in result.rows} == {Verdict.OK}
     assert result.exit_code == 0
 
@@ -46,12 +51,18 @@ def test_injected_discrepancies_are_flagged_exactly_with_their_direction(demo_sn
     exp = expectations_for(demo_snapshot, plan)
     deny = next(j for j in plan.jobs if j.scope is Scope.POD and exp[j.id].decision is Decision.DENY)
     allow = next(j for j in plan.jobs if j.scope is Scope.POD and exp[j.id].decision is Decision.ALLOW)
-    overrides = {(deny.source, deny.destination, deny.port, "TCP"): ProbeState.OPEN,
-                 (allow.source, allow.destination, allow.port, "TCP"): ProbeState.FILTERED}
+    overrides = {
+        (deny.source, deny.destination, deny.port, "TCP"): ProbeState.OPEN,
+        (allow.source, allow.destination, allow.port, "TCP"): ProbeState.FILTERED,
+    }
     result = run(execute(demo_snapshot, SimulatedRunner(exp, overrides), META, SweepOptions(), sleep=no_sleep))
-    flagged = {(r.job.source, r.job.destination, r.job.port): r.verdict for r in result.rows if r.verdict is not Verdict.OK}
-    assert flagged == {(deny.source, deny.destination, deny.port): Verdict.UNEXPECTED_ALLOW,
-                       (allow.source, allow.destination, allow.port): Verdict.UNEXPECTED_DENY}
+    flagged = {
+        (r.job.source, r.job.destination, r.job.port): r.verdict for r in result.rows if r.verdict is not Verdict.OK
+    }
+    assert flagged == {
+        (deny.source, deny.destination, deny.port): Verdict.UNEXPECTED_ALLOW,
+        (allow.source, allow.destination, allow.port): Verdict.UNEXPECTED_DENY,
+    }
     assert result.exit_code == 1 and result.reprobed == 2
 
 
@@ -80,8 +91,15 @@ def test_mismatches_are_reprobed_after_settle_and_the_report_says_they_were_not_
     async def sleep(s):
         slept.append(s)
 
-    result = run(execute(demo_snapshot, FlappingRunner(expectations_for(demo_snapshot, plan)), META,
-                         SweepOptions(settle_s=3), sleep=sleep))
+    result = run(
+        execute(
+            demo_snapshot,
+            FlappingRunner(expectations_for(demo_snapshot, plan)),
+            META,
+            SweepOptions(settle_s=3),
+            sleep=sleep,
+        )
+    )
     assert slept == [3]
     assert {r.verdict for r in result.rows} == {Verdict.OK}
     assert {str(r.confirmed) for r in result.rows} == {"", "no"}
@@ -104,13 +122,17 @@ def test_cluster_runner_ephemeral_mode_one_patch_and_one_log_per_agent(demo_snap
 
 def test_cluster_runner_pod_mode_creates_owned_probe_pods_and_deletes_them(demo_snapshot):
     from dataclasses import replace
+
     opts = PlanOptions(source_mode=SourceMode.POD)
     plan = build_plan(demo_snapshot, opts)
     kube = fake_kube_for(demo_snapshot, model_answer(demo_snapshot, plan))
     before = set(kube.pods)
     runner = ClusterRunner(kube, poll_interval=0.01)
-    result = run(execute(demo_snapshot, runner, replace(META, source_mode=SourceMode.POD),
-                         SweepOptions(plan=opts), sleep=no_sleep))
+    result = run(
+        execute(
+            demo_snapshot, runner, replace(META, source_mode=SourceMode.POD), SweepOptions(plan=opts), sleep=no_sleep
+        )
+    )
     assert {r.verdict for r in result.rows} == {Verdict.OK}
     created = set(kube.pods) - before
     assert len(created) == len(plan.agents)
@@ -135,6 +157,7 @@ def test_a_pod_that_disappears_makes_its_probes_inconclusive_and_the_sweep_goes_
 
 def test_an_agent_that_never_finishes_is_cut_by_the_sweep_deadline(demo_snapshot):
     import time
+
     plan = build_plan(demo_snapshot, PlanOptions())
     kube = fake_kube_for(demo_snapshot, model_answer(demo_snapshot, plan))
     kube.never_finish.add("web-2")
@@ -149,12 +172,27 @@ def test_an_agent_that_never_finishes_is_cut_by_the_sweep_deadline(demo_snapshot
 
 def test_parse_result_log_finds_the_document_among_stderr_lines():
     from orchestrator.snapshot import load_manifests
+
     plan = build_plan(load_manifests(["manifests/demo"]), PlanOptions())
     agent = plan.agents[0]
     import json
-    doc = {"kind": "KubereachProbeResult", "version": 1, "notes": ["syn needs NET_RAW"],
-           "results": [{"id": j.id, "state": "filtered", "evidence": "timeout", "method": "connect",
-                        "method_used": "connect", "latency_ms": 1000.0} for j in agent.jobs[1:]]}
+
+    doc = {
+        "kind": "KubereachProbeResult",
+        "version": 1,
+        "notes": ["syn needs NET_RAW"],
+        "results": [
+            {
+                "id": j.id,
+                "state": "filtered",
+                "evidence": "timeout",
+                "method": "connect",
+                "method_used": "connect",
+                "latency_ms": 1000.0,
+            }
+            for j in agent.jobs[1:]
+        ],
+    }
     obs, notes = parse_result_log(agent, "warn: x\n" + json.dumps(doc) + "\nbye\n")
     assert obs[agent.jobs[0].id].state is ProbeState.ERROR
     assert all(obs[j.id].state is ProbeState.FILTERED for j in agent.jobs[1:])
@@ -164,9 +202,15 @@ def test_parse_result_log_finds_the_document_among_stderr_lines():
 
 
 def test_container_outcome_reads_ephemeral_and_pod_statuses():
-    eph = {"status": {"phase": "Running", "ephemeralContainerStatuses": [
-        {"name": "kr-1-0", "state": {"terminated": {"exitCode": 0}}},
-        {"name": "kr-1-1", "state": {"waiting": {"reason": "InvalidImageName", "message": "bad"}}}]}}
+    eph = {
+        "status": {
+            "phase": "Running",
+            "ephemeralContainerStatuses": [
+                {"name": "kr-1-0", "state": {"terminated": {"exitCode": 0}}},
+                {"name": "kr-1-1", "state": {"waiting": {"reason": "InvalidImageName", "message": "bad"}}},
+            ],
+        }
+    }
     assert container_outcome(eph, "kr-1-0", ephemeral=True)[0] == "done"
     assert container_outcome(eph, "kr-1-1", ephemeral=True)[0] == "failed"
     assert container_outcome(eph, "kr-1-2", ephemeral=True)[0] == "running"
@@ -177,15 +221,18 @@ def test_container_outcome_reads_ephemeral_and_pod_statuses():
 
 def syn_plan_and_kube(demo_snapshot, refuse):
     from dataclasses import replace
+
+    from orchestrator.sweep.selection import PodSelector
     from probe.schema import Method
-    from orchestrator.selection import PodSelector
+
     opts = PlanOptions(method=Method.SYN, sources=(PodSelector.parse("shop-frontend:"),))
     plan = build_plan(demo_snapshot, opts)
     kube = fake_kube_for(demo_snapshot, model_answer(demo_snapshot, plan))
     kube.refuse_net_raw.update(refuse)
     runner = ClusterRunner(kube, poll_interval=0.01)
-    result = run(execute(demo_snapshot, runner, replace(META, method=Method.SYN), SweepOptions(plan=opts),
-                         sleep=no_sleep))
+    result = run(
+        execute(demo_snapshot, runner, replace(META, method=Method.SYN), SweepOptions(plan=opts), sleep=no_sleep)
+    )
     run(runner.close())
     return plan, kube, runner, result
 
@@ -213,12 +260,19 @@ def test_a_destination_pod_deleted_mid_sweep_makes_the_probes_to_it_inconclusive
     kube = fake_kube_for(demo_snapshot, None)
 
     def answer(target):
-        kube.pods.pop(("shop-backend", "api-2"), None)    # deleted while the first agent runs
+        kube.pods.pop(("shop-backend", "api-2"), None)  # deleted while the first agent runs
         return model(target)
 
     kube.answer = answer
-    result = run(execute(demo_snapshot, ClusterRunner(kube, poll_interval=0.01), META,
-                         SweepOptions(plan=PlanOptions(intrapod=False)), sleep=no_sleep))
+    result = run(
+        execute(
+            demo_snapshot,
+            ClusterRunner(kube, poll_interval=0.01),
+            META,
+            SweepOptions(plan=PlanOptions(intrapod=False)),
+            sleep=no_sleep,
+        )
+    )
     to_gone = [r for r in result.rows if r.job.destination == "shop-backend/api-2"]
     assert to_gone and {r.verdict for r in to_gone} == {Verdict.INCONCLUSIVE}
     assert all("shop-backend/api-2 was deleted during the sweep" in r.reason for r in to_gone)
@@ -228,11 +282,14 @@ def test_a_destination_pod_deleted_mid_sweep_makes_the_probes_to_it_inconclusive
 
 
 def test_destination_change_reads_deletion_replacement_and_phase():
-    from orchestrator.runner import destination_change
-    pod = {"metadata": {"name": "db"}, "status": {"phase": "Running", "podIP": "10.0.0.5",
-                                                  "podIPs": [{"ip": "10.0.0.5"}, {"ip": "fd00::5"}]}}
+    from orchestrator.sweep.runner import destination_change
+
+    pod = {
+        "metadata": {"name": "db"},
+        "status": {"phase": "Running", "podIP": "10.0.0.5", "podIPs": [{"ip": "10.0.0.5"}, {"ip": "fd00::5"}]},
+    }
     assert destination_change(pod, "10.0.0.5") == "" and destination_change(pod, "fd00::5") == ""
-    assert destination_change(pod, "fd00:0:0::5") == ""          # the same address, spelled longer
+    assert destination_change(pod, "fd00:0:0::5") == ""  # the same address, spelled longer
     assert destination_change(None, "10.0.0.5") == "was deleted"
     assert "replaced" in destination_change(pod, "10.0.0.9")
     assert destination_change({**pod, "metadata": {"deletionTimestamp": "now"}}, "10.0.0.5") == "was being deleted"
@@ -260,7 +317,14 @@ def test_max_agents_bounds_the_agents_alive_at_once(demo_snapshot):
         return out
 
     kube.add_ephemeral_container, kube.read_log = started, finished
-    result = run(execute(demo_snapshot, ClusterRunner(kube, max_agents=2, poll_interval=0.01), META,
-                         SweepOptions(max_agents=2), sleep=no_sleep))
+    result = run(
+        execute(
+            demo_snapshot,
+            ClusterRunner(kube, max_agents=2, poll_interval=0.01),
+            META,
+            SweepOptions(max_agents=2),
+            sleep=no_sleep,
+        )
+    )
     assert {r.verdict for r in result.rows} == {Verdict.OK}
     assert len(plan.agents) > 2 and peak[0] == 2

@@ -18,8 +18,21 @@ def cert_dir(tmp_path_factory: pytest.TempPathFactory):
     from orchestrator.cli import main
 
     out = tmp_path_factory.mktemp("certs")
-    rc = main(["webhook", "certs", "--service", "kubereach-webhook", "--namespace", "kubereach-system",
-               "--out", str(out), "--ip", "127.0.0.1", "--dns", "localhost"])
+    rc = main(
+        [
+            "webhook",
+            "certs",
+            "--service",
+            "kubereach-webhook",
+            "--namespace",
+            "kubereach-system",
+            "--out",
+            str(out),
+            "--ip",
+            "127.0.0.1",
+            "--dns",
+            "localhost",
+        ]
+    )
     assert rc == 0
     return out
-

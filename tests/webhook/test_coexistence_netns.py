@@ -17,10 +17,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from orchestrator.webhook.admission import Mode, Settings, review
-
 from webhook_helpers import make_pod, make_review, patched
+
+from webhook.admission import Mode, Settings, review
 
 pytestmark = pytest.mark.netns
 
@@ -32,10 +31,36 @@ APP_UID, SIDECAR_UID = 1000, 1001
 # for the sidecar: the rules must still hold behind the redirect.
 MESH_INIT = [
     ["iptables", "-t", "nat", "-N", "MESH-OUTPUT"],
-    ["iptables", "-t", "nat", "-A", "MESH-OUTPUT", "-p", "tcp", "--dport", "7777", "-j", "REDIRECT",
-     "--to-ports", "15000"],
-    ["iptables", "-t", "nat", "-A", "MESH-OUTPUT", "-p", "tcp", "--dport", "7778", "-j", "REDIRECT",
-     "--to-ports", "8080"],
+    [
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "MESH-OUTPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "7777",
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "15000",
+    ],
+    [
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "MESH-OUTPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "7778",
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "8080",
+    ],
     ["iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-j", "MESH-OUTPUT"],
 ]
 
@@ -92,12 +117,30 @@ def in_ns(ns: str, argv: list[str], *, uid: int | None = None, **kw) -> subproce
 
 
 def start_listener(ns: str, procs: list, uid: int, container: str, port: int) -> None:
-    env = {**os.environ, "KUBEREACH_NAMESPACE": "shop", "KUBEREACH_POD": "web",
-           "KUBEREACH_CONTAINER": container}
-    procs.append(subprocess.Popen(
-        ["ip", "netns", "exec", ns, "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-         str(VENV_BIN / "kubereach-probe"), "serve", "--tcp", str(port), "--bind", "127.0.0.1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    env = {**os.environ, "KUBEREACH_NAMESPACE": "shop", "KUBEREACH_POD": "web", "KUBEREACH_CONTAINER": container}
+    procs.append(
+        subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--clear-groups",
+                str(VENV_BIN / "kubereach-probe"),
+                "serve",
+                "--tcp",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
     for _ in range(100):
         if f":{port} " in in_ns(ns, ["ss", "-Htln"]).stdout:
             return
@@ -110,7 +153,7 @@ def connect(ns: str, uid: int, port: int) -> str:
 
 
 def webhook_init_command() -> list[str]:
-    pod = make_pod()   # sidecar -> app 8080 denied, default allow
+    pod = make_pod()  # sidecar -> app 8080 denied, default allow
     final = patched(pod, review(make_review(pod), Mode.MUTATE, Settings()))
     cmd = final["spec"]["initContainers"][0]["command"]
     assert cmd[0] == "kubereach-probe"
@@ -124,8 +167,8 @@ def test_rules_and_a_mesh_redirect_both_hold_in_either_order(netns, order):
     steps = [*MESH_INIT, kubereach_init] if order == "mesh-first" else [kubereach_init, *MESH_INIT]
     start_listener(ns, procs, APP_UID, "app", 8080)
     start_listener(ns, procs, SIDECAR_UID, "sidecar", 15000)
-    assert connect(ns, SIDECAR_UID, 8080) == "open app"         # before any rule: open
-    assert connect(ns, APP_UID, 7777) == "refused"              # before the redirect: nothing there
+    assert connect(ns, SIDECAR_UID, 8080) == "open app"  # before any rule: open
+    assert connect(ns, APP_UID, 7777) == "refused"  # before the redirect: nothing there
     for argv in steps:
         r = in_ns(ns, argv)
         assert r.returncode == 0, (argv, r.stderr)
@@ -133,10 +176,10 @@ def test_rules_and_a_mesh_redirect_both_hold_in_either_order(netns, order):
     # The agent's own check agrees the rules landed as the injected config says.
     check = in_ns(ns, [kubereach_init[0], "intrapod", "check", *kubereach_init[3:]])
     assert check.returncode == 0, check.stdout + check.stderr
-    assert connect(ns, SIDECAR_UID, 8080) == "refused"          # the rule: sidecar -> app 8080 deny
-    assert connect(ns, APP_UID, 15000) == "open sidecar"        # default allow
-    assert connect(ns, APP_UID, 7777) == "open sidecar"         # the mesh redirect still works
-    assert connect(ns, SIDECAR_UID, 7778) == "refused"          # the rule holds behind the redirect
+    assert connect(ns, SIDECAR_UID, 8080) == "refused"  # the rule: sidecar -> app 8080 deny
+    assert connect(ns, APP_UID, 15000) == "open sidecar"  # default allow
+    assert connect(ns, APP_UID, 7777) == "open sidecar"  # the mesh redirect still works
+    assert connect(ns, SIDECAR_UID, 7778) == "refused"  # the rule holds behind the redirect
 
     # Re-running the init container (a pod restart) keeps the mesh's rules and one jump.
     assert in_ns(ns, kubereach_init).returncode == 0

@@ -5,11 +5,10 @@ from __future__ import annotations
 import copy
 
 import pytest
-
-from orchestrator.webhook.admission import BadReview, Mode, Settings, review
-from probe.schema import DEFAULT_AGENT_IMAGE
-
 from webhook_helpers import decode_patch, init_config, make_pod, make_review, patched
+
+from probe.schema import DEFAULT_AGENT_IMAGE
+from webhook.admission import BadReview, Mode, Settings, review
 
 SETTINGS = Settings()
 
@@ -41,7 +40,7 @@ def test_annotated_pod_gets_the_init_container_first_with_the_rules_and_uid_map(
     out = mutate(pod)
     assert out["response"]["allowed"] is True
     ops = decode_patch(out)
-    assert {"op": "add", "path": "/spec/initContainers/0"} == {k: ops[-1][k] for k in ("op", "path")}
+    assert {k: ops[-1][k] for k in ("op", "path")} == {"op": "add", "path": "/spec/initContainers/0"}
     final = patched(pod, out)
     names = [c["name"] for c in final["spec"]["initContainers"]]
     assert names == ["kubereach-intrapod", "migrate"]
@@ -50,10 +49,14 @@ def test_annotated_pod_gets_the_init_container_first_with_the_rules_and_uid_map(
     assert init["command"][:4] == ["kubereach-probe", "intrapod", "apply", "--config"]
     assert init_config(final) == {
         # the named port "http" is resolved, so the init container needs no port names
-        "rules": {"default": "allow",
-                  "rules": [{"from": "sidecar", "to": "app", "ports": ["8080/TCP"], "action": "deny"}]},
-        "containers": [{"name": "app", "uid": 1000, "ports": ["8080/TCP", "9090/UDP"]},
-                       {"name": "sidecar", "uid": 1001, "ports": ["15000/TCP"]}],
+        "rules": {
+            "default": "allow",
+            "rules": [{"from": "sidecar", "to": "app", "ports": ["8080/TCP"], "action": "deny"}],
+        },
+        "containers": [
+            {"name": "app", "uid": 1000, "ports": ["8080/TCP", "9090/UDP"]},
+            {"name": "sidecar", "uid": 1001, "ports": ["15000/TCP"]},
+        ],
     }
     assert final["metadata"]["annotations"]["intrapod.kubereach.io/injected"].startswith("sha256:")
 
@@ -139,10 +142,16 @@ rules:
     assert resp["allowed"] is False and "patch" not in resp
     assert resp["status"]["code"] == 403
     msg = resp["status"]["message"]
-    for fragment in ["default: expected allow or deny", "rules[0].to: no container named 'nosuch'",
-                     "rules[1].ports[0]: 8081/TCP is not declared", "rules[1].ports[1]: port 70000",
-                     "rules[1].ports[2]: unknown protocol 'ICMP'", "rules[1].action: expected allow or deny",
-                     "rules[2].from: required", "rules[2].colour: unknown field"]:
+    for fragment in [
+        "default: expected allow or deny",
+        "rules[0].to: no container named 'nosuch'",
+        "rules[1].ports[0]: 8081/TCP is not declared",
+        "rules[1].ports[1]: port 70000",
+        "rules[1].ports[2]: unknown protocol 'ICMP'",
+        "rules[1].action: expected allow or deny",
+        "rules[2].from: required",
+        "rules[2].colour: unknown field",
+    ]:
         assert fragment in msg, fragment
     assert "(8 problems)" in msg
 
@@ -199,9 +208,13 @@ def test_container_uid_overrides_the_pod_uid():
 
 
 def test_assign_uids_gives_distinct_uids_from_10000_skipping_used_ones():
-    pod = make_pod(app_uid=None, sidecar_uid=None, pod_security={"runAsUser": 10000},
-                   annotations={"intrapod.kubereach.io/assign-uids": "true"},
-                   init_containers=[{"name": "migrate", "image": "x", "securityContext": {"runAsUser": 10001}}])
+    pod = make_pod(
+        app_uid=None,
+        sidecar_uid=None,
+        pod_security={"runAsUser": 10000},
+        annotations={"intrapod.kubereach.io/assign-uids": "true"},
+        init_containers=[{"name": "migrate", "image": "x", "securityContext": {"runAsUser": 10001}}],
+    )
     out = mutate(pod)
     assert out["response"]["allowed"] is True
     final = patched(pod, out)
@@ -212,7 +225,7 @@ def test_assign_uids_gives_distinct_uids_from_10000_skipping_used_ones():
     assert ann["intrapod.kubereach.io/assigned-uids"] == "app=10002,sidecar=10003"
     assert {c["name"]: c["uid"] for c in init_config(final)["containers"]} == {"app": 10002, "sidecar": 10003}
     assert "app=10002,sidecar=10003" in " ".join(out["response"]["warnings"])
-    assert decode_patch(mutate(final)) == []   # idempotent after assignment
+    assert decode_patch(mutate(final)) == []  # idempotent after assignment
 
 
 def test_assign_uids_keeps_explicit_uids_and_fills_existing_security_contexts():
@@ -221,7 +234,10 @@ def test_assign_uids_keeps_explicit_uids_and_fills_existing_security_contexts():
     final = patched(pod, mutate(pod))
     assert final["spec"]["containers"][0]["securityContext"] == {"runAsUser": 1000}
     assert final["spec"]["containers"][1]["securityContext"] == {
-        "readOnlyRootFilesystem": True, "runAsUser": 10000, "runAsNonRoot": True}
+        "readOnlyRootFilesystem": True,
+        "runAsUser": 10000,
+        "runAsNonRoot": True,
+    }
 
 
 def test_assign_uids_does_not_rescue_an_explicit_root_container():
@@ -281,17 +297,34 @@ def mutate_kind(kind):
     return review(req, Mode.MUTATE, SETTINGS)
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ({"kind": "Pod"}, "expected an AdmissionReview"),
-    ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1beta1", "request": {"uid": "1"}},
-     "unsupported apiVersion"),
-    ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1"}, "no request.uid"),
-    ([], "expected an AdmissionReview"),
-    ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
-      "request": {"uid": "1", "kind": "Pod", "object": {}}}, r"request.kind: expected an object, got str"),
-    ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
-      "request": {"uid": "1", "kind": {"kind": "Pod"}, "object": []}}, r"request.object: expected an object"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"kind": "Pod"}, "expected an AdmissionReview"),
+        (
+            {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1beta1", "request": {"uid": "1"}},
+            "unsupported apiVersion",
+        ),
+        ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1"}, "no request.uid"),
+        ([], "expected an AdmissionReview"),
+        (
+            {
+                "kind": "AdmissionReview",
+                "apiVersion": "admission.k8s.io/v1",
+                "request": {"uid": "1", "kind": "Pod", "object": {}},
+            },
+            r"request.kind: expected an object, got str",
+        ),
+        (
+            {
+                "kind": "AdmissionReview",
+                "apiVersion": "admission.k8s.io/v1",
+                "request": {"uid": "1", "kind": {"kind": "Pod"}, "object": []},
+            },
+            r"request.object: expected an object",
+        ),
+    ],
+)
 def test_malformed_reviews_are_rejected(body, fragment):
     with pytest.raises(BadReview, match=fragment):
         review(body, Mode.MUTATE, SETTINGS)
@@ -300,12 +333,14 @@ def test_malformed_reviews_are_rejected(body, fragment):
 def test_annotations_map_is_created_when_absent():
     # a pod can only carry rules in annotations, but assign-uids paths and the
     # injected annotation must also work when other annotations are absent
-    from orchestrator.webhook.admission import _annotation_patch
+    from webhook.admission import _annotation_patch
 
     assert _annotation_patch({"metadata": {}}, {"a/b": "1"}) == [
-        {"op": "add", "path": "/metadata/annotations", "value": {"a/b": "1"}}]
+        {"op": "add", "path": "/metadata/annotations", "value": {"a/b": "1"}}
+    ]
     assert _annotation_patch({"metadata": {"annotations": {"x": "y"}}}, {"a/b": "1"}) == [
-        {"op": "add", "path": "/metadata/annotations/a~1b", "value": "1"}]
+        {"op": "add", "path": "/metadata/annotations/a~1b", "value": "1"}
+    ]
 
 
 def test_a_port_declared_by_two_containers_is_denied():
@@ -328,7 +363,7 @@ def test_a_capability_written_as_a_plain_string_still_counts():
     pod["spec"]["containers"][1]["securityContext"]["capabilities"] = {"add": "NET_ADMIN"}
     resp = mutate(pod)["response"]
     assert resp["allowed"] is False and "'sidecar' has NET_ADMIN" in resp["status"]["message"]
-    pod["spec"]["containers"][1]["securityContext"]["capabilities"] = "NET_ADMIN"   # not a mapping: ignored
+    pod["spec"]["containers"][1]["securityContext"]["capabilities"] = "NET_ADMIN"  # not a mapping: ignored
     assert mutate(pod)["response"]["allowed"] is True
 
 
@@ -338,8 +373,14 @@ def test_a_container_added_by_a_later_mutating_webhook_is_taken_in_on_reinvocati
     (reinvocationPolicy: IfNeeded), which updates the init container in place."""
     once = patched(make_pod(), mutate(make_pod()))
     meshed = copy.deepcopy(once)
-    meshed["spec"]["containers"].append({"name": "mesh-proxy", "image": "proxy", "ports": [{"containerPort": 15090}],
-                                         "securityContext": {"runAsUser": 1337}})
+    meshed["spec"]["containers"].append(
+        {
+            "name": "mesh-proxy",
+            "image": "proxy",
+            "ports": [{"containerPort": 15090}],
+            "securityContext": {"runAsUser": 1337},
+        }
+    )
     resp = validate(meshed)["response"]
     assert resp["allowed"] is False and "does not carry the config the rules give" in resp["status"]["message"]
     reinvoked = mutate(meshed)
@@ -348,6 +389,9 @@ def test_a_container_added_by_a_later_mutating_webhook_is_taken_in_on_reinvocati
     final = patched(meshed, reinvoked)
     assert [c["name"] for c in final["spec"]["initContainers"]] == ["kubereach-intrapod"]
     assert {c["name"]: c["uid"] for c in init_config(final)["containers"]} == {
-        "app": 1000, "sidecar": 1001, "mesh-proxy": 1337}
+        "app": 1000,
+        "sidecar": 1001,
+        "mesh-proxy": 1337,
+    }
     assert validate(final)["response"]["allowed"] is True
     assert decode_patch(mutate(final)) == []

@@ -39,7 +39,8 @@ def demo_annotated_pod() -> tuple[Path, dict]:
     for f in sorted(DEMO.glob("*.yaml")):
         for doc in yaml.safe_load_all(f.read_text()):
             if (doc or {}).get("kind") == "Pod" and "intrapod.kubereach.io/rules" in (
-                    (doc.get("metadata") or {}).get("annotations") or {}):
+                (doc.get("metadata") or {}).get("annotations") or {}
+            ):
                 return f, doc
     pytest.skip("manifests/demo has no pod with intrapod.kubereach.io/rules")
 
@@ -52,15 +53,19 @@ class Lab:
         self.env.update(HOME=str(tmp / "home"), KUBECONFIG=str(self.state / "kubeconfig"))
 
     def kubectl(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-        r = subprocess.run([KUBECTL, *args], capture_output=True, text=True, env=self.env, input=stdin,
-                           timeout=120)
+        r = subprocess.run([KUBECTL, *args], capture_output=True, text=True, env=self.env, input=stdin, timeout=120)
         if check and r.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)}: {r.stderr}")
         return r
 
     def sweep(self, namespace: str, out: Path) -> tuple[int, list[dict]]:
-        r = subprocess.run([KUBEREACH, "sweep", "-n", namespace, "-o", str(out), "--timeout", "1"],
-                           capture_output=True, text=True, env=self.env, timeout=300)
+        r = subprocess.run(
+            [KUBEREACH, "sweep", "-n", namespace, "-o", str(out), "--timeout", "1"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=300,
+        )
         assert (out / "probes.csv").exists(), r.stderr
         with open(out / "probes.csv", newline="") as fh:
             return r.returncode, list(csv.DictReader(fh))
@@ -88,30 +93,69 @@ def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("krwh-lab")
     lab = Lab(tmp)
     (tmp / "home").mkdir()
-    r = subprocess.run([KUBEREACH, "lab", "up", "--state-dir", str(lab.state), "--timeout", "60"],
-                       capture_output=True, text=True, env=lab.env, timeout=180)
+    r = subprocess.run(
+        [KUBEREACH, "lab", "up", "--state-dir", str(lab.state), "--timeout", "60"],
+        capture_output=True,
+        text=True,
+        env=lab.env,
+        timeout=180,
+    )
     if r.returncode != 0:
-        subprocess.run([KUBEREACH, "lab", "down", "--state-dir", str(lab.state)], env=lab.env,
-                       capture_output=True, timeout=180)
+        subprocess.run(
+            [KUBEREACH, "lab", "down", "--state-dir", str(lab.state)], env=lab.env, capture_output=True, timeout=180
+        )
         pytest.fail(f"kubereach lab up failed: {r.stderr}")
     try:
         yield lab
     finally:
-        subprocess.run([KUBEREACH, "lab", "down", "--state-dir", str(lab.state)], env=lab.env,
-                       capture_output=True, timeout=180)
+        subprocess.run(
+            [KUBEREACH, "lab", "down", "--state-dir", str(lab.state)], env=lab.env, capture_output=True, timeout=180
+        )
 
 
 @pytest.fixture(scope="module")
 def webhook(lab):
     """`kubereach webhook serve` on 127.0.0.1 and both configurations applied with url + caBundle."""
     certs = lab.tmp / "certs"
-    r = subprocess.run([KUBEREACH, "webhook", "certs", "--service", "kubereach-webhook", "-n", "kubereach-system",
-                        "--ip", "127.0.0.1", "--out", str(certs)], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            KUBEREACH,
+            "webhook",
+            "certs",
+            "--service",
+            "kubereach-webhook",
+            "-n",
+            "kubereach-system",
+            "--ip",
+            "127.0.0.1",
+            "--out",
+            str(certs),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     bundle = r.stdout.strip()
-    proc = subprocess.Popen([KUBEREACH, "webhook", "serve", "--cert", str(certs / "tls.crt"),
-                             "--key", str(certs / "tls.key"), "--host", "127.0.0.1", "--port", "0",
-                             "--agent-image", AGENT], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            KUBEREACH,
+            "webhook",
+            "serve",
+            "--cert",
+            str(certs / "tls.crt"),
+            "--key",
+            str(certs / "tls.key"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--agent-image",
+            AGENT,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     log: list[str] = []
     try:
         m = re.search(r"https://127\.0\.0\.1:(\d+)", proc.stderr.readline())
@@ -121,8 +165,13 @@ def webhook(lab):
         lab.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(configurations(port, bundle)))
         yield {"port": port, "bundle": bundle, "certs": certs, "log": log}
     finally:
-        lab.kubectl("delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration",
-                    "-l", "app.kubernetes.io/part-of=kubereach-test", check=False)
+        lab.kubectl(
+            "delete",
+            "mutatingwebhookconfiguration,validatingwebhookconfiguration",
+            "-l",
+            "app.kubernetes.io/part-of=kubereach-test",
+            check=False,
+        )
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(10)
@@ -135,23 +184,30 @@ def test_the_shipped_manifests_the_lab_serves_apply_as_is(lab, tmp_path):
     """A server-side dry run with strict field validation of the shipped objects (the lab
     serves no Deployment or PodDisruptionBudget: test_webhook_manifests checks those; a
     client-side dry run validates nothing without the server)."""
-    names = ("namespace.yaml", "serviceaccount.yaml", "service.yaml", "mutating-webhook.yaml",
-             "validating-webhook.yaml")
+    names = (
+        "namespace.yaml",
+        "serviceaccount.yaml",
+        "service.yaml",
+        "mutating-webhook.yaml",
+        "validating-webhook.yaml",
+    )
     files = [REPO / "manifests" / "webhook" / f for f in names]
 
     def dry(*paths: Path) -> subprocess.CompletedProcess:
-        return lab.kubectl("apply", "--dry-run=server", "--validate=strict",
-                           *(a for f in paths for a in ("-f", str(f))), check=False)
+        return lab.kubectl(
+            "apply", "--dry-run=server", "--validate=strict", *(a for f in paths for a in ("-f", str(f))), check=False
+        )
 
-    lab.kubectl("apply", "-f", str(files[0]))     # a server dry run needs the namespace to exist
+    lab.kubectl("apply", "-f", str(files[0]))  # a server dry run needs the namespace to exist
     try:
         r = dry(*files)
         assert r.returncode == 0, r.stderr
         assert r.stdout.count("(server dry run)") == len(files), r.stdout
         # and the check is real: a misspelt field is refused
         typo = tmp_path / "typo.yaml"
-        typo.write_text((REPO / "manifests" / "webhook" / "service.yaml").read_text()
-                        .replace("targetPort:", "targetPrt:"))
+        typo.write_text(
+            (REPO / "manifests" / "webhook" / "service.yaml").read_text().replace("targetPort:", "targetPrt:")
+        )
         r = dry(typo)
         assert r.returncode != 0 and "targetPrt" in r.stderr, r.stdout + r.stderr
     finally:
@@ -176,13 +232,25 @@ def readmission_patch(webhook: dict, pod: dict) -> str | None:
     import urllib.request
     import uuid
 
-    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-              "request": {"uid": str(uuid.uuid4()), "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                          "resource": {"group": "", "version": "v1", "resource": "pods"},
-                          "namespace": pod["metadata"]["namespace"], "operation": "CREATE", "object": pod}}
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": str(uuid.uuid4()),
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": pod["metadata"]["namespace"],
+            "operation": "CREATE",
+            "object": pod,
+        },
+    }
     ctx = ssl.create_default_context(cafile=str(webhook["certs"] / "ca.crt"))
-    req = urllib.request.Request(f"https://127.0.0.1:{webhook['port']}/mutate", data=json.dumps(review).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        f"https://127.0.0.1:{webhook['port']}/mutate",
+        data=json.dumps(review).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
         resp = json.loads(r.read())["response"]
     assert resp["uid"] == review["request"]["uid"] and resp["allowed"] is True
@@ -238,12 +306,24 @@ def test_demo_pod_is_enforced_through_the_webhook_and_unenforced_without_it(lab,
 
 
 def bad_pod(ns: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "shared-uid", "namespace": ns,
-                         "annotations": {"intrapod.kubereach.io/rules": "default: deny\nrules:\n- {from: a, to: nosuch, action: allow}\n"}},
-            "spec": {"securityContext": {"runAsUser": 1000},
-                     "containers": [{"name": "a", "image": "busybox", "ports": [{"containerPort": 80}]},
-                                    {"name": "b", "image": "busybox"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "shared-uid",
+            "namespace": ns,
+            "annotations": {
+                "intrapod.kubereach.io/rules": "default: deny\nrules:\n- {from: a, to: nosuch, action: allow}\n"
+            },
+        },
+        "spec": {
+            "securityContext": {"runAsUser": 1000},
+            "containers": [
+                {"name": "a", "image": "busybox", "ports": [{"containerPort": 80}]},
+                {"name": "b", "image": "busybox"},
+            ],
+        },
+    }
 
 
 def test_kubectl_apply_of_unenforceable_rules_is_denied_with_every_problem(lab, webhook):
@@ -259,27 +339,63 @@ def test_kubectl_apply_of_unenforceable_rules_is_denied_with_every_problem(lab, 
 
 
 MESH_POD = {
-    "apiVersion": "v1", "kind": "Pod",
-    "metadata": {"name": "meshed", "labels": {"app": "meshed"},
-                 "annotations": {"intrapod.kubereach.io/rules":
-                                 "default: allow\nrules:\n- {from: sidecar, to: app, ports: [8080], action: deny}\n"}},
-    "spec": {"initContainers": [{
-                 # a mesh-like init container: redirect 7777 to the sidecar's 15000
-                 "name": "mesh-init", "image": AGENT,
-                 "command": ["iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "--dport", "7777",
-                             "-j", "REDIRECT", "--to-ports", "15000"],
-                 "securityContext": {"runAsUser": 0, "capabilities": {"add": ["NET_ADMIN"]}}}],
-             "containers": [
-                 {"name": "app", "image": "nginx", "ports": [{"containerPort": 8080}],
-                  "securityContext": {"runAsUser": 1000}},
-                 {"name": "sidecar", "image": "envoy", "ports": [{"containerPort": 15000}],
-                  "securityContext": {"runAsUser": 1001}}]},
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {
+        "name": "meshed",
+        "labels": {"app": "meshed"},
+        "annotations": {
+            "intrapod.kubereach.io/rules": (
+                "default: allow\nrules:\n- {from: sidecar, to: app, ports: [8080], action: deny}\n"
+            )
+        },
+    },
+    "spec": {
+        "initContainers": [
+            {
+                # a mesh-like init container: redirect 7777 to the sidecar's 15000
+                "name": "mesh-init",
+                "image": AGENT,
+                "command": [
+                    "iptables",
+                    "-t",
+                    "nat",
+                    "-A",
+                    "OUTPUT",
+                    "-p",
+                    "tcp",
+                    "--dport",
+                    "7777",
+                    "-j",
+                    "REDIRECT",
+                    "--to-ports",
+                    "15000",
+                ],
+                "securityContext": {"runAsUser": 0, "capabilities": {"add": ["NET_ADMIN"]}},
+            }
+        ],
+        "containers": [
+            {
+                "name": "app",
+                "image": "nginx",
+                "ports": [{"containerPort": 8080}],
+                "securityContext": {"runAsUser": 1000},
+            },
+            {
+                "name": "sidecar",
+                "image": "envoy",
+                "ports": [{"containerPort": 15000}],
+                "securityContext": {"runAsUser": 1001},
+            },
+        ],
+    },
 }
 
 
 def mesh_injector(bundle_dir: Path):
     """A second mutating webhook, called after kubereach's (its configuration name sorts
     later), that puts its mesh init container FIRST, ahead of kubereach-intrapod."""
+
     async def mutate(request: web.Request) -> web.Response:
         review = await request.json()
         pod = review["request"]["object"]
@@ -310,13 +426,22 @@ def mesh_webhook(lab, webhook):
     port = runner.addresses[0][1]
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    cfg = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-           "metadata": {"name": "zz-mesh-injector", "labels": {"app.kubernetes.io/part-of": "kubereach-test"}},
-           "webhooks": [{"name": "inject.mesh.example.com", "admissionReviewVersions": ["v1"],
-                         "sideEffects": "None", "failurePolicy": "Fail", "timeoutSeconds": 5,
-                         "clientConfig": {"url": f"https://127.0.0.1:{port}/mesh", "caBundle": webhook["bundle"]},
-                         "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
-                                    "resources": ["pods"]}]}]}
+    cfg = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "zz-mesh-injector", "labels": {"app.kubernetes.io/part-of": "kubereach-test"}},
+        "webhooks": [
+            {
+                "name": "inject.mesh.example.com",
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "failurePolicy": "Fail",
+                "timeoutSeconds": 5,
+                "clientConfig": {"url": f"https://127.0.0.1:{port}/mesh", "caBundle": webhook["bundle"]},
+                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
+            }
+        ],
+    }
     lab.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(cfg))
     try:
         yield
@@ -342,8 +467,9 @@ def test_a_mesh_nat_init_container_coexists_in_either_order(lab, webhook, mesh_w
         lab.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(pod))
         live = lab.wait_running(ns, "meshed")
         names = [c["name"] for c in live["spec"]["initContainers"]]
-        assert names == (["kubereach-intrapod", "mesh-init"] if order == "kubereach-first"
-                         else ["mesh-init", "kubereach-intrapod"])
+        assert names == (
+            ["kubereach-intrapod", "mesh-init"] if order == "kubereach-first" else ["mesh-init", "kubereach-intrapod"]
+        )
         codes = {s["name"]: s["state"]["terminated"]["exitCode"] for s in live["status"]["initContainerStatuses"]}
         assert codes == {"kubereach-intrapod": 0, "mesh-init": 0}
 
@@ -351,7 +477,9 @@ def test_a_mesh_nat_init_container_coexists_in_either_order(lab, webhook, mesh_w
         mine = intra_rows(rows, f"{ns}/meshed")
         assert mine and all(r["verdict"] == "ok" for r in mine), mine
         assert {(r["source"].rsplit("/", 1)[1], r["port"], r["expected"]) for r in mine} == {
-            ("sidecar", "8080", "deny"), ("app", "15000", "allow")}
+            ("sidecar", "8080", "deny"),
+            ("app", "15000", "allow"),
+        }
 
         # The redirect still works: from inside the pod, 7777 lands on the sidecar's listener.
         scan = debug_scan(lab, ns, "meshed", 7777)
@@ -364,8 +492,27 @@ def test_a_mesh_nat_init_container_coexists_in_either_order(lab, webhook, mesh_w
 
 def debug_scan(lab: Lab, ns: str, pod: str, port: int) -> dict | None:
     """`kubectl debug` an agent ephemeral container that scans 127.0.0.1:PORT; None if unsupported."""
-    r = lab.kubectl("-n", ns, "debug", pod, "--image", AGENT, "--container", "scan", "--profile", "general",
-                    "--", "kubereach-probe", "scan", "127.0.0.1", "-p", str(port), "-o", "json", check=False)
+    r = lab.kubectl(
+        "-n",
+        ns,
+        "debug",
+        pod,
+        "--image",
+        AGENT,
+        "--container",
+        "scan",
+        "--profile",
+        "general",
+        "--",
+        "kubereach-probe",
+        "scan",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-o",
+        "json",
+        check=False,
+    )
     if r.returncode != 0:
         return None
     deadline = time.monotonic() + 30
@@ -376,10 +523,8 @@ def debug_scan(lab: Lab, ns: str, pod: str, port: int) -> dict | None:
             try:
                 doc = json.loads(out[start:])
             except ValueError:
-                pass   # not complete yet
+                pass  # not complete yet
             else:
                 return doc["results"][0]
         time.sleep(0.3)
     raise AssertionError(f"no scan result from the debug container: {out!r}")
-
-

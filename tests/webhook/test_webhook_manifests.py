@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from webhook_helpers import init_config, make_review, patched
 
 from lab.admission import rule_matches, selector_matches
-from orchestrator.webhook.admission import Mode, Settings, review
-
-from webhook_helpers import init_config, make_review, patched
+from webhook.admission import Mode, Settings, review
 
 REPO = Path(__file__).resolve().parents[2]
 WEBHOOK_DIR = REPO / "manifests" / "webhook"
@@ -41,9 +40,9 @@ def strict_round_trip(doc: dict) -> dict:
 
     api = client.ApiClient()
     text, model_name = json.dumps(doc), f"V1{doc['kind']}"
-    if "content_type" in inspect.signature(api.deserialize).parameters:   # newer clients: the text
+    if "content_type" in inspect.signature(api.deserialize).parameters:  # newer clients: the text
         model = api.deserialize(text, model_name, "application/json")
-    else:                                                                  # older ones: a response
+    else:  # older ones: a response
         model = api.deserialize(types.SimpleNamespace(data=text), model_name)
     return api.sanitize_for_serialization(model)
 
@@ -126,28 +125,40 @@ def test_failure_policy_trade_off_is_explained_next_to_it():
 
 
 @pytest.mark.parametrize("kind", ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"])
-@pytest.mark.parametrize("namespace, labels, pod_labels, called", [
-    ("shop", {"intrapod.kubereach.io/enforce": "true"}, {"app": "web"}, True),
-    ("shop", {}, {"app": "web"}, False),                                         # not opted in
-    ("kubereach-system", {"intrapod.kubereach.io/enforce": "true"}, {}, False),  # its own namespace
-    ("shop", {"intrapod.kubereach.io/enforce": "true"},
-     {"app.kubernetes.io/name": "kubereach-webhook"}, False),                     # its own pods
-])
-def test_configurations_select_only_opted_in_namespaces_never_the_webhook_itself(kind, namespace, labels,
-                                                                                 pod_labels, called):
+@pytest.mark.parametrize(
+    "namespace, labels, pod_labels, called",
+    [
+        ("shop", {"intrapod.kubereach.io/enforce": "true"}, {"app": "web"}, True),
+        ("shop", {}, {"app": "web"}, False),  # not opted in
+        ("kubereach-system", {"intrapod.kubereach.io/enforce": "true"}, {}, False),  # its own namespace
+        (
+            "shop",
+            {"intrapod.kubereach.io/enforce": "true"},
+            {"app.kubernetes.io/name": "kubereach-webhook"},
+            False,
+        ),  # its own pods
+    ],
+)
+def test_configurations_select_only_opted_in_namespaces_never_the_webhook_itself(
+    kind, namespace, labels, pod_labels, called
+):
     (cfg,) = by_kind(kind)
     ns_labels = {"kubernetes.io/metadata.name": namespace, **labels}
     for hook in cfg["webhooks"]:
         assert any(rule_matches(r, "CREATE") for r in hook["rules"])
-        hit = (selector_matches(hook["namespaceSelector"], ns_labels)
-               and selector_matches(hook["objectSelector"], pod_labels))
+        hit = selector_matches(hook["namespaceSelector"], ns_labels) and selector_matches(
+            hook["objectSelector"], pod_labels
+        )
         assert hit is called
 
 
 def test_the_demos_annotated_pods_are_admitted_with_their_rules():
-    demo = [o for o in objects(REPO / "manifests" / "demo")
-            if o.get("kind") == "Pod" and "intrapod.kubereach.io/rules" in
-            ((o.get("metadata") or {}).get("annotations") or {})]
+    demo = [
+        o
+        for o in objects(REPO / "manifests" / "demo")
+        if o.get("kind") == "Pod"
+        and "intrapod.kubereach.io/rules" in ((o.get("metadata") or {}).get("annotations") or {})
+    ]
     if not demo:
         pytest.skip("no annotated pod in manifests/demo yet")
     for pod in demo:

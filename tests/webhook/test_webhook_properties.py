@@ -6,12 +6,12 @@ import contextlib
 import io
 
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-from orchestrator.webhook.admission import Mode, Settings, review
-from probe import cli as probe_cli
-
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from webhook_helpers import decode_patch, init_config, make_review, patched
+
+from probe import cli as probe_cli
+from webhook.admission import Mode, Settings, review
 
 NAMES = ["app", "sidecar", "metrics", "proxy"]
 
@@ -24,10 +24,13 @@ def pods(draw):
     containers = []
     declared: dict[str, list[str]] = {}
     # ports are unique across the pod: a port declared twice is denied (tested elsewhere)
-    all_ports = draw(st.lists(st.tuples(st.integers(1, 65535), st.sampled_from(["TCP", "UDP"])),
-                              max_size=3 * len(names), unique=True))
-    for i, (name, uid) in enumerate(zip(names, uids)):
-        ports = all_ports[i::len(names)]
+    all_ports = draw(
+        st.lists(
+            st.tuples(st.integers(1, 65535), st.sampled_from(["TCP", "UDP"])), max_size=3 * len(names), unique=True
+        )
+    )
+    for i, (name, uid) in enumerate(zip(names, uids, strict=False)):
+        ports = all_ports[i :: len(names)]
         declared[name] = [f"{p}/{proto}" for p, proto in ports]
         c = {"name": name, "image": "x", "ports": [{"containerPort": p, "protocol": proto} for p, proto in ports]}
         if not assign or draw(st.booleans()):
@@ -43,13 +46,18 @@ def pods(draw):
         if draw(st.booleans()):
             rule["ports"] = draw(st.lists(st.sampled_from(declared[target]), min_size=1, unique=True))
         rules.append(rule)
-    annotations = {"intrapod.kubereach.io/rules": yaml.safe_dump(
-        {"default": draw(st.sampled_from(["allow", "deny"])), "rules": rules})}
+    annotations = {
+        "intrapod.kubereach.io/rules": yaml.safe_dump(
+            {"default": draw(st.sampled_from(["allow", "deny"])), "rules": rules}
+        )
+    }
     if assign:
         annotations["intrapod.kubereach.io/assign-uids"] = "true"
     init = draw(st.sampled_from([None, [], [{"name": "mesh-init", "image": "mesh"}]]))
-    pod = {"metadata": {"name": "p", "namespace": "shop", "annotations": annotations},
-           "spec": {"containers": containers}}
+    pod = {
+        "metadata": {"name": "p", "namespace": "shop", "annotations": annotations},
+        "spec": {"containers": containers},
+    }
     if init is not None:
         pod["spec"]["initContainers"] = init
     return pod

@@ -19,12 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 from cryptography import x509
+from webhook_helpers import decode_patch, init_config, make_pod, make_review, patched
 
 from orchestrator.cli import main
 from orchestrator.errors import UsageError
-from orchestrator.webhook.certs import patch_ca_bundle
-
-from webhook_helpers import decode_patch, init_config, make_pod, make_review, patched
+from webhook.certs import patch_ca_bundle
 
 REPO = Path(__file__).resolve().parents[2]
 KUBEREACH = str(Path(sys.executable).with_name("kubereach"))
@@ -35,8 +34,12 @@ def test_certs_writes_ca_cert_and_private_key_with_the_service_names(cert_dir):
     cert = x509.load_pem_x509_certificate((cert_dir / "tls.crt").read_bytes())
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == [
-        "kubereach-webhook", "kubereach-webhook.kubereach-system", "kubereach-webhook.kubereach-system.svc",
-        "kubereach-webhook.kubereach-system.svc.cluster.local", "localhost"]
+        "kubereach-webhook",
+        "kubereach-webhook.kubereach-system",
+        "kubereach-webhook.kubereach-system.svc",
+        "kubereach-webhook.kubereach-system.svc.cluster.local",
+        "localhost",
+    ]
     assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
     ca = x509.load_pem_x509_certificate((cert_dir / "ca.crt").read_bytes())
     cert.verify_directly_issued_by(ca)
@@ -55,12 +58,16 @@ def test_certs_patches_the_bundle_into_the_shipped_webhook_configurations_keepin
         shutil.copy(REPO / "manifests" / "webhook" / name, tmp_path / name)
         files += ["--patch-config", str(tmp_path / name)]
     out = tmp_path / "certs"
-    assert main(["webhook", "certs", "--service", "kubereach-webhook", "-n", "kubereach-system",
-                 "--out", str(out), *files]) == 0
+    assert (
+        main(
+            ["webhook", "certs", "--service", "kubereach-webhook", "-n", "kubereach-system", "--out", str(out), *files]
+        )
+        == 0
+    )
     bundle = base64.b64encode((out / "ca.crt").read_bytes()).decode()
     for name in ("mutating-webhook.yaml", "validating-webhook.yaml"):
         text = (tmp_path / name).read_text()
-        assert "failurePolicy" in text and "#" in text       # comments kept
+        assert "failurePolicy" in text and "#" in text  # comments kept
         docs = [d for d in yaml.safe_load_all(text) if d]
         hooks = [h for d in docs for h in d.get("webhooks", [])]
         assert hooks and all(h["clientConfig"]["caBundle"] == bundle for h in hooks)
@@ -86,25 +93,53 @@ def test_certs_with_a_wrong_config_file_changes_nothing_on_disk(tmp_path, capsys
     before = good.read_text()
     wrong = tmp_path / "service.yaml"
     shutil.copy(REPO / "manifests" / "webhook" / "service.yaml", wrong)
-    rc = main(["webhook", "certs", "--service", "wh", "-n", "sys", "--out", str(tmp_path / "certs"),
-               "--patch-config", str(good), "--patch-config", str(wrong)])
+    rc = main(
+        [
+            "webhook",
+            "certs",
+            "--service",
+            "wh",
+            "-n",
+            "sys",
+            "--out",
+            str(tmp_path / "certs"),
+            "--patch-config",
+            str(good),
+            "--patch-config",
+            str(wrong),
+        ]
+    )
     assert rc == 2
     assert "no MutatingWebhookConfiguration or ValidatingWebhookConfiguration" in capsys.readouterr().err
     assert not (tmp_path / "certs").exists() and good.read_text() == before
 
 
 def test_certs_rejects_a_bad_ip(tmp_path):
-    assert main(["webhook", "certs", "--service", "wh", "-n", "sys", "--out", str(tmp_path),
-                 "--ip", "not-an-ip"]) == 2
+    assert main(["webhook", "certs", "--service", "wh", "-n", "sys", "--out", str(tmp_path), "--ip", "not-an-ip"]) == 2
 
 
 @pytest.fixture
 def server(cert_dir):
     """`kubereach webhook serve` in a subprocess on a free port of 127.0.0.1."""
-    proc = subprocess.Popen([KUBEREACH, "webhook", "serve", "--cert", str(cert_dir / "tls.crt"),
-                             "--key", str(cert_dir / "tls.key"), "--host", "127.0.0.1", "--port", "0",
-                             "--agent-image", "ghcr.io/kubereach/agent:test"],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            KUBEREACH,
+            "webhook",
+            "serve",
+            "--cert",
+            str(cert_dir / "tls.crt"),
+            "--key",
+            str(cert_dir / "tls.key"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--agent-image",
+            "ghcr.io/kubereach/agent:test",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stderr.readline()
         m = re.search(r"listening on https://127\.0\.0\.1:(\d+)", line)
@@ -122,8 +157,9 @@ def server(cert_dir):
 
 
 def post(port: int, path: str, body: bytes, ctx: ssl.SSLContext) -> tuple[int, bytes]:
-    req = urllib.request.Request(f"https://127.0.0.1:{port}{path}", data=body, method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"https://127.0.0.1:{port}{path}", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
             return r.status, r.read()
@@ -184,9 +220,25 @@ def test_sigterm_stops_the_server_cleanly(server):
 
 
 def test_serve_with_a_missing_certificate_is_a_usage_error(tmp_path):
-    r = subprocess.run([KUBEREACH, "webhook", "serve", "--cert", str(tmp_path / "no.crt"),
-                        "--key", str(tmp_path / "no.key"), "--port", "0", "--host", "127.0.0.1"],
-                       capture_output=True, text=True, timeout=30, env={**os.environ})
+    r = subprocess.run(
+        [
+            KUBEREACH,
+            "webhook",
+            "serve",
+            "--cert",
+            str(tmp_path / "no.crt"),
+            "--key",
+            str(tmp_path / "no.key"),
+            "--port",
+            "0",
+            "--host",
+            "127.0.0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ},
+    )
     assert r.returncode == 2
     assert "cannot load the serving certificate" in r.stderr
 
@@ -198,8 +250,8 @@ def test_webhook_group_is_registered_with_serve_and_certs(capsys):
 
 
 def test_server_picks_up_a_rotated_certificate_without_restarting(tmp_path):
-    from orchestrator.webhook.admission import Settings
-    from orchestrator.webhook.server import serve
+    from webhook.admission import Settings
+    from webhook.server import serve
 
     first, second, live = tmp_path / "one", tmp_path / "two", tmp_path / "live"
     for d in (first, second):
@@ -210,6 +262,7 @@ def test_server_picks_up_a_rotated_certificate_without_restarting(tmp_path):
 
     async def health(port: int, ca_dir) -> bool:
         import aiohttp
+
         ctx = ssl.create_default_context(cafile=str(ca_dir / "ca.crt"))
         try:
             async with aiohttp.ClientSession() as s, s.get(f"https://127.0.0.1:{port}/healthz", ssl=ctx) as r:
@@ -219,9 +272,18 @@ def test_server_picks_up_a_rotated_certificate_without_restarting(tmp_path):
 
     async def go():
         stop, bound = asyncio.Event(), asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(serve(Settings(), host="127.0.0.1", port=0, cert_file=str(live / "tls.crt"),
-                                         key_file=str(live / "tls.key"), stop=stop, reload_interval=0.05,
-                                         on_listening=lambda h, p: bound.set_result(p)))
+        task = asyncio.create_task(
+            serve(
+                Settings(),
+                host="127.0.0.1",
+                port=0,
+                cert_file=str(live / "tls.crt"),
+                key_file=str(live / "tls.key"),
+                stop=stop,
+                reload_interval=0.05,
+                on_listening=lambda h, p: bound.set_result(p),
+            )
+        )
         port = await bound
         before = (await health(port, first), await health(port, second))
         for f in ("tls.crt", "tls.key"):
@@ -234,4 +296,5 @@ def test_server_picks_up_a_rotated_certificate_without_restarting(tmp_path):
         stop.set()
         await task
         return before, after
+
     assert asyncio.run(go()) == ((True, False), (False, True))

@@ -20,9 +20,16 @@ rules:
 """
 
 
-def make_pod(*, rules: str | None = RULES, app_uid: int | None = 1000, sidecar_uid: int | None = 1001,
-             annotations: dict[str, str] | None = None, init_containers: list[dict] | None = None,
-             pod_security: dict | None = None, name: str = "web") -> dict[str, Any]:
+def make_pod(
+    *,
+    rules: str | None = RULES,
+    app_uid: int | None = 1000,
+    sidecar_uid: int | None = 1001,
+    annotations: dict[str, str] | None = None,
+    init_containers: list[dict] | None = None,
+    pod_security: dict | None = None,
+    name: str = "web",
+) -> dict[str, Any]:
     """A two-container pod: ``app`` serving 8080 (named http) and 9090/UDP, and ``sidecar``."""
 
     def sc(uid: int | None) -> dict[str, Any]:
@@ -32,15 +39,20 @@ def make_pod(*, rules: str | None = RULES, app_uid: int | None = 1000, sidecar_u
     if rules is not None:
         ann["intrapod.kubereach.io/rules"] = rules
     pod: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "namespace": "shop", "labels": {"app": name}},
-        "spec": {"containers": [
-            {"name": "app", "image": "nginx", **sc(app_uid),
-             "ports": [{"containerPort": 8080, "name": "http"},
-                       {"containerPort": 9090, "protocol": "UDP"}]},
-            {"name": "sidecar", "image": "envoy", **sc(sidecar_uid),
-             "ports": [{"containerPort": 15000}]},
-        ]},
+        "spec": {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "nginx",
+                    **sc(app_uid),
+                    "ports": [{"containerPort": 8080, "name": "http"}, {"containerPort": 9090, "protocol": "UDP"}],
+                },
+                {"name": "sidecar", "image": "envoy", **sc(sidecar_uid), "ports": [{"containerPort": 15000}]},
+            ]
+        },
     }
     if ann:
         pod["metadata"]["annotations"] = ann
@@ -51,13 +63,24 @@ def make_pod(*, rules: str | None = RULES, app_uid: int | None = 1000, sidecar_u
     return pod
 
 
-def make_review(pod: dict[str, Any], *, operation: str = "CREATE", old: dict | None = None,
-                kind: str = "Pod") -> dict[str, Any]:
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "request": {"uid": str(uuid.uuid4()), "kind": {"group": "", "version": "v1", "kind": kind},
-                        "resource": {"group": "", "version": "v1", "resource": "pods"},
-                        "namespace": "shop", "operation": operation, "object": pod,
-                        "oldObject": old, "userInfo": {"username": "tester"}, "dryRun": False}}
+def make_review(
+    pod: dict[str, Any], *, operation: str = "CREATE", old: dict | None = None, kind: str = "Pod"
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": str(uuid.uuid4()),
+            "kind": {"group": "", "version": "v1", "kind": kind},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "shop",
+            "operation": operation,
+            "object": pod,
+            "oldObject": old,
+            "userInfo": {"username": "tester"},
+            "dryRun": False,
+        },
+    }
 
 
 def decode_patch(response: dict[str, Any]) -> list[dict[str, Any]]:

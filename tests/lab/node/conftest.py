@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))   # krl_node_helpers, beside this file
+sys.path.insert(0, str(Path(__file__).parent))  # krl_node_helpers, beside this file
 
-from krl_node_helpers import NodeHandle  # noqa: E402
+from krl_node_helpers import NodeHandle
+
 from lab.node import LabNode
 from lab.node.netns import list_netns
 

@@ -10,8 +10,9 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from lab.node import LabNode
 from lab.node.netns import in_netns
@@ -38,6 +39,7 @@ class NodeHandle:
             assert threading.current_thread().name == "lab-loop", "reports must come from the loop thread"
             self.statuses[key] = status
             self.history.setdefault(key, []).append(status)
+
         return report
 
     def run_pod(self, pod: Mapping[str, Any], *, wait: str | None = "Running", timeout: float = 15) -> dict[str, Any]:
@@ -54,12 +56,15 @@ class NodeHandle:
         def reached(st: dict[str, Any]) -> bool:
             if st.get("phase") in phases:
                 return True
-            if st.get("phase") in ("Succeeded", "Failed"):      # final: waiting longer cannot help
-                logs = {c["name"]: self.node.read_log(key[0], key[1], c["name"])[-2000:]
-                        for c in st.get("containerStatuses", []) + st.get("initContainerStatuses", [])
-                        if "waiting" not in c["state"]}
+            if st.get("phase") in ("Succeeded", "Failed"):  # final: waiting longer cannot help
+                logs = {
+                    c["name"]: self.node.read_log(key[0], key[1], c["name"])[-2000:]
+                    for c in st.get("containerStatuses", []) + st.get("initContainerStatuses", [])
+                    if "waiting" not in c["state"]
+                }
                 raise AssertionError(f"{key}: ended {st.get('phase')} while waiting for {phases}: {st}; logs {logs}")
             return False
+
         return self.wait(key, reached, timeout=timeout, what=f"phase {phases}")
 
     def wait(self, key, predicate, *, timeout: float = 15, what: str = "condition") -> dict[str, Any]:
@@ -85,15 +90,20 @@ class NodeHandle:
     def ip(self, namespace: str, name: str) -> str:
         return self.statuses[(namespace, name)]["podIP"]
 
-    def probe(self, src: tuple[str, str] | str, address: str, port: int, protocol: str = "TCP",
-              timeout: float = 0.6) -> tuple[str, dict[str, Any] | None]:
+    def probe(
+        self, src: tuple[str, str] | str, address: str, port: int, protocol: str = "TCP", timeout: float = 0.6
+    ) -> tuple[str, dict[str, Any] | None]:
         """(state, identity) as seen from inside ``src`` (a pod key or a namespace name)."""
         netns = src if isinstance(src, str) else self.node.pod_netns(*src)
         return self.pool.submit(_probe_in, netns, address, port, protocol, timeout).result(timeout + 5)
 
     def probe_many(self, jobs: list[tuple[Any, str, int, str]], timeout: float = 0.6) -> list[str]:
-        futs = [self.pool.submit(_probe_in, src if isinstance(src, str) else self.node.pod_netns(*src),
-                                 addr, port, proto, timeout) for src, addr, port, proto in jobs]
+        futs = [
+            self.pool.submit(
+                _probe_in, src if isinstance(src, str) else self.node.pod_netns(*src), addr, port, proto, timeout
+            )
+            for src, addr, port, proto in jobs
+        ]
         return [f.result(timeout + 10)[0] for f in futs]
 
 
@@ -115,18 +125,18 @@ def _probe_in(netns: str, address: str, port: int, protocol: str, timeout: float
             else:
                 sock.connect((address, port))
                 data = b""
-                for _ in range(2):          # one retry, like the agent
+                for _ in range(2):  # one retry, like the agent
                     sock.send(b"ping")
                     try:
                         data = sock.recv(4096)
                         break
-                    except socket.timeout:
+                    except TimeoutError:
                         continue
                 if not data:
                     return "filtered", None
         except ConnectionRefusedError:
             return "closed", None
-        except socket.timeout:
+        except TimeoutError:
             return "filtered", None
         except OSError as exc:
             return f"error:{exc.errno}", None
@@ -136,15 +146,25 @@ def _probe_in(netns: str, address: str, port: int, protocol: str, timeout: float
         return "open", None
 
 
-def listener_pod(name: str, *, namespace: str = "default", labels: Mapping[str, str] | None = None,
-                 ports: list[tuple[int, str]] | None = None, named: Mapping[int, str] | None = None,
-                 **spec: Any) -> dict[str, Any]:
+def listener_pod(
+    name: str,
+    *,
+    namespace: str = "default",
+    labels: Mapping[str, str] | None = None,
+    ports: list[tuple[int, str]] | None = None,
+    named: Mapping[int, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     """A pod with one ordinary container listening on ``ports`` (default 80/TCP)."""
     named = named or {}
-    port_list = [{"containerPort": p, "protocol": proto, **({"name": named[p]} if p in named else {})}
-                 for p, proto in (ports or [(80, "TCP")])]
-    return {"metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {"app": name})},
-            "spec": {"containers": [{"name": "app", "image": "nginx", "ports": port_list}], **spec}}
+    port_list = [
+        {"containerPort": p, "protocol": proto, **({"name": named[p]} if p in named else {})}
+        for p, proto in (ports or [(80, "TCP")])
+    ]
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {"app": name})},
+        "spec": {"containers": [{"name": "app", "image": "nginx", "ports": port_list}], **spec},
+    }
 
 
 def agent_container(name: str, script: str, *, uid: int | None = None, **extra: Any) -> dict[str, Any]:

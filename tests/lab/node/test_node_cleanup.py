@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+from pathlib import Path
 
 import pytest
-
 from krl_node_helpers import agent_container, listener_pod
+
 from lab.node import LabNode, cleanup_instance
 from lab.node.netns import in_ns_argv, list_netns, pids_in_netns
 
@@ -26,12 +27,14 @@ def test_cleanup_instance_removes_namespaces_and_processes_of_a_node_that_was_ne
     # A stray process in the node namespace too (as if left by a crashed tool).
     stray = subprocess.Popen(in_ns_argv(h.node.node_netns, ["sleep", "120"]), start_new_session=True)
     try:
-        cleanup_instance(h.node.names.instance_id)          # as `lab down` does after a crash
+        cleanup_instance(h.node.names.instance_id)  # as `lab down` does after a crash
         assert list_netns(prefix) == []
         assert stray.wait(5) == -9
         for pid in pids:
-            assert not os.path.exists(f"/proc/{pid}") or \
-                open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+            assert (
+                not os.path.exists(f"/proc/{pid}")
+                or Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+            )
     finally:
         if stray.poll() is None:
             stray.kill()

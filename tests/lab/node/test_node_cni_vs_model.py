@@ -13,7 +13,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from krl_node_helpers import listener_pod
 
 pytestmark = pytest.mark.netns
@@ -24,21 +23,23 @@ from orchestrator.snapshot.types import Origin, Protocol  # noqa: E402
 
 NAMESPACES = ("n1", "n2")
 PODS = (("n1", "p1"), ("n1", "p2"), ("n2", "p3"), ("n2", "p4"))
-PORTS = (80, 81)                       # 80 is named "http" on every pod
-EXTERNAL = ("192.0.2.10", 80)          # a fake external host inside the lab
+PORTS = (80, 81)  # 80 is named "http" on every pod
+EXTERNAL = ("192.0.2.10", 80)  # a fake external host inside the lab
 
-labels_st = st.fixed_dictionaries({"app": st.sampled_from(["a", "b"])},
-                                  optional={"role": st.sampled_from(["x", "y"])})
+labels_st = st.fixed_dictionaries({"app": st.sampled_from(["a", "b"])}, optional={"role": st.sampled_from(["x", "y"])})
 ns_labels_st = st.fixed_dictionaries({}, optional={"team": st.sampled_from(["t1", "t2"])})
 
 selector_st = st.one_of(
     st.just({}),
     st.builds(lambda v: {"matchLabels": {"app": v}}, st.sampled_from(["a", "b"])),
-    st.builds(lambda op, vals: {"matchExpressions": [{"key": "role", "operator": op, "values": vals}]},
-              st.sampled_from(["In", "NotIn"]), st.lists(st.sampled_from(["x", "y"]), min_size=1, max_size=2,
-                                                         unique=True)),
-    st.builds(lambda op: {"matchExpressions": [{"key": "role", "operator": op}]},
-              st.sampled_from(["Exists", "DoesNotExist"])),
+    st.builds(
+        lambda op, vals: {"matchExpressions": [{"key": "role", "operator": op, "values": vals}]},
+        st.sampled_from(["In", "NotIn"]),
+        st.lists(st.sampled_from(["x", "y"]), min_size=1, max_size=2, unique=True),
+    ),
+    st.builds(
+        lambda op: {"matchExpressions": [{"key": "role", "operator": op}]}, st.sampled_from(["Exists", "DoesNotExist"])
+    ),
 )
 ns_selector_st = st.one_of(
     st.just({}),
@@ -59,31 +60,47 @@ peer_st = st.one_of(
     st.builds(lambda b: {"ipBlock": b}, ip_block_st),
 )
 port_st = st.one_of(
-    st.just({"port": 80}), st.just({"port": 81}), st.just({"port": "http"}),
-    st.just({"port": 80, "endPort": 81}), st.just({"protocol": "UDP"}), st.just({"protocol": "TCP"}),
+    st.just({"port": 80}),
+    st.just({"port": 81}),
+    st.just({"port": "http"}),
+    st.just({"port": 80, "endPort": 81}),
+    st.just({"protocol": "UDP"}),
+    st.just({"protocol": "TCP"}),
     st.just({"port": 81, "protocol": "UDP"}),
 )
 
 
 def _rule(key: str):
-    return st.builds(lambda peers, ports: {**({key: peers} if peers is not None else {}),
-                                           **({"ports": ports} if ports is not None else {})},
-                     st.none() | st.lists(peer_st, max_size=2), st.none() | st.lists(port_st, max_size=2))
+    return st.builds(
+        lambda peers, ports: {
+            **({key: peers} if peers is not None else {}),
+            **({"ports": ports} if ports is not None else {}),
+        },
+        st.none() | st.lists(peer_st, max_size=2),
+        st.none() | st.lists(port_st, max_size=2),
+    )
 
 
 policy_spec_st = st.builds(
-    lambda sel, ing, eg, types: {"podSelector": sel,
-                                 **({"ingress": ing} if ing is not None else {}),
-                                 **({"egress": eg} if eg is not None else {}),
-                                 **({"policyTypes": types} if types is not None else {})},
-    selector_st, st.none() | st.lists(_rule("from"), max_size=2), st.none() | st.lists(_rule("to"), max_size=2),
-    st.none() | st.lists(st.sampled_from(["Ingress", "Egress"]), min_size=1, max_size=2, unique=True))
+    lambda sel, ing, eg, types: {
+        "podSelector": sel,
+        **({"ingress": ing} if ing is not None else {}),
+        **({"egress": eg} if eg is not None else {}),
+        **({"policyTypes": types} if types is not None else {}),
+    },
+    selector_st,
+    st.none() | st.lists(_rule("from"), max_size=2),
+    st.none() | st.lists(_rule("to"), max_size=2),
+    st.none() | st.lists(st.sampled_from(["Ingress", "Egress"]), min_size=1, max_size=2, unique=True),
+)
 
-cluster_st = st.fixed_dictionaries({
-    "ns_labels": st.fixed_dictionaries({n: ns_labels_st for n in NAMESPACES}),
-    "pod_labels": st.fixed_dictionaries({p: labels_st for p in PODS}),
-    "policies": st.lists(st.tuples(st.sampled_from(NAMESPACES), policy_spec_st), max_size=3),
-})
+cluster_st = st.fixed_dictionaries(
+    {
+        "ns_labels": st.fixed_dictionaries(dict.fromkeys(NAMESPACES, ns_labels_st)),
+        "pod_labels": st.fixed_dictionaries(dict.fromkeys(PODS, labels_st)),
+        "policies": st.lists(st.tuples(st.sampled_from(NAMESPACES), policy_spec_st), max_size=3),
+    }
+)
 
 
 @pytest.fixture
@@ -95,15 +112,30 @@ def node(node_factory):
 
 
 def _model_expectations(h, cluster) -> dict[tuple, bool]:
-    objects = [{"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": n, "labels": cluster["ns_labels"][n]}} for n in NAMESPACES]
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": cluster["ns_labels"][n]}}
+        for n in NAMESPACES
+    ]
     for ns, name in PODS:
         pod = h.pods[(ns, name)]
-        objects.append({"apiVersion": "v1", "kind": "Pod", "metadata": pod["metadata"], "spec": pod["spec"],
-                        "status": {"phase": "Running", "podIP": h.ip(ns, name)}})
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": pod["metadata"],
+                "spec": pod["spec"],
+                "status": {"phase": "Running", "podIP": h.ip(ns, name)},
+            }
+        )
     for i, (ns, spec) in enumerate(cluster["policies"]):
-        objects.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                        "metadata": {"name": f"p{i}", "namespace": ns}, "spec": spec})
+        objects.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": f"p{i}", "namespace": ns},
+                "spec": spec,
+            }
+        )
     snapshot = snapshot_from_objects((obj, Origin("random")) for obj in objects)
     pm = model.PolicyModel(snapshot)
     pods = {(p.namespace, p.name): p for p in snapshot.pods}
@@ -112,8 +144,9 @@ def _model_expectations(h, cluster) -> dict[tuple, bool]:
         for dst in PODS:
             if src != dst:
                 for port in PORTS:
-                    want[(src, dst, port)] = pm.evaluate(pods[src], pods[dst], port, Protocol.TCP).decision \
-                        == model.Decision.ALLOW
+                    want[(src, dst, port)] = (
+                        pm.evaluate(pods[src], pods[dst], port, Protocol.TCP).decision == model.Decision.ALLOW
+                    )
         want[(src, EXTERNAL[0], EXTERNAL[1])] = pm.evaluate_to_ip(pods[src], *EXTERNAL, Protocol.TCP).allowed
     return want
 
@@ -125,15 +158,21 @@ def test_live_cni_decisions_match_the_orchestrator_model(node, cluster):
     for key, labels in cluster["pod_labels"].items():
         h.pods[key] = {**h.pods[key], "metadata": {**h.pods[key]["metadata"], "labels": dict(labels)}}
     namespaces = [{"metadata": {"name": n, "labels": dict(cluster["ns_labels"][n])}} for n in NAMESPACES]
-    policies = [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                 "metadata": {"name": f"p{i}", "namespace": ns}, "spec": spec}
-                for i, (ns, spec) in enumerate(cluster["policies"])]
+    policies = [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": f"p{i}", "namespace": ns},
+            "spec": spec,
+        }
+        for i, (ns, spec) in enumerate(cluster["policies"])
+    ]
     h.sync(namespaces, policies)
     want = _model_expectations(h, cluster)
     keys = sorted(want, key=str)
     jobs = [(src, h.ip(*dst) if isinstance(dst, tuple) else dst, port, "TCP") for src, dst, port in keys]
     got = h.probe_many(jobs, timeout=0.4)
-    observed = {k: state in ("open", "closed") for k, state in zip(keys, got)}
-    assert set(got) <= {"open", "filtered"}, dict(zip(keys, got))
+    observed = {k: state in ("open", "closed") for k, state in zip(keys, got, strict=False)}
+    assert set(got) <= {"open", "filtered"}, dict(zip(keys, got, strict=False))
     mismatches = {k: ("cni allows" if observed[k] else "cni denies") for k in keys if observed[k] != want[k]}
     assert not mismatches, f"CNI and model disagree on {mismatches}\ncluster: {cluster}"

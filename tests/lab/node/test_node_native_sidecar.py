@@ -5,7 +5,6 @@ non-agent one answers on its declared ports like a regular container."""
 from __future__ import annotations
 
 import pytest
-
 from krl_node_helpers import agent_container, listener_pod
 
 pytestmark = pytest.mark.netns
@@ -16,8 +15,13 @@ def sidecar_pod(name: str) -> dict:
     pod = listener_pod(name, ports=[(80, "TCP")])
     pod["spec"]["initContainers"] = [
         {"name": "setup", "image": "busybox", "ports": [{"containerPort": 7000}]},
-        {"name": "proxy", "image": "envoy", "restartPolicy": "Always",
-         "ports": [{"containerPort": 9901, "name": "metrics"}, {"containerPort": 9902, "protocol": "UDP"}]}]
+        {
+            "name": "proxy",
+            "image": "envoy",
+            "restartPolicy": "Always",
+            "ports": [{"containerPort": 9901, "name": "metrics"}, {"containerPort": 9902, "protocol": "UDP"}],
+        },
+    ]
     return pod
 
 
@@ -35,17 +39,21 @@ def test_non_agent_native_sidecar_listens_on_its_ports_and_shows_running(node_fa
     state, ident = h.probe(("default", "client"), ip, 9902, "UDP")
     assert state == "open" and ident["container"] == "proxy"
     assert h.probe(("default", "client"), ip, 80)[1]["container"] == "app"
-    assert h.probe(("default", "client"), ip, 7000)[0] == "closed"     # the plain init container has exited
+    assert h.probe(("default", "client"), ip, 7000)[0] == "closed"  # the plain init container has exited
     assert b"9901/TCP" in h.node.read_log("default", "mesh", "proxy")
 
     # The lab CNI resolves the named port on the sidecar: only 'metrics' is let in.
-    only_metrics = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                    "metadata": {"name": "metrics", "namespace": "default"},
-                    "spec": {"podSelector": {"matchLabels": {"app": "mesh"}},
-                             "ingress": [{"ports": [{"port": "metrics"}]}]}}
+    only_metrics = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "metrics", "namespace": "default"},
+        "spec": {"podSelector": {"matchLabels": {"app": "mesh"}}, "ingress": [{"ports": [{"port": "metrics"}]}]},
+    }
     h.sync(policies=[only_metrics])
-    assert h.probe_many([(("default", "client"), ip, 9901, "TCP"),
-                         (("default", "client"), ip, 80, "TCP")]) == ["open", "filtered"]
+    assert h.probe_many([(("default", "client"), ip, 9901, "TCP"), (("default", "client"), ip, 80, "TCP")]) == [
+        "open",
+        "filtered",
+    ]
 
 
 def test_agent_native_sidecar_runs_in_the_background_while_regular_containers_run(node_factory, tmp_path):
@@ -53,20 +61,30 @@ def test_agent_native_sidecar_runs_in_the_background_while_regular_containers_ru
     marks = tmp_path / "marks"
     marks.mkdir()
     marks.chmod(0o777)
-    pod = {"metadata": {"name": "side"},
-           "spec": {"securityContext": {"runAsUser": 0},      # the marks live below root's 0700 tmp
-                    "initContainers": [agent_container("helper", f"echo up > {marks}/helper; exec sleep 30",
-                                                       restartPolicy="Always")],
-                    "containers": [agent_container(
-                        "main", f"for i in $(seq 100); do test -s {marks}/helper && exit 0; sleep 0.05; done; "
-                                "exit 9")]}}
+    pod = {
+        "metadata": {"name": "side"},
+        "spec": {
+            "securityContext": {"runAsUser": 0},  # the marks live below root's 0700 tmp
+            "initContainers": [
+                agent_container("helper", f"echo up > {marks}/helper; exec sleep 30", restartPolicy="Always")
+            ],
+            "containers": [
+                agent_container(
+                    "main", f"for i in $(seq 100); do test -s {marks}/helper && exit 0; sleep 0.05; done; exit 9"
+                )
+            ],
+        },
+    }
     st = h.run_pod(pod, wait="Succeeded", timeout=20)
     assert st["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
     # While main ran, the sidecar ran too (it never finishes on its own: sleep 30).
     history = h.history[("default", "side")]
-    assert any("running" in s["containerStatuses"][0]["state"] and "running" in s["initContainerStatuses"][0]["state"]
-               for s in history)
+    assert any(
+        "running" in s["containerStatuses"][0]["state"] and "running" in s["initContainerStatuses"][0]["state"]
+        for s in history
+    )
     # Once every regular container has exited, the sidecar is terminated, as the kubelet does.
-    st = h.wait(("default", "side"), lambda s: "terminated" in s["initContainerStatuses"][0]["state"],
-                what="sidecar terminated")
+    st = h.wait(
+        ("default", "side"), lambda s: "terminated" in s["initContainerStatuses"][0]["state"], what="sidecar terminated"
+    )
     assert st["phase"] == "Succeeded"

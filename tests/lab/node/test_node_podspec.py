@@ -6,19 +6,23 @@ import pytest
 
 from lab.node import names
 from lab.node.podspec import container_argv, container_env, expand, listener_ports, run_as
-from lab.node.processes import VENV_BIN, DEFAULT_CAPABILITIES, ProcessSpec, container_capabilities, wrap
+from lab.node.processes import DEFAULT_CAPABILITIES, VENV_BIN, ProcessSpec, container_capabilities, wrap
 from lab.node.status import ContainerState
 
+POD = {
+    "metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1", "labels": {"app": "web"}},
+    "spec": {"securityContext": {"runAsUser": 1000, "runAsGroup": 2000, "supplementalGroups": [5], "fsGroup": 7}},
+}
 
-POD = {"metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1", "labels": {"app": "web"}},
-       "spec": {"securityContext": {"runAsUser": 1000, "runAsGroup": 2000, "supplementalGroups": [5], "fsGroup": 7}}}
 
-
-@pytest.mark.parametrize("container, expected", [
-    ({}, (1000, 2000, (5, 7))),
-    ({"securityContext": {"runAsUser": 0}}, (0, 2000, (5, 7))),
-    ({"securityContext": {"runAsUser": 4, "runAsGroup": 4}}, (4, 4, (5, 7))),
-])
+@pytest.mark.parametrize(
+    "container, expected",
+    [
+        ({}, (1000, 2000, (5, 7))),
+        ({"securityContext": {"runAsUser": 0}}, (0, 2000, (5, 7))),
+        ({"securityContext": {"runAsUser": 4, "runAsGroup": 4}}, (4, 4, (5, 7))),
+    ],
+)
 def test_effective_uid_is_the_containers_else_the_pods(container, expected):
     assert run_as(POD, container) == expected
 
@@ -28,41 +32,62 @@ def test_no_security_context_means_the_image_default_root_for_ordinary_images():
 
 
 def test_env_resolves_values_field_refs_and_identity_defaults():
-    c = {"name": "probe", "env": [
-        {"name": "A", "value": "x"}, {"name": "B", "value": "$(A)-$(MISSING)-$$(A)"},
-        {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-        {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
-        {"name": "KUBEREACH_CONTAINER", "value": "custom"},
-        {"name": "SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}
+    c = {
+        "name": "probe",
+        "env": [
+            {"name": "A", "value": "x"},
+            {"name": "B", "value": "$(A)-$(MISSING)-$$(A)"},
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "KUBEREACH_CONTAINER", "value": "custom"},
+            {"name": "SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+        ],
+    }
     env = container_env(POD, c, pod_ip="10.244.0.9", host_ip="169.254.1.1", node_name="krl-node")
     assert env["B"] == "x-$(MISSING)-$(A)"
     assert (env["IP"], env["NODE"], env["APP"], env["SECRET"]) == ("10.244.0.9", "krl-node", "web", "")
     assert (env["KUBEREACH_NAMESPACE"], env["KUBEREACH_POD"], env["KUBEREACH_CONTAINER"]) == ("shop", "web-1", "custom")
-    assert env["HOSTNAME"] == "web-1" and env["PATH"].startswith(f"{VENV_BIN}:")   # kubereach-probe first
+    assert env["HOSTNAME"] == "web-1" and env["PATH"].startswith(f"{VENV_BIN}:")  # kubereach-probe first
 
 
 def test_command_replaces_the_entrypoint_and_args_expand():
-    assert container_argv({"args": ["run", "--spec", "$(S)"]}, {"S": "{}"}) == ["kubereach-probe", "run", "--spec", "{}"]
+    assert container_argv({"args": ["run", "--spec", "$(S)"]}, {"S": "{}"}) == [
+        "kubereach-probe",
+        "run",
+        "--spec",
+        "{}",
+    ]
     assert container_argv({"command": ["sh", "-c"], "args": ["echo $(X)"]}, {"X": "1"}) == ["sh", "-c", "echo 1"]
     assert expand("$$(X)", {"X": "1"}) == "$(X)"
 
 
 def test_listener_ports_keep_tcp_and_udp_and_note_sctp():
-    ports, notes = listener_ports({"ports": [{"containerPort": 80}, {"containerPort": 53, "protocol": "UDP"},
-                                             {"containerPort": 80}, {"containerPort": 9, "protocol": "SCTP"}]})
+    ports, notes = listener_ports(
+        {
+            "ports": [
+                {"containerPort": 80},
+                {"containerPort": 53, "protocol": "UDP"},
+                {"containerPort": 80},
+                {"containerPort": 9, "protocol": "SCTP"},
+            ]
+        }
+    )
     assert [(p.port, p.protocol) for p in ports] == [(80, "TCP"), (53, "UDP")]
     assert notes and "SCTP" in notes[0]
 
 
-@pytest.mark.parametrize("sc, expected", [
-    ({}, DEFAULT_CAPABILITIES),
-    ({"capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]}}, frozenset({"NET_ADMIN"})),
-    ({"capabilities": {"drop": ["NET_RAW"]}}, DEFAULT_CAPABILITIES - {"NET_RAW"}),
-    ({"capabilities": {"add": ["CAP_SYS_TIME"]}}, DEFAULT_CAPABILITIES | {"SYS_TIME"}),
-    ({"privileged": True}, None),
-    ({"capabilities": {"add": ["ALL"]}}, None),
-])
+@pytest.mark.parametrize(
+    "sc, expected",
+    [
+        ({}, DEFAULT_CAPABILITIES),
+        ({"capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]}}, frozenset({"NET_ADMIN"})),
+        ({"capabilities": {"drop": ["NET_RAW"]}}, DEFAULT_CAPABILITIES - {"NET_RAW"}),
+        ({"capabilities": {"add": ["CAP_SYS_TIME"]}}, DEFAULT_CAPABILITIES | {"SYS_TIME"}),
+        ({"privileged": True}, None),
+        ({"capabilities": {"add": ["ALL"]}}, None),
+    ],
+)
 def test_capabilities_follow_the_runtime_default_set(sc, expected):
     assert container_capabilities(sc) == expected
 
@@ -108,5 +133,10 @@ def test_run_as_non_root_refuses_a_root_container():
     with pytest.raises(ValueError, match="runAsNonRoot"):
         run_as({"spec": {"securityContext": {"runAsNonRoot": True}}}, {"securityContext": {"runAsUser": 0}})
     # a container-level runAsNonRoot: false overrides the pod's true (the intra-pod init container)
-    assert run_as({"spec": {"securityContext": {"runAsNonRoot": True}}},
-                  {"securityContext": {"runAsUser": 0, "runAsNonRoot": False}})[0] == 0
+    assert (
+        run_as(
+            {"spec": {"securityContext": {"runAsNonRoot": True}}},
+            {"securityContext": {"runAsUser": 0, "runAsNonRoot": False}},
+        )[0]
+        == 0
+    )

@@ -22,8 +22,7 @@ class Progress:
         self._width = 0
         self._started = time.monotonic()
 
-    def update(self, *, agents_done: int, agents_total: int, probes_done: int, probes_total: int,
-               phase: str) -> None:
+    def update(self, *, agents_done: int, agents_total: int, probes_done: int, probes_total: int, phase: str) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
@@ -31,8 +30,10 @@ class Progress:
         if not final and now - self._last < MIN_INTERVAL_S:
             return
         self._last = now
-        line = (f"kubereach: {phase}: agents {agents_done}/{agents_total}, "
-                f"probes {probes_done}/{probes_total}, {now - self._started:.1f}s")
+        line = (
+            f"kubereach: {phase}: agents {agents_done}/{agents_total}, "
+            f"probes {probes_done}/{probes_total}, {now - self._started:.1f}s"
+        )
         pad = max(0, self._width - len(line))
         self._width = len(line)
         self.stream.write("\r" + line + " " * pad)

@@ -1,9 +1,9 @@
 """What a sweep creates in the cluster: rendered (pure) and applied/cleaned up (I/O).
 
-:func:`render_manifests` is pure: a :class:`~orchestrator.plan.Plan` and
+:func:`render_manifests` is pure: a :class:`~orchestrator.sweep.plan.Plan` and
 :class:`SweepMeta` in, plain Kubernetes dicts out; ``--dry-run`` prints exactly these.
 The I/O half (:func:`apply_owners`, :func:`cleanup_sweep`, :func:`cleanup_all`) goes
-through :mod:`orchestrator.kube` only.
+through :mod:`orchestrator.cluster.kube` only.
 
 Every object carries ``app.kubernetes.io/managed-by: kubereach`` and the sweep id, and
 every name contains the sweep id, so two sweeps of one cluster never touch each other's
@@ -19,17 +19,15 @@ exits on its own even if the CLI is killed.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import math
-import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
-from orchestrator.plan import (MANAGED_BY_LABEL, MANAGED_BY_VALUE, SWEEP_ID_LABEL, AgentPlan, Plan,
-                               SourceMode)
-from probe.schema import ENV_CONTAINER, ENV_NAMESPACE, ENV_POD, SCHEMA_VERSION, SPEC_KIND, Method
+from orchestrator.sweep.plan import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SWEEP_ID_LABEL, AgentPlan, Plan, SourceMode
+from probe.schema import ENV_CONTAINER, ENV_NAMESPACE, ENV_POD, Method
+from probe.spec import Spec, Target, encode_spec
 
 ROLE_LABEL = "kubereach.io/role"
 SOURCE_ANNOTATION = "kubereach.io/source"
@@ -38,24 +36,23 @@ AGENT_CONTAINER = "agent"
 # starting a container takes seconds on a warm node, up to a minute on a cold one.
 START_GRACE_S = 60
 # Probe pod limits: the agent holds a few thousand sockets at most and no state.
-POD_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"},
-                 "limits": {"cpu": "500m", "memory": "256Mi"}}
+POD_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
 OWNER_UID_PLACEHOLDER = "<assigned by the API server>"
 
 
 @dataclass(frozen=True, slots=True)
 class SweepMeta:
-    sweep_id: str                       # 8 lowercase hex characters, e.g. "3f2a9c1e"
+    sweep_id: str  # 8 lowercase hex characters, e.g. "3f2a9c1e"
     agent_image: str
     source_mode: SourceMode = SourceMode.EPHEMERAL
     method: Method = Method.CONNECT
     timeout_s: float = 1.0
     retries: int = 1
-    concurrency: int = 256              # probes in flight inside one agent
-    rate_per_s: float = 0.0             # new probes per second inside one agent, 0 = unlimited
-    deadline_s: float = 300.0           # the whole sweep
-    round: int = 0                      # 0 first pass, 1 the settle re-probe
-    started_at: str = ""                # ISO time, recorded on the owner object
+    concurrency: int = 256  # probes in flight inside one agent
+    rate_per_s: float = 0.0  # new probes per second inside one agent, 0 = unlimited
+    deadline_s: float = 300.0  # the whole sweep
+    round: int = 0  # 0 first pass, 1 the settle re-probe
+    started_at: str = ""  # ISO time, recorded on the owner object
 
 
 def owner_name(sweep_id: str) -> str:
@@ -91,31 +88,33 @@ def agent_deadline_s(meta: SweepMeta, agent: AgentPlan) -> float:
 
 
 def build_spec(meta: SweepMeta, agent: AgentPlan) -> dict[str, Any]:
-    """The probe spec (probe/schema.py) for one agent."""
-    return {
-        "kind": SPEC_KIND, "version": SCHEMA_VERSION,
-        "id": f"{meta.sweep_id}/{agent.identity.key}/{meta.round}",
-        "deadline_s": agent_deadline_s(meta, agent),
-        "concurrency": meta.concurrency, "rate_per_s": meta.rate_per_s,
-        "timeout_s": meta.timeout_s, "retries": meta.retries,
-        "targets": [{"id": j.id, "address": j.address, "port": j.port, "protocol": str(j.protocol),
-                     "method": str(j.method)} for j in agent.jobs],
-    }
-
-
-def encode_spec(spec: dict[str, Any]) -> str:
-    """``z:`` + base64(zlib(JSON)): a few KB for hundreds of targets, fits in a command line."""
-    raw = json.dumps(spec, separators=(",", ":")).encode()
-    return "z:" + base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+    """The probe spec (the wire form of :class:`probe.spec.Spec`) for one agent."""
+    targets = tuple(
+        Target(j.id, j.address, j.port, j.protocol, j.method, meta.timeout_s, meta.retries) for j in agent.jobs
+    )
+    return Spec(
+        f"{meta.sweep_id}/{agent.identity.key}/{meta.round}",
+        agent_deadline_s(meta, agent),
+        meta.concurrency,
+        meta.rate_per_s,
+        meta.timeout_s,
+        meta.retries,
+        targets,
+    ).to_document()
 
 
 def _security_context(meta: SweepMeta, uid: int) -> dict[str, Any]:
     caps: dict[str, Any] = {"drop": ["ALL"]}
     if meta.method is Method.SYN:
         caps["add"] = ["NET_RAW"]
-    return {"runAsUser": uid, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
-            "capabilities": caps, "readOnlyRootFilesystem": True,
-            "seccompProfile": {"type": "RuntimeDefault"}}
+    return {
+        "runAsUser": uid,
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": caps,
+        "readOnlyRootFilesystem": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def _env(name: str) -> list[dict[str, Any]]:
@@ -129,21 +128,33 @@ def _env(name: str) -> list[dict[str, Any]]:
 def ephemeral_container(meta: SweepMeta, agent: AgentPlan) -> dict[str, Any]:
     name = container_name(meta, agent)
     return {
-        "name": name, "image": meta.agent_image, "imagePullPolicy": "IfNotPresent",
+        "name": name,
+        "image": meta.agent_image,
+        "imagePullPolicy": "IfNotPresent",
         "command": ["kubereach-probe", "run", "--spec", encode_spec(build_spec(meta, agent))],
-        "env": _env(name), "securityContext": _security_context(meta, agent.identity.run_as_user),
-        "terminationMessagePolicy": "FallbackToLogsOnError", "stdin": False, "tty": False,
+        "env": _env(name),
+        "securityContext": _security_context(meta, agent.identity.run_as_user),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "stdin": False,
+        "tty": False,
     }
 
 
 def owner_configmap(meta: SweepMeta, namespace: str) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": owner_name(meta.sweep_id), "namespace": namespace,
-                     "labels": {**sweep_labels(meta.sweep_id), ROLE_LABEL: "owner"}},
-        "data": {"sweep-id": meta.sweep_id, "started-at": meta.started_at,
-                 "source-mode": str(meta.source_mode),
-                 "note": "Owner of this kubereach sweep's probe pods; `kubereach cleanup` removes it."},
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": owner_name(meta.sweep_id),
+            "namespace": namespace,
+            "labels": {**sweep_labels(meta.sweep_id), ROLE_LABEL: "owner"},
+        },
+        "data": {
+            "sweep-id": meta.sweep_id,
+            "started-at": meta.started_at,
+            "source-mode": str(meta.source_mode),
+            "note": "Owner of this kubereach sweep's probe pods; `kubereach cleanup` removes it.",
+        },
     }
 
 
@@ -152,7 +163,9 @@ def probe_pod(meta: SweepMeta, agent: AgentPlan, owner_uid: str = OWNER_UID_PLAC
     name = probe_pod_name(meta, agent)
     deadline = agent_deadline_s(meta, agent)
     container = {
-        "name": AGENT_CONTAINER, "image": meta.agent_image, "imagePullPolicy": "IfNotPresent",
+        "name": AGENT_CONTAINER,
+        "image": meta.agent_image,
+        "imagePullPolicy": "IfNotPresent",
         "command": ["kubereach-probe", "run", "--spec", encode_spec(build_spec(meta, agent))],
         "env": _env(AGENT_CONTAINER),
         "securityContext": _security_context(meta, agent.identity.run_as_user),
@@ -163,12 +176,23 @@ def probe_pod(meta: SweepMeta, agent: AgentPlan, owner_uid: str = OWNER_UID_PLAC
     }
     labels = {**dict(agent.labels), **sweep_labels(meta.sweep_id), ROLE_LABEL: "probe"}
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {
-            "name": name, "namespace": agent.identity.namespace, "labels": labels,
+            "name": name,
+            "namespace": agent.identity.namespace,
+            "labels": labels,
             "annotations": {SOURCE_ANNOTATION: agent.identity.pod_key},
-            "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": owner_name(meta.sweep_id),
-                                 "uid": owner_uid, "controller": True, "blockOwnerDeletion": True}],
+            "ownerReferences": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": owner_name(meta.sweep_id),
+                    "uid": owner_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
         },
         "spec": {
             "restartPolicy": "Never",
@@ -190,9 +214,12 @@ class EphemeralPatch:
 
     def as_document(self) -> dict[str, Any]:
         """How ``--dry-run`` shows it: the strategic-merge patch of pods/ephemeralcontainers."""
-        return {"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": self.pod, "namespace": self.namespace},
-                "spec": {"ephemeralContainers": [self.container]}}
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": self.pod, "namespace": self.namespace},
+            "spec": {"ephemeralContainers": [self.container]},
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,21 +236,27 @@ def render_manifests(plan: Plan, meta: SweepMeta) -> Manifests:
     owners = tuple(owner_configmap(meta, ns) for ns in plan.namespaces)
     if meta.source_mode is SourceMode.POD:
         return Manifests(owners, tuple(probe_pod(meta, a) for a in plan.agents), ())
-    return Manifests(owners, (), tuple(EphemeralPatch(a.identity.namespace, a.identity.pod,
-                                                      ephemeral_container(meta, a)) for a in plan.agents))
+    return Manifests(
+        owners,
+        (),
+        tuple(EphemeralPatch(a.identity.namespace, a.identity.pod, ephemeral_container(meta, a)) for a in plan.agents),
+    )
 
 
 def render_yaml(manifests: Manifests) -> str:
     import yaml
 
     docs = manifests.documents()
-    header = ("# kubereach sweep --dry-run: every object the sweep would create.\n"
-              "# Pod documents with only spec.ephemeralContainers are PATCHes of the existing pod's\n"
-              "# ephemeralcontainers subresource (ephemeral containers cannot be removed later).\n")
+    header = (
+        "# kubereach sweep --dry-run: every object the sweep would create.\n"
+        "# Pod documents with only spec.ephemeralContainers are PATCHes of the existing pod's\n"
+        "# ephemeralcontainers subresource (ephemeral containers cannot be removed later).\n"
+    )
     return header + yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
 
 
 # -- I/O -----------------------------------------------------------------------------------
+
 
 def apply_owners(kube: Any, meta: SweepMeta, namespaces: Iterable[str]) -> dict[str, str]:
     """Create the owner ConfigMap in each namespace; returns namespace -> its uid."""
@@ -234,21 +267,23 @@ def apply_owners(kube: Any, meta: SweepMeta, namespaces: Iterable[str]) -> dict[
     return uids
 
 
-def cleanup_sweep(kube: Any, sweep_id: str, namespaces: Iterable[str],
-                  pods: Iterable[tuple[str, str]] = ()) -> list[str]:
+def cleanup_sweep(
+    kube: Any, sweep_id: str, namespaces: Iterable[str], pods: Iterable[tuple[str, str]] = ()
+) -> list[str]:
     """Delete this sweep's probe pods and owner objects; returns what was deleted.
 
     Known pods are deleted by name, then each namespace is listed by the sweep-id label,
     so a pod whose create was still in flight when the sweep was interrupted goes too.
     """
-    from orchestrator.kube import NotFound
+    from orchestrator.cluster.kube import NotFound
 
     selector = f"{SWEEP_ID_LABEL}={sweep_id}"
     namespaces = list(namespaces)
     targets = {("pod", ns, name) for ns, name in pods}
     for ns in namespaces:
-        targets.update(("pod", ns, (p.get("metadata") or {}).get("name"))
-                       for p in kube.list_pods(ns, label_selector=selector))
+        targets.update(
+            ("pod", ns, (p.get("metadata") or {}).get("name")) for p in kube.list_pods(ns, label_selector=selector)
+        )
     deleted = []
     for _, ns, name in sorted(targets):
         try:
@@ -268,14 +303,16 @@ def cleanup_sweep(kube: Any, sweep_id: str, namespaces: Iterable[str],
 def cleanup_all(kube: Any, namespaces: Iterable[str] | None) -> list[str]:
     """Delete every kubereach-managed pod and ConfigMap (any sweep) in ``namespaces``
     (None: all namespaces); returns what was deleted."""
-    from orchestrator.kube import NotFound
+    from orchestrator.cluster.kube import NotFound
 
     selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
     scopes: list[str | None] = [None] if namespaces is None else list(namespaces)
     deleted = []
     for scope in scopes:
-        for kind, lister, deleter in (("pod", kube.list_pods, kube.delete_pod),
-                                      ("configmap", kube.list_configmaps, kube.delete_configmap)):
+        for kind, lister, deleter in (
+            ("pod", kube.list_pods, kube.delete_pod),
+            ("configmap", kube.list_configmaps, kube.delete_configmap),
+        ):
             for obj in lister(scope, label_selector=selector):
                 meta = obj.get("metadata") or {}
                 try:

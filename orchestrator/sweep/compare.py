@@ -14,20 +14,29 @@ Pure: plain values in, rows out; no I/O, no clocks, no Kubernetes client.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping, Sequence
 
 from orchestrator.errors import EXIT_INCOMPLETE, EXIT_MISMATCH, EXIT_OK
-from orchestrator.plan import ProbeJob, Scope
+from orchestrator.model.verdict import Decision
+from orchestrator.sweep.plan import ProbeJob, Scope
 from probe.schema import ProbeState
 
-PROBES_COLUMNS = ("source", "destination", "port", "protocol", "scope", "expected", "observed",
-                  "state", "verdict", "evidence", "latency_ms", "reason", "confirmed")
-
-
-class Decision(enum.StrEnum):
-    ALLOW = "allow"
-    DENY = "deny"
+PROBES_COLUMNS = (
+    "source",
+    "destination",
+    "port",
+    "protocol",
+    "scope",
+    "expected",
+    "observed",
+    "state",
+    "verdict",
+    "evidence",
+    "latency_ms",
+    "reason",
+    "confirmed",
+)
 
 
 class Observed(enum.StrEnum):
@@ -38,8 +47,8 @@ class Observed(enum.StrEnum):
 
 class Verdict(enum.StrEnum):
     OK = "ok"
-    UNEXPECTED_ALLOW = "unexpected-allow"   # policy says deny, traffic passed: a hole
-    UNEXPECTED_DENY = "unexpected-deny"     # policy says allow, traffic blocked: an outage
+    UNEXPECTED_ALLOW = "unexpected-allow"  # policy says deny, traffic passed: a hole
+    UNEXPECTED_DENY = "unexpected-deny"  # policy says allow, traffic blocked: an outage
     INCONCLUSIVE = "inconclusive"
 
     @property
@@ -50,10 +59,10 @@ class Verdict(enum.StrEnum):
 class Confirmed(enum.StrEnum):
     """Whether a mismatch was seen again after ``--settle`` seconds."""
 
-    NOT_NEEDED = ""            # matched the first time
-    YES = "yes"                # mismatch seen twice
-    NO = "no"                  # the re-probe disagreed: the row shows the re-probe
-    NOT_REPROBED = "not-reprobed"   # --settle disabled, or the re-probe did not measure
+    NOT_NEEDED = ""  # matched the first time
+    YES = "yes"  # mismatch seen twice
+    NO = "no"  # the re-probe disagreed: the row shows the re-probe
+    NOT_REPROBED = "not-reprobed"  # --settle disabled, or the re-probe did not measure
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +103,21 @@ class Row:
     def as_record(self) -> dict[str, object]:
         """One probes.csv row, in PROBES_COLUMNS order."""
         j = self.job
-        return {"source": j.source, "destination": j.destination, "port": j.port,
-                "protocol": str(j.protocol), "scope": str(j.scope), "expected": str(self.expected),
-                "observed": str(self.observed), "state": str(self.state), "verdict": str(self.verdict),
-                "evidence": self.evidence,
-                "latency_ms": "" if self.latency_ms is None else round(self.latency_ms, 3),
-                "reason": self.reason, "confirmed": str(self.confirmed)}
+        return {
+            "source": j.source,
+            "destination": j.destination,
+            "port": j.port,
+            "protocol": str(j.protocol),
+            "scope": str(j.scope),
+            "expected": str(self.expected),
+            "observed": str(self.observed),
+            "state": str(self.state),
+            "verdict": str(self.verdict),
+            "evidence": self.evidence,
+            "latency_ms": "" if self.latency_ms is None else round(self.latency_ms, 3),
+            "reason": self.reason,
+            "confirmed": str(self.confirmed),
+        }
 
 
 def observed_of(state: ProbeState, scope: Scope, options: CompareOptions = CompareOptions()) -> Observed:
@@ -122,19 +140,32 @@ def verdict_of(expected: Decision, observed: Observed) -> Verdict:
 MISSING = Observation(ProbeState.ERROR, "not-measured", detail="no result for this probe")
 
 
-def compare_job(job: ProbeJob, expectation: Expectation, observation: Observation | None,
-                options: CompareOptions = CompareOptions()) -> Row:
+def compare_job(
+    job: ProbeJob, expectation: Expectation, observation: Observation | None, options: CompareOptions = CompareOptions()
+) -> Row:
     obs = observation or MISSING
     observed = observed_of(obs.state, job.scope, options)
     reason = expectation.reason
     if observed is Observed.INCONCLUSIVE and obs.detail:
         reason = f"{reason}; not measured: {obs.detail}" if reason else f"not measured: {obs.detail}"
-    return Row(job, expectation.decision, observed, obs.state, verdict_of(expectation.decision, observed),
-               obs.evidence, obs.latency_ms, reason)
+    return Row(
+        job,
+        expectation.decision,
+        observed,
+        obs.state,
+        verdict_of(expectation.decision, observed),
+        obs.evidence,
+        obs.latency_ms,
+        reason,
+    )
 
 
-def compare(jobs: Sequence[ProbeJob], expectations: Mapping[str, Expectation],
-            observations: Mapping[str, Observation], options: CompareOptions = CompareOptions()) -> list[Row]:
+def compare(
+    jobs: Sequence[ProbeJob],
+    expectations: Mapping[str, Expectation],
+    observations: Mapping[str, Observation],
+    options: CompareOptions = CompareOptions(),
+) -> list[Row]:
     """One row per job, in job order; a job without an observation is inconclusive."""
     return [compare_job(j, expectations[j.id], observations.get(j.id), options) for j in jobs]
 
@@ -155,15 +186,25 @@ def confirm(first: Sequence[Row], second: Mapping[str, Row] | None) -> list[Row]
         if again is None:
             out.append(replace(row, confirmed=Confirmed.NOT_REPROBED))
         elif again.verdict is Verdict.INCONCLUSIVE:
-            out.append(replace(row, confirmed=Confirmed.NOT_REPROBED,
-                               reason=f"{row.reason}; the re-probe did not measure: "
-                                      f"{again.reason.rpartition('not measured: ')[2]}"))
+            out.append(
+                replace(
+                    row,
+                    confirmed=Confirmed.NOT_REPROBED,
+                    reason=f"{row.reason}; the re-probe did not measure: "
+                    f"{again.reason.rpartition('not measured: ')[2]}",
+                )
+            )
         elif again.verdict == row.verdict:
             out.append(replace(again, confirmed=Confirmed.YES))
         else:
-            out.append(replace(again, confirmed=Confirmed.NO,
-                               reason=f"{again.reason}; first probe saw {row.state} ({row.verdict}), "
-                                      f"the re-probe saw {again.state}"))
+            out.append(
+                replace(
+                    again,
+                    confirmed=Confirmed.NO,
+                    reason=f"{again.reason}; first probe saw {row.state} ({row.verdict}), "
+                    f"the re-probe saw {again.state}",
+                )
+            )
     return out
 
 
@@ -179,7 +220,7 @@ def exit_status(rows: Iterable[Row], *, complete: bool = True) -> int:
     """
     rows = list(rows)
     if not rows:
-        return EXIT_INCOMPLETE   # nothing measured is not a pass (a typo in -n or --from?)
+        return EXIT_INCOMPLETE  # nothing measured is not a pass (a typo in -n or --from?)
     verdicts = {r.verdict for r in rows}
     if any(v.mismatch for v in verdicts):
         return EXIT_MISMATCH

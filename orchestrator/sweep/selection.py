@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from orchestrator.model.selectors import Operator, Requirement, Selector
 from orchestrator.snapshot.types import Pod
-from probe.schema import Protocol
+from probe.schema import PortRef, Protocol
 
 
 class PortMode(enum.StrEnum):
-    DECLARED = "declared"     # every declared container port of the destination
-    EXACT = "exact"           # exactly --port
-    ADD = "add"               # declared ones plus --port +N
+    DECLARED = "declared"  # every declared container port of the destination
+    EXACT = "exact"  # exactly --port
+    ADD = "add"  # declared ones plus --port +N
 
 
 class PlanError(ValueError):
@@ -30,48 +30,54 @@ class PlanError(ValueError):
 
 # -- flag parsing (pure) ------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True, order=True)
-class PortProto:
-    port: int
-    protocol: Protocol = Protocol.TCP
 
-    def __str__(self) -> str:
-        return f"{self.port}/{self.protocol}"
+def parse_port(text: str, *, what: str = "--port") -> tuple[PortRef, bool]:
+    """``80``, ``80/TCP``, ``53/udp``, ``+8080/TCP`` -> (port, additive?).
 
-
-def parse_port(text: str) -> tuple[PortProto, bool]:
-    """``80``, ``80/TCP``, ``53/udp``, ``+8080/TCP`` -> (port, additive?)."""
+    The one parser of port flags (``sweep --port``, ``predict --port``, ``explain``'s
+    PORT); ``what`` names the flag in errors."""
     raw = text.strip()
     additive = raw.startswith("+")
     raw = raw.lstrip("+")
     number, _, proto = raw.partition("/")
     proto = (proto or "TCP").strip().upper()
+    if not re.fullmatch(r"\s*[0-9]{1,5}\s*", number):
+        raise PlanError(f"{what} {text!r}: expected PORT or PORT/PROTOCOL, e.g. 80/TCP or 53/UDP")
+    protocol = parse_protocol(proto, what=what, text=text)
+    if not 1 <= int(number) <= 65535:
+        raise PlanError(f"{what} {text!r}: port out of range 1-65535")
+    return PortRef(int(number), protocol), additive
+
+
+def parse_protocol(name: str, *, what: str, text: str) -> Protocol:
+    """``tcp``, ``UDP``, ``SCTP`` -> Protocol; PlanError naming the flag otherwise."""
+    proto = name.strip().upper()
     if proto not in Protocol.__members__:
-        raise PlanError(f"--port {text!r}: unknown protocol {proto!r} (expected TCP, UDP or SCTP)")
-    if not re.fullmatch(r"\s*[0-9]{1,5}\s*", number) or not 1 <= int(number) <= 65535:
-        raise PlanError(f"--port {text!r}: expected PORT[/PROTOCOL] with PORT in 1-65535, e.g. 80/TCP")
-    return PortProto(int(number), Protocol(proto)), additive
+        raise PlanError(f"{what} {text!r}: unknown protocol {proto!r} (expected TCP, UDP or SCTP)")
+    return Protocol(proto)
 
 
-def port_selection(texts: Iterable[str]) -> tuple[PortMode, tuple[PortProto, ...]]:
+def port_selection(texts: Iterable[str]) -> tuple[PortMode, tuple[PortRef, ...]]:
     parsed = [parse_port(t) for t in texts]
     if not parsed:
         return PortMode.DECLARED, ()
     kinds = {additive for _, additive in parsed}
     if len(kinds) > 1:
-        raise PlanError("--port: mix of +PORT (add to declared ports) and PORT (exactly these "
-                        "ports); use one form")
+        raise PlanError("--port: mix of +PORT (add to declared ports) and PORT (exactly these ports); use one form")
     ports = tuple(sorted({p for p, _ in parsed}))
     return (PortMode.ADD if kinds == {True} else PortMode.EXACT), ports
 
 
-_REQ = re.compile(r"""^\s*(?:
+_REQ = re.compile(
+    r"""^\s*(?:
     (?P<neg>!)\s*(?P<nkey>[^\s=!(),]+) |
     (?P<key>[^\s=!(),]+)(?:
         \s*(?P<op>==|=|!=)\s*(?P<value>[^\s=!(),]*) |
         \s+(?P<setop>in|notin)\s*\((?P<values>[^()]*)\)
     )?
-)\s*$""", re.X)
+)\s*$""",
+    re.X,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +89,11 @@ class PodSelector:
     """
 
     text: str
-    namespace: str | None        # None: any namespace
+    namespace: str | None  # None: any namespace
     selector: Selector
 
     @classmethod
-    def parse(cls, text: str) -> "PodSelector":
+    def parse(cls, text: str) -> PodSelector:
         ns: str | None = None
         rest = text
         head, sep, tail = text.partition(":")
@@ -123,8 +129,10 @@ def parse_label_selector(text: str, *, flag_text: str | None = None) -> Selector
     for part in _split_requirements(text):
         m = _REQ.match(part)
         if not m:
-            raise PlanError(f"selector {flag_text or text!r}: cannot parse {part.strip()!r} (expected "
-                            "key=value, key!=value, key in (a,b), key notin (a,b), key or !key)")
+            raise PlanError(
+                f"selector {flag_text or text!r}: cannot parse {part.strip()!r} (expected "
+                "key=value, key!=value, key in (a,b), key notin (a,b), key or !key)"
+            )
         if m.group("neg"):
             reqs.append(Requirement(m.group("nkey"), Operator.DOES_NOT_EXIST))
         elif m.group("setop"):

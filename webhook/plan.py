@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
 from probe.intrapod_rules import (
     ANNOTATION as RULES_ANNOTATION,
+)
+from probe.intrapod_rules import (
     ContainerInfo,
     IntraPodRules,
     PortRef,
@@ -133,8 +136,9 @@ def plan_uid_assignment(pod: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
-def container_infos(pod: Mapping[str, Any], *, assigned: Mapping[str, int] | None = None,
-                    problems: list[str]) -> dict[str, ContainerInfo]:
+def container_infos(
+    pod: Mapping[str, Any], *, assigned: Mapping[str, int] | None = None, problems: list[str]
+) -> dict[str, ContainerInfo]:
     """ContainerInfo for each regular container: effective UID, declared ports, NET_ADMIN."""
     spec = pod.get("spec") or {}
     pod_uid = _int_or_none((spec.get("securityContext") or {}).get("runAsUser"))
@@ -163,12 +167,11 @@ def container_infos(pod: Mapping[str, Any], *, assigned: Mapping[str, int] | Non
                 names[str(p["name"])] = ref
         capabilities = sc.get("capabilities")
         added = capabilities.get("add") if isinstance(capabilities, Mapping) else None
-        if isinstance(added, str):   # `add: NET_ADMIN` (not a list): count it, the safe reading
+        if isinstance(added, str):  # `add: NET_ADMIN` (not a list): count it, the safe reading
             added = [added]
         caps = [str(x).upper().removeprefix("CAP_") for x in (added if isinstance(added, list) else [])]
         net_admin = "NET_ADMIN" in caps or "ALL" in caps or bool(sc.get("privileged"))
-        infos[name] = ContainerInfo(name=name, uid=uid, ports=tuple(ports), port_names=names,
-                                    net_admin=net_admin)
+        infos[name] = ContainerInfo(name=name, uid=uid, ports=tuple(ports), port_names=names, net_admin=net_admin)
     return infos
 
 
@@ -187,8 +190,10 @@ def plan_pod(pod: Mapping[str, Any], *, namespace: str | None = None) -> Enforce
     assigned = plan_uid_assignment(pod) if wants_assigned_uids(pod) else ()
     infos = container_infos(pod, assigned=dict(assigned), problems=problems)
     if (pod.get("spec") or {}).get("hostNetwork"):
-        problems.append("spec.hostNetwork: the pod shares the node's network namespace; "
-                        "intra-pod rules would apply to the whole node")
+        problems.append(
+            "spec.hostNetwork: the pod shares the node's network namespace; "
+            "intra-pod rules would apply to the whole node"
+        )
     rules: IntraPodRules | None = None
     if data is not _UNDECODABLE:
         try:
@@ -202,8 +207,7 @@ def plan_pod(pod: Mapping[str, Any], *, namespace: str | None = None) -> Enforce
         return EnforcementPlan(ref, tuple(problems) or ("rules could not be read",), None, assigned)
     config = {
         "rules": rules_document(rules),
-        "containers": [{"name": c.name, "uid": c.uid, "ports": [str(p) for p in c.ports]}
-                       for c in infos.values()],
+        "containers": [{"name": c.name, "uid": c.uid, "ports": [str(p) for p in c.ports]} for c in infos.values()],
     }
     return EnforcementPlan(ref, (), config, assigned)
 
@@ -216,9 +220,12 @@ def shared_port_problems(infos: Iterable[ContainerInfo]) -> list[str]:
     for c in infos:
         for port in c.ports:
             owners.setdefault(port, []).append(c.name)
-    return [f"shared-port: port {port} is declared by containers {', '.join(map(repr, names))}: "
-            "rules cannot tell them apart"
-            for port, names in sorted(owners.items()) if len(names) > 1]
+    return [
+        f"shared-port: port {port} is declared by containers {', '.join(map(repr, names))}: "
+        "rules cannot tell them apart"
+        for port, names in sorted(owners.items())
+        if len(names) > 1
+    ]
 
 
 def rules_document(rules: IntraPodRules) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Running probe jobs: one interface, a simulated and a cluster implementation.
 
-A runner takes a :class:`~orchestrator.plan.Plan` (agents, each with its jobs) and
-returns an :class:`~orchestrator.compare.Observation` for **every** job: runners never
+A runner takes a :class:`~orchestrator.sweep.plan.Plan` (agents, each with its jobs) and
+returns an :class:`~orchestrator.sweep.compare.Observation` for **every** job: runners never
 raise per job; a job that could not be measured gets state ``error`` and a detail that
 says why, which compare turns into ``inconclusive``. Only what makes the whole sweep
 pointless escapes: a :class:`~orchestrator.errors.UsageError` (RBAC refused, the user
@@ -20,14 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Protocol as TypingProtocol
+from typing import Any
+from typing import Protocol as TypingProtocol
 
-from orchestrator.compare import Decision, Expectation, Observation
-from orchestrator.deploy import (AGENT_CONTAINER, START_GRACE_S, SweepMeta, agent_deadline_s, apply_owners,
-                                 container_name, probe_pod, probe_pod_name)
 from orchestrator.errors import ClusterError, UsageError
-from orchestrator.plan import AgentPlan, Plan, ProbeJob, Scope, SourceMode
+from orchestrator.sweep.compare import Decision, Expectation, Observation
+from orchestrator.sweep.deploy import (
+    AGENT_CONTAINER,
+    START_GRACE_S,
+    SweepMeta,
+    agent_deadline_s,
+    apply_owners,
+    container_name,
+    probe_pod,
+    probe_pod_name,
+)
+from orchestrator.sweep.plan import AgentPlan, Plan, ProbeJob, Scope, SourceMode
 from probe.schema import Method, ProbeState, find_result_document
 
 # Status is polled at 0.1 s, 0.2 s, 0.4 s after agents start, then every 0.5 s: a
@@ -35,20 +45,25 @@ from probe.schema import Method, ProbeState, find_result_document
 POLL_INTERVAL_S = 0.5
 FIRST_POLL_S = 0.1
 # Waiting reasons after which a container will never start on its own.
-FATAL_WAITING = {"ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError",
-                 "CreateContainerError", "RunContainerError"}
+FATAL_WAITING = {
+    "ErrImageNeverPull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+}
 
 
 class ProgressSink(TypingProtocol):
-    def update(self, *, agents_done: int, agents_total: int, probes_done: int, probes_total: int,
-               phase: str) -> None: ...
+    def update(
+        self, *, agents_done: int, agents_total: int, probes_done: int, probes_total: int, phase: str
+    ) -> None: ...
 
 
 class Runner(TypingProtocol):
     notes: list[str]
 
-    async def run(self, plan: Plan, meta: SweepMeta, *,
-                  progress: ProgressSink | None = None) -> dict[str, Observation]:
+    async def run(self, plan: Plan, meta: SweepMeta, *, progress: ProgressSink | None = None) -> dict[str, Observation]:
         """An observation for every job of ``plan``."""
 
     async def close(self) -> list[str]:
@@ -65,7 +80,7 @@ def _all(agent: AgentPlan, obs: Observation) -> dict[str, Observation]:
 
 # -- simulated ---------------------------------------------------------------------------
 
-FaultKey = tuple[str, str, int, str]   # (source, destination, port, protocol)
+FaultKey = tuple[str, str, int, str]  # (source, destination, port, protocol)
 
 
 @dataclass
@@ -92,8 +107,7 @@ class SimulatedRunner:
             return ProbeState.OPEN
         return ProbeState.CLOSED if job.scope is Scope.INTRA_POD else ProbeState.FILTERED
 
-    async def run(self, plan: Plan, meta: SweepMeta, *,
-                  progress: ProgressSink | None = None) -> dict[str, Observation]:
+    async def run(self, plan: Plan, meta: SweepMeta, *, progress: ProgressSink | None = None) -> dict[str, Observation]:
         self.runs += 1
         out: dict[str, Observation] = {}
         done = 0
@@ -106,8 +120,13 @@ class SimulatedRunner:
                 out[job.id] = Observation(state, f"simulated {state}", 0.0, None, str(job.method), 1)
             done += len(agent.jobs)
             if progress:
-                progress.update(agents_done=i, agents_total=len(plan.agents), probes_done=done,
-                                probes_total=len(plan.jobs), phase="simulated")
+                progress.update(
+                    agents_done=i,
+                    agents_total=len(plan.agents),
+                    probes_done=done,
+                    probes_total=len(plan.jobs),
+                    phase="simulated",
+                )
         return out
 
     async def close(self) -> list[str]:
@@ -116,17 +135,20 @@ class SimulatedRunner:
 
 # -- cluster -----------------------------------------------------------------------------
 
+
 @dataclass
 class _Waiter:
     agent: AgentPlan
-    pod: str                        # the pod to watch (source pod, or the probe pod)
+    pod: str  # the pod to watch (source pod, or the probe pod)
     container: str
-    until: float                    # monotonic time after which we give up
+    until: float  # monotonic time after which we give up
     future: asyncio.Future
     ephemeral: bool = True
 
 
-def parse_result_log(agent: AgentPlan, log_text: str, *, exit_info: str = "") -> tuple[dict[str, Observation], list[str]]:
+def parse_result_log(
+    agent: AgentPlan, log_text: str, *, exit_info: str = ""
+) -> tuple[dict[str, Observation], list[str]]:
     """Map an agent's log to observations for each of its jobs (pure)."""
     doc = find_result_document(log_text)
     if doc is None:
@@ -151,9 +173,14 @@ def parse_result_log(agent: AgentPlan, log_text: str, *, exit_info: str = "") ->
         detail = r.get("detail")
         if r.get("method_used") and r.get("method_used") != r.get("method"):
             detail = f"{detail + '; ' if detail else ''}method {r.get('method')} fell back to {r.get('method_used')}"
-        out[job.id] = Observation(state, str(r.get("evidence") or ""),
-                                  float(latency) if isinstance(latency, (int, float)) else None,
-                                  str(detail) if detail else None, r.get("method_used"), r.get("attempts"))
+        out[job.id] = Observation(
+            state,
+            str(r.get("evidence") or ""),
+            float(latency) if isinstance(latency, (int, float)) else None,
+            str(detail) if detail else None,
+            r.get("method_used"),
+            r.get("attempts"),
+        )
     notes = [f"{agent.identity.key}: {n}" for n in doc.get("notes") or []]
     if doc.get("deadline_hit"):
         notes.append(f"{agent.identity.key}: the agent hit its deadline; unfinished probes are inconclusive")
@@ -173,7 +200,9 @@ def container_outcome(pod: Mapping[str, Any] | None, container: str, *, ephemera
         return "done", f"exit code {t.get('exitCode')}" + (f", {t['reason']}" if t.get("reason") else "")
     waiting = state.get("waiting") or {}
     if waiting.get("reason") in FATAL_WAITING:
-        return "failed", f"container {container} cannot start: {waiting.get('reason')}: {waiting.get('message', '')}"[:300]
+        return "failed", f"container {container} cannot start: {waiting.get('reason')}: {waiting.get('message', '')}"[
+            :300
+        ]
     phase = status.get("phase")
     if phase in ("Succeeded", "Failed"):
         if ephemeral:
@@ -184,6 +213,7 @@ def container_outcome(pod: Mapping[str, Any] | None, container: str, *, ephemera
 
 def _canonical_ip(text: Any) -> str:
     import ipaddress
+
     try:
         return str(ipaddress.ip_address(str(text)))
     except ValueError:
@@ -207,11 +237,18 @@ def destination_change(pod: Mapping[str, Any] | None, address: str) -> str:
 
 
 class ClusterRunner:
-    """Runs agents in a real (or lab) cluster through :class:`orchestrator.kube.Kube`."""
+    """Runs agents in a real (or lab) cluster through :class:`orchestrator.cluster.kube.Kube`."""
 
-    def __init__(self, kube: Any, *, max_agents: int = 32, deadline: float | None = None,
-                 poll_interval: float = POLL_INTERVAL_S, start_grace_s: float = START_GRACE_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        kube: Any,
+        *,
+        max_agents: int = 32,
+        deadline: float | None = None,
+        poll_interval: float = POLL_INTERVAL_S,
+        start_grace_s: float = START_GRACE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.kube = kube
         self.max_agents = max(1, max_agents)
         self.deadline = deadline
@@ -239,9 +276,8 @@ class ClusterRunner:
                 continue
             self.owner_uids.update(await self._call(apply_owners, self.kube, meta, [ns]))
 
-    async def run(self, plan: Plan, meta: SweepMeta, *,
-                  progress: ProgressSink | None = None) -> dict[str, Observation]:
-        from orchestrator.kube import ApiError
+    async def run(self, plan: Plan, meta: SweepMeta, *, progress: ProgressSink | None = None) -> dict[str, Observation]:
+        from orchestrator.cluster.kube import ApiError
 
         self.meta = meta
         self.namespaces.update(plan.namespaces)
@@ -259,8 +295,13 @@ class ClusterRunner:
 
         def report(phase: str) -> None:
             if progress:
-                progress.update(agents_done=done_agents, agents_total=len(plan.agents),
-                                probes_done=done_probes, probes_total=total_probes, phase=phase)
+                progress.update(
+                    agents_done=done_agents,
+                    agents_total=len(plan.agents),
+                    probes_done=done_probes,
+                    probes_total=total_probes,
+                    phase=phase,
+                )
 
         async def one(agent: AgentPlan) -> None:
             nonlocal done_agents, done_probes
@@ -276,15 +317,15 @@ class ClusterRunner:
         tasks = [asyncio.create_task(one(a)) for a in plan.agents]
         try:
             timeout = None if self.deadline is None else max(0.0, self.deadline - self.clock())
-            finished, pending = await asyncio.wait(tasks, timeout=timeout,
-                                                   return_when=asyncio.FIRST_EXCEPTION)
+            finished, pending = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
             for t in finished:
                 if t.exception() is not None:
                     raise t.exception()  # type: ignore[misc]
             if pending:
                 self.incomplete = True
-                self.notes.append(f"the sweep deadline passed with {len(pending)} agent(s) unfinished; "
-                                  "their probes are inconclusive")
+                self.notes.append(
+                    f"the sweep deadline passed with {len(pending)} agent(s) unfinished; their probes are inconclusive"
+                )
         finally:
             for t in tasks:
                 t.cancel()
@@ -295,8 +336,9 @@ class ClusterRunner:
                     w.future.cancel()
             self._waiters.clear()
         for job in plan.jobs:
-            results.setdefault(job.id, _error("the sweep deadline passed before this probe's agent finished",
-                                              "deadline"))
+            results.setdefault(
+                job.id, _error("the sweep deadline passed before this probe's agent finished", "deadline")
+            )
         await self._discard_vanished_destinations(plan, results)
         return results
 
@@ -308,14 +350,14 @@ class ClusterRunner:
         One LIST per destination namespace per round: grows with namespaces, not probes.
         """
         if self.deadline is not None and self.clock() >= self.deadline:
-            return   # the summary already says the sweep did not complete; no API call is allowed now
+            return  # the summary already says the sweep did not complete; no API call is allowed now
         jobs = [j for j in plan.jobs if j.scope is Scope.POD and results[j.id].state is not ProbeState.ERROR]
         live: dict[str, Mapping[str, Any]] = {}
         unchecked: set[str] = set()
         for ns in sorted({j.destination_pod.split("/", 1)[0] for j in jobs}):
             try:
                 pods = await self._call(self.kube.list_pods, ns)
-            except ClusterError as exc:   # deadline passed, API trouble: keep what was measured
+            except ClusterError as exc:  # deadline passed, API trouble: keep what was measured
                 self.notes.append(f"could not check that the destination pods in {ns} still exist: {exc}")
                 unchecked.add(ns)
                 continue
@@ -325,8 +367,9 @@ class ClusterRunner:
                 continue
             why = destination_change(live.get(job.destination_pod), job.address)
             if why:
-                results[job.id] = _error(f"the destination pod {job.destination_pod} {why} during the sweep",
-                                         "destination-gone")
+                results[job.id] = _error(
+                    f"the destination pod {job.destination_pod} {why} during the sweep", "destination-gone"
+                )
 
     def _fallbacks(self, agent: AgentPlan, meta: SweepMeta) -> list[tuple[SourceMode, Method]]:
         """Where to run an agent, in order: as asked; for ``syn`` refused by admission
@@ -343,12 +386,14 @@ class ClusterRunner:
         """Create the agent (ephemeral container or probe pod); returns (pod, container)."""
         ns = agent.identity.namespace
         if meta.source_mode is SourceMode.EPHEMERAL:
-            from orchestrator.deploy import ephemeral_container
+            from orchestrator.sweep.deploy import ephemeral_container
+
             name = container_name(meta, agent)
             lock = self._pod_locks.setdefault(agent.identity.pod_key, asyncio.Lock())
             async with lock:
-                await self._call(self.kube.add_ephemeral_container, ns, agent.identity.pod,
-                                 ephemeral_container(meta, agent))
+                await self._call(
+                    self.kube.add_ephemeral_container, ns, agent.identity.pod, ephemeral_container(meta, agent)
+                )
             return agent.identity.pod, name
         pod = probe_pod_name(meta, agent)
         await self._call(self.kube.create_pod, ns, probe_pod(meta, agent, self.owner_uids.get(ns, "")))
@@ -357,15 +402,22 @@ class ClusterRunner:
 
     async def _run_agent(self, agent: AgentPlan, meta: SweepMeta) -> dict[str, Observation]:
         """Launch one agent, wait for it, read its result; never raises per agent."""
-        from orchestrator.kube import AdmissionDenied, ApiError
+        from orchestrator.cluster.kube import AdmissionDenied, ApiError
 
         ns = agent.identity.namespace
         attempts = self._fallbacks(agent, meta)
         for n, (mode, method) in enumerate(attempts):
             run_meta = replace(meta, source_mode=mode, method=method)
-            run_agent = agent if method is meta.method else AgentPlan(
-                agent.identity, agent.index,
-                tuple(replace(j, method=method) if j.method is Method.SYN else j for j in agent.jobs), agent.labels)
+            run_agent = (
+                agent
+                if method is meta.method
+                else AgentPlan(
+                    agent.identity,
+                    agent.index,
+                    tuple(replace(j, method=method) if j.method is Method.SYN else j for j in agent.jobs),
+                    agent.labels,
+                )
+            )
             try:
                 pod, name = await self._launch(run_agent, run_meta)
             except UsageError:
@@ -373,13 +425,18 @@ class ClusterRunner:
             except AdmissionDenied as exc:
                 if n + 1 < len(attempts):
                     nxt_mode, nxt_method = attempts[n + 1]
-                    self.notes.append(f"{agent.identity.key}: admission refused the agent in {mode} mode with "
-                                      f"{method} ({exc}); falling back to {nxt_mode} mode with {nxt_method}")
+                    self.notes.append(
+                        f"{agent.identity.key}: admission refused the agent in {mode} mode with "
+                        f"{method} ({exc}); falling back to {nxt_mode} mode with {nxt_method}"
+                    )
                     continue
                 return _all(agent, _error(f"admission refused the agent for {agent.identity.pod_key}: {exc}"))
             except ApiError as exc:
-                what = ("add the agent's ephemeral container to" if mode is SourceMode.EPHEMERAL
-                        else "create the probe pod for")
+                what = (
+                    "add the agent's ephemeral container to"
+                    if mode is SourceMode.EPHEMERAL
+                    else "create the probe pod for"
+                )
                 return _all(agent, _error(f"could not {what} {agent.identity.pod_key}: {exc}"))
             break
         ephemeral = run_meta.source_mode is SourceMode.EPHEMERAL
@@ -405,8 +462,8 @@ class ClusterRunner:
 
     async def _poll_loop(self, meta: SweepMeta) -> None:
         """One LIST per namespace per tick resolves every waiting agent in it."""
-        from orchestrator.kube import ApiError
-        from orchestrator.deploy import sweep_labels
+        from orchestrator.cluster.kube import ApiError
+        from orchestrator.sweep.deploy import sweep_labels
 
         ephemeral = meta.source_mode is SourceMode.EPHEMERAL
         selector = None if ephemeral else ",".join(f"{k}={v}" for k, v in sweep_labels(meta.sweep_id).items())
@@ -442,12 +499,13 @@ class ClusterRunner:
     async def close(self) -> list[str]:
         """Delete this sweep's probe pods and owner ConfigMaps (ephemeral containers
         cannot be removed; their agents exit at their own deadline)."""
-        from orchestrator.deploy import cleanup_sweep
+        from orchestrator.sweep.deploy import cleanup_sweep
 
         if self.meta is None:
             return []
-        deleted = await asyncio.to_thread(cleanup_sweep, self.kube, self.meta.sweep_id,
-                                          sorted(self.namespaces), list(self.created_pods))
+        deleted = await asyncio.to_thread(
+            cleanup_sweep, self.kube, self.meta.sweep_id, sorted(self.namespaces), list(self.created_pods)
+        )
         self.created_pods.clear()
         self.owner_uids.clear()
         return deleted

@@ -1,9 +1,9 @@
 """The sweep as an application function: snapshot -> plan -> run -> compare -> results.
 
 :func:`execute` is the core, independent of where the snapshot came from and how
-probes run (a :class:`~orchestrator.runner.Runner`), so unit tests drive it with the
-:class:`~orchestrator.runner.SimulatedRunner` and plain data. :func:`run_live` wires it
-to a cluster: kubeconfig, discovery, the :class:`~orchestrator.runner.ClusterRunner`,
+probes run (a :class:`~orchestrator.sweep.runner.Runner`), so unit tests drive it with the
+:class:`~orchestrator.sweep.runner.SimulatedRunner` and plain data. :func:`run_live` wires it
+to a cluster: kubeconfig, discovery, the :class:`~orchestrator.sweep.runner.ClusterRunner`,
 signal handling and cleanup. The CLI only parses flags and renders.
 """
 
@@ -15,22 +15,30 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.compare import (CompareOptions, Decision, Expectation, Row, compare, confirm, exit_status,
-                                  mismatching)
-from orchestrator.deploy import SweepMeta
 from orchestrator.errors import KubereachError
-from orchestrator.plan import Plan, PlanOptions, Scope, Skipped, build_plan, intrapod_rules_of
 from orchestrator.snapshot.types import Snapshot
+from orchestrator.sweep.compare import (
+    CompareOptions,
+    Decision,
+    Expectation,
+    Row,
+    compare,
+    confirm,
+    exit_status,
+    mismatching,
+)
+from orchestrator.sweep.deploy import SweepMeta
+from orchestrator.sweep.plan import Plan, PlanOptions, Scope, Skipped, build_plan, intrapod_rules_of
 
 
 @dataclass(frozen=True, slots=True)
 class SweepOptions:
     plan: PlanOptions = PlanOptions()
     compare: CompareOptions = CompareOptions()
-    settle_s: float = 2.0            # wait before re-probing mismatches; 0 disables the re-probe
+    settle_s: float = 2.0  # wait before re-probing mismatches; 0 disables the re-probe
     max_agents: int = 32
 
 
@@ -72,15 +80,17 @@ def expectations_for(snapshot: Snapshot, plan: Plan) -> dict[str, Expectation]:
     for job in plan.jobs:
         if job.scope is Scope.POD:
             v = model.evaluate(pods[job.source_pod], pods[job.destination_pod], job.port, job.protocol)
-            out[job.id] = Expectation(Decision(str(v.decision)), v.reason)
+            out[job.id] = Expectation(v.decision, v.reason)
         elif job.scope is Scope.SERVICE:
-            verdicts = [(backend, port, model.evaluate(pods[job.source_pod], pods[backend], port, job.protocol))
-                        for backend, port in job.backends]
-            decisions = {str(v.decision) for _, _, v in verdicts}
+            verdicts = [
+                (backend, port, model.evaluate(pods[job.source_pod], pods[backend], port, job.protocol))
+                for backend, port in job.backends
+            ]
+            decisions = {v.decision for _, _, v in verdicts}
             if len(decisions) == 1:
                 backend, port, v = verdicts[0]
                 note = f"all {len(verdicts)} backends" if len(verdicts) > 1 else f"backend {backend}:{port}"
-                out[job.id] = Expectation(Decision(decisions.pop()), f"service -> {note}: {v.reason}")
+                out[job.id] = Expectation(decisions.pop(), f"service -> {note}: {v.reason}")
         else:
             if job.source_pod not in rules_cache:
                 rules_cache[job.source_pod] = intrapod_rules_of(pods[job.source_pod])[0]
@@ -88,7 +98,7 @@ def expectations_for(snapshot: Snapshot, plan: Plan) -> dict[str, Expectation]:
             src_c = job.source.rsplit("/", 1)[1]
             dst_c = job.destination.rsplit("/", 1)[1]
             d = decide(rules, src_c, dst_c, PortRef(job.port, job.protocol))
-            out[job.id] = Expectation(Decision(str(d.action)), f"intra-pod {d.reason}")
+            out[job.id] = Expectation(Decision(d.action.value), f"intra-pod {d.reason}")
     return out
 
 
@@ -98,14 +108,23 @@ def ambiguous_services(plan: Plan, expectations: dict[str, Expectation]) -> list
     for job in plan.jobs:
         if job.id not in expectations:
             key = (job.source, job.destination, job.port)
-            seen[key] = Skipped(f"{job.source} -> service {job.destination}:{job.port}/{job.protocol}",
-                                "the policies allow some backends and deny others: the result would depend "
-                                "on which backend kube-proxy picks")
+            seen[key] = Skipped(
+                f"{job.source} -> service {job.destination}:{job.port}/{job.protocol}",
+                "the policies allow some backends and deny others: the result would depend "
+                "on which backend kube-proxy picks",
+            )
     return list(seen.values())
 
 
-async def execute(snapshot: Snapshot, runner: Any, meta: SweepMeta, options: SweepOptions, *,
-                  progress: Any = None, sleep: Any = asyncio.sleep) -> SweepResult:
+async def execute(
+    snapshot: Snapshot,
+    runner: Any,
+    meta: SweepMeta,
+    options: SweepOptions,
+    *,
+    progress: Any = None,
+    sleep: Any = asyncio.sleep,
+) -> SweepResult:
     """Plan, probe, compare, re-probe mismatches after ``settle_s``, and confirm."""
     t0 = time.monotonic()
     plan = build_plan(snapshot, options.plan)
@@ -133,11 +152,11 @@ async def execute(snapshot: Snapshot, runner: Any, meta: SweepMeta, options: Swe
         complete = not getattr(runner, "incomplete", False)
     elif bad:
         rows = confirm(rows, None)
-    return SweepResult(meta.sweep_id, plan, rows, complete, list(getattr(runner, "notes", [])),
-                       timings, reprobed)
+    return SweepResult(meta.sweep_id, plan, rows, complete, list(getattr(runner, "notes", [])), timings, reprobed)
 
 
 # -- live ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterOptions:
@@ -149,7 +168,7 @@ class ClusterOptions:
 
 
 def utc_stamp(now: datetime | None = None) -> str:
-    return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
 
 
 @dataclass
@@ -165,27 +184,36 @@ class LiveOutcome:
     wall_s: float
     interrupted: str | None = None
     error: KubereachError | None = None
-    meta: SweepMeta | None = None       # as run (with started_at)
+    meta: SweepMeta | None = None  # as run (with started_at)
 
 
-def run_live(cluster: ClusterOptions, meta: SweepMeta, options: SweepOptions, *,
-             deadline_s: float, progress: Any = None, dry_run_out: Any = None,
-             log: Any = None) -> LiveOutcome:
+def run_live(
+    cluster: ClusterOptions,
+    meta: SweepMeta,
+    options: SweepOptions,
+    *,
+    deadline_s: float,
+    progress: Any = None,
+    dry_run_out: Any = None,
+    log: Any = None,
+) -> LiveOutcome:
     """Discover, plan and (unless dry-run) probe a live cluster; always cleans up.
 
     ``dry_run_out``: a callable receiving the YAML of every object the sweep would
     create; then nothing is created and ``result`` is None.
     """
-    from orchestrator.discovery import discover
-    from orchestrator.kube import load_cluster
-    from orchestrator.runner import ClusterRunner
+    from orchestrator.cluster.discovery import discover
+    from orchestrator.cluster.kube import load_cluster
+    from orchestrator.sweep.runner import ClusterRunner
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.monotonic()
-    kube = load_cluster(cluster.kubeconfig, cluster.context, request_timeout=cluster.request_timeout,
-                        pool_size=options.max_agents + 4)
-    namespaces: tuple[str, ...] | None = None if cluster.all_namespaces else (
-        cluster.namespaces or (kube.info.namespace,))
+    kube = load_cluster(
+        cluster.kubeconfig, cluster.context, request_timeout=cluster.request_timeout, pool_size=options.max_agents + 4
+    )
+    namespaces: tuple[str, ...] | None = (
+        None if cluster.all_namespaces else (cluster.namespaces or (kube.info.namespace,))
+    )
     meta = replace(meta, started_at=started.strftime("%Y-%m-%dT%H:%M:%SZ"))
     outcome_error: KubereachError | None = None
     interrupted: str | None = None
@@ -196,28 +224,29 @@ def run_live(cluster: ClusterOptions, meta: SweepMeta, options: SweepOptions, *,
         kube.deadline = time.monotonic() + deadline_s
         snapshot = discover(kube, namespaces)
         if log:
-            log(f"discovered {len(snapshot.pods)} pods, {len(snapshot.policies)} NetworkPolicies in "
+            log(
+                f"discovered {len(snapshot.pods)} pods, {len(snapshot.policies)} NetworkPolicies in "
                 f"{'all namespaces' if namespaces is None else ', '.join(namespaces)} "
-                f"(context {kube.info.context})")
+                f"(context {kube.info.context})"
+            )
         if dry_run_out is not None:
-            from orchestrator.deploy import render_manifests, render_yaml
+            from orchestrator.sweep.deploy import render_manifests, render_yaml
 
             plan = build_plan(snapshot, options.plan)
             dry_run_out(render_yaml(render_manifests(plan, meta)))
         else:
             runner = ClusterRunner(kube, max_agents=options.max_agents, deadline=kube.deadline)
-            result = _run_with_signals(execute(snapshot, runner, meta, options, progress=progress),
-                                       options.max_agents)
+            result = _run_with_signals(execute(snapshot, runner, meta, options, progress=progress), options.max_agents)
     except _Interrupted as exc:
         interrupted = exc.signame
-    except KeyboardInterrupt:      # Ctrl-C outside the probing phase (discovery, planning)
+    except KeyboardInterrupt:  # Ctrl-C outside the probing phase (discovery, planning)
         interrupted = "SIGINT"
     except KubereachError as exc:
         outcome_error = exc
     finally:
         cleaned: list[str] = []
         if runner is not None:
-            kube.deadline = None   # cleanup must run even after the sweep deadline passed
+            kube.deadline = None  # cleanup must run even after the sweep deadline passed
             try:
                 cleaned = asyncio.run(runner.close())
             except (KubereachError, KeyboardInterrupt) as exc:
@@ -229,9 +258,20 @@ def run_live(cluster: ClusterOptions, meta: SweepMeta, options: SweepOptions, *,
             if result is not None:
                 result.cleaned = cleaned
         kube.close()
-    return LiveOutcome(result, snapshot, kube.info.context, namespaces, kube.call_counts(), kube.call_count,
-                       [c.to_dict() for c in list(kube.calls)], started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                       time.monotonic() - t0, interrupted, outcome_error, meta)
+    return LiveOutcome(
+        result,
+        snapshot,
+        kube.info.context,
+        namespaces,
+        kube.call_counts(),
+        kube.call_count,
+        [c.to_dict() for c in list(kube.calls)],
+        started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        time.monotonic() - t0,
+        interrupted,
+        outcome_error,
+        meta,
+    )
 
 
 class _Interrupted(Exception):
@@ -246,8 +286,7 @@ def _run_with_signals(coro: Any, max_agents: int) -> Any:
     async def main() -> Any:
         loop = asyncio.get_running_loop()
         # Kubernetes client calls block: one thread per agent in flight, plus the poller.
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=max_agents + 4,
-                                                     thread_name_prefix="kubereach-api"))
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=max_agents + 4, thread_name_prefix="kubereach-api"))
         task = asyncio.current_task()
         received: list[str] = []
 
@@ -276,5 +315,14 @@ def _run_with_signals(coro: Any, max_agents: int) -> Any:
     return asyncio.run(main())
 
 
-__all__ = ["ClusterOptions", "LiveOutcome", "SweepOptions", "SweepResult", "execute", "expectations_for",
-           "new_sweep_id", "run_live", "utc_stamp"]
+__all__ = [
+    "ClusterOptions",
+    "LiveOutcome",
+    "SweepOptions",
+    "SweepResult",
+    "execute",
+    "expectations_for",
+    "new_sweep_id",
+    "run_live",
+    "utc_stamp",
+]

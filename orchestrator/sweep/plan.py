@@ -23,13 +23,21 @@ them to the declared ones.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from orchestrator.selection import PodSelector, PortMode, PortProto
 from orchestrator.snapshot.types import Pod, Service, Snapshot
-from probe.intrapod_rules import (ANNOTATION, ContainerInfo, IntraPodRules, PortRef, RulesError,
-                                  expected_pairs, parse_rules)
+from orchestrator.sweep.selection import PodSelector, PortMode
+from probe.intrapod_rules import (
+    ANNOTATION,
+    ContainerInfo,
+    IntraPodRules,
+    PortRef,
+    RulesError,
+    expected_pairs,
+    parse_rules,
+)
 from probe.schema import Method, Protocol
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -51,21 +59,22 @@ class Scope(enum.StrEnum):
 
 
 class SourceMode(enum.StrEnum):
-    EPHEMERAL = "ephemeral"   # an ephemeral container in the source pod: the true identity
-    POD = "pod"               # a probe pod with the same labels, in the same namespace
+    EPHEMERAL = "ephemeral"  # an ephemeral container in the source pod: the true identity
+    POD = "pod"  # a probe pod with the same labels, in the same namespace
 
 
 # -- the plan -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class PlanOptions:
-    ports: tuple[PortProto, ...] = ()
+    ports: tuple[PortRef, ...] = ()
     port_mode: PortMode = PortMode.DECLARED
-    method: Method = Method.CONNECT            # for TCP; UDP uses udp, SCTP sctp
+    method: Method = Method.CONNECT  # for TCP; UDP uses udp, SCTP sctp
     source_mode: SourceMode = SourceMode.EPHEMERAL
-    sources: tuple[PodSelector, ...] = ()      # OR-ed; empty: every pod
+    sources: tuple[PodSelector, ...] = ()  # OR-ed; empty: every pod
     destinations: tuple[PodSelector, ...] = ()
-    pods: bool = True                          # scopes to probe (--scope)
+    pods: bool = True  # scopes to probe (--scope)
     intrapod: bool = True
     services: bool = True
     max_targets_per_agent: int = MAX_TARGETS_PER_AGENT
@@ -75,18 +84,18 @@ class PlanOptions:
 class ProbeJob:
     """One probe: a row of probes.csv once observed and compared."""
 
-    id: str                   # unique in the sweep; the spec's target id
+    id: str  # unique in the sweep; the spec's target id
     scope: Scope
-    source: str               # ns/pod, or ns/pod/container for intra-pod
-    destination: str          # ns/pod, or ns/pod/container for intra-pod
+    source: str  # ns/pod, or ns/pod/container for intra-pod
+    destination: str  # ns/pod, or ns/pod/container for intra-pod
     address: str
     port: int
     protocol: Protocol
     method: Method
-    source_pod: str           # ns/pod
-    destination_pod: str      # ns/pod
+    source_pod: str  # ns/pod
+    destination_pod: str  # ns/pod
     port_name: str | None = None
-    backends: tuple[tuple[str, int], ...] = ()   # service scope: (backend pod, target port)
+    backends: tuple[tuple[str, int], ...] = ()  # service scope: (backend pod, target port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +105,7 @@ class SourceIdentity:
     namespace: str
     pod: str
     run_as_user: int
-    containers: tuple[str, ...] = ()   # intra-pod source containers sharing this UID
+    containers: tuple[str, ...] = ()  # intra-pod source containers sharing this UID
 
     @property
     def pod_key(self) -> str:
@@ -110,9 +119,9 @@ class SourceIdentity:
 @dataclass(frozen=True, slots=True)
 class AgentPlan:
     identity: SourceIdentity
-    index: int                          # nth agent on this pod in this sweep (0, 1, ...)
+    index: int  # nth agent on this pod in this sweep (0, 1, ...)
     jobs: tuple[ProbeJob, ...]
-    labels: Mapping[str, str] = field(default_factory=dict)   # the source pod's labels
+    labels: Mapping[str, str] = field(default_factory=dict)  # the source pod's labels
 
     @property
     def scopes(self) -> frozenset[Scope]:
@@ -121,7 +130,7 @@ class AgentPlan:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    what: str        # ns/pod, ns/pod/container, or a job description
+    what: str  # ns/pod, ns/pod/container, or a job description
     reason: str
 
 
@@ -139,7 +148,7 @@ class Plan:
     def namespaces(self) -> tuple[str, ...]:
         return tuple(sorted({a.identity.namespace for a in self.agents}))
 
-    def without(self, job_ids: Iterable[str], skipped: Iterable[Skipped] = ()) -> "Plan":
+    def without(self, job_ids: Iterable[str], skipped: Iterable[Skipped] = ()) -> Plan:
         """The plan minus ``job_ids`` (agents left without jobs are dropped)."""
         gone = set(job_ids)
         agents = []
@@ -149,7 +158,7 @@ class Plan:
                 agents.append(AgentPlan(a.identity, a.index, jobs, a.labels))
         return Plan(tuple(agents), self.skipped + tuple(skipped), self.options)
 
-    def subset(self, job_ids: Iterable[str], *, index_offset: int) -> "Plan":
+    def subset(self, job_ids: Iterable[str], *, index_offset: int) -> Plan:
         """The same agents restricted to ``job_ids`` (for re-probing mismatches)."""
         wanted = set(job_ids)
         agents = []
@@ -172,16 +181,16 @@ def _method_for(protocol: Protocol, method: Method) -> Method:
     return method
 
 
-def _declared_ports(pod: Pod) -> list[tuple[PortProto, str | None]]:
+def _declared_ports(pod: Pod) -> list[tuple[PortRef, str | None]]:
     """The pod's ports: those of its regular containers and of its native sidecars."""
-    seen: dict[PortProto, str | None] = {}
+    seen: dict[PortRef, str | None] = {}
     for c in pod.serving_containers:
         for p in c.ports:
-            seen.setdefault(PortProto(p.port, p.protocol), p.name)
+            seen.setdefault(PortRef(p.port, p.protocol), p.name)
     return sorted(seen.items())
 
 
-def destination_ports(pod: Pod, options: PlanOptions) -> list[tuple[PortProto, str | None]]:
+def destination_ports(pod: Pod, options: PlanOptions) -> list[tuple[PortRef, str | None]]:
     declared = _declared_ports(pod)
     if options.port_mode is PortMode.EXACT:
         names = dict(declared)
@@ -226,16 +235,19 @@ def intrapod_rules_of(pod: Pod) -> tuple[IntraPodRules | None, dict[str, Contain
     text = pod.annotations.get(ANNOTATION)
     infos = {
         c.name: ContainerInfo(
-            c.name, c.run_as_user,
+            c.name,
+            c.run_as_user,
             tuple(PortRef(p.port, p.protocol) for p in c.ports),
             {p.name: PortRef(p.port, p.protocol) for p in c.ports if p.name},
-            "NET_ADMIN" in c.capabilities_add)
+            "NET_ADMIN" in c.capabilities_add,
+        )
         for c in pod.containers
     }
     if text is None:
         return None, infos, None
     try:
         import yaml  # the orchestrator decodes YAML; probe/ accepts JSON only
+
         data = yaml.safe_load(text)
     except Exception as exc:  # a YAML error of the user's annotation
         return None, infos, f"annotation {ANNOTATION}: not valid YAML: {exc}"
@@ -247,12 +259,10 @@ def intrapod_rules_of(pod: Pod) -> tuple[IntraPodRules | None, dict[str, Contain
 
 def build_plan(snapshot: Snapshot, options: PlanOptions) -> Plan:
     """Every probe of the sweep, grouped by source identity, in a stable order."""
-    pods = sorted((p for p in snapshot.pods if not is_kubereach_owned(p.labels)),
-                  key=lambda p: (p.namespace, p.name))
+    pods = sorted((p for p in snapshot.pods if not is_kubereach_owned(p.labels)), key=lambda p: (p.namespace, p.name))
     skipped: list[Skipped] = []
     sources = [p for p in pods if not options.sources or any(s.matches(p) for s in options.sources)]
-    destinations = [p for p in pods
-                    if not options.destinations or any(s.matches(p) for s in options.destinations)]
+    destinations = [p for p in pods if not options.destinations or any(s.matches(p) for s in options.destinations)]
     live_destinations = []
     for d in destinations:
         problem = _destination_problem(d)
@@ -280,13 +290,38 @@ def build_plan(snapshot: Snapshot, options: PlanOptions) -> Plan:
             if dst.key == src.key:
                 continue  # a pod reaching itself is always allowed: nothing to measure
             for pp, name in destination_ports(dst, options):
-                pod_jobs.append(ProbeJob(next_id(), Scope.POD, src.key, dst.key, dst.ip or "", pp.port,
-                                         pp.protocol, _method_for(pp.protocol, options.method),
-                                         src.key, dst.key, name))
+                pod_jobs.append(
+                    ProbeJob(
+                        next_id(),
+                        Scope.POD,
+                        src.key,
+                        dst.key,
+                        dst.ip or "",
+                        pp.port,
+                        pp.protocol,
+                        _method_for(pp.protocol, options.method),
+                        src.key,
+                        dst.key,
+                        name,
+                    )
+                )
         for svc, address, sp, backends in services:
-            pod_jobs.append(ProbeJob(next_id(), Scope.SERVICE, src.key, f"{svc.namespace}/{svc.name}", address,
-                                     sp.port, sp.protocol, _method_for(sp.protocol, options.method), src.key,
-                                     f"{svc.namespace}/{svc.name}", sp.name, backends))
+            pod_jobs.append(
+                ProbeJob(
+                    next_id(),
+                    Scope.SERVICE,
+                    src.key,
+                    f"{svc.namespace}/{svc.name}",
+                    address,
+                    sp.port,
+                    sp.protocol,
+                    _method_for(sp.protocol, options.method),
+                    src.key,
+                    f"{svc.namespace}/{svc.name}",
+                    sp.name,
+                    backends,
+                )
+            )
         wanted = options.intrapod and (not options.destinations or any(s.matches(src) for s in options.destinations))
         intra_agents = _intrapod_agents(src, options, skipped, next_id) if wanted else []
         if intra_agents:
@@ -300,15 +335,16 @@ def build_plan(snapshot: Snapshot, options: PlanOptions) -> Plan:
                 # a source with more targets than one command line holds gets more agents
                 step = max(1, options.max_targets_per_agent)
                 for start in range(0, len(jobs), step):
-                    agents.append(AgentPlan(identity, index, jobs[start:start + step], dict(src.labels)))
+                    agents.append(AgentPlan(identity, index, jobs[start : start + step], dict(src.labels)))
                     index += 1
         elif options.pods and not options.destinations:
             skipped.append(Skipped(src.key, "no destination to probe"))
     return Plan(tuple(agents), tuple(skipped), options)
 
 
-def _service_targets(snapshot: Snapshot, pods: list[Pod], options: PlanOptions,
-                     skipped: list[Skipped]) -> list[tuple[Service, str, Any, tuple[tuple[str, int], ...]]]:
+def _service_targets(
+    snapshot: Snapshot, pods: list[Pod], options: PlanOptions, skipped: list[Skipped]
+) -> list[tuple[Service, str, Any, tuple[tuple[str, int], ...]]]:
     """(service, ClusterIP, service port, backends) for every probe-able service port.
 
     Backends are the running pods the selector matches, with the ``targetPort`` resolved
@@ -318,18 +354,29 @@ def _service_targets(snapshot: Snapshot, pods: list[Pod], options: PlanOptions,
     for svc in sorted(snapshot.services, key=lambda s: (s.namespace, s.name)):
         ips = [ip for ip in svc.cluster_ips if ip and ip != "None" and ":" not in ip]
         if not svc.selector or not ips:
-            continue   # headless, ExternalName, or selector-less: nothing kube-proxy balances
-        backends = [p for p in pods if p.namespace == svc.namespace and p.ip and p.phase in (None, "Running")
-                    and not p.host_network and all(p.labels.get(k) == v for k, v in svc.selector.items())]
+            continue  # headless, ExternalName, or selector-less: nothing kube-proxy balances
+        backends = [
+            p
+            for p in pods
+            if p.namespace == svc.namespace
+            and p.ip
+            and p.phase in (None, "Running")
+            and not p.host_network
+            and all(p.labels.get(k) == v for k, v in svc.selector.items())
+        ]
         if options.destinations and not any(s.matches(b) for s in options.destinations for b in backends):
             continue
         for sp in svc.ports:
-            if options.port_mode is PortMode.EXACT and PortProto(sp.port, sp.protocol) not in options.ports:
+            if options.port_mode is PortMode.EXACT and PortRef(sp.port, sp.protocol) not in options.ports:
                 continue
             resolved = tuple((b.key, t) for b in backends if (t := _target_port(b, sp)) is not None)
             if not resolved:
-                skipped.append(Skipped(f"{svc.namespace}/{svc.name}:{sp.port}/{sp.protocol}",
-                                       "service port not probed: no running backend"))
+                skipped.append(
+                    Skipped(
+                        f"{svc.namespace}/{svc.name}:{sp.port}/{sp.protocol}",
+                        "service port not probed: no running backend",
+                    )
+                )
                 continue
             out.append((svc, ips[0], sp, resolved))
     return out
@@ -346,8 +393,9 @@ def _target_port(pod: Pod, sp: Any) -> int | None:
     return None
 
 
-def _intrapod_agents(pod: Pod, options: PlanOptions, skipped: list[Skipped],
-                     next_id: Any) -> list[tuple[SourceIdentity, tuple[ProbeJob, ...]]]:
+def _intrapod_agents(
+    pod: Pod, options: PlanOptions, skipped: list[Skipped], next_id: Any
+) -> list[tuple[SourceIdentity, tuple[ProbeJob, ...]]]:
     rules, infos, problem = intrapod_rules_of(pod)
     if problem:
         skipped.append(Skipped(pod.key, f"intra-pod rules not probed: {problem}"))
@@ -355,29 +403,49 @@ def _intrapod_agents(pod: Pod, options: PlanOptions, skipped: list[Skipped],
     if rules is None:
         return []
     if options.source_mode is SourceMode.POD:
-        skipped.append(Skipped(pod.key, "intra-pod rules not probed: they need ephemeral containers "
-                                        "in the pod itself (--source-mode ephemeral)"))
+        skipped.append(
+            Skipped(
+                pod.key,
+                "intra-pod rules not probed: they need ephemeral containers "
+                "in the pod itself (--source-mode ephemeral)",
+            )
+        )
         return []
     by_uid: dict[int, list[ProbeJob]] = {}
     containers_of: dict[int, list[str]] = {}
     exact = set(options.ports) if options.port_mode is PortMode.EXACT else None
     for exp in expected_pairs(rules, infos.values()):
-        if exact is not None and PortProto(exp.port.port, exp.port.protocol) not in exact:
+        if exact is not None and PortRef(exp.port.port, exp.port.protocol) not in exact:
             continue
         uid = infos[exp.source].uid
         what = f"{pod.key}/{exp.source}"
         if uid is None or uid == 0:
             why = "no runAsUser" if uid is None else "runs as root (UID 0)"
-            entry = Skipped(what, f"intra-pod source not probed: container {exp.source!r} {why}; "
-                                  "agents run non-root as the source container's UID")
+            entry = Skipped(
+                what,
+                f"intra-pod source not probed: container {exp.source!r} {why}; "
+                "agents run non-root as the source container's UID",
+            )
             if entry not in skipped:
                 skipped.append(entry)
             continue
-        by_uid.setdefault(uid, []).append(ProbeJob(
-            next_id(), Scope.INTRA_POD, f"{pod.key}/{exp.source}", f"{pod.key}/{exp.target}", LOOPBACK,
-            exp.port.port, exp.port.protocol, _method_for(exp.port.protocol, options.method),
-            pod.key, pod.key))
+        by_uid.setdefault(uid, []).append(
+            ProbeJob(
+                next_id(),
+                Scope.INTRA_POD,
+                f"{pod.key}/{exp.source}",
+                f"{pod.key}/{exp.target}",
+                LOOPBACK,
+                exp.port.port,
+                exp.port.protocol,
+                _method_for(exp.port.protocol, options.method),
+                pod.key,
+                pod.key,
+            )
+        )
         if exp.source not in containers_of.setdefault(uid, []):
             containers_of[uid].append(exp.source)
-    return [(SourceIdentity(pod.namespace, pod.name, uid, tuple(containers_of[uid])), tuple(jobs))
-            for uid, jobs in sorted(by_uid.items())]
+    return [
+        (SourceIdentity(pod.namespace, pod.name, uid, tuple(containers_of[uid])), tuple(jobs))
+        for uid, jobs in sorted(by_uid.items())
+    ]

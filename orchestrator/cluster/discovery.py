@@ -1,7 +1,7 @@
 """Live discovery: read the cluster into a :class:`~orchestrator.snapshot.types.Snapshot`.
 
 The only module that reads Kubernetes objects for the sweep (and for ``predict`` with
-cluster flags). It asks :mod:`orchestrator.kube` for Namespaces, Pods, Services and
+cluster flags). It asks :mod:`orchestrator.cluster.kube` for Namespaces, Pods, Services and
 NetworkPolicies of the selected namespaces (``-n``, repeatable) or of all of them
 (``-A``), and hands the API-shaped dicts to the same loader the YAML path uses, so the
 live snapshot feeds exactly the same model as ``predict -f``.
@@ -12,11 +12,12 @@ pods of any sweep, the webhook) are dropped here: they are never sources or targ
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from orchestrator.errors import UsageError
-from orchestrator.plan import is_kubereach_owned
 from orchestrator.snapshot.types import NAMESPACE_NAME_LABEL, Origin, Snapshot
+from orchestrator.sweep.plan import is_kubereach_owned
 
 
 def _labels(obj: dict[str, Any]) -> dict[str, str]:
@@ -29,7 +30,7 @@ def fetch_objects(kube: Any, namespaces: Iterable[str] | None) -> list[dict[str,
     ``namespaces`` None means all namespaces: one cluster-wide LIST per kind. Otherwise
     a GET per namespace and a LIST per kind per namespace.
     """
-    from orchestrator.kube import ApiError, NotFound
+    from orchestrator.cluster.kube import ApiError, NotFound
 
     objects: list[dict[str, Any]] = []
     if namespaces is None:
@@ -47,8 +48,13 @@ def fetch_objects(kube: Any, namespaces: Iterable[str] | None) -> list[dict[str,
                 # A namespaced Role cannot grant reading Namespace objects: go on with the
                 # implied kubernetes.io/metadata.name label only (namespaceSelectors on other
                 # labels then cannot match, which the snapshot records as the namespace's labels).
-                objects.append({"apiVersion": "v1", "kind": "Namespace",
-                                "metadata": {"name": ns, "labels": {NAMESPACE_NAME_LABEL: ns}}})
+                objects.append(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {"name": ns, "labels": {NAMESPACE_NAME_LABEL: ns}},
+                    }
+                )
             except ApiError:
                 raise
             objects += kube.list_pods(ns)

@@ -19,13 +19,15 @@ It must not be imported by the pure modules (model, plan, compare, reports).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from orchestrator.errors import ClusterError, UsageError
 
@@ -52,12 +54,12 @@ SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 class ApiCall:
     """One request made to the API server, in RBAC terms."""
 
-    verb: str                  # get | list | create | patch | delete | watch
-    group: str                 # "" for core, "networking.k8s.io", ...
-    resource: str              # pods, configmaps, namespaces, ...
-    subresource: str | None    # log, ephemeralcontainers, or None
-    namespace: str | None      # None: cluster scope (or all namespaces for list)
-    status: int | None         # HTTP status of the last attempt; None: no answer
+    verb: str  # get | list | create | patch | delete | watch
+    group: str  # "" for core, "networking.k8s.io", ...
+    resource: str  # pods, configmaps, namespaces, ...
+    subresource: str | None  # log, ephemeralcontainers, or None
+    namespace: str | None  # None: cluster scope (or all namespaces for list)
+    status: int | None  # HTTP status of the last attempt; None: no answer
     seconds: float
 
     @property
@@ -65,9 +67,14 @@ class ApiCall:
         return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verb": self.verb, "group": self.group, "resource": self.rbac_resource,
-                "namespace": self.namespace, "status": self.status,
-                "seconds": round(self.seconds, 4)}
+        return {
+            "verb": self.verb,
+            "group": self.group,
+            "resource": self.rbac_resource,
+            "namespace": self.namespace,
+            "status": self.status,
+            "seconds": round(self.seconds, 4),
+        }
 
 
 class ApiError(ClusterError):
@@ -97,8 +104,8 @@ class Invalid(ApiError):
 
 @dataclass(frozen=True, slots=True)
 class ClusterInfo:
-    context: str               # kubeconfig context name, or "in-cluster"
-    namespace: str             # the context's namespace (what no -n means)
+    context: str  # kubeconfig context name, or "in-cluster"
+    namespace: str  # the context's namespace (what no -n means)
     server: str
 
 
@@ -130,8 +137,13 @@ def _is_admission_refusal(message: str) -> bool:
     return "violates podsecurity" in text or "admission webhook" in text or "denied the request" in text
 
 
-def load_cluster(kubeconfig: str | None = None, context: str | None = None, *,
-                 request_timeout: float | None = None, pool_size: int = 16) -> "Kube":
+def load_cluster(
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    *,
+    request_timeout: float | None = None,
+    pool_size: int = 16,
+) -> Kube:
     """Load the kubeconfig (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``) or the
     in-cluster configuration, and return a ready :class:`Kube`.
 
@@ -144,8 +156,9 @@ def load_cluster(kubeconfig: str | None = None, context: str | None = None, *,
     default_path = os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
     if kubeconfig is None and not os.path.exists(default_path) and os.environ.get("KUBERNETES_SERVICE_HOST"):
         if context:
-            raise UsageError(f"--context {context!r} given but no kubeconfig was found "
-                             "(running in-cluster has no contexts)")
+            raise UsageError(
+                f"--context {context!r} given but no kubeconfig was found (running in-cluster has no contexts)"
+            )
         try:
             config.load_incluster_config(client_configuration=cfg)
         except ConfigException as exc:
@@ -162,8 +175,10 @@ def load_cluster(kubeconfig: str | None = None, context: str | None = None, *,
         if kubeconfig is not None and not os.path.isfile(kubeconfig):
             raise UsageError(f"kubeconfig {kubeconfig}: no such file")
         if kubeconfig is None and not os.environ.get("KUBECONFIG") and not os.path.exists(default_path):
-            raise UsageError("no kubeconfig: pass --kubeconfig FILE, set KUBECONFIG, or create "
-                             "~/.kube/config (inside a cluster, the service account is used)")
+            raise UsageError(
+                "no kubeconfig: pass --kubeconfig FILE, set KUBECONFIG, or create "
+                "~/.kube/config (inside a cluster, the service account is used)"
+            )
         try:
             contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
         except ConfigException as exc:
@@ -175,16 +190,21 @@ def load_cluster(kubeconfig: str | None = None, context: str | None = None, *,
         if context is not None:
             chosen = next((c for c in contexts or [] if c.get("name") == context), None)
             if chosen is None:
-                raise UsageError(f"kubeconfig {where}: no context named {context!r} "
-                                 f"(contexts: {', '.join(map(str, names)) or 'none'})")
+                raise UsageError(
+                    f"kubeconfig {where}: no context named {context!r} "
+                    f"(contexts: {', '.join(map(str, names)) or 'none'})"
+                )
         else:
             chosen = active
             if not chosen:
-                raise UsageError(f"kubeconfig {where}: no current-context; pass --context "
-                                 f"(contexts: {', '.join(map(str, names)) or 'none'})")
+                raise UsageError(
+                    f"kubeconfig {where}: no current-context; pass --context "
+                    f"(contexts: {', '.join(map(str, names)) or 'none'})"
+                )
         try:
-            config.load_kube_config(config_file=kubeconfig, context=context,
-                                    client_configuration=cfg, persist_config=False)
+            config.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=cfg, persist_config=False
+            )
         except ConfigException as exc:
             raise UsageError(f"kubeconfig {where}, context {chosen.get('name')!r}: {exc}") from exc
         except Exception as exc:
@@ -201,8 +221,14 @@ def load_cluster(kubeconfig: str | None = None, context: str | None = None, *,
 class Kube:
     """Typed, counted, retried access to the few API endpoints kubereach uses."""
 
-    def __init__(self, api_client: Any, info: ClusterInfo, *, request_timeout: float | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        api_client: Any,
+        info: ClusterInfo,
+        *,
+        request_timeout: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         from kubernetes import client
 
         self._api = api_client
@@ -210,7 +236,7 @@ class Kube:
         self._net = client.NetworkingV1Api(api_client)
         self.info = info
         self.request_timeout = request_timeout or DEFAULT_REQUEST_TIMEOUT_S
-        self.deadline: float | None = None        # time.monotonic() value; None: none
+        self.deadline: float | None = None  # time.monotonic() value; None: none
         self._sleep = sleep
         self._lock = threading.Lock()
         self.calls: list[ApiCall] = []
@@ -218,12 +244,11 @@ class Kube:
     # -- bookkeeping -------------------------------------------------------------------
 
     def close(self) -> None:
-        try:
+        # closing a pool must never mask the real outcome
+        with contextlib.suppress(Exception):
             self._api.close()
-        except Exception:  # closing a pool must never mask the real outcome
-            pass
 
-    def __enter__(self) -> "Kube":
+    def __enter__(self) -> Kube:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -242,11 +267,20 @@ class Kube:
 
     # -- the single request path ---------------------------------------------------------
 
-    def _request(self, verb: str, resource: str, fn: Callable[..., Any], *args: Any,
-                 namespace: str | None = None, group: str = "", subresource: str | None = None,
-                 raw: bool = False, **kwargs: Any) -> Any:
-        from kubernetes.client.exceptions import ApiException
+    def _request(
+        self,
+        verb: str,
+        resource: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        namespace: str | None = None,
+        group: str = "",
+        subresource: str | None = None,
+        raw: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         import urllib3
+        from kubernetes.client.exceptions import ApiException
 
         what = f"{verb} {resource}{'/' + subresource if subresource else ''}"
         where = f" in namespace {namespace}" if namespace else (" in all namespaces" if verb == "list" else "")
@@ -270,7 +304,7 @@ class Kube:
                 return json.loads(data) if data else {}
             except ApiException as exc:
                 status = exc.status
-                if not status:   # the client wraps transport failures (TLS, resets) as status 0
+                if not status:  # the client wraps transport failures (TLS, resets) as status 0
                     self._log(verb, group, resource, subresource, namespace, None, started)
                     last_exc = exc
                     self._retry_transport(exc, attempt, what, where, detail=str(exc.reason or exc))
@@ -281,26 +315,26 @@ class Kube:
                 if status == 403 and _is_admission_refusal(message):
                     raise AdmissionDenied(f"{what}{where}: {message}", status=403, reason=reason) from exc
                 if status in (401, 403):
-                    raise self._auth_error(status, verb, group, resource, subresource, namespace,
-                                           message) from exc
+                    raise self._auth_error(status, verb, group, resource, subresource, namespace, message) from exc
                 if status == 429 or (status is not None and status >= 500):
                     last_exc = exc
                     if attempt + 1 < RETRY_ATTEMPTS:
                         self._backoff(attempt, exc)
                         continue
-                    raise ClusterError(f"{what}{where}: the API server answered {status} "
-                                       f"{RETRY_ATTEMPTS} times: {message}") from exc
+                    raise ClusterError(
+                        f"{what}{where}: the API server answered {status} {RETRY_ATTEMPTS} times: {message}"
+                    ) from exc
                 cls = {404: NotFound, 409: Conflict, 400: Invalid, 422: Invalid}.get(status or 0, ApiError)
-                raise cls(f"{what}{where}: {status} {reason or exc.reason}: {message}",
-                          status=status or 0, reason=reason) from exc
+                raise cls(
+                    f"{what}{where}: {status} {reason or exc.reason}: {message}", status=status or 0, reason=reason
+                ) from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 self._log(verb, group, resource, subresource, namespace, None, started)
                 last_exc = exc
                 self._retry_transport(exc, attempt, what, where, detail=str(exc))
         raise ClusterError(f"{what}{where}: gave up") from last_exc  # pragma: no cover
 
-    def _retry_transport(self, exc: Exception, attempt: int, what: str, where: str, *,
-                         detail: str) -> None:
+    def _retry_transport(self, exc: Exception, attempt: int, what: str, where: str, *, detail: str) -> None:
         """Back off before another try after a transport failure, or give up.
 
         Fewer tries than for 429/5xx: a server that cannot be reached at all rarely
@@ -310,47 +344,68 @@ class Kube:
         if attempt + 1 < min(RETRY_ATTEMPTS, 3):
             self._backoff(attempt, None)
             return
-        raise ClusterError(f"cannot reach the API server at {self.info.server} "
-                           f"({what}{where}): {_trim(detail)}") from exc
+        raise ClusterError(
+            f"cannot reach the API server at {self.info.server} ({what}{where}): {_trim(detail)}"
+        ) from exc
 
     def _transport_failure(self, exc: Exception, what: str, where: str) -> None:
         """A TLS verification failure is the kubeconfig's to fix (exit 2), not an outage."""
         text = str(getattr(exc, "reason", None) or exc)
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-            raise UsageError(f"the API server at {self.info.server} presented a certificate that context "
-                             f"{self.info.context!r} does not trust ({what}{where}): check "
-                             f"certificate-authority in the kubeconfig") from exc
+            raise UsageError(
+                f"the API server at {self.info.server} presented a certificate that context "
+                f"{self.info.context!r} does not trust ({what}{where}): check "
+                f"certificate-authority in the kubeconfig"
+            ) from exc
 
     def _backoff(self, attempt: int, exc: Any) -> None:
-        delay = RETRY_BASE_S * (2 ** attempt)
+        delay = RETRY_BASE_S * (2**attempt)
         headers = getattr(exc, "headers", None) or {}
         retry_after = headers.get("Retry-After") if hasattr(headers, "get") else None
         if retry_after:
-            try:
+            with contextlib.suppress(ValueError):
                 delay = max(delay, min(float(retry_after), RETRY_AFTER_CAP_S))
-            except ValueError:
-                pass
         if self.deadline is not None:
             delay = min(delay, max(0.0, self.deadline - time.monotonic()))
         self._sleep(delay)
 
-    def _log(self, verb: str, group: str, resource: str, subresource: str | None,
-             namespace: str | None, status: int | None, started: float) -> None:
+    def _log(
+        self,
+        verb: str,
+        group: str,
+        resource: str,
+        subresource: str | None,
+        namespace: str | None,
+        status: int | None,
+        started: float,
+    ) -> None:
         call = ApiCall(verb, group, resource, subresource, namespace, status, time.monotonic() - started)
         with self._lock:
             self.calls.append(call)
 
-    def _auth_error(self, status: int, verb: str, group: str, resource: str,
-                    subresource: str | None, namespace: str | None, message: str) -> UsageError:
+    def _auth_error(
+        self,
+        status: int,
+        verb: str,
+        group: str,
+        resource: str,
+        subresource: str | None,
+        namespace: str | None,
+        message: str,
+    ) -> UsageError:
         full = f"{resource}/{subresource}" if subresource else resource
         api_group = group or '"" (core)'
         scope = f"in namespace {namespace}" if namespace else "at cluster scope"
         if status == 401:
-            return UsageError(f"the API server at {self.info.server} did not accept the credentials of "
-                              f"context {self.info.context!r} (401 Unauthorized) for {verb} {full}: "
-                              f"{message or 'check the kubeconfig user, token or certificate'}")
-        return UsageError(f"RBAC refused: cannot {verb} {full} (apiGroup {api_group}) {scope}: {message}. "
-                          f"kubereach needs it; {RBAC_ROLE} in {RBAC_MANIFEST} grants it")
+            return UsageError(
+                f"the API server at {self.info.server} did not accept the credentials of "
+                f"context {self.info.context!r} (401 Unauthorized) for {verb} {full}: "
+                f"{message or 'check the kubeconfig user, token or certificate'}"
+            )
+        return UsageError(
+            f"RBAC refused: cannot {verb} {full} (apiGroup {api_group}) {scope}: {message}. "
+            f"kubereach needs it; {RBAC_ROLE} in {RBAC_MANIFEST} grants it"
+        )
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -366,8 +421,7 @@ class Kube:
         if namespace is None:
             body = self._request("list", "pods", self._core.list_pod_for_all_namespaces, **kw)
         else:
-            body = self._request("list", "pods", self._core.list_namespaced_pod, namespace,
-                                 namespace=namespace, **kw)
+            body = self._request("list", "pods", self._core.list_namespaced_pod, namespace, namespace=namespace, **kw)
         return self._items(body, "Pod")
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]:
@@ -378,42 +432,58 @@ class Kube:
         if namespace is None:
             body = self._request("list", "services", self._core.list_service_for_all_namespaces)
         else:
-            body = self._request("list", "services", self._core.list_namespaced_service, namespace,
-                                 namespace=namespace)
+            body = self._request("list", "services", self._core.list_namespaced_service, namespace, namespace=namespace)
         return self._items(body, "Service")
 
     def list_network_policies(self, namespace: str | None = None) -> list[dict[str, Any]]:
         g = "networking.k8s.io"
         if namespace is None:
-            body = self._request("list", "networkpolicies", self._net.list_network_policy_for_all_namespaces,
-                                 group=g)
+            body = self._request("list", "networkpolicies", self._net.list_network_policy_for_all_namespaces, group=g)
         else:
-            body = self._request("list", "networkpolicies", self._net.list_namespaced_network_policy,
-                                 namespace, namespace=namespace, group=g)
+            body = self._request(
+                "list",
+                "networkpolicies",
+                self._net.list_namespaced_network_policy,
+                namespace,
+                namespace=namespace,
+                group=g,
+            )
         return self._items(body, "NetworkPolicy", api_version="networking.k8s.io/v1")
 
-    def list_configmaps(self, namespace: str | None = None, *, label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list_configmaps(
+        self, namespace: str | None = None, *, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
         kw = {"label_selector": label_selector} if label_selector else {}
         if namespace is None:
             body = self._request("list", "configmaps", self._core.list_config_map_for_all_namespaces, **kw)
         else:
-            body = self._request("list", "configmaps", self._core.list_namespaced_config_map, namespace,
-                                 namespace=namespace, **kw)
+            body = self._request(
+                "list", "configmaps", self._core.list_namespaced_config_map, namespace, namespace=namespace, **kw
+            )
         return self._items(body, "ConfigMap")
 
     def read_log(self, namespace: str, name: str, container: str) -> str:
-        return self._request("get", "pods", self._core.read_namespaced_pod_log, name, namespace,
-                             container=container, namespace=namespace, subresource="log", raw=True)
+        return self._request(
+            "get",
+            "pods",
+            self._core.read_namespaced_pod_log,
+            name,
+            namespace,
+            container=container,
+            namespace=namespace,
+            subresource="log",
+            raw=True,
+        )
 
     # -- writes --------------------------------------------------------------------------
 
     def create_configmap(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self._request("create", "configmaps", self._core.create_namespaced_config_map, namespace,
-                             body, namespace=namespace)
+        return self._request(
+            "create", "configmaps", self._core.create_namespaced_config_map, namespace, body, namespace=namespace
+        )
 
     def create_pod(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self._request("create", "pods", self._core.create_namespaced_pod, namespace, body,
-                             namespace=namespace)
+        return self._request("create", "pods", self._core.create_namespaced_pod, namespace, body, namespace=namespace)
 
     def add_ephemeral_container(self, namespace: str, pod: str, container: dict[str, Any]) -> dict[str, Any]:
         """Strategic-merge patch adding one ephemeral container (what ``kubectl debug`` does);
@@ -421,8 +491,16 @@ class Kube:
         body = {"spec": {"ephemeralContainers": [container]}}
         for attempt in range(3):
             try:
-                return self._request("patch", "pods", self._core.patch_namespaced_pod_ephemeralcontainers,
-                                     pod, namespace, body, namespace=namespace, subresource="ephemeralcontainers")
+                return self._request(
+                    "patch",
+                    "pods",
+                    self._core.patch_namespaced_pod_ephemeralcontainers,
+                    pod,
+                    namespace,
+                    body,
+                    namespace=namespace,
+                    subresource="ephemeralcontainers",
+                )
             except (Conflict, Invalid) as exc:
                 # Another writer patched the same pod at the same moment (a second sweep):
                 # the patch was computed against a stale list. Re-sending it is safe, since
@@ -433,12 +511,26 @@ class Kube:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def delete_pod(self, namespace: str, name: str, *, grace_period_s: int = 0) -> None:
-        self._request("delete", "pods", self._core.delete_namespaced_pod, name, namespace,
-                      grace_period_seconds=grace_period_s, namespace=namespace)
+        self._request(
+            "delete",
+            "pods",
+            self._core.delete_namespaced_pod,
+            name,
+            namespace,
+            grace_period_seconds=grace_period_s,
+            namespace=namespace,
+        )
 
     def delete_configmap(self, namespace: str, name: str) -> None:
-        self._request("delete", "configmaps", self._core.delete_namespaced_config_map, name, namespace,
-                      propagation_policy="Background", namespace=namespace)
+        self._request(
+            "delete",
+            "configmaps",
+            self._core.delete_namespaced_config_map,
+            name,
+            namespace,
+            propagation_policy="Background",
+            namespace=namespace,
+        )
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -11,17 +11,18 @@ an operator can see why a pod was denied or what was injected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import ssl
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
 from orchestrator.errors import UsageError
-from orchestrator.webhook.admission import BadReview, Mode, Settings, review
+from webhook.admission import BadReview, Mode, Settings, review
 
 log = logging.getLogger("kubereach.webhook")
 
@@ -47,6 +48,7 @@ def make_app(settings: Settings) -> web.Application:
                 return _bad_request(str(exc))
             _log_decision(mode, body, answer)
             return web.json_response(answer)
+
         return handle
 
     app.router.add_get("/healthz", healthz)
@@ -69,8 +71,16 @@ def _log_decision(mode: Mode, body: dict, answer: dict) -> None:
     if resp.get("patch"):
         what += " with patch"
     detail = (resp.get("status") or {}).get("message", "").replace("\n", " ")
-    log.info("%s %s %s/%s uid=%s: %s%s", mode, req.get("operation"), req.get("namespace"),
-             name, req.get("uid"), what, f": {detail}" if detail else "")
+    log.info(
+        "%s %s %s/%s uid=%s: %s%s",
+        mode,
+        req.get("operation"),
+        req.get("namespace"),
+        name,
+        req.get("uid"),
+        what,
+        f": {detail}" if detail else "",
+    )
 
 
 def ssl_context(cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -79,8 +89,9 @@ def ssl_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     try:
         ctx.load_cert_chain(cert_file, key_file)
     except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"cannot load the serving certificate {cert_file} / key {key_file}: "
-                         f"{getattr(exc, 'strerror', None) or exc}") from exc
+        raise UsageError(
+            f"cannot load the serving certificate {cert_file} / key {key_file}: {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
     return ctx
 
 
@@ -89,13 +100,15 @@ def ssl_context(cert_file: str, key_file: str) -> ssl.SSLContext:
 RELOAD_INTERVAL_S = 30.0
 
 
-async def reload_on_change(ctx: ssl.SSLContext, cert_file: str, key_file: str, *,
-                           interval: float = RELOAD_INTERVAL_S) -> None:
+async def reload_on_change(
+    ctx: ssl.SSLContext, cert_file: str, key_file: str, *, interval: float = RELOAD_INTERVAL_S
+) -> None:
     """Load a rotated certificate into the live context: new handshakes use it, no restart.
 
     A half-written pair (the key does not match the certificate yet) is skipped and
     retried on the next tick; the old certificate keeps serving meanwhile.
     """
+
     def stamp() -> tuple[float, float] | None:
         try:
             return (os.stat(cert_file).st_mtime, os.stat(key_file).st_mtime)
@@ -117,10 +130,17 @@ async def reload_on_change(ctx: ssl.SSLContext, cert_file: str, key_file: str, *
         log.info("reloaded the serving certificate from %s", cert_file)
 
 
-async def serve(settings: Settings, *, host: str, port: int, cert_file: str, key_file: str,
-                stop: asyncio.Event | None = None,
-                on_listening: Callable[[str, int], None] | None = None,
-                reload_interval: float = RELOAD_INTERVAL_S) -> None:
+async def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    cert_file: str,
+    key_file: str,
+    stop: asyncio.Event | None = None,
+    on_listening: Callable[[str, int], None] | None = None,
+    reload_interval: float = RELOAD_INTERVAL_S,
+) -> None:
     """Serve until ``stop`` is set (or SIGTERM/SIGINT); announce the bound address."""
     ctx = ssl_context(cert_file, key_file)
     # shutdown_timeout: in-flight reviews get 5 s to finish on SIGTERM (the API server's
@@ -136,10 +156,8 @@ async def serve(settings: Settings, *, host: str, port: int, cert_file: str, key
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread
-            pass
     bound = runner.addresses[0] if runner.addresses else (host, port)
     if on_listening:
         on_listening(str(bound[0]), int(bound[1]))

@@ -15,9 +15,9 @@ import datetime as dt
 import ipaddress
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 from cryptography import x509
@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from orchestrator.errors import UsageError
 
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
-DEFAULT_DAYS = 365   # a year: long enough not to surprise, short enough to be rotated
+DEFAULT_DAYS = 365  # a year: long enough not to surprise, short enough to be rotated
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,20 +44,26 @@ class CertBundle:
 
 
 def service_dns_names(service: str, namespace: str) -> list[str]:
-    return [service, f"{service}.{namespace}", f"{service}.{namespace}.svc",
-            f"{service}.{namespace}.svc.cluster.local"]
+    return [service, f"{service}.{namespace}", f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local"]
 
 
-def generate(service: str, namespace: str, *, extra_dns: Iterable[str] = (),
-             ips: Iterable[str] = (), days: int = DEFAULT_DAYS,
-             now: dt.datetime | None = None) -> CertBundle:
+def generate(
+    service: str,
+    namespace: str,
+    *,
+    extra_dns: Iterable[str] = (),
+    ips: Iterable[str] = (),
+    days: int = DEFAULT_DAYS,
+    now: dt.datetime | None = None,
+) -> CertBundle:
     """A fresh CA and a serving certificate for the Service's DNS names plus extras."""
     if not _DNS_LABEL.match(service) or not _DNS_LABEL.match(namespace):
-        raise UsageError(f"--service {service!r} and --namespace {namespace!r} must be DNS labels "
-                         "(lowercase letters, digits, '-')")
+        raise UsageError(
+            f"--service {service!r} and --namespace {namespace!r} must be DNS labels (lowercase letters, digits, '-')"
+        )
     if days < 1:
         raise UsageError("--days must be at least 1")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     # Backdate a little: clocks across a cluster are never exactly in step.
     not_before = now - dt.timedelta(minutes=5)
     not_after = now + dt.timedelta(days=days)
@@ -67,15 +73,27 @@ def generate(service: str, namespace: str, *, extra_dns: Iterable[str] = (),
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(ca_name).issuer_name(ca_name)
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before).not_valid_after(not_after)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(ca_ski, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -99,25 +117,35 @@ def generate(service: str, namespace: str, *, extra_dns: Iterable[str] = (),
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before).not_valid_after(not_after)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     return CertBundle(
         ca_pem=ca_cert.public_bytes(serialization.Encoding.PEM),
         cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
     )
 
 
@@ -166,12 +194,13 @@ def patch_ca_bundle(text: str, ca_bundle: str, *, source: str = "<input>") -> st
         for i, hook in enumerate(doc.get("webhooks") or []):
             cc = (hook or {}).get("clientConfig") or {}
             if cc.get("caBundle") != ca_bundle:
-                raise UsageError(f"{source}: document {d}, {doc['kind']} {name}: field "
-                                 f"webhooks[{i}].clientConfig.caBundle: missing; add "
-                                 "'caBundle: \"\"' there so it can be patched")
+                raise UsageError(
+                    f"{source}: document {d}, {doc['kind']} {name}: field "
+                    f"webhooks[{i}].clientConfig.caBundle: missing; add "
+                    "'caBundle: \"\"' there so it can be patched"
+                )
     if not found:
-        raise UsageError(f"{source}: no MutatingWebhookConfiguration or "
-                         "ValidatingWebhookConfiguration in this file")
+        raise UsageError(f"{source}: no MutatingWebhookConfiguration or ValidatingWebhookConfiguration in this file")
     return patched
 
 

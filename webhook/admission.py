@@ -18,13 +18,13 @@ from __future__ import annotations
 import base64
 import enum
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from probe.intrapod_rules import ANNOTATION as RULES_ANNOTATION
 from probe.schema import DEFAULT_AGENT_IMAGE, is_agent_image
-
-from orchestrator.webhook.plan import (
+from webhook.plan import (
     ASSIGNED_UIDS_ANNOTATION,
     INIT_CONTAINER_NAME,
     INJECTED_ANNOTATION,
@@ -63,6 +63,7 @@ class Decision:
 
 # -- the init container ---------------------------------------------------------------
 
+
 def init_container(plan: EnforcementPlan, settings: Settings) -> dict[str, Any]:
     """The init container that installs the rules with iptables before any container starts.
 
@@ -86,8 +87,7 @@ def init_container(plan: EnforcementPlan, settings: Settings) -> dict[str, Any]:
         },
         # A Python interpreter plus one iptables-restore: well under these; the limits
         # stop a runaway from hurting the node.
-        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
-                      "limits": {"cpu": "200m", "memory": "128Mi"}},
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
 
@@ -97,6 +97,7 @@ def init_command(config_json: str) -> list[str]:
 
 
 # -- mutate ----------------------------------------------------------------------------
+
 
 def mutate(pod: Mapping[str, Any], settings: Settings, *, namespace: str | None = None) -> Decision:
     plan = plan_pod(pod, namespace=namespace)
@@ -130,8 +131,13 @@ def mutate(pod: Mapping[str, Any], settings: Settings, *, namespace: str | None 
 def deny_for(plan: EnforcementPlan) -> Decision:
     lines = "\n".join(f"  {i}. {p}" for i, p in enumerate(plan.problems, 1))
     n = len(plan.problems)
-    return Decision(False, message=(f"intra-pod rules of pod {plan.pod_ref} cannot be enforced "
-                                    f"({n} problem{'s' if n != 1 else ''}):\n{lines}"), code=403)
+    return Decision(
+        False,
+        message=(
+            f"intra-pod rules of pod {plan.pod_ref} cannot be enforced ({n} problem{'s' if n != 1 else ''}):\n{lines}"
+        ),
+        code=403,
+    )
 
 
 def _annotation_patch(pod: Mapping[str, Any], wanted: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -139,8 +145,7 @@ def _annotation_patch(pod: Mapping[str, Any], wanted: Mapping[str, str]) -> list
     current = meta.get("annotations")
     if not isinstance(current, Mapping):
         return [_add("/metadata/annotations", dict(wanted))]
-    return [_add(f"/metadata/annotations/{escape(k)}", v)
-            for k, v in wanted.items() if current.get(k) != v]
+    return [_add(f"/metadata/annotations/{escape(k)}", v) for k, v in wanted.items() if current.get(k) != v]
 
 
 def _init_container_patch(spec: Mapping[str, Any], wanted: dict[str, Any]) -> list[dict[str, Any]]:
@@ -152,8 +157,11 @@ def _init_container_patch(spec: Mapping[str, Any], wanted: dict[str, Any]) -> li
             # Already injected (a re-admission, or a copy of a mutated pod): keep its
             # position (another injector may have put its own first on purpose) and
             # replace it only if it differs from what the rules give today.
-            return [] if _same_container(c, wanted) else [
-                {"op": "replace", "path": f"/spec/initContainers/{i}", "value": wanted}]
+            return (
+                []
+                if _same_container(c, wanted)
+                else [{"op": "replace", "path": f"/spec/initContainers/{i}", "value": wanted}]
+            )
     return [_add("/spec/initContainers/0", wanted)]
 
 
@@ -166,8 +174,7 @@ _MISSING = object()
 
 def _same_container(have: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     """``have`` is ``wanted`` as the API server stores it (defaults filled in)."""
-    stripped = {k: v for k, v in have.items()
-                if not (k not in wanted and _API_DEFAULTS.get(k, _MISSING) == v)}
+    stripped = {k: v for k, v in have.items() if not (k not in wanted and _API_DEFAULTS.get(k, _MISSING) == v)}
     return stripped == wanted
 
 
@@ -182,16 +189,28 @@ def escape(key: str) -> str:
 
 # -- validate --------------------------------------------------------------------------
 
-def validate(pod: Mapping[str, Any], settings: Settings | None = None, *, operation: str = "CREATE",
-             old_pod: Mapping[str, Any] | None = None, namespace: str | None = None) -> Decision:
+
+def validate(
+    pod: Mapping[str, Any],
+    settings: Settings | None = None,
+    *,
+    operation: str = "CREATE",
+    old_pod: Mapping[str, Any] | None = None,
+    namespace: str | None = None,
+) -> Decision:
     settings = settings or Settings()
     if operation == "UPDATE":
         old = annotations_of(old_pod or {}).get(RULES_ANNOTATION)
         new = annotations_of(pod).get(RULES_ANNOTATION)
         if old != new:
-            return Decision(False, code=403, message=(
-                f"{RULES_ANNOTATION} cannot change on a running pod: the rules are installed "
-                "by an init container at pod start; delete and recreate the pod instead"))
+            return Decision(
+                False,
+                code=403,
+                message=(
+                    f"{RULES_ANNOTATION} cannot change on a running pod: the rules are installed "
+                    "by an init container at pod start; delete and recreate the pod instead"
+                ),
+            )
         return Decision(True)
     if operation != "CREATE":
         return Decision(True)
@@ -201,22 +220,30 @@ def validate(pod: Mapping[str, Any], settings: Settings | None = None, *, operat
     if not plan.ok:
         return deny_for(plan)
     problems: list[str] = []
-    inits = [c for c in (pod.get("spec") or {}).get("initContainers") or []
-             if isinstance(c, Mapping) and c.get("name") == INIT_CONTAINER_NAME]
+    inits = [
+        c
+        for c in (pod.get("spec") or {}).get("initContainers") or []
+        if isinstance(c, Mapping) and c.get("name") == INIT_CONTAINER_NAME
+    ]
     if not inits:
-        problems.append(f"init container {INIT_CONTAINER_NAME!r} is missing: the pod was not "
-                        "mutated (is the namespace opted in, and the mutating webhook registered?)")
+        problems.append(
+            f"init container {INIT_CONTAINER_NAME!r} is missing: the pod was not "
+            "mutated (is the namespace opted in, and the mutating webhook registered?)"
+        )
     else:
         c = inits[0]
         if c.get("command") != init_command(plan.config_json) or c.get("args"):
-            problems.append(f"init container {INIT_CONTAINER_NAME!r} does not carry the config "
-                            "the rules give: the pod was changed after mutation")
+            problems.append(
+                f"init container {INIT_CONTAINER_NAME!r} does not carry the config "
+                "the rules give: the pod was changed after mutation"
+            )
         if c.get("image") != settings.agent_image and not is_agent_image(c.get("image")):
-            problems.append(f"init container {INIT_CONTAINER_NAME!r} does not run the kubereach "
-                            f"agent image (image: {c.get('image')!r})")
+            problems.append(
+                f"init container {INIT_CONTAINER_NAME!r} does not run the kubereach "
+                f"agent image (image: {c.get('image')!r})"
+            )
     if annotations_of(pod).get(INJECTED_ANNOTATION) != plan.config_hash:
-        problems.append(f"annotation {INJECTED_ANNOTATION} does not match the rules' config "
-                        f"(want {plan.config_hash})")
+        problems.append(f"annotation {INJECTED_ANNOTATION} does not match the rules' config (want {plan.config_hash})")
     if problems:
         return deny_for(EnforcementPlan(plan.pod_ref, tuple(problems)))
     return Decision(True)
@@ -224,13 +251,13 @@ def validate(pod: Mapping[str, Any], settings: Settings | None = None, *, operat
 
 # -- AdmissionReview -------------------------------------------------------------------
 
+
 def review(body: Any, mode: Mode, settings: Settings) -> dict[str, Any]:
     """Answer one AdmissionReview v1; raises :class:`BadReview` for a malformed body."""
     if not isinstance(body, Mapping) or body.get("kind") != "AdmissionReview":
         raise BadReview("expected an AdmissionReview")
     if body.get("apiVersion") != ADMISSION_API_VERSION:
-        raise BadReview(f"unsupported apiVersion {body.get('apiVersion')!r}; "
-                        f"set admissionReviewVersions: [v1]")
+        raise BadReview(f"unsupported apiVersion {body.get('apiVersion')!r}; set admissionReviewVersions: [v1]")
     req = body.get("request")
     if not isinstance(req, Mapping) or not req.get("uid"):
         raise BadReview("AdmissionReview has no request.uid")
@@ -266,8 +293,11 @@ def response(uid: str, decision: Decision) -> dict[str, Any]:
         resp["patchType"] = "JSONPatch"
         resp["patch"] = base64.b64encode(json.dumps(list(decision.patch)).encode()).decode()
     if not decision.allowed:
-        resp["status"] = {"code": decision.code, "message": decision.message,
-                          "reason": "Forbidden" if decision.code == 403 else "BadRequest"}
+        resp["status"] = {
+            "code": decision.code,
+            "message": decision.message,
+            "reason": "Forbidden" if decision.code == 403 else "BadRequest",
+        }
     if decision.warnings:
         resp["warnings"] = list(decision.warnings)
     return {"apiVersion": ADMISSION_API_VERSION, "kind": "AdmissionReview", "response": resp}
