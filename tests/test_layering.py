@@ -5,6 +5,9 @@
 - ``probe/``: runs inside the agent image: the standard library, scapy, aiohttp and
   ``probe`` itself, nothing else.
 - ``lab/``: never ``orchestrator`` (the lab must not share code with the model it checks).
+- ``webhook/``: runs in the cluster from the agent image: never the operator's cluster I/O,
+  sweep or CLI layers, nor their heavy dependencies (kubernetes client, pandas).
+- ``safeyaml/``: shared by all of the above, so the standard library and PyYAML only.
 
 Dynamic imports with a literal name (``importlib.import_module("x")``, ``__import__("x")``)
 count too.
@@ -158,3 +161,32 @@ def test_importing_the_model_loads_no_impure_module():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"importing orchestrator.model loaded: {out.stdout.strip()}"
+
+
+WEBHOOK_FORBIDDEN_PREFIXES = (
+    "orchestrator.cluster",
+    "orchestrator.sweep",
+    "orchestrator.cli",
+    "orchestrator.reports",
+    "kubernetes",
+    "pandas",
+    "numpy",
+    "tabulate",
+    "lab",
+)
+
+
+@pytest.mark.parametrize("path", files("webhook"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_webhook_stays_out_of_the_operator_side(path):
+    bad = [(name, line) for name, line in imported_modules(path) if name.startswith(WEBHOOK_FORBIDDEN_PREFIXES)]
+    assert not bad, f"{path.relative_to(ROOT)} imports {bad}: the webhook runs in the cluster from the agent image"
+
+
+@pytest.mark.parametrize("path", files("safeyaml"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_safeyaml_imports_only_stdlib_and_pyyaml(path):
+    bad = [
+        (name, line)
+        for name, line in imported_modules(path)
+        if name.split(".")[0] not in sys.stdlib_module_names | {"__future__", "yaml", "safeyaml"}
+    ]
+    assert not bad, f"{path.relative_to(ROOT)} imports {bad}: the lab, the webhook and the orchestrator share it"

@@ -16,13 +16,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+import safeyaml
 from orchestrator.errors import ManifestError
 from orchestrator.snapshot.objects import snapshot_from_objects
 from orchestrator.snapshot.types import Origin, Snapshot
-
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from safeyaml import MANIFESTS, QUOTE_LIMIT, Limits, YamlError, quote
 
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"  # ``-f -``, as kubectl: read the manifests from standard input
@@ -53,71 +51,69 @@ def manifest_files(paths: Sequence[str]) -> list[Path]:
     return out
 
 
-def _read(path: Path) -> str:
+def _read(path: Path, limit: int) -> bytes:
+    """The file's bytes, refused before reading when larger than ``limit``."""
     if str(path) == STDIN:
-        return sys.stdin.buffer.read().decode("utf-8-sig")
-    return path.read_text(encoding="utf-8-sig")  # a leading BOM (Windows editors) is not an error
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        if path.stat().st_size > limit:
+            raise ManifestError(f"larger than {limit:,} bytes: not read", file=str(path))
+        data = path.read_bytes()
+    if len(data) > limit:
+        raise ManifestError(f"larger than {limit:,} bytes: not read", file="<stdin>")
+    return data
 
 
-def _documents(path: Path) -> Iterator[tuple[Any, Origin]]:
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {quote(key, 60)}: an object cannot have the same key twice")
+        out[key] = value
+    return out
+
+
+def _documents(path: Path, limits: Limits = MANIFESTS) -> Iterator[tuple[Any, Origin]]:
+    """Each document of one file with where it came from; every problem a ManifestError.
+
+    YAML goes through :mod:`safeyaml` (bounded size, depth and alias expansion; duplicate
+    keys refused); JSON through the json module, which is faster on the large output of
+    ``kubectl get -o json``, with the same checks."""
     name = "<stdin>" if str(path) == STDIN else str(path)
     try:
-        text = _read(path)
+        raw = _read(path, limits.max_bytes)
+        text = raw.decode("utf-8-sig")  # a leading BOM (Windows editors) is not an error
     except UnicodeDecodeError as exc:
         raise ManifestError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", file=name) from None
     except OSError as exc:
         raise ManifestError(f"cannot read: {exc.strerror}", file=name) from None
-    path = Path(name)
-    if path.suffix.lower() == ".json" or (name == "<stdin>" and text.lstrip().startswith("{")):
+    if Path(name).suffix.lower() == ".json" or (name == "<stdin>" and text.lstrip().startswith("{")):
         try:
-            doc = json.loads(text)
-        except ValueError as exc:
-            raise ManifestError(f"invalid JSON: {exc}", file=str(path), document=1) from None
+            doc = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         except RecursionError:
-            raise ManifestError(_TOO_DEEP, file=str(path), document=1) from None
-        if _too_deep(doc):
-            raise ManifestError(_TOO_DEEP, file=str(path), document=1)
-        yield doc, Origin(str(path), 1)
+            raise ManifestError(_TOO_DEEP, file=name, document=1) from None
+        except ValueError as exc:
+            raise ManifestError(f"invalid JSON: {str(exc)[:QUOTE_LIMIT]}", file=name, document=1) from None
+        if _too_deep(doc, limits.max_depth):
+            raise ManifestError(_TOO_DEEP, file=name, document=1)
+        yield doc, Origin(name, 1)
         return
-    index = 0
-    # libyaml's loader when the platform has it: the same objects, about 7x faster on
-    # large manifests (a 2,000-pod cluster loads in under a second instead of ~5 s)
-    docs = yaml.load_all(text, Loader=_SAFE_LOADER)
     try:
-        while True:
-            try:
-                doc = next(docs)
-            except StopIteration:
-                return
-            except RecursionError:  # the parser recurses once per nesting level
-                raise ManifestError(_TOO_DEEP, file=str(path), document=index + 1) from None
-            index += 1
-            if doc is None:  # empty document between '---' separators
-                continue
-            if _too_deep(doc):  # libyaml parses any depth; what follows recurses
-                raise ManifestError(_TOO_DEEP, file=str(path), document=index)
-            yield doc, Origin(str(path), index)
-    except yaml.YAMLError as exc:
-        if "nesting depth" in str(getattr(exc, "problem", "") or exc):
-            # libyaml (PyYAML >= 6.0.3) stops at its own depth limit before ours
-            raise ManifestError(_TOO_DEEP, file=str(path), document=index + 1) from None
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ManifestError(f"invalid YAML{where}: {problem}", file=str(path), document=index + 1) from None
+        for index, doc in safeyaml.load_all(text, limits):
+            yield doc, Origin(name, index)
+    except YamlError as exc:
+        if exc.problem.startswith("nested too deeply"):
+            raise ManifestError(_TOO_DEEP, file=name, document=exc.document) from None
+        where = f" at line {exc.line}, column {exc.column}" if exc.line is not None else ""
+        raise ManifestError(f"invalid YAML{where}: {exc.problem}", file=name, document=exc.document) from None
 
 
-# Kubernetes objects nest a few dozen levels at most; past this, code that walks them
-# recursively (validation, error messages) would overflow Python's stack.
-MAX_DEPTH = 200
-
-
-def _too_deep(doc: Any) -> bool:
-    """Whether ``doc`` nests deeper than MAX_DEPTH, checked without recursion."""
+def _too_deep(doc: Any, max_depth: int) -> bool:
+    """Whether ``doc`` nests deeper than ``max_depth``, checked without recursion."""
     stack = [(doc, 1)]
     while stack:
         node, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        if depth > max_depth:
             return True
         if isinstance(node, dict):
             stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))

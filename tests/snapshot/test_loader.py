@@ -319,3 +319,38 @@ def test_a_leading_byte_order_mark_is_accepted_in_json_and_yaml(tmp_path):
     )
     (tmp_path / "b.yaml").write_bytes(b"\xef\xbb\xbfapiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n")
     assert sorted(load_manifests([str(tmp_path)]).namespaces) == ["a", "b"]
+
+
+def test_duplicate_keys_are_an_error_naming_file_document_line_and_key(tmp_path):
+    # two documents pasted together without '---': kubectl refuses them, so must we (the
+    # second pod would otherwise silently replace the first)
+    path = tmp_path / "pods.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c}]}\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: b}\nspec: {containers: [{name: c}]}\n"
+    )
+    with pytest.raises(ManifestError) as info:
+        load_manifests([str(path)])
+    message = str(info.value)
+    assert message.startswith(f"{path}, document 1: invalid YAML at line 5, column 1: duplicate key 'apiVersion'")
+    assert "first at line 1" in message
+
+
+def test_duplicate_keys_in_json_are_an_error_too(tmp_path):
+    path = tmp_path / "pod.json"
+    path.write_text('{"apiVersion": "v1", "kind": "Pod", "kind": "Service"}')
+    with pytest.raises(ManifestError, match="document 1: invalid JSON: duplicate key 'kind'"):
+        load_manifests([str(path)])
+
+
+def test_the_demo_concatenated_on_stdin_is_refused_not_silently_shortened(monkeypatch):
+    import io
+    from pathlib import Path
+
+    demo = sorted(Path(__file__).resolve().parents[2].joinpath("manifests", "demo").glob("*.yaml"))
+    text = "".join(p.read_text() for p in demo)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    with pytest.raises(
+        ManifestError, match=r"<stdin>, document \d+: invalid YAML at line \d+, column 1: duplicate key"
+    ):
+        load_manifests(["-"])
