@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from probe import __version__
 
@@ -21,7 +22,7 @@ EXIT_OK, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit 2, with our prefix
+    def error(self, message: str) -> NoReturn:  # argparse's own exit 2, with our prefix
         self.print_usage(sys.stderr)
         print(f"kubereach-probe: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)

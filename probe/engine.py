@@ -15,12 +15,15 @@ import os
 import socket
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probe import __version__
 from probe.outcome import Outcome
 from probe.schema import RESULT_KIND, SCHEMA_VERSION, Method, ProbeState
 from probe.spec import Spec, Target
+
+if TYPE_CHECKING:  # imported lazily at run time: it needs scapy
+    from probe.methods.syn import SynBatch
 
 NOTE_SYN_NO_RAW = "syn needs NET_RAW; used connect instead"
 NOTE_SYN_IPV6 = "syn supports IPv4 only; used connect for IPv6 targets"
@@ -64,7 +67,7 @@ async def run_spec(spec: Spec, *, net_raw: bool | None = None) -> dict[str, Any]
         notes.append(fd_note)
     runner = _Runner(spec, net_raw=net_raw, notes=notes, concurrency=concurrency)
     results: list[dict[str, Any] | None] = [None] * len(spec.targets)
-    live: set[asyncio.Task] = set()
+    live: set[asyncio.Task[None]] = set()
     deadline_hit = False
     try:
         await runner.open()
@@ -166,7 +169,7 @@ class _Runner:
         self.notes = notes
         self.sem = asyncio.Semaphore(concurrency or spec.concurrency)
         self.bucket = TokenBucket(spec.rate_per_s)
-        self.syn_batch = None
+        self.syn_batch: SynBatch | None = None
         self._sctp_note = False
         self._used_ipv6_fallback = False
 
@@ -198,7 +201,7 @@ class _Runner:
             out.append(UNSUPPORTED_NOTE)
         return out
 
-    async def run_all(self, results: list[dict[str, Any] | None], live: set[asyncio.Task]) -> None:
+    async def run_all(self, results: list[dict[str, Any] | None], live: set[asyncio.Task[None]]) -> None:
         """Start probes in spec order, at most ``concurrency`` at once, at most ``rate`` a second.
 
         Tasks are created only when the semaphore admits them, so a spec of a million

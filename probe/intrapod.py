@@ -35,13 +35,12 @@ from probe.intrapod_rules import (
     ContainerInfo,
     FindingCode,
     IntraPodRules,
-    PortRef,
     RulesError,
     enforceability_findings,
     parse_port,
     parse_rules,
 )
-from probe.schema import Protocol
+from probe.schema import PortRef, Protocol
 
 CHAIN = "KUBEREACH-INTRAPOD"
 JUMP = ["-o", "lo", "-j", CHAIN]
@@ -80,7 +79,7 @@ def decode_rules_text(text: str) -> Any:
         raise IntrapodError("rules: not valid JSON (nested too deeply)") from None
     except ValueError as json_exc:
         try:
-            import yaml  # type: ignore[import-untyped]
+            import yaml
         except ImportError:
             raise IntrapodError(
                 f"rules: not valid JSON ({json_exc}); YAML needs PyYAML, which this image does not have"
@@ -320,10 +319,10 @@ def blocking_findings(config: IntrapodConfig) -> list[tuple[str, str]]:
 
 # -- apply / check (I/O) ------------------------------------------------------------
 
-Runner = Callable[[list[str], str | None], subprocess.CompletedProcess]
+Runner = Callable[[list[str], str | None], subprocess.CompletedProcess[str]]
 
 
-def _run(cmd: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=30)
     except FileNotFoundError as exc:

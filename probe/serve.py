@@ -13,9 +13,13 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from probe.identity import identity_from_env
 from probe.listeners import LISTEN_BACKLOG, ListenerHandle, serve_socket
+
+if TYPE_CHECKING:  # imported at run time only with --http
+    from aiohttp import web
 
 
 def bind_socket(port: int, sock_type: int, host: str | None = None) -> socket.socket:
@@ -86,7 +90,7 @@ async def serve(
     return 0
 
 
-async def _start_http(port: int, host: str | None):
+async def _start_http(port: int, host: str | None) -> web.AppRunner:
     from aiohttp import web
 
     identity = identity_from_env(port, "TCP")

@@ -13,8 +13,9 @@ import json
 import re
 import socket
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from probe.schema import SCHEMA_VERSION, SPEC_KIND, Method, Protocol
 
@@ -188,6 +189,7 @@ def _parse_target(raw: Any, i: int, timeout: float, retries: int) -> Target:
         raise SpecError(f"{where}.protocol: expected TCP, UDP or SCTP, got {proto_text!r}")
     allowed = METHODS_FOR[protocol]
     method_text = raw.get("method")
+    method: Method | None
     if method_text is None and "method" not in raw:
         method = allowed[0]
     else:
@@ -215,12 +217,19 @@ def _valid_address(text: str) -> bool:
     return bool(_HOSTNAME.match(text)) and not text.replace(".", "").isdigit()
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _number(
-    data: dict, key: str, default: float, *, low: float, high: float, where: str, exclusive_low: bool = False
+    data: Mapping[str, Any],
+    key: str,
+    default: float,
+    *,
+    low: float,
+    high: float,
+    where: str,
+    exclusive_low: bool = False,
 ) -> float:
     if key not in data:
         return default
@@ -233,7 +242,7 @@ def _number(
     return float(value)
 
 
-def _integer(data: dict, key: str, default: int, *, low: int, high: int, where: str) -> int:
+def _integer(data: Mapping[str, Any], key: str, default: int, *, low: int, high: int, where: str) -> int:
     if key not in data:
         return default
     value = data[key]

@@ -12,9 +12,14 @@ import asyncio
 import contextlib
 import socket
 import threading
+from collections.abc import Sequence
+from typing import Any
+
+# one socket.getaddrinfo entry: (family, type, proto, canonname, sockaddr)
+AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
 
 
-async def resolve(address: str, port: int, sock_type: int) -> tuple[int, tuple]:
+async def resolve(address: str, port: int, sock_type: int) -> tuple[int, tuple[Any, ...]]:
     """(family, sockaddr) for ``address``; raises socket.gaierror for an unknown name."""
     for family in (socket.AF_INET, socket.AF_INET6):  # inet_pton: cheap, no resolver
         try:
@@ -27,27 +32,28 @@ async def resolve(address: str, port: int, sock_type: int) -> tuple[int, tuple]:
     return family, sockaddr
 
 
-async def getaddrinfo(host: str, port: int | None, *, family: int = 0, type: int = 0) -> list:
+async def getaddrinfo(host: str, port: int | None, *, family: int = 0, type: int = 0) -> Sequence[AddrInfo]:
     """``socket.getaddrinfo`` in a daemon thread that nothing waits for once we give up."""
     loop = asyncio.get_running_loop()
-    fut: asyncio.Future = loop.create_future()
+    fut: asyncio.Future[Sequence[AddrInfo]] = loop.create_future()
 
-    def deliver(result: object, failed: bool) -> None:
+    def deliver(result: Sequence[AddrInfo] | Exception) -> None:
         if fut.done():
             return
-        if failed:
-            fut.set_exception(result)  # type: ignore[arg-type]
+        if isinstance(result, Exception):
+            fut.set_exception(result)
         else:
             fut.set_result(result)
 
     def work() -> None:
+        result: Sequence[AddrInfo] | Exception
         try:
-            result, failed = socket.getaddrinfo(host, port, family, type), False
+            result = socket.getaddrinfo(host, port, family, type)
         except Exception as exc:  # gaierror, UnicodeError: re-raised in the probe
-            result, failed = exc, True
+            result = exc
         # a closed loop means the batch is over and nobody wants the answer
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(deliver, result, failed)
+            loop.call_soon_threadsafe(deliver, result)
 
     threading.Thread(target=work, name="kubereach-resolve", daemon=True).start()
     return await fut

@@ -14,6 +14,7 @@ import errno
 import os
 import socket
 import time
+from typing import Any
 
 from probe.identity import MAX_IDENTITY_BYTES, parse_identity
 from probe.methods.common import resolve
@@ -64,7 +65,7 @@ async def probe_connect(
 
 
 async def _connect(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, sockaddr: tuple, timeout_s: float
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, sockaddr: tuple[Any, ...], timeout_s: float
 ) -> int | None:
     """0 when connected, the errno when refused/unreachable, None on timeout.
 
@@ -75,7 +76,7 @@ async def _connect(
     err = sock.connect_ex(sockaddr)
     if err not in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
         return err
-    fut = loop.create_future()
+    fut: asyncio.Future[int | None] = loop.create_future()
     fd = sock.fileno()
 
     def writable() -> None:
@@ -95,7 +96,7 @@ async def _connect(
         loop.remove_writer(fd)
 
 
-async def _read_identity(loop: asyncio.AbstractEventLoop, sock: socket.socket, grace_s: float) -> dict | None:
+async def _read_identity(loop: asyncio.AbstractEventLoop, sock: socket.socket, grace_s: float) -> dict[str, Any] | None:
     buf = b""
     deadline = loop.time() + grace_s
     while b"\n" not in buf and len(buf) < MAX_IDENTITY_BYTES:

@@ -74,7 +74,7 @@ def raw_sockets_allowed() -> bool:
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -127,7 +127,7 @@ class SynBatch:
             except OSError:
                 continue
         self._sniffer.setblocking(False)
-        self._pending: dict[tuple[str, int, int], asyncio.Future] = {}
+        self._pending: dict[tuple[str, int, int], asyncio.Future[tuple[str, Any]]] = {}
         self._templates: dict[str, _Templates] = {}
         self._sources: dict[str, str] = {}
         self._rng = random.SystemRandom()
@@ -282,6 +282,6 @@ class SynBatch:
             if fut is not None and not fut.done():
                 self._resolve(fut, ("icmp", (icmp_type, icmp_code, src)))
 
-    def _resolve(self, fut: asyncio.Future, value: Any) -> None:
+    def _resolve(self, fut: asyncio.Future[tuple[str, Any]], value: tuple[str, Any]) -> None:
         self.stats["matched"] += 1
         fut.set_result(value)
