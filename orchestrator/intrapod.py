@@ -33,13 +33,12 @@ from probe.intrapod_rules import (
     ContainerInfo,
     Finding,
     IntraPodRules,
-    PortRef,
     RulesError,
     enforceability_findings,
     expected_pairs,
     parse_rules,
 )
-from probe.schema import Protocol
+from probe.schema import PortRef, Protocol
 
 FIELD = f"metadata.annotations[{ANNOTATION}]"
 

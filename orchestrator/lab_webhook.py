@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import control
-from lab.config import LabPaths
+from lab.config import Companion, LabPaths
 from probe.schema import DEFAULT_AGENT_IMAGE
 from webhook.certs import generate, write_bundle
 
@@ -133,7 +133,7 @@ def install(
     return port
 
 
-def _wait_listening(companion, ca_pem: bytes) -> int:
+def _wait_listening(companion: Companion, ca_pem: bytes) -> int:
     ctx = ssl.create_default_context(cadata=ca_pem.decode())
     deadline = time.monotonic() + START_TIMEOUT
     port: int | None = None

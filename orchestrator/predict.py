@@ -14,13 +14,13 @@ The sweep uses the same model; nothing here knows about click.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from orchestrator.errors import UsageError
 from orchestrator.intrapod import analyze_intrapod, container_infos, pod_rules
-from orchestrator.model import Direction, PolicyModel, expected_matrix
+from orchestrator.model import CompiledPolicy, Direction, ExpectedRow, PolicyModel, expected_matrix
 from orchestrator.reports.explain import render_explanation
-from orchestrator.reports.predict import Prediction
+from orchestrator.reports.predict import Prediction, PredictionRow
 from orchestrator.snapshot.types import Pod, Snapshot
 from probe.intrapod_rules import decide, enforceability_findings
 from probe.schema import PortRef, Protocol
@@ -33,7 +33,7 @@ SORT_LIMIT = 500_000
 
 def build_prediction(snapshot: Snapshot, ports: PortList | None = None) -> Prediction:
     model = PolicyModel(snapshot)
-    rows: Sequence[tuple] = expected_matrix(snapshot, ports, model=model)  # compact ExpectedMatrix
+    rows: Sequence[ExpectedRow] = expected_matrix(snapshot, ports, model=model)  # compact ExpectedMatrix
     if len(rows) <= SORT_LIMIT:
         rows = sorted(rows, key=lambda r: (r[0], r[1], r[2], r[3]))
     intra = analyze_intrapod(snapshot, ports)
@@ -48,7 +48,7 @@ def _isolation(model: PolicyModel, pods: Sequence[Pod]) -> dict[str, tuple[tuple
 
     A policy only selects pods of its own namespace, so only those policies are tried
     (same lists, same order, without testing every policy against every pod)."""
-    by_ns: dict[str, list] = {}
+    by_ns: dict[str, list[CompiledPolicy]] = {}
     for pol in model.policies:
         by_ns.setdefault(pol.namespace, []).append(pol)
 
@@ -61,7 +61,7 @@ def _isolation(model: PolicyModel, pods: Sequence[Pod]) -> dict[str, tuple[tuple
     }
 
 
-def predict_rows(snapshot: Snapshot, ports: PortList | None = None) -> list[tuple]:
+def predict_rows(snapshot: Snapshot, ports: PortList | None = None) -> list[PredictionRow]:
     prediction = build_prediction(snapshot, ports)
     return list(prediction.rows) + list(prediction.intrapod_rows)
 
@@ -171,7 +171,7 @@ def _explain_intrapod(snapshot: Snapshot, src: str, dst: str, port_text: str) ->
     return head + f"{decision.action.upper()}\n" + "\n".join(lines) + "\n"
 
 
-def _port_on(text: str, names: dict[str, PortRef]) -> tuple[int, Protocol]:
+def _port_on(text: str, names: Mapping[str, PortRef]) -> tuple[int, Protocol]:
     name, _, proto = text.partition("/")
     if name in names and not name.isdigit():
         ref = names[name]

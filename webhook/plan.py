@@ -22,12 +22,11 @@ from probe.intrapod_rules import (
 from probe.intrapod_rules import (
     ContainerInfo,
     IntraPodRules,
-    PortRef,
     RulesError,
     enforceability_findings,
     parse_rules,
 )
-from probe.schema import Protocol
+from probe.schema import PortRef, Protocol
 
 ASSIGN_UIDS_ANNOTATION = "intrapod.kubereach.io/assign-uids"
 ASSIGNED_UIDS_ANNOTATION = "intrapod.kubereach.io/assigned-uids"

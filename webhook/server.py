@@ -17,7 +17,8 @@ import logging
 import os
 import signal
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -36,7 +37,7 @@ def make_app(settings: Settings) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
-    def handler(mode: Mode) -> Callable[[web.Request], object]:
+    def handler(mode: Mode) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
             try:
                 body = await request.json(loads=json.loads)
@@ -62,7 +63,7 @@ def _bad_request(message: str) -> web.Response:
     return web.json_response({"error": message}, status=400)
 
 
-def _log_decision(mode: Mode, body: dict, answer: dict) -> None:
+def _log_decision(mode: Mode, body: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
     req = body.get("request") or {}
     resp = answer["response"]
     meta = (req.get("object") or {}).get("metadata") or {}

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from orchestrator.errors import KubereachError, UsageError
+
+if TYPE_CHECKING:  # the lab is imported only when a lab command runs
+    from lab.config import LabPaths
+    from lab.control import LabClient, LabError
 
 _STATE_DIR = click.option(
     "--state-dir",
@@ -26,7 +31,7 @@ def _progress(message: str) -> None:
     click.echo(f"lab: {message}", err=True)
 
 
-def _raise(exc) -> None:
+def _raise(exc: LabError) -> NoReturn:
     err = UsageError(str(exc)) if exc.exit_code == 2 else KubereachError(str(exc))
     raise err from exc
 
@@ -76,7 +81,7 @@ def up(manifests: tuple[Path, ...], cni: str, state_dir: Path | None, pod_timeou
     if webhook:
         from orchestrator import lab_webhook
 
-        def before_apply(client, paths) -> None:
+        def before_apply(client: LabClient, paths: LabPaths) -> None:
             lab_webhook.install(client, paths, progress=_progress)
 
     try:

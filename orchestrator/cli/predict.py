@@ -108,7 +108,8 @@ def _echo_all(pieces: Iterable[str]) -> None:
     """Stream text pieces to stdout; plain text goes out as bytes in stdout's own encoding
     (skipping click's per-piece ANSI scan, which is what costs on gigabytes); a piece
     with an escape character still goes through click.echo, so the output is the same."""
-    stream = click.get_text_stream("stdout")
+    # click 8.5 deprecates get_text_stream and serves it from a module __getattr__ typed as object
+    stream = click.get_text_stream("stdout")  # type: ignore[operator]
     encoding, errors = getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "strict"
     for piece in pieces:
         if "\x1b" in piece:

@@ -289,7 +289,7 @@ def _finish(
         write_results,
     )
 
-    code = result.exit_code
+    code: int = result.exit_code
     title = (
         f"kubereach sweep {result.sweep_id} ({run_info.get('context')}): {len(result.plan.agents)} agents, "
         f"{len(result.rows)} probes"

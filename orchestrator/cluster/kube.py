@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from orchestrator.errors import ClusterError, UsageError
 
@@ -160,7 +160,8 @@ def load_cluster(
                 f"--context {context!r} given but no kubeconfig was found (running in-cluster has no contexts)"
             )
         try:
-            config.load_incluster_config(client_configuration=cfg)
+            # kubernetes.config ships py.typed but leaves its loaders unannotated
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except ConfigException as exc:
             raise UsageError(f"in-cluster configuration: {exc}") from exc
         namespace = "default"
@@ -179,8 +180,8 @@ def load_cluster(
                 "no kubeconfig: pass --kubeconfig FILE, set KUBECONFIG, or create "
                 "~/.kube/config (inside a cluster, the service account is used)"
             )
-        try:
-            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        try:  # untyped in kubernetes.config (see above)
+            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         except ConfigException as exc:
             raise UsageError(f"kubeconfig {where}: {exc}") from exc
         except Exception as exc:  # YAML errors, unreadable files: the user must fix the file
@@ -201,8 +202,8 @@ def load_cluster(
                     f"kubeconfig {where}: no current-context; pass --context "
                     f"(contexts: {', '.join(map(str, names)) or 'none'})"
                 )
-        try:
-            config.load_kube_config(
+        try:  # untyped in kubernetes.config (see above)
+            config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, client_configuration=cfg, persist_config=False
             )
         except ConfigException as exc:
@@ -266,6 +267,33 @@ class Kube:
             return len(self.calls)
 
     # -- the single request path ---------------------------------------------------------
+
+    @overload
+    def _request(
+        self,
+        verb: str,
+        resource: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        namespace: str | None = None,
+        group: str = "",
+        subresource: str | None = None,
+        raw: Literal[True],
+        **kwargs: Any,
+    ) -> str: ...
+    @overload
+    def _request(
+        self,
+        verb: str,
+        resource: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        namespace: str | None = None,
+        group: str = "",
+        subresource: str | None = None,
+        raw: Literal[False] = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]: ...  # the API server answers with a JSON object
 
     def _request(
         self,
@@ -417,7 +445,7 @@ class Kube:
         return _with_kind(obj, "v1", "Namespace")
 
     def list_pods(self, namespace: str | None = None, *, label_selector: str | None = None) -> list[dict[str, Any]]:
-        kw = {"label_selector": label_selector} if label_selector else {}
+        kw: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
         if namespace is None:
             body = self._request("list", "pods", self._core.list_pod_for_all_namespaces, **kw)
         else:
@@ -453,7 +481,7 @@ class Kube:
     def list_configmaps(
         self, namespace: str | None = None, *, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
-        kw = {"label_selector": label_selector} if label_selector else {}
+        kw: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
         if namespace is None:
             body = self._request("list", "configmaps", self._core.list_config_map_for_all_namespaces, **kw)
         else:

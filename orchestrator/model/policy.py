@@ -117,7 +117,7 @@ class Rule:
 
     @property
     def has_ip_block(self) -> bool:
-        return bool(self.peers) and any(p.ip_block is not None for p in self.peers)
+        return self.peers is not None and any(p.ip_block is not None for p in self.peers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,10 +253,19 @@ def _ip_block(raw: Any, field: str) -> IPBlock:
     excepts = []
     for k, ex in enumerate(raw_ex):
         net = _network(ex, f"{field}.except[{k}]")
-        if net.version != cidr.version or not net.subnet_of(cidr) or net.prefixlen <= cidr.prefixlen:
+        if not _subnet_of(net, cidr) or net.prefixlen <= cidr.prefixlen:
             raise InvalidSpec(f"{field}.except[{k}]", f"{ex} is not inside cidr {cidr} (must be a strict subset)")
         excepts.append(net)
     return IPBlock(cidr, tuple(excepts))
+
+
+def _subnet_of(net: IPNetwork, of: IPNetwork) -> bool:
+    """``net.subnet_of(of)``; False across address families (where ``subnet_of`` raises)."""
+    if isinstance(net, ipaddress.IPv4Network) and isinstance(of, ipaddress.IPv4Network):
+        return net.subnet_of(of)
+    if isinstance(net, ipaddress.IPv6Network) and isinstance(of, ipaddress.IPv6Network):
+        return net.subnet_of(of)
+    return False
 
 
 def _ports(raw: Any, field: str) -> tuple[PortSpec, ...] | None:

@@ -118,7 +118,7 @@ def compile_selector(raw: Any, field: str) -> Selector:
         key = expr.get("key")
         if not isinstance(key, str) or not key:
             raise InvalidSpec(f"{where}.key", "required, a non-empty string")
-        op_raw = expr.get("operator")
+        op_raw: Any = expr.get("operator")  # raw YAML; Operator() refuses anything but an operator
         try:
             op = Operator(op_raw)
         except ValueError:

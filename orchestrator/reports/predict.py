@@ -26,11 +26,22 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import TYPE_CHECKING, TypeVar
 
 from tabulate import tabulate
 
 from orchestrator.model.matrix import ExpectedMatrix
+from orchestrator.model.verdict import Decision
 from probe.intrapod_rules import Finding
+from probe.schema import Protocol
+
+if TYPE_CHECKING:
+    from orchestrator.model.matrix import _PortBlock  # the items of ExpectedMatrix.blocks()
+
+# ExpectedRow and IntraPodRow: source, destination, port, protocol, decision, reason
+PredictionRow = tuple[str, str, int, Protocol, Decision, str]
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 CSV_COLUMNS = ("source", "destination", "port", "protocol", "verdict", "reason")
 MAX_GRID_PODS = 30  # a 30-column grid of numbered columns still fits a 132-column terminal
@@ -47,14 +58,14 @@ class Prediction:
     """Everything ``predict`` shows: pod rows, intra-pod rows, findings and who is isolated."""
 
     pods: Sequence[str]  # namespace/pod, snapshot order
-    rows: Sequence[tuple]  # ExpectedRow-shaped (pod level)
-    intrapod_rows: Sequence[tuple] = ()  # IntraPodRow
+    rows: Sequence[PredictionRow]  # ExpectedRow (pod level)
+    intrapod_rows: Sequence[PredictionRow] = ()  # IntraPodRow
     findings: Mapping[str, list[Finding]] = field(default_factory=dict)
     isolation: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
     # pod -> (policies isolating its ingress, policies isolating its egress)
     skipped_kinds: Mapping[str, int] = field(default_factory=dict)
 
-    def all_rows(self) -> Iterable[tuple]:
+    def all_rows(self) -> Iterable[PredictionRow]:
         yield from self.rows
         yield from self.intrapod_rows
 
@@ -70,14 +81,14 @@ def _csv_field(value: object) -> str:
     return text
 
 
-class _Memo(dict):
+class _Memo(dict[_K, _V]):
     """``memo[key]`` computes ``make(key)`` once."""
 
-    def __init__(self, make: Callable[[object], object]) -> None:
+    def __init__(self, make: Callable[[_K], _V]) -> None:
         super().__init__()
         self.make = make
 
-    def __missing__(self, key: object) -> object:
+    def __missing__(self, key: _K) -> _V:
         value = self[key] = self.make(key)
         return value
 
@@ -86,7 +97,7 @@ def _interleave(
     matrix: ExpectedMatrix,
     head: Callable[[str], str],
     dest: Callable[[str], str],
-    tail: Callable[[object, int], Callable[[int], str]],
+    tail: Callable[[_PortBlock, int], Callable[[int], str]],
     *,
     rows_per_piece: int,
 ) -> Iterator[str]:
@@ -118,9 +129,9 @@ def _interleave(
 def _csv_matrix(matrix: ExpectedMatrix, rows_per_piece: int) -> Iterator[str]:
     quoted = _Memo(_csv_field)  # reasons are shared strings: quote each once
 
-    verdicts = _Memo(lambda decision: _csv_field(decision) + ",")
+    verdicts: _Memo[Decision, str] = _Memo(lambda decision: _csv_field(decision) + ",")
 
-    def tail(block, port: int) -> Callable[[int], str]:
+    def tail(block: _PortBlock, port: int) -> Callable[[int], str]:
         fixed = f",{_csv_field(port)},{_csv_field(block.protocol)},"
         decision, reason = block.classes.decisions.__getitem__, block.classes.reasons.__getitem__
         return lambda cls: f"{fixed}{verdicts[decision(cls)]}{quoted[reason(cls)]}\n"
@@ -128,7 +139,7 @@ def _csv_matrix(matrix: ExpectedMatrix, rows_per_piece: int) -> Iterator[str]:
     return _interleave(matrix, lambda src: _csv_field(src) + ",", _csv_field, tail, rows_per_piece=rows_per_piece)
 
 
-def _csv_rows(rows: Iterable[tuple], chunk_rows: int, header: bool = False) -> Iterator[str]:
+def _csv_rows(rows: Iterable[PredictionRow], chunk_rows: int, header: bool = False) -> Iterator[str]:
     """The rows as CSV lines (the header line first if asked), about ``chunk_rows`` rows a piece."""
     if isinstance(rows, ExpectedMatrix):
         if header:
@@ -149,7 +160,7 @@ def _csv_rows(rows: Iterable[tuple], chunk_rows: int, header: bool = False) -> I
         yield out.getvalue()
 
 
-def iter_csv(rows: Iterable[tuple], *, chunk_rows: int = 20_000) -> Iterator[str]:
+def iter_csv(rows: Iterable[PredictionRow], *, chunk_rows: int = 20_000) -> Iterator[str]:
     """The CSV in pieces, so millions of rows stream to stdout without one giant string.
 
     ``rows``: row tuples, or an ExpectedMatrix (fast path, same text)."""
@@ -162,11 +173,11 @@ def iter_prediction_csv(prediction: Prediction, *, chunk_rows: int = 20_000) -> 
     yield from _csv_rows(prediction.intrapod_rows, chunk_rows)
 
 
-def render_csv(rows: Iterable[tuple]) -> str:
+def render_csv(rows: Iterable[PredictionRow]) -> str:
     return "".join(iter_csv(rows))
 
 
-def _row_dict(row: tuple, scope: str) -> dict:
+def _row_dict(row: PredictionRow, scope: str) -> dict[str, object]:
     source, destination, port, protocol, decision, reason = row
     return {
         "source": source,
@@ -194,11 +205,11 @@ def _json_tail(port: object, protocol: object, decision: object, reason: str, sc
     )
 
 
-def _json_rows(rows: Iterable[tuple], scope: str) -> Iterator[str]:
+def _json_rows(rows: Iterable[PredictionRow], scope: str) -> Iterator[str]:
     """Each row as json.dumps(doc, indent=2) writes it, each preceded by the separator."""
     if isinstance(rows, ExpectedMatrix):
 
-        def tail(block, port: int) -> Callable[[int], str]:
+        def tail(block: _PortBlock, port: int) -> Callable[[int], str]:
             return lambda cls: _json_tail(
                 port, block.protocol, rows.decision(block, cls), rows.reason(block, cls), scope
             )
@@ -269,12 +280,12 @@ def _grids(prediction: Prediction) -> list[str]:
     for source, destination, port, protocol, decision, _ in prediction.rows:
         by_port[(port, str(protocol))][(source, destination)] = ALLOW_GLYPH if str(decision) == "allow" else DENY_GLYPH
     parts = []
-    for (port, protocol), cells in sorted(by_port.items()):
+    for (port, proto), cells in sorted(by_port.items()):
         dests = [p for p in prediction.pods if any((s, p) in cells for s in prediction.pods)]
         table = []
         for src in prediction.pods:
             table.append([f"{index[src]:>2} {src}"] + [cells.get((src, d), "-") for d in dests])
-        headers = [f"{_port_label(port, protocol)}  from \\ to"] + [str(index[d]) for d in dests]
+        headers = [f"{_port_label(port, proto)}  from \\ to"] + [str(index[d]) for d in dests]
         parts.append(tabulate(table, headers=headers, tablefmt="simple", colalign=("left",) + ("center",) * len(dests)))
     return parts
 
@@ -283,12 +294,12 @@ def _ns(key: str) -> str:
     return key.split("/", 1)[0]
 
 
-def _tally(rows: Iterable[tuple]) -> tuple[dict[tuple[str, str], list[int]], list[tuple[str, str, str]]]:
+def _tally(rows: Iterable[PredictionRow]) -> tuple[dict[tuple[str, str], list[int]], list[tuple[str, str, str]]]:
     """[allowed, blocked] per (source namespace, destination namespace), and the first blocked rows."""
     if isinstance(rows, ExpectedMatrix):
         return _tally_matrix(rows)
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    denied = []
+    denied: list[tuple[str, str, str]] = []
     for source, destination, port, protocol, decision, _ in rows:
         c = counts[(_ns(source), _ns(destination))]
         if str(decision) == "allow":
@@ -313,7 +324,11 @@ def _tally_matrix(matrix: ExpectedMatrix) -> tuple[dict[tuple[str, str], list[in
             (dns, itemgetter(*js) if len(js) > 1 else (lambda r, _j=js[0]: (r[_j],)), len(js))
             for dns, js in groups.items()
         ]
-        allowed = _Memo(lambda cls, _b=block: str(matrix.decision(_b, cls)) == "allow")
+
+        def allows(cls: int, _b: _PortBlock = block) -> bool:  # a def: mypy cannot type a lambda's default
+            return str(matrix.decision(_b, cls)) == "allow"
+
+        allowed = _Memo(allows)
         label = _port_label(block.port, block.protocol)
         for s, sns in enumerate(src_ns):
             row = block.row(s)
@@ -345,7 +360,7 @@ def _summary(prediction: Prediction) -> list[str]:
     ]
     parts = [f"{len(prediction.pods)} pods: too many for a grid (> {MAX_GRID_PODS}); per-namespace summary", summary]
     if isolated:
-        shown = isolated[:MAX_LISTED_PAIRS]
+        shown: Sequence[Sequence[str]] = isolated[:MAX_LISTED_PAIRS]
         parts.append(
             f"isolated pods ({len(isolated)}):\n"
             + tabulate(shown, headers=["pod", "ingress isolated by", "egress isolated by"], tablefmt="simple")
@@ -363,7 +378,7 @@ def _summary(prediction: Prediction) -> list[str]:
 
 def _intrapod(prediction: Prediction) -> list[str]:
     parts = []
-    by_pod: dict[str, list[tuple]] = defaultdict(list)
+    by_pod: dict[str, list[PredictionRow]] = defaultdict(list)
     for row in prediction.intrapod_rows:
         by_pod[row[0].rsplit("/", 1)[0]].append(row)
     for pod, rows in by_pod.items():

@@ -21,7 +21,7 @@ Namespace object is added with only that label. NetworkPolicies are validated on
 load with the model's compiler, so every policy in a Snapshot compiles.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.snapshot.types import (
     NAMESPACE_NAME_LABEL,
@@ -35,6 +35,10 @@ from orchestrator.snapshot.types import (
     ServicePort,
     Snapshot,
 )
+
+if TYPE_CHECKING:  # imported on first use at run time (see __getattr__)
+    from orchestrator.snapshot.loader import load_manifests, manifest_files
+    from orchestrator.snapshot.objects import snapshot_from_objects
 
 __all__ = [
     "NAMESPACE_NAME_LABEL",

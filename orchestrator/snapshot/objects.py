@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, overload
 
 from orchestrator.errors import ManifestError
 from orchestrator.model.policy import compile_policy
@@ -77,6 +77,12 @@ def _list(value: Any, where: _Where, field: str) -> list[Any]:
     return value
 
 
+@overload
+def _str(value: Any, where: _Where, field: str, *, required: Literal[True]) -> str: ...
+@overload
+def _str(value: Any, where: _Where, field: str, *, required: bool = False) -> str | None: ...
+
+
 def _str(value: Any, where: _Where, field: str, *, required: bool = False) -> str | None:
     if value is None or value == "":
         if required:
@@ -85,6 +91,12 @@ def _str(value: Any, where: _Where, field: str, *, required: bool = False) -> st
     if not isinstance(value, str):
         raise where.error(field, f"expected a string, got {value!r}")
     return value
+
+
+@overload
+def _int(value: Any, where: _Where, field: str, *, lo: int, hi: int, required: Literal[True]) -> int: ...
+@overload
+def _int(value: Any, where: _Where, field: str, *, lo: int, hi: int, required: bool = False) -> int | None: ...
 
 
 def _int(value: Any, where: _Where, field: str, *, lo: int, hi: int, required: bool = False) -> int | None:
@@ -116,6 +128,16 @@ def _protocol(value: Any, where: _Where, field: str) -> Protocol:
     if not isinstance(value, str) or value not in _PROTOCOLS:
         raise where.error(field, f"unsupported protocol {value!r} (expected TCP, UDP or SCTP)")
     return _PROTOCOLS[value]
+
+
+@overload
+def _metadata(
+    obj: Mapping[str, Any], where: _Where, *, namespaced: Literal[True]
+) -> tuple[str, str, Mapping[str, Any]]: ...
+@overload
+def _metadata(
+    obj: Mapping[str, Any], where: _Where, *, namespaced: Literal[False]
+) -> tuple[str, None, Mapping[str, Any]]: ...
 
 
 def _metadata(obj: Mapping[str, Any], where: _Where, *, namespaced: bool) -> tuple[str, str | None, Mapping[str, Any]]:
@@ -218,9 +240,9 @@ def _pod(obj: Mapping[str, Any], where: _Where) -> Pod:
         if text not in ips:
             ips.append(text)
     owners = tuple(
-        o.get("kind")
+        owner_kind
         for o in _list(meta.get("ownerReferences"), where, "metadata.ownerReferences")
-        if isinstance(o, Mapping) and isinstance(o.get("kind"), str)
+        if isinstance(o, Mapping) and isinstance(owner_kind := o.get("kind"), str)
     )
     return Pod(
         NamespaceName(namespace),
@@ -288,7 +310,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_BUILDERS = {"Namespace": _namespace, "Pod": _pod, "Service": _service, "NetworkPolicy": _policy}
+_BUILDERS: dict[str, Callable[[Mapping[str, Any], _Where], Namespace | Pod | Service | NetworkPolicyObject]] = {
+    "Namespace": _namespace,
+    "Pod": _pod,
+    "Service": _service,
+    "NetworkPolicy": _policy,
+}
 
 
 def _expand(obj: Any, origin: Origin) -> Iterable[tuple[Mapping[str, Any], _Where]]:
@@ -324,7 +351,12 @@ def snapshot_from_objects(objects: Iterable[tuple[Any, Origin]]) -> Snapshot:
     services: dict[str, Service] = {}
     policies: dict[str, NetworkPolicyObject] = {}
     skipped: dict[str, int] = {}
-    stores = {"Namespace": namespaces, "Pod": pods, "Service": services, "NetworkPolicy": policies}
+    stores: dict[str, dict[str, Any]] = {
+        "Namespace": namespaces,
+        "Pod": pods,
+        "Service": services,
+        "NetworkPolicy": policies,
+    }
     for raw, origin in objects:
         for obj, where in _expand(raw, origin):
             kind = obj["kind"]
@@ -342,7 +374,7 @@ def snapshot_from_objects(objects: Iterable[tuple[Any, Origin]]) -> Snapshot:
                 continue
             where.named(kind)  # until metadata.name is known: at least say what it is
             value = _BUILDERS[kind](obj, where)
-            key = value.name if kind == "Namespace" else f"{value.namespace}/{value.name}"
+            key = value.name if isinstance(value, Namespace) else f"{value.namespace}/{value.name}"
             store = stores[kind]
             if key in store:
                 first = store[key].origin

@@ -279,7 +279,7 @@ def cleanup_sweep(
 
     selector = f"{SWEEP_ID_LABEL}={sweep_id}"
     namespaces = list(namespaces)
-    targets = {("pod", ns, name) for ns, name in pods}
+    targets: set[tuple[str, str, str | None]] = {("pod", ns, name) for ns, name in pods}
     for ns in namespaces:
         targets.update(
             ("pod", ns, (p.get("metadata") or {}).get("name")) for p in kube.list_pods(ns, label_selector=selector)

@@ -33,12 +33,11 @@ from probe.intrapod_rules import (
     ANNOTATION,
     ContainerInfo,
     IntraPodRules,
-    PortRef,
     RulesError,
     expected_pairs,
     parse_rules,
 )
-from probe.schema import Method, Protocol
+from probe.schema import Method, PortRef, Protocol
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "kubereach"

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.errors import KubereachError
+from orchestrator.model.verdict import Decision
 from orchestrator.snapshot.types import Snapshot
 from orchestrator.sweep.compare import (
     CompareOptions,
-    Decision,
     Expectation,
     Row,
     compare,
@@ -71,7 +71,8 @@ def expectations_for(snapshot: Snapshot, plan: Plan) -> dict[str, Expectation]:
     (see :func:`ambiguous_services`).
     """
     from orchestrator.model import PolicyModel
-    from probe.intrapod_rules import PortRef, decide
+    from probe.intrapod_rules import decide
+    from probe.schema import PortRef
 
     model = PolicyModel(snapshot)
     pods = {p.key: p for p in snapshot.pods}

@@ -26,7 +26,8 @@ from typing import Any
 from typing import Protocol as TypingProtocol
 
 from orchestrator.errors import ClusterError, UsageError
-from orchestrator.sweep.compare import Decision, Expectation, Observation
+from orchestrator.model.verdict import Decision
+from orchestrator.sweep.compare import Expectation, Observation
 from orchestrator.sweep.deploy import (
     AGENT_CONTAINER,
     START_GRACE_S,
@@ -142,7 +143,7 @@ class _Waiter:
     pod: str  # the pod to watch (source pod, or the probe pod)
     container: str
     until: float  # monotonic time after which we give up
-    future: asyncio.Future
+    future: asyncio.Future[tuple[str, str]]  # (outcome, detail) of container_outcome
     ephemeral: bool = True
 
 
@@ -153,10 +154,10 @@ def parse_result_log(
     doc = find_result_document(log_text)
     if doc is None:
         tail = " | ".join(line.strip() for line in log_text.strip().splitlines()[-3:])[:300]
-        detail = "the agent printed no result document" + (f" ({exit_info})" if exit_info else "")
+        message = "the agent printed no result document" + (f" ({exit_info})" if exit_info else "")
         if tail:
-            detail += f": {tail}"
-        return _all(agent, _error(detail)), []
+            message += f": {tail}"
+        return _all(agent, _error(message)), []
     by_id = {str(r.get("id")): r for r in doc.get("results") or [] if isinstance(r, dict)}
     out: dict[str, Observation] = {}
     for job in agent.jobs:
@@ -444,7 +445,7 @@ class ClusterRunner:
         until = self.clock() + agent_deadline_s(meta, agent) + self.start_grace_s
         if self.deadline is not None:
             until = min(until, self.deadline)
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
         self._waiters.append(_Waiter(agent, pod, name, until, fut, ephemeral))
         self._wake.set()
         outcome, detail = await fut
