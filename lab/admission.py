@@ -39,7 +39,7 @@ import base64
 import json
 import ssl
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,8 +90,8 @@ async def admit_pod(
     pod: dict[str, Any],
     *,
     namespace_labels: Mapping[str, str],
-    mutating: list[Mapping[str, Any]],
-    validating: list[Mapping[str, Any]],
+    mutating: Sequence[Mapping[str, Any]],
+    validating: Sequence[Mapping[str, Any]],
     operation: str = "CREATE",
     dry_run: bool = False,
 ) -> AdmissionOutcome:
@@ -164,7 +164,9 @@ def _failure(hook: Mapping[str, Any], exc: Exception, warnings: list[str]) -> st
 # -- which webhooks apply ---------------------------------------------------------------
 
 
-def _matching(configs: list[Mapping[str, Any]], pod: Mapping[str, Any], ns_labels: Mapping[str, str], operation: str):
+def _matching(
+    configs: Sequence[Mapping[str, Any]], pod: Mapping[str, Any], ns_labels: Mapping[str, str], operation: str
+) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
     labels = (pod.get("metadata") or {}).get("labels") or {}
     for config in sorted(configs, key=lambda c: str((c.get("metadata") or {}).get("name", ""))):
         for hook in config.get("webhooks") or []:
@@ -329,4 +331,5 @@ def _apply_response_patch(pod: dict[str, Any], resp: Mapping[str, Any]) -> dict[
         ops = json.loads(base64.b64decode(resp["patch"], validate=True))
     except ValueError as exc:
         raise PatchError(f"patch is not base64 JSON: {exc}") from exc
-    return apply_json_patch(pod, ops)
+    patched: dict[str, Any] = apply_json_patch(pod, ops)  # a patched pod object; the API decodes it again
+    return patched

@@ -165,6 +165,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 def read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
+        data: dict[str, Any] = json.loads(path.read_text())  # what write_json wrote
+        return data
     except (FileNotFoundError, ValueError):
         return None

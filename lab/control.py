@@ -287,7 +287,7 @@ def up(
     return result
 
 
-def _wait_daemon(paths: LabPaths, proc: subprocess.Popen) -> dict[str, Any]:
+def _wait_daemon(paths: LabPaths, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         code = proc.poll()
@@ -363,7 +363,7 @@ def apply_objects(
 
     manifests = []
     for i, obj in enumerate(objects, 1):
-        rt = BY_KIND.get((obj.get("apiVersion"), obj.get("kind")))
+        rt = BY_KIND.get((obj.get("apiVersion", ""), obj.get("kind", "")))
         if rt is None:
             raise LabError(
                 f"{source}#{i}: the lab does not serve {obj.get('apiVersion')} {obj.get('kind')}", EXIT_USAGE
@@ -523,7 +523,7 @@ def down(*, state_dir: Path | str | None = None, progress: Progress = lambda s: 
     if inst is None:
         return False
     pid = inst.get("pid")
-    if _is_our_daemon(pid, paths):
+    if pid is not None and _is_our_daemon(pid, paths):
         progress(f"stopping lab {inst.get('instanceId')} (pid {pid})")
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -606,11 +606,13 @@ def fault(fault_: Fault | None, *, state_dir: Path | str | None = None) -> list[
         code, doc = client.request("POST", "/lab/v1/faults", {"faults": [fault_.to_dict()]})
     if code != 200:
         raise LabError(f"the lab refused the fault: {doc.get('message') if isinstance(doc, dict) else doc}")
-    return doc["faults"]
+    faults: list[dict[str, Any]] = doc["faults"]
+    return faults
 
 
 def list_faults(*, state_dir: Path | str | None = None) -> list[dict[str, Any]]:
     code, doc = LabClient.for_state_dir(_resolve(state_dir)).request("GET", "/lab/v1/faults")
     if code != 200:
         raise LabError(f"listing faults failed: {doc}")
-    return doc["faults"]
+    faults: list[dict[str, Any]] = doc["faults"]
+    return faults

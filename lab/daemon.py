@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lab import config
@@ -33,7 +34,7 @@ log = logging.getLogger("lab.daemon")
 def make_node(factory: str, inst: InstanceConfig, paths: LabPaths) -> NodeRuntime:
     """``module:attr`` -> the node runtime (``lab.node:LabNode`` unless a test says otherwise)."""
     module_name, _, attr = factory.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr or "LabNode")
+    cls: Callable[..., NodeRuntime] = getattr(importlib.import_module(module_name), attr or "LabNode")
     paths.node_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return cls(instance_id=inst.instance_id, cni=inst.cni, state_dir=paths.node_dir)
 

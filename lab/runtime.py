@@ -12,7 +12,7 @@ other's classes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -93,10 +93,10 @@ class NodeRuntime(Protocol):
 
     async def sync_network(
         self,
-        namespaces: list[Mapping[str, Any]],
-        pods: list[Mapping[str, Any]],
-        policies: list[Mapping[str, Any]],
-        services: list[Mapping[str, Any]] | None = None,
+        namespaces: Sequence[Mapping[str, Any]],
+        pods: Sequence[Mapping[str, Any]],
+        policies: Sequence[Mapping[str, Any]],
+        services: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """Recompile the CNI from every namespace, pod and NetworkPolicy (called on each change).
 

@@ -13,6 +13,7 @@ mutates a stored dict in place; readers get the stored dicts and must not mutate
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
 import contextlib
 import datetime as _dt
@@ -78,7 +79,9 @@ class Watcher:
     resource: str
     namespace: str | None
     predicate: Predicate
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(WATCH_QUEUE_LIMIT))
+    queue: asyncio.Queue[tuple[EventType, Obj] | None] = field(  # None: the watch is closed
+        default_factory=lambda: asyncio.Queue(WATCH_QUEUE_LIMIT)
+    )
     closed: bool = False
 
     def offer(self, event: Event) -> None:
@@ -156,7 +159,7 @@ class Store:
         obj = self._objects[resource].get((ns, name))
         return (resource, obj) if obj is not None else None
 
-    def dependents(self, owner_uid: str) -> list[tuple[str, Obj]]:
+    def dependents(self, owner_uid: str) -> builtins.list[tuple[str, Obj]]:  # `list` here is Store.list
         """Every object listing ``owner_uid`` in its metadata.ownerReferences."""
         found = []
         for resource, objs in self._objects.items():

@@ -102,9 +102,9 @@ async def _route(request: web.Request, cluster: Cluster, handlers: ResourceHandl
         rest[0] == "namespaces"
         and group == ""
         and len(rest) >= 3
-        and lookup(group, version, rest[2])
-        and lookup(group, version, rest[2]).namespaced
-    ):  # type: ignore[union-attr]
+        and (nested := lookup(group, version, rest[2]))
+        and nested.namespaced
+    ):
         namespace, rest = rest[1], rest[2:]
     rt = lookup(group, version, rest[0])
     if group != "" and rest[0] == "namespaces" and len(rest) >= 3:
@@ -171,8 +171,11 @@ async def _lab(request: web.Request, parts: list[str], cluster: Cluster) -> web.
                             f"invalid fault {fault.to_dict()}: source and destination "
                             "are namespace/pod, port 1-65535, protocol TCP|UDP|SCTP"
                         )
+
                 # one fault per (source, destination, port, protocol): the latest wins
-                key = lambda f: (f.source, f.destination, f.port, f.protocol)  # noqa: E731
+                def key(f: Fault) -> tuple[str, str, int, str]:
+                    return (f.source, f.destination, f.port, f.protocol)
+
                 replaced = {key(f) for f in new}
                 faults = [f for f in faults if key(f) not in replaced] + new
             await cluster.set_faults(faults)

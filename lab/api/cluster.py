@@ -15,12 +15,13 @@ import ipaddress
 import logging
 import secrets
 import threading
+from collections.abc import Coroutine
 from typing import Any
 
 from lab.api import errors, resources, schema, validation
 from lab.api.errors import ApiError
 from lab.api.resources import ResourceType
-from lab.runtime import Fault, LogNotFound, NodeRuntime
+from lab.runtime import Fault, LogNotFound, NodeRuntime, StatusReporter
 from lab.store import AlreadyExists, Conflict, NotFound, Obj, Store, now_rfc3339
 
 log = logging.getLogger("lab.api")
@@ -41,7 +42,7 @@ class NetworkSync:
     def __init__(self, cluster: Cluster) -> None:
         self._cluster = cluster
         self._dirty = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.runs = 0
 
     def kick(self) -> None:
@@ -82,8 +83,8 @@ class Cluster:
         self.node = node
         self.network = NetworkSync(self)
         self.faults: list[Fault] = []
-        self._pod_tasks: dict[str, asyncio.Task] = {}  # pod uid -> run_pod task
-        self._background: set[asyncio.Task] = set()
+        self._pod_tasks: dict[str, asyncio.Task[None]] = {}  # pod uid -> run_pod task
+        self._background: set[asyncio.Task[None]] = set()
         self._cluster_ips: set[str] = set()
         self._deleting: set[str] = set()  # uids of pods being stopped
 
@@ -102,7 +103,7 @@ class Cluster:
                 )
         self.network.kick()
 
-    def spawn(self, coro) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -316,7 +317,7 @@ class Cluster:
         return mutated
 
     # -- pods and the node -------------------------------------------------------------------
-    def _reporter(self, namespace: str, name: str, uid: str):
+    def _reporter(self, namespace: str, name: str, uid: str) -> StatusReporter:
         loop = asyncio.get_running_loop()
         loop_thread = threading.get_ident()
 
@@ -404,7 +405,7 @@ class Cluster:
                 meta[key] = old["metadata"][key]
             else:
                 meta.pop(key, None)
-        new_eph: list[dict] = []
+        new_eph: list[dict[str, Any]] = []
         if subresource == "status":
             new = {**old, "status": obj.get("status", old.get("status"))}
             if rt.key == "namespaces":
@@ -469,7 +470,7 @@ class Cluster:
             self.network.kick()
         return stored
 
-    async def _add_ephemeral(self, pod: Obj, container: dict, report) -> None:
+    async def _add_ephemeral(self, pod: Obj, container: dict[str, Any], report: StatusReporter) -> None:
         try:
             await self.node.add_ephemeral_container(pod, container, report)
         except Exception:
@@ -651,7 +652,7 @@ def _keep_ns_label(ns: Obj) -> None:
     labels["kubernetes.io/metadata.name"] = ns["metadata"]["name"]
 
 
-def _default_container(c: dict, *, ephemeral: bool = False) -> None:
+def _default_container(c: dict[str, Any], *, ephemeral: bool = False) -> None:
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
     image = str(c.get("image", ""))

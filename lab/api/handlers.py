@@ -15,7 +15,7 @@ from lab.api import patch as patches
 from lab.api.cluster import Cluster
 from lab.api.errors import ApiError
 from lab.api.resources import PODS, SUBRESOURCES, ResourceType
-from lab.store import Gone, NotFound, Obj
+from lab.store import Gone, NotFound, Obj, Predicate, Store
 
 MAX_BODY = 3 * 1024 * 1024  # the real API server's request size limit
 WATCH_DEFAULT_TIMEOUT = 1800  # seconds; real servers pick 30-60 min
@@ -84,7 +84,7 @@ class ResourceHandlers:
         self.cluster = cluster
 
     @property
-    def store(self):
+    def store(self) -> Store:
         return self.cluster.store
 
     # -- dispatch ------------------------------------------------------------------------
@@ -146,7 +146,7 @@ class ResourceHandlers:
         return obj
 
     # -- reads ---------------------------------------------------------------------------
-    def _predicate(self, request: web.Request, rt: ResourceType):
+    def _predicate(self, request: web.Request, rt: ResourceType) -> Predicate:
         try:
             return selectors.both(
                 selectors.label_selector(request.query.get("labelSelector")),
@@ -359,9 +359,9 @@ class ResourceHandlers:
         names = [c.get("name") for c in spec.get("containers") or ()]
         init_names = [c.get("name") for c in spec.get("initContainers") or ()]
         eph_names = [c.get("name") for c in spec.get("ephemeralContainers") or ()]
-        container = request.query.get("container")
+        container = request.query.get("container", "")
         if not container:
-            default = (pod["metadata"].get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+            default = (pod["metadata"].get("annotations") or {}).get("kubectl.kubernetes.io/default-container", "")
             if default in names:
                 container = default
             elif len(names) == 1:

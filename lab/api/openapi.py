@@ -42,7 +42,14 @@ def _content(model: str) -> dict[str, Any]:
 
 
 def _operation(
-    rt: ResourceType, action: str, verb: str, model: str, params: list[dict], *, body: bool = False, patch: bool = False
+    rt: ResourceType,
+    action: str,
+    verb: str,
+    model: str,
+    params: list[dict[str, Any]],
+    *,
+    body: bool = False,
+    patch: bool = False,
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": f"{verb}{rt.kind}",

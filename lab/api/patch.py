@@ -111,7 +111,7 @@ def _smp(target: Any, patch: Any, *, parent: str) -> Any:
     return result
 
 
-def _smp_list(field_name: str, current: Any, patch: list, *, parent: str) -> list:
+def _smp_list(field_name: str, current: Any, patch: list[Any], *, parent: str) -> list[Any]:
     current = current if isinstance(current, list) else []
     if field_name in MERGED_SCALAR_LISTS:
         merged = list(current)

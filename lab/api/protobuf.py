@@ -37,6 +37,7 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
 def fields(buf: bytes) -> list[tuple[int, int, Any]]:
     """(field number, wire type, value) for every field of one message."""
     out, pos = [], 0
+    value: int | bytes  # varint, or the raw bytes of the other wire types
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         num, wire = key >> 3, key & 7

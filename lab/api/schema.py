@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +72,7 @@ def fields_of(model: str) -> dict[str, str] | None:
     """JSON field name -> python-client type string, or None if ``model`` is not a model."""
     cls = getattr(models, model, None)
     types = getattr(cls, "openapi_types", None)
-    if not isinstance(types, dict):
+    if cls is None or not isinstance(types, dict):
         return None
     names = cls.attribute_map
     return {names[attr]: typ for attr, typ in types.items()}
@@ -246,7 +247,7 @@ def _decode(typ: str, value: Any, path: str, unknown: list[str], problems: list[
     if typ == "object":
         return value
     if typ in _JSON_NAMES:
-        ok = {
+        ok: Callable[[Any], bool] = {
             "str": lambda v: isinstance(v, str),
             "int": lambda v: isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and v.is_integer(),
             "bool": lambda v: isinstance(v, bool),

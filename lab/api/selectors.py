@@ -29,7 +29,9 @@ _EXISTS_RE = re.compile(rf"^\s*(!?)\s*({_KEY})\s*$")
 
 
 def _split_terms(text: str) -> list[str]:
-    terms, depth, current = [], 0, []
+    terms: list[str] = []
+    depth = 0
+    current: list[str] = []
     for ch in text:
         if ch == "(":
             depth += 1
@@ -47,7 +49,9 @@ def _split_terms(text: str) -> list[str]:
 def label_selector(text: str | None) -> Predicate | None:
     if not text or not text.strip():
         return None
-    checks: list[Callable[[dict[str, str]], bool]] = []
+    # Callable[..., bool]: each check binds its operands as lambda defaults (k=key), which mypy
+    # cannot match against a one-argument Callable; every check is called with the labels only
+    checks: list[Callable[..., bool]] = []
     for term in _split_terms(text):
         if m := _SET_RE.match(term):
             key, op, raw = m.group(1), m.group(2), m.group(3)
@@ -111,7 +115,7 @@ def field_selector(text: str | None, resource: str) -> Predicate | None:
     if not text or not text.strip():
         return None
     allowed = FIELDS.get(resource, _COMMON_FIELDS)
-    checks: list[Callable[[dict[str, Any]], bool]] = []
+    checks: list[Callable[..., bool]] = []  # called with the object only (see label_selector)
     for term in _split_terms(text):
         m = re.match(r"^\s*([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*?)\s*$", term)
         if not m:

@@ -34,7 +34,8 @@ class ApiServer:
             self._runner, BIND_HOST, self.port, ssl_context=self.ssl_context, backlog=512, reuse_address=True
         )
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+        # aiohttp types its private _server as AbstractServer; it is the Server of loop.create_server
+        sockets = site._server.sockets if site._server is not None else []  # type: ignore[attr-defined]
         self.port = sockets[0].getsockname()[1]
         return self.url
 

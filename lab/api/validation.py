@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from lab.api.errors import Cause
@@ -178,7 +180,7 @@ def selector_causes(selector: Any, path: str) -> list[Cause]:
 ALLOWED_VOLUMES = ("emptyDir",)
 
 
-def _port_causes(port: dict, path: str, seen: set) -> list[Cause]:
+def _port_causes(port: Mapping[str, Any], path: str, seen: set[str]) -> list[Cause]:
     causes = []
     number = port.get("containerPort")
     if number is None:
@@ -210,7 +212,12 @@ def _port_causes(port: dict, path: str, seen: set) -> list[Cause]:
 
 
 def container_causes(
-    container: dict, path: str, names: set, *, ephemeral: bool = False, volume_names: set[str] = frozenset()
+    container: Mapping[str, Any],
+    path: str,
+    names: set[str],
+    *,
+    ephemeral: bool = False,
+    volume_names: AbstractSet[str] = frozenset(),
 ) -> list[Cause]:
     causes = []
     name = container.get("name")
@@ -228,7 +235,7 @@ def container_causes(
             if container.get(forbidden):
                 causes.append(_forbidden(f"{path}.{forbidden}", "cannot be set for an Ephemeral Container"))
     else:
-        seen: set = set()
+        seen: set[str] = set()
         for i, port in enumerate(container.get("ports") or ()):
             causes += _port_causes(port, f"{path}.ports[{i}]", seen)
     for i, mount in enumerate(container.get("volumeMounts") or ()):
@@ -309,7 +316,7 @@ def pod_spec_causes(spec: Any, path: str = "spec") -> list[Cause]:
     return causes
 
 
-def pod_causes(pod: dict) -> list[Cause]:
+def pod_causes(pod: Mapping[str, Any]) -> list[Cause]:
     return metadata_causes(pod.get("metadata"), namespaced=True, name_style="subdomain") + pod_spec_causes(
         pod.get("spec")
     )
@@ -323,7 +330,7 @@ POD_UPDATE_MSG = (
 )
 
 
-def pod_update_causes(old_spec: dict, new_spec: dict) -> list[Cause]:
+def pod_update_causes(old_spec: Mapping[str, Any], new_spec: Mapping[str, Any]) -> list[Cause]:
     """The real API's pod update rule: only images, activeDeadlineSeconds, tolerations may change."""
     causes = []
     old_deadline, new_deadline = old_spec.get("activeDeadlineSeconds"), new_spec.get("activeDeadlineSeconds")
@@ -332,7 +339,7 @@ def pod_update_causes(old_spec: dict, new_spec: dict) -> list[Cause]:
             _invalid("spec.activeDeadlineSeconds", new_deadline, "must be less than or equal to previous value")
         )
 
-    def masked(spec: dict) -> dict:
+    def masked(spec: Mapping[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in spec.items() if k not in ("activeDeadlineSeconds", "tolerations")}
         for field_name in ("containers", "initContainers"):
             out[field_name] = [{k: v for k, v in c.items() if k != "image"} for c in spec.get(field_name) or ()]
@@ -345,7 +352,7 @@ def pod_update_causes(old_spec: dict, new_spec: dict) -> list[Cause]:
     return causes
 
 
-def ephemeral_update_causes(old: list[dict], new: list[dict]) -> list[Cause]:
+def ephemeral_update_causes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[Cause]:
     """Ephemeral containers can be added, never changed or removed."""
     causes = []
     new_by_name = {c.get("name"): c for c in new}
@@ -363,11 +370,11 @@ def ephemeral_update_causes(old: list[dict], new: list[dict]) -> list[Cause]:
 
 
 # -- other kinds -----------------------------------------------------------------------------
-def namespace_causes(ns: dict) -> list[Cause]:
+def namespace_causes(ns: Mapping[str, Any]) -> list[Cause]:
     return metadata_causes(ns.get("metadata"), namespaced=False, name_style="label")
 
 
-def configmap_causes(cm: dict) -> list[Cause]:
+def configmap_causes(cm: Mapping[str, Any]) -> list[Cause]:
     causes = metadata_causes(cm.get("metadata"), namespaced=True, name_style="subdomain")
     for field_name in ("data", "binaryData"):
         for key in cm.get(field_name) or {}:
@@ -385,7 +392,7 @@ def configmap_causes(cm: dict) -> list[Cause]:
     return causes
 
 
-def plain_namespaced_causes(sa: dict) -> list[Cause]:
+def plain_namespaced_causes(sa: Mapping[str, Any]) -> list[Cause]:
     return metadata_causes(sa.get("metadata"), namespaced=True, name_style="subdomain")
 
 
@@ -407,7 +414,7 @@ def _int_or_name(value: Any, path: str) -> list[Cause]:
     return []
 
 
-def service_causes(svc: dict) -> list[Cause]:
+def service_causes(svc: Mapping[str, Any]) -> list[Cause]:
     causes = metadata_causes(svc.get("metadata"), namespaced=True, name_style="dns1035")
     spec = svc.get("spec") or {}
     svc_type = spec.get("type", "ClusterIP")
@@ -417,7 +424,7 @@ def service_causes(svc: dict) -> list[Cause]:
     ports = spec.get("ports") or []
     if not ports and svc_type != "ExternalName" and spec.get("clusterIP") != "None":
         causes.append(_required("spec.ports"))
-    names: set = set()
+    names: set[str] = set()
     for i, port in enumerate(ports):
         p = f"spec.ports[{i}]"
         if len(ports) > 1 and not port.get("name"):
@@ -438,7 +445,7 @@ def service_causes(svc: dict) -> list[Cause]:
     return causes
 
 
-def _cidr_causes(block: dict, path: str) -> list[Cause]:
+def _cidr_causes(block: Mapping[str, Any], path: str) -> list[Cause]:
     cidr = block.get("cidr")
     if not cidr:
         return [_required(f"{path}.cidr")]
@@ -458,7 +465,7 @@ def _cidr_causes(block: dict, path: str) -> list[Cause]:
     return causes
 
 
-def networkpolicy_causes(np_: dict) -> list[Cause]:
+def networkpolicy_causes(np_: Mapping[str, Any]) -> list[Cause]:
     causes = metadata_causes(np_.get("metadata"), namespaced=True, name_style="subdomain")
     spec = np_.get("spec")
     if not isinstance(spec, dict):
@@ -498,9 +505,9 @@ def networkpolicy_causes(np_: dict) -> list[Cause]:
     return causes
 
 
-def webhook_configuration_causes(cfg: dict) -> list[Cause]:
+def webhook_configuration_causes(cfg: Mapping[str, Any]) -> list[Cause]:
     causes = metadata_causes(cfg.get("metadata"), namespaced=False, name_style="subdomain")
-    names: set = set()
+    names: set[str] = set()
     for i, hook in enumerate(cfg.get("webhooks") or ()):
         p = f"webhooks[{i}]"
         name = hook.get("name")

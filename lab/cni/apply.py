@@ -13,6 +13,7 @@ Order matters so that no packet ever sees a half-loaded state:
 from __future__ import annotations
 
 import logging
+from collections.abc import Set as AbstractSet
 
 from lab.cni.compile import SET_PREFIX, RuleSet
 from lab.node.netns import NetnsError, in_ns_argv, run
@@ -55,7 +56,7 @@ async def apply_ruleset(ruleset: RuleSet, netns: str) -> None:
     await _destroy(netns, stale)
 
 
-async def _destroy(netns: str, names: set[str]) -> None:
+async def _destroy(netns: str, names: AbstractSet[str]) -> None:
     if names:
         await run(
             in_ns_argv(netns, ["ipset", "restore", "-exist"]),

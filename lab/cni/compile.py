@@ -198,16 +198,16 @@ class _Builder:
         except ValueError as exc:
             self.notes.append(f"ipBlock {cidr!r}: {exc}; rule skipped")
             return None
-        if net.version != 4:
+        if not isinstance(net, ipaddress.IPv4Network):
             self.notes.append(f"ipBlock {cidr}: the lab network is IPv4 only; rule matches nothing")
             return None
-        ex = [e for e in ex if e.version == 4]
-        if any(net.subnet_of(e) for e in ex):  # everything excepted (the API should refuse this)
+        ex4 = [e for e in ex if isinstance(e, ipaddress.IPv4Network)]
+        if any(net.subnet_of(e) for e in ex4):  # everything excepted (the API should refuse this)
             return None
         # Only excepts inside the block mean anything; a nomatch entry outside it could not
         # win over the block's own, more specific entry anyway.
         members = tuple(str(n) for n in _no_zero_prefix(net))
-        nomatch = tuple(sorted(str(n) for e in ex if e.subnet_of(net) for n in _no_zero_prefix(e)))
+        nomatch = tuple(sorted(str(n) for e in ex4 if e.subnet_of(net) for n in _no_zero_prefix(e)))
         name = SET_PREFIX + "n-" + _digest("\n".join(members) + "|" + "\n".join(nomatch))
         self.sets.setdefault(name, IpSet(name, "hash:net", members, nomatch))
         return name
@@ -217,7 +217,7 @@ def _digest(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 
-def _no_zero_prefix(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> list:
+def _no_zero_prefix(net: ipaddress.IPv4Network) -> list[ipaddress.IPv4Network]:
     """hash:net cannot hold a /0; two /1 halves cover the same addresses."""
     return list(net.subnets(new_prefix=1)) if net.prefixlen == 0 else [net]
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from lab.node import names as N
 from lab.node.netns import in_netns, ip_batch, list_netns, write_sysctl
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # Pod-side `ip -batch` processes run at once (each is a short exec; more only adds
 # contention on the two shared cores).
@@ -76,10 +79,10 @@ class PodNetwork:
             netns=n.ext_netns,
         )
 
-    async def in_netns(self, netns: str, fn, *args):
+    async def in_netns(self, netns: str, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn(*args)`` on a worker thread inside ``netns`` (sockets, sysctls, fork)."""
 
-        def job():
+        def job() -> _T:
             with in_netns(netns):
                 return fn(*args)
 

@@ -34,6 +34,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lab.node.netns import in_netns
 
@@ -209,7 +210,7 @@ KNOWN_CAPABILITIES = frozenset(
 )
 
 
-def container_capabilities(security_context: Mapping[str, object] | None) -> frozenset[str] | None:
+def container_capabilities(security_context: Mapping[str, Any] | None) -> frozenset[str] | None:
     """Default set, minus ``drop``, plus ``add`` (``ALL`` works both ways); None if privileged.
 
     Raises ValueError naming a capability Linux does not have.
@@ -218,8 +219,8 @@ def container_capabilities(security_context: Mapping[str, object] | None) -> fro
     if sc.get("privileged"):
         return None
     caps = sc.get("capabilities") or {}
-    drop = {str(c).upper().removeprefix("CAP_") for c in caps.get("drop") or []}  # type: ignore[union-attr]
-    add = {str(c).upper().removeprefix("CAP_") for c in caps.get("add") or []}  # type: ignore[union-attr]
+    drop = {str(c).upper().removeprefix("CAP_") for c in caps.get("drop") or []}
+    add = {str(c).upper().removeprefix("CAP_") for c in caps.get("add") or []}
     unknown = sorted((drop | add) - KNOWN_CAPABILITIES - {"ALL"})
     if unknown:
         raise ValueError(f"unknown capabilities {unknown} in securityContext.capabilities")
@@ -282,7 +283,9 @@ def resolve_program(argv: Sequence[str], path: str = BASE_PATH) -> list[str]:
     return [found, *argv[1:]]
 
 
-def spawn_in_netns(netns: str, spec: ProcessSpec, log_path: Path, view: MountView | None = None) -> subprocess.Popen:
+def spawn_in_netns(
+    netns: str, spec: ProcessSpec, log_path: Path, view: MountView | None = None
+) -> subprocess.Popen[bytes]:
     """Start the process (call on a worker thread); stdout and stderr append to ``log_path``."""
     argv = wrap(resolve_program(spec.argv, spec.env.get("PATH", BASE_PATH)), spec, view)
     with open(log_path, "ab", buffering=0) as logf, in_netns(netns):
@@ -303,7 +306,7 @@ def exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-async def wait_exit(proc: subprocess.Popen) -> int:
+async def wait_exit(proc: subprocess.Popen[bytes]) -> int:
     """Wait for the process without blocking the loop or holding a thread.
 
     When the container's main process exits, whatever it left running in its process
@@ -317,8 +320,13 @@ async def wait_exit(proc: subprocess.Popen) -> int:
         fd = os.pidfd_open(proc.pid)
     except ProcessLookupError:
         return exit_code(proc.wait())
-    done = loop.create_future()
-    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    done: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, readable)
     try:
         await done
     finally:
@@ -329,7 +337,7 @@ async def wait_exit(proc: subprocess.Popen) -> int:
     return exit_code(proc.wait())
 
 
-def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
     """Signal the container's whole process group (it leads its own session)."""
     if proc.poll() is not None:
         # Reaped leader: its pid may be reused; stragglers are found by namespace instead.

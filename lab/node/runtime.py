@@ -29,11 +29,11 @@ import resource
 import shutil
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.node import names as N
 from lab.node import podspec
@@ -52,6 +52,11 @@ from lab.node.processes import (
 )
 from lab.node.status import ContainerState, Phase, State, condition, now
 from lab.runtime import Fault, LogNotFound, StatusReporter
+
+if TYPE_CHECKING:
+    import socket
+
+    from lab.cni.compile import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +90,7 @@ class PodRun:
     network_ready: bool = False
     initialized: bool = False
     stopping: bool = False
-    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     servings: dict[str, Serving] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -326,10 +331,10 @@ class LabNode:
 
     async def sync_network(
         self,
-        namespaces: list[Mapping[str, Any]],
-        pods: list[Mapping[str, Any]],
-        policies: list[Mapping[str, Any]],
-        services: list[Mapping[str, Any]] | None = None,
+        namespaces: Sequence[Mapping[str, Any]],
+        pods: Sequence[Mapping[str, Any]],
+        policies: Sequence[Mapping[str, Any]],
+        services: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """Recompile the CNI; ``services`` (optional, kept from the last call when None) get
         kube-proxy style ClusterIP DNAT."""
@@ -370,12 +375,12 @@ class LabNode:
         return self.names.node_netns
 
     @property
-    def ruleset(self):
+    def ruleset(self) -> RuleSet | None:
         """The CNI rule set currently loaded (None before the first load)."""
         return self._cni.current
 
     # -- internals -----------------------------------------------------------------------
-    def _spawn_task(self, run: PodRun, coro) -> None:
+    def _spawn_task(self, run: PodRun, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
         run.tasks.add(task)
         task.add_done_callback(run.tasks.discard)
@@ -385,7 +390,7 @@ class LabNode:
         """Fake external hosts: identity listeners on every documentation address."""
         specs = [(host, PortSpec(port, proto)) for host in N.EXTERNAL_HOSTS for port, proto in N.EXTERNAL_PORTS]
 
-        def open_all():
+        def open_all() -> list[tuple[str, tuple[PortSpec, socket.socket]]]:
             return [(host, open_sockets([spec], host)[0]) for host, spec in specs]
 
         opened = await self.network.in_netns(self.names.ext_netns, open_all)
