@@ -8,7 +8,9 @@ Public API:
   :class:`orchestrator.errors.ManifestError` naming the file, the document (from 1),
   the object (``Kind namespace/name``) and the field path. Unknown kinds (and known
   kinds of another API group, e.g. Calico's NetworkPolicy) are skipped and counted
-  in ``Snapshot.skipped_kinds``.
+  in ``Snapshot.skipped_kinds``; cluster policies of an API kubereach does not model
+  (e.g. EKS's ``networking.k8s.aws`` ClusterNetworkPolicy) are counted there too and
+  explained in ``Snapshot.notes``.
 - ``snapshot_from_objects(objects: Iterable[tuple[dict, Origin]]) -> Snapshot``: the
   same from already-decoded Kubernetes JSON dicts, exactly as the API server returns
   them (camelCase; ``status``, ``managedFields``, ``ownerReferences``,
@@ -18,22 +20,29 @@ Public API:
 
 Namespaces always carry ``kubernetes.io/metadata.name``; a pod's namespace without a
 Namespace object is added with only that label. NetworkPolicies are validated on
-load with the model's compiler, so every policy in a Snapshot compiles.
+load with the model's compiler, so every policy in a Snapshot compiles. Cluster policy
+tiers (``ClusterNetworkPolicy`` v1alpha2/v1beta1, ``AdminNetworkPolicy`` and
+``BaselineAdminNetworkPolicy`` v1alpha1, see ``clusterpolicy.py``) are validated as their
+CRDs validate them and kept in one canonical form in ``Snapshot.cluster_policies``; Nodes
+(for their ``nodes`` peers) in ``Snapshot.nodes``.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.snapshot.types import (
     NAMESPACE_NAME_LABEL,
+    ClusterPolicyObject,
     Container,
     ContainerPort,
     Namespace,
     NetworkPolicyObject,
+    Node,
     Origin,
     Pod,
     Service,
     ServicePort,
     Snapshot,
+    Tier,
 )
 
 if TYPE_CHECKING:  # imported on first use at run time (see __getattr__)
@@ -42,15 +51,18 @@ if TYPE_CHECKING:  # imported on first use at run time (see __getattr__)
 
 __all__ = [
     "NAMESPACE_NAME_LABEL",
+    "ClusterPolicyObject",
     "Container",
     "ContainerPort",
     "Namespace",
     "NetworkPolicyObject",
+    "Node",
     "Origin",
     "Pod",
     "Service",
     "ServicePort",
     "Snapshot",
+    "Tier",
     "load_manifests",
     "manifest_files",
     "snapshot_from_objects",

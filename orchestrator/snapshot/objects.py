@@ -18,6 +18,8 @@ from typing import Any, Literal, overload
 from orchestrator.errors import ManifestError
 from orchestrator.model.policy import compile_policy
 from orchestrator.model.selectors import InvalidSpec
+from orchestrator.snapshot.clusterpolicy import KINDS as CLUSTER_KINDS
+from orchestrator.snapshot.clusterpolicy import Collector
 from orchestrator.snapshot.types import (
     NAMESPACE_NAME_LABEL,
     Container,
@@ -351,6 +353,7 @@ def snapshot_from_objects(objects: Iterable[tuple[Any, Origin]]) -> Snapshot:
     services: dict[str, Service] = {}
     policies: dict[str, NetworkPolicyObject] = {}
     skipped: dict[str, int] = {}
+    cluster = Collector()  # cluster policy tiers and Nodes (clusterpolicy.py)
     stores: dict[str, dict[str, Any]] = {
         "Namespace": namespaces,
         "Pod": pods,
@@ -363,6 +366,17 @@ def snapshot_from_objects(objects: Iterable[tuple[Any, Origin]]) -> Snapshot:
             api_version = obj.get("apiVersion")
             if api_version is not None and not isinstance(api_version, str):
                 raise where.error("apiVersion", f"expected a string such as v1, got {api_version!r}")
+            if kind in CLUSTER_KINDS:
+                where.named(kind)
+                if api_version is None:
+                    raise where.error(
+                        "apiVersion", f"required for {kind}: its API group and version say which API it is"
+                    )
+                try:
+                    cluster.add(obj, api_version, where.origin, where.named)
+                except InvalidSpec as exc:
+                    raise where.error(exc.field, exc.message) from None
+                continue
             if kind not in _BUILDERS:
                 skipped[kind] = skipped.get(kind, 0) + 1
                 continue
@@ -383,4 +397,13 @@ def snapshot_from_objects(objects: Iterable[tuple[Any, Origin]]) -> Snapshot:
     for pod in pods.values():
         if pod.namespace not in namespaces:
             namespaces[pod.namespace] = Namespace(pod.namespace, {NAMESPACE_NAME_LABEL: pod.namespace})
-    return Snapshot(namespaces, tuple(pods.values()), tuple(services.values()), tuple(policies.values()), skipped)
+    return Snapshot(
+        namespaces,
+        tuple(pods.values()),
+        tuple(services.values()),
+        tuple(policies.values()),
+        skipped | cluster.skipped,
+        tuple(cluster.policies.values()),
+        tuple(cluster.nodes.values()),
+        cluster.notes(),
+    )

@@ -6,6 +6,7 @@ the reports consume them. Field docstrings give Kubernetes examples.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NewType
@@ -131,6 +132,59 @@ class NetworkPolicyObject:
         return f"{self.namespace}/{self.name}"
 
 
+class Tier(enum.StrEnum):
+    """The cluster-wide tiers: Admin is evaluated before NetworkPolicies, Baseline after."""
+
+    ADMIN = "Admin"
+    BASELINE = "Baseline"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPolicyObject:
+    """A cluster-scoped policy of the Admin or Baseline tier, validated, in one canonical form.
+
+    Declared as ``ClusterNetworkPolicy`` (``policy.networking.k8s.io/v1alpha2`` or
+    ``v1beta1``), ``AdminNetworkPolicy`` or ``BaselineAdminNetworkPolicy``
+    (``policy.networking.k8s.io/v1alpha1``). ``spec`` always has the v1alpha2 shape
+    (``subject``, ``ingress``, ``egress``; rules with ``action`` Accept/Deny/Pass, peers and
+    ``protocols``), whatever was declared: the v1alpha1 ``Allow`` is ``Accept`` and its
+    ``ports`` are ``protocols``, so the model knows one form. Rule indexes are the declared ones.
+    """
+
+    kind: str  # ClusterNetworkPolicy | AdminNetworkPolicy | BaselineAdminNetworkPolicy
+    api_version: str  # e.g. policy.networking.k8s.io/v1alpha2
+    name: str
+    tier: Tier
+    priority: int | None  # 0-1000, lower first; None: a BaselineAdminNetworkPolicy (it has none)
+    spec: Mapping[str, Any]
+    origin: Origin | None = None
+
+    @property
+    def key(self) -> str:
+        """``cnp/default-deny``, ``anp/allow-monitoring``, ``banp/default``: kind short name and name."""
+        return f"{CLUSTER_POLICY_SHORT_NAMES[self.kind]}/{self.name}"
+
+
+CLUSTER_POLICY_SHORT_NAMES = {
+    "ClusterNetworkPolicy": "cnp",
+    "AdminNetworkPolicy": "anp",
+    "BaselineAdminNetworkPolicy": "banp",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A Node as the ``nodes`` peers of cluster policies see it: labels and addresses.
+
+    ``addresses``: the IPs of ``status.addresses`` (InternalIP, ExternalIP; host names left out).
+    """
+
+    name: str
+    labels: Mapping[str, str]
+    addresses: tuple[str, ...] = ()
+    origin: Origin | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     namespaces: Mapping[str, Namespace]
@@ -138,6 +192,9 @@ class Snapshot:
     services: tuple[Service, ...] = ()
     policies: tuple[NetworkPolicyObject, ...] = ()
     skipped_kinds: Mapping[str, int] = field(default_factory=dict)  # unknown kinds, counted
+    cluster_policies: tuple[ClusterPolicyObject, ...] = ()  # Admin and Baseline tiers
+    nodes: tuple[Node, ...] = ()  # for the ``nodes`` peers of cluster policies
+    notes: tuple[str, ...] = ()  # what the snapshot could not represent, in words for people
 
     def pod(self, key: str) -> Pod | None:
         ns, _, name = key.partition("/")
