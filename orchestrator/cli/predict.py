@@ -36,11 +36,14 @@ def _load(files: Sequence[str], params: dict[str, Any]) -> Snapshot:
         )
     snap = load_manifests(files)
     skipped = ", ".join(f"{k} x{n}" for k, n in sorted(snap.skipped_kinds.items()))
+    tiers = f", {len(snap.cluster_policies)} cluster policies" if snap.cluster_policies else ""
     click.echo(
-        f"loaded {len(snap.pods)} pods, {len(snap.policies)} network policies, "
+        f"loaded {len(snap.pods)} pods, {len(snap.policies)} network policies{tiers}, "
         f"{len(snap.namespaces)} namespaces" + (f"; skipped {skipped}" if skipped else ""),
         err=True,
     )
+    for note in snap.notes:
+        click.echo(f"note: {note}", err=True)
     return snap
 
 
@@ -73,7 +76,7 @@ _files_option = click.option(
     show_default=True,
     help="table: an allow/deny grid per port (a per-namespace summary for large clusters); "
     "csv: columns source, destination, port, protocol, verdict, reason; json: rows, findings, "
-    "isolated pods.",
+    "isolated pods, and the policies of each tier when cluster policies exist.",
 )
 @click.pass_context
 def predict(ctx: click.Context, files: tuple[str, ...], ports: tuple[str, ...], output: str) -> int:
@@ -82,7 +85,11 @@ def predict(ctx: click.Context, files: tuple[str, ...], ports: tuple[str, ...], 
     Reads Namespaces, Pods (with status.podIP), Services and NetworkPolicies from
     YAML/JSON files, directories, `kind: List` or `kubectl get -o yaml` output, and
     prints what the NetworkPolicies and intra-pod rules allow: pods as namespace/pod,
-    containers of one pod as namespace/pod/container. Results go to stdout, the load
+    containers of one pod as namespace/pod/container. Cluster-wide tiers are read too:
+    ClusterNetworkPolicy (policy.networking.k8s.io v1alpha2, v1beta1), AdminNetworkPolicy
+    and BaselineAdminNetworkPolicy (v1alpha1), and Nodes for their nodes peers; the
+    verdict is then also undefined (equal-priority policies disagree) or unknown (it
+    depends on DNS or Nodes the manifests do not show) where it cannot be allow or deny. Results go to stdout, the load
     summary to stderr. With --kubeconfig, --context, -n or -A the objects come from a
     live cluster instead. Exit status 0; 2 for a bad flag or manifest; 3 when the
     cluster cannot be read.
@@ -129,9 +136,10 @@ def explain(ctx: click.Context, src: str, dst: str, port: str, files: tuple[str,
 
     SRC and DST are namespace/pod (both sides of the connection are shown: the
     source's egress and the destination's ingress, with the policies and rules that
-    decided each), or namespace/pod/container for two containers of one pod
-    (intra-pod rules). PORT/PROTO is a number (80, 53/UDP; TCP by default) or a port
-    name declared by the destination (http, dns/UDP).
+    decided each, tier by tier when cluster policies select the pods), or
+    namespace/pod/container for two containers of one pod (intra-pod rules).
+    PORT/PROTO is a number (80, 53/UDP; TCP by default) or a port name declared by
+    the destination (http, dns/UDP).
 
     \b
     Examples:
