@@ -235,6 +235,7 @@ class Kube:
         self._api = api_client
         self._core = client.CoreV1Api(api_client)
         self._net = client.NetworkingV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
         self.info = info
         self.request_timeout = request_timeout or DEFAULT_REQUEST_TIMEOUT_S
         self.deadline: float | None = None  # time.monotonic() value; None: none
@@ -477,6 +478,18 @@ class Kube:
                 group=g,
             )
         return self._items(body, "NetworkPolicy", api_version="networking.k8s.io/v1")
+
+    def list_cluster_custom(self, group: str, version: str, plural: str, kind: str) -> list[dict[str, Any]]:
+        """Every object of a cluster-scoped custom resource (``clusternetworkpolicies`` of
+        ``policy.networking.k8s.io/v1alpha2``, ...); :class:`NotFound` when the cluster does
+        not serve that group, version and resource (its CRD is not installed)."""
+        body = self._request(
+            "list", plural, self._custom.list_cluster_custom_object, group, version, plural, group=group
+        )
+        return self._items(body, kind, api_version=f"{group}/{version}")
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return self._items(self._request("list", "nodes", self._core.list_node), "Node")
 
     def list_configmaps(
         self, namespace: str | None = None, *, label_selector: str | None = None
