@@ -84,7 +84,8 @@ class TierStep:
 
     ``tier``: ``Admin``, ``NetworkPolicy``, ``Baseline`` or ``default``; cluster policy steps
     name the policy (``cnp/x``, ``anp/x``, ``banp/default``), the rule index of this
-    direction and its action (``Accept``, ``Deny``, ``Pass``); ``maybe`` names the peers of
+    direction and its action as declared (``Accept``, ``Deny``, ``Pass``; v1alpha1 says
+    ``Allow``); ``maybe`` names the peers of
     the rule that cannot be evaluated from a snapshot (the step then holds only if they match).
     """
 

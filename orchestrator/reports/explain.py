@@ -49,13 +49,14 @@ def describe_rule(rule: Rule) -> str:
     return f"{peer_word} {peers}; {ports}"
 
 
-def describe_tier_rule(rule: TierRule) -> str:
-    """``Deny to [namespaces team=red] OR [networks 0.0.0.0/0]; ports 80/TCP``."""
+def describe_tier_rule(rule: TierRule, action: str | None = None) -> str:
+    """``Deny to [namespaces team=red] OR [networks 0.0.0.0/0]; ports 80/TCP``; ``action``: the
+    declared word when it differs (v1alpha1 ``Allow``)."""
     peer_word = "from" if rule.direction is Direction.INGRESS else "to"
     peers = " OR ".join(f"[{p}]" for p in rule.peers)
     ports = "any port" if rule.ports is None else "ports " + " OR ".join(str(p) for p in rule.ports)
     name = f' "{rule.name}"' if rule.name else ""
-    return f"{rule.action}{name} {peer_word} {peers}; {ports}"
+    return f"{action or rule.action}{name} {peer_word} {peers}; {ports}"
 
 
 def _np_side(
@@ -134,7 +135,7 @@ def _step_lines(
     rule = pol.rules(side.direction)[step.rule]
     lines = [
         f"{step.tier} tier: {pol.key} ({pol.kind} {pol.api_version}, {pol.priority_text}) "
-        f"{side.direction} rule {rule.index} matches: {describe_tier_rule(rule)}",
+        f"{side.direction} rule {rule.index} matches: {describe_tier_rule(rule, pol.word(rule.action))}",
         f"  -> {_ACTION_WORDS[rule.action]}",
     ]
     if step.maybe:

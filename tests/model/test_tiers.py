@@ -619,7 +619,7 @@ spec:
             tcp(8080, ("*", "y/*", D), ("x/*", "*", D)),
         ),
         (
-            ("x/a", "y/a", 80, "TCP", "ingress: [Admin] anp/old rule 0 Accept"),
+            ("x/a", "y/a", 80, "TCP", "ingress: [Admin] anp/old rule 0 Allow"),  # as declared (v1alpha1)
             (
                 "x/a",
                 "y/a",

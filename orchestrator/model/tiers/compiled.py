@@ -141,6 +141,10 @@ class CompiledClusterPolicy:
         ClusterNetworkPolicies, so it goes last (it is the v1alpha1 "baseline of last resort")."""
         return PRIORITY_NONE if self.priority is None else self.priority
 
+    def word(self, action: Action) -> str:
+        """The action as the policy declared it: v1alpha1 says ``Allow`` for ``Accept``."""
+        return "Allow" if action is Action.ACCEPT and self.api_version.endswith("/v1alpha1") else str(action)
+
     @property
     def priority_text(self) -> str:
         return "no priority (evaluated last)" if self.priority is None else f"priority {self.priority}"

@@ -122,9 +122,8 @@ def walk(
                         maybe, why = rule.uncertain_peers(plan.nodes_known)
                         maybe = maybe or "peers"
                         maybes.append(f"{pol.key} {direction} rule {rule.index}: {why or 'its peers'}")
-                    step = TierStep(
-                        name, f"{pol.key} rule {rule.index} {rule.action}", pol.key, rule.index, rule.action, maybe
-                    )
+                    word = pol.word(rule.action)
+                    step = TierStep(name, f"{pol.key} rule {rule.index} {word}", pol.key, rule.index, word, maybe)
                     if pol.key not in matching:
                         matching.append(pol.key)
                     if rule.action is Action.PASS:
