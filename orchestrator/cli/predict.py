@@ -89,8 +89,8 @@ def predict(ctx: click.Context, files: tuple[str, ...], ports: tuple[str, ...], 
     ClusterNetworkPolicy (policy.networking.k8s.io v1alpha2, v1beta1), AdminNetworkPolicy
     and BaselineAdminNetworkPolicy (v1alpha1), and Nodes for their nodes peers; the
     verdict is then also undefined (equal-priority policies disagree) or unknown (it
-    depends on DNS or Nodes the manifests do not show) where it cannot be allow or deny. Results go to stdout, the load
-    summary to stderr. With --kubeconfig, --context, -n or -A the objects come from a
+    depends on DNS or Nodes the manifests do not show) where it cannot be allow or deny.
+    Results go to stdout, the load summary to stderr. With --kubeconfig, --context, -n or -A the objects come from a
     live cluster instead. Exit status 0; 2 for a bad flag or manifest; 3 when the
     cluster cannot be read.
 
