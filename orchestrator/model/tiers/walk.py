@@ -110,7 +110,7 @@ def walk(
                 return memo[g]
             out: _Paths = []
             falls_through = True  # every policy of the group may match nothing
-            matching: list[str] = []
+            matching: dict[str, set[Action]] = {}  # policy -> the actions it may apply here
             for pol in groups[g]:
                 pol_falls = True
                 for rule in pol.rules(direction):
@@ -124,8 +124,7 @@ def walk(
                         maybes.append(f"{pol.key} {direction} rule {rule.index}: {why or 'its peers'}")
                     word = pol.word(rule.action)
                     step = TierStep(name, f"{pol.key} rule {rule.index} {word}", pol.key, rule.index, word, maybe)
-                    if pol.key not in matching:
-                        matching.append(pol.key)
+                    matching.setdefault(pol.key, set()).add(rule.action)
                     if rule.action is Action.PASS:
                         out.extend((d, (step, *steps)) for d, steps in after())
                     else:
@@ -134,7 +133,8 @@ def walk(
                         pol_falls = False
                         break
                 falls_through = falls_through and pol_falls
-            if len(matching) > 1:
+            # equal priority matters when the policies that match would act differently
+            if len(matching) > 1 and len({frozenset(a) for a in matching.values()}) > 1:
                 both = "both" if len(matching) == 2 else "all"
                 ties.append(
                     f"{' and '.join(matching)} have equal {groups[g][0].priority_text} in the {name} tier "
