@@ -6,7 +6,7 @@ in one place (:func:`side_text`, :func:`tier_text`, :func:`join_reason`) so the 
 matrix and the pairwise evaluation say exactly the same thing.
 
 A side that cluster policy tiers had a say in carries a :class:`TierResult`: the chain of
-steps (``[Admin] cnp/a rule 0 Pass → [NetworkPolicy] allowed by ns/p egress rule 0``) and,
+steps (``[Admin] cnp/a rule 0 Pass -> [NetworkPolicy] allowed by ns/p egress rule 0``) and,
 when the outcome cannot be settled, every way it can go. Two outcomes beyond allow and deny
 exist for that, never guessed into one of them: ``undefined`` (cluster policies of one tier
 with equal priority both match and disagree: the API leaves their order to the
@@ -112,7 +112,7 @@ class TierPath:
 
     @property
     def text(self) -> str:
-        return " → ".join(str(s) for s in self.steps)
+        return " -> ".join(str(s) for s in self.steps)  # ASCII: CSV goes to any terminal encoding
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +232,7 @@ def side_text(
 
 
 def tier_text(result: TierResult) -> str:
-    """The chain of one side (no direction prefix), e.g. ``[Admin] cnp/a rule 0 Pass →
+    """The chain of one side (no direction prefix), e.g. ``[Admin] cnp/a rule 0 Pass ->
     [NetworkPolicy] allowed by ns/p egress rule 0``; an unsettled side shows one chain per
     outcome and says why it cannot tell: ``unknown: [Admin] cnp/a rule 0 Accept if its
     domainNames match or [Baseline] cnp/d rule 0 Deny (cannot be evaluated from a snapshot: ...)``."""

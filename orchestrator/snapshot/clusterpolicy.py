@@ -166,7 +166,7 @@ def _domain(raw: Any, field: str) -> str:
     name = name[:-1] if name.endswith(".") else name
     labels = name.split(".")
     if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
-        shown = raw if len(raw) <= 80 else raw[:79] + "…"
+        shown = raw if len(raw) <= 80 else raw[:77] + "..."
         raise InvalidSpec(
             field,
             f"{shown!r} is not a domain name (labels of letters, digits, '-' and '_', at least two, "

@@ -131,8 +131,8 @@ def test_csv_reasons_name_the_chain_of_tiers(files):
     passed = r[("app/web", "data/db", "5432")]
     assert passed["verdict"] == "allow"
     assert (
-        "ingress: [Admin] cnp/allow-monitoring rule 1 Pass → [NetworkPolicy] allowed by data/db-from-app ingress rule 0"
-        in passed["reason"]
+        "ingress: [Admin] cnp/allow-monitoring rule 1 Pass -> "
+        "[NetworkPolicy] allowed by data/db-from-app ingress rule 0" in passed["reason"]
     )
     baseline = r[("mon/prom", "data/db", "5432")]
     assert baseline["verdict"] == "deny"

@@ -202,14 +202,14 @@ CASES = [
                 "y/a",
                 80,
                 "TCP",
-                "ingress: [Admin] cnp/pass-red rule 0 Pass → [NetworkPolicy] allowed by y/red-on-80 ingress rule 0",
+                "ingress: [Admin] cnp/pass-red rule 0 Pass -> [NetworkPolicy] allowed by y/red-on-80 ingress rule 0",
             ),
             (
                 "x/a",
                 "y/a",
                 8080,
                 "TCP",
-                "ingress: [Admin] cnp/pass-red rule 0 Pass → "
+                "ingress: [Admin] cnp/pass-red rule 0 Pass -> "
                 "[NetworkPolicy] isolated by y/red-on-80 and no rule allows it",
             ),
             ("z/a", "y/a", 80, "TCP", "ingress: [Admin] cnp/deny-rest rule 0 Deny"),
@@ -233,10 +233,10 @@ CASES = [
                 "y/a",
                 80,
                 "TCP",
-                "ingress: [Admin] cnp/pass-red rule 0 Pass → "
-                "[NetworkPolicy] not isolated → [Baseline] cnp/base rule 1 Deny",
+                "ingress: [Admin] cnp/pass-red rule 0 Pass -> "
+                "[NetworkPolicy] not isolated -> [Baseline] cnp/base rule 1 Deny",
             ),
-            ("z/a", "y/a", 80, "TCP", "ingress: [NetworkPolicy] not isolated → [Baseline] cnp/base rule 0 Accept"),
+            ("z/a", "y/a", 80, "TCP", "ingress: [NetworkPolicy] not isolated -> [Baseline] cnp/base rule 0 Accept"),
         ),
     ),
     Case(
@@ -250,7 +250,7 @@ CASES = [
                 "y/b",
                 80,
                 "TCP",
-                "ingress: [Admin] cnp/pass-red rule 0 Pass → [NetworkPolicy] not isolated → allowed by default",
+                "ingress: [Admin] cnp/pass-red rule 0 Pass -> [NetworkPolicy] not isolated -> allowed by default",
             ),
         ),
     ),
@@ -266,8 +266,8 @@ CASES = [
                 "y/a",
                 80,
                 "TCP",
-                "ingress: [Admin] cnp/pass-red rule 0 Pass → "
-                "[NetworkPolicy] not isolated → [Baseline] cnp/base rule 0 Deny",
+                "ingress: [Admin] cnp/pass-red rule 0 Pass -> "
+                "[NetworkPolicy] not isolated -> [Baseline] cnp/base rule 0 Deny",
             ),
         ),
     ),
@@ -285,7 +285,7 @@ CASES = [
         (
             ("x/a", "y/a", 80, "TCP", "ingress: allowed by y/a-from-red ingress rule 0"),
             ("z/a", "y/a", 80, "TCP", "ingress: isolated by y/a-from-red and no rule allows it"),
-            ("x/a", "y/b", 80, "TCP", "ingress: [NetworkPolicy] not isolated → [Baseline] cnp/base rule 0 Deny"),
+            ("x/a", "y/b", 80, "TCP", "ingress: [NetworkPolicy] not isolated -> [Baseline] cnp/base rule 0 Deny"),
         ),
     ),
     Case(
@@ -318,7 +318,7 @@ CASES = [
                 "y/a",
                 80,
                 "TCP",
-                "ingress: [NetworkPolicy] not isolated → [Baseline] cnp/pass-red rule 0 Pass → allowed by default",
+                "ingress: [NetworkPolicy] not isolated -> [Baseline] cnp/pass-red rule 0 Pass -> allowed by default",
             ),
         ),
     ),
@@ -536,7 +536,7 @@ CASES = [
                 80,
                 "TCP",
                 "egress: unknown: [Admin] cnp/allow-list rule 0 Accept if its domainNames match or [NetworkPolicy] "
-                "not isolated → [Baseline] cnp/base rule 0 Deny (cannot be evaluated from a snapshot: "
+                "not isolated -> [Baseline] cnp/base rule 0 Deny (cannot be evaluated from a snapshot: "
                 "cnp/allow-list egress rule 0: its domainNames resolve through DNS at run time)",
             ),
         ),
@@ -625,8 +625,8 @@ spec:
                 "y/a",
                 8080,
                 "TCP",
-                "ingress: [Admin] anp/old rule 1 Pass → "
-                "[NetworkPolicy] not isolated → [Baseline] banp/default rule 0 Deny",
+                "ingress: [Admin] anp/old rule 1 Pass -> "
+                "[NetworkPolicy] not isolated -> [Baseline] banp/default rule 0 Deny",
             ),
         ),
     ),
