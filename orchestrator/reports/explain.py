@@ -55,7 +55,7 @@ def describe_tier_rule(rule: TierRule, action: str | None = None) -> str:
     peer_word = "from" if rule.direction is Direction.INGRESS else "to"
     peers = " OR ".join(f"[{p}]" for p in rule.peers)
     ports = "any port" if rule.ports is None else "ports " + " OR ".join(str(p) for p in rule.ports)
-    name = f' "{rule.name}"' if rule.name else ""
+    name = f" {rule.name!r}" if rule.name else ""  # repr: a name is free text, control characters escaped
     return f"{action or rule.action}{name} {peer_word} {peers}; {ports}"
 
 
