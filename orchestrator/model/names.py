@@ -29,7 +29,8 @@ _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 # IANA_SVC_NAME, what the API server accepts as a named port: 1-15 characters,
 # lowercase letters, digits and '-', at least one letter, no leading/trailing or double '-'.
-PORT_NAME = re.compile(r"^(?=.*[a-z])(?!-)(?!.*--)[a-z0-9-]{1,15}(?<!-)$")
+# (\Z, not $: "$" also matches before a trailing newline, and "http\n" is not a port name)
+PORT_NAME = re.compile(r"^(?=.*[a-z])(?!-)(?!.*--)[a-z0-9-]{1,15}(?<!-)\Z")
 _QUOTE = 60  # characters of someone else's value quoted in a message
 
 
