@@ -107,21 +107,31 @@ def _notes(snapshot: Snapshot, model: PolicyModel) -> list[str]:
 MAX_EXAMPLES = 3  # workloads named in a note before "and N more"
 
 
-def _sibling_notes(snapshot: Snapshot, model: PolicyModel, ports: PortList | None) -> list[str]:
-    """A representative's row to itself is one pod reaching itself (always allowed); say
-    when two replicas of the workload could not reach each other on its ports, which a
-    StatefulSet's peers or a cluster's members often need."""
-    denied = []
+def sibling_blocks(snapshot: Snapshot, model: PolicyModel, ports: PortList | None = None) -> dict[str, list[str]]:
+    """Representative ``namespace/workload`` -> the ports (``5432/TCP``) on which two of its
+    replicas could not reach each other: the representative evaluated against a twin
+    (same labels and ports, another pod), since its row to itself is one pod reaching itself."""
+    out: dict[str, list[str]] = {}
     for rep in snapshot.pods:
-        if not rep.representative or rep.workload is None:
+        if not rep.representative:
             continue
         twin = replace(rep, name=PodName(f"{rep.name}/peer"))  # another replica: same labels, another pod
         targets = ports or sorted({(cp.port, cp.protocol) for c in rep.serving_containers for cp in c.ports})
         blocked = [f"{n}/{proto}" for n, proto in targets if model.evaluate(rep, twin, n, proto).decision != "allow"]
         if blocked:
-            denied.append(f"{rep.workload.kind} {rep.key} on {', '.join(blocked)}")
-    if not denied:
+            out[rep.key] = blocked
+    return out
+
+
+def _sibling_notes(snapshot: Snapshot, model: PolicyModel, ports: PortList | None) -> list[str]:
+    """Say when two replicas of a workload could not reach each other on its ports, which a
+    StatefulSet's peers or a cluster's members often need (the representative's own row
+    cannot show it)."""
+    blocks = sibling_blocks(snapshot, model, ports)
+    if not blocks:
         return []
+    kinds = {p.key: p.workload.kind for p in snapshot.pods if p.workload is not None}
+    denied = [f"{kinds.get(key, 'Pod')} {key} on {', '.join(found)}" for key, found in blocks.items()]
     more = f", and {len(denied) - MAX_EXAMPLES} more" if len(denied) > MAX_EXAMPLES else ""
     examples = "; ".join(denied[:MAX_EXAMPLES]) + more
     return [

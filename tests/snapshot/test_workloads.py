@@ -43,7 +43,7 @@ def test_every_kind_becomes_one_representative_pod_with_the_templates_pod_fields
     assert pod.key == "shop/web" and pod.representative
     assert pod.workload == WorkloadRef(kind, "web")
     assert pod.labels["app"] == "web"
-    assert [c.name for c in pod.containers] == ["main"] and pod.containers[0].run_as_user == 1001
+    assert [(c.name, c.run_as_user) for c in pod.containers] == [("main", 1001), ("helper", 1003)]
     assert [(c.name, c.restart_policy, c.run_as_user) for c in pod.init_containers] == [("side", "Always", 1002)]
     assert [(p.port, p.name) for c in pod.serving_containers for p in c.ports] == [(8080, "http"), (15001, "proxy")]
     assert "intrapod.kubereach.io/rules" in pod.annotations

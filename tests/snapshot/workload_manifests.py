@@ -16,7 +16,7 @@ metadata:
   annotations:
     intrapod.kubereach.io/rules: |
       default: allow
-      rules: [{from: side, to: main, ports: [http], action: deny}]
+      rules: [{from: helper, to: main, ports: [http], action: deny}]
 spec:
   securityContext: {runAsUser: 1000}
   initContainers:
@@ -30,6 +30,9 @@ spec:
       image: nginx:1.27
       securityContext: {runAsUser: 1001}
       ports: [{containerPort: 8080, name: http}]
+    - name: helper
+      image: busybox:1.36
+      securityContext: {runAsUser: 1003}
 """
 
 
