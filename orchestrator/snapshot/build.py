@@ -223,12 +223,12 @@ class _Reader:
         while owner is not None and seen < 8:  # owner chains are short; a cycle must not hang
             seen += 1
             w = self.workloads.get((namespace, owner.kind, owner.name))
+            if w is None and found is None and owner.kind == "ReplicaSet":
+                # the ReplicaSet is not in the input: its Deployment may be (NAME-HASH naming)
+                deployment = deployment_of_replicaset(owner.name, template_hash)
+                return self.workloads.get((namespace, "Deployment", deployment)) if deployment else None
             if w is None or (owner.uid and w.uid and owner.uid != w.uid):
-                if found is None and owner.kind == "ReplicaSet":
-                    deployment = deployment_of_replicaset(owner.name, template_hash)
-                    if deployment is not None:
-                        return self.workloads.get((namespace, "Deployment", deployment))
-                break
+                break  # not in the input, or another object of that name (a uid tells them apart)
             found, owner = w, w.owner
         return found
 

@@ -114,7 +114,11 @@ def test_each_validator_agrees_with_its_reference(check, reference, value):
             ["", "/a", "a/", "a/b/c", "Ex.com/a", "a b"],
         ),
         (label_value_error, ["", "web", "v1.2_3", "a" * 63], ["-a", "a-", "a b", "a" * 64, "$x"]),
-        (port_name_error, ["http", "grpc-web", "a1", "h" * 15], ["", "80", "-http", "http-", "a--b", "HTTP", "h" * 16, "http\n"]),
+        (
+            port_name_error,
+            ["http", "grpc-web", "a1", "h" * 15],
+            ["", "80", "-http", "http-", "a--b", "HTTP", "h" * 16, "http\n"],
+        ),
     ],
 )
 def test_known_valid_and_invalid_values(check, valid, invalid):
