@@ -8,7 +8,7 @@ runs at once, and the labels its controller stamps on every pod (``pod-template-
 ``controller-revision-hash``, ``job-name``, ...). Refused like a cluster refuses them:
 a missing ``spec.template`` or ``spec.selector``, an empty selector, a selector that
 does not match the template's labels, a ``restartPolicy`` the kind does not allow, a
-Job selector without ``manualSelector``, a CronJob schedule that does not parse.
+hand-written Job selector without ``manualSelector``, a CronJob schedule that does not parse.
 Turning a Workload into pods is :mod:`orchestrator.snapshot.replicas`.
 """
 
@@ -216,16 +216,22 @@ def _job(
         selector = _compile(spec["selector"], where, f"{path}.selector")
         _selector_matches(selector, pod, where, path)
     else:
-        if spec.get("selector") is not None:
-            raise where.error(
-                f"{path}.selector",
-                "`selector` will be auto-generated (set manualSelector: true to choose it yourself)",
-            )
         if (problem := label_value_error(job_name)) is not None:
             raise where.error("metadata.name", f"{problem} (it becomes the job-name label of the Job's pods)")
         controller_uid = uid or str(uuid.uuid5(uuid.NAMESPACE_URL, f"kubereach:{kind}/{namespace}/{name}"))
-        labels.update(dict.fromkeys(JOB_NAME_LABELS, job_name))
-        labels.update(dict.fromkeys(JOB_UID_LABELS, controller_uid))
+        generated = {**dict.fromkeys(JOB_NAME_LABELS, job_name), **dict.fromkeys(JOB_UID_LABELS, controller_uid)}
+        if spec.get("selector") is not None:
+            if kind == "CronJob":  # a jobTemplate never carries one: each Job gets its own
+                raise where.error(f"{path}.selector", "`selector` will be auto-generated for each Job")
+            # A Job read back from a cluster carries the selector the API server generated
+            # (controller-uid): that one is fine; a selector written by hand needs manualSelector.
+            if not _compile(spec["selector"], where, f"{path}.selector").matches(generated):
+                raise where.error(
+                    f"{path}.selector",
+                    "`selector` not auto-generated: the Job controller selects its pods by controller-uid "
+                    "(set manualSelector: true to choose the selector yourself)",
+                )
+        labels.update(generated)
     parallelism = _int(spec.get("parallelism"), where, f"{path}.parallelism", lo=0, hi=REPLICAS_MAX)
     completions = _int(spec.get("completions"), where, f"{path}.completions", lo=0, hi=REPLICAS_MAX)
     mode = _str(spec.get("completionMode"), where, f"{path}.completionMode") or "NonIndexed"

@@ -110,3 +110,24 @@ def test_replicas_expand_to_the_declared_counts_and_the_database_replicas_reach_
 
 def test_the_representative_run_notes_which_replicas_cannot_reach_each_other(representative):
     assert "cannot reach one another (Deployment shop-web/frontend on 8080/TCP, 9113/TCP" in representative.stderr
+
+
+def test_explain_shows_the_scrape_policy_allows_a_port_name_the_frontend_does_not_declare():
+    out = subprocess.run(
+        [str(BIN / "kubereach"), "explain", "monitoring/prometheus", "shop-web/frontend", "9113", "-f", EXAMPLE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("monitoring/prometheus -> shop-web/frontend on 9113/TCP: DENY")
+    assert "shop-web/allow-prometheus-scrape ingress rule 0" in out.stdout and "ports metrics/TCP" in out.stdout
+    replica = subprocess.run(
+        [str(BIN / "kubereach"), "explain", "shop-data/orders-db-1", "shop-data/orders-db-0", "postgres", "--replicas"]
+        + ["-f", EXAMPLE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replica.returncode == 0, replica.stderr
+    assert replica.stdout.startswith("shop-data/orders-db-1 -> shop-data/orders-db-0 on 5432/TCP (postgres): ALLOW")

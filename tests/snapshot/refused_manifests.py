@@ -283,7 +283,7 @@ CASES = [
         changed("Job", lambda w: w["spec"].update(selector={"matchLabels": {"app": "web"}})),
         "Job shop/web",
         "spec.selector",
-        "`selector` will be auto-generated",
+        "`selector` not auto-generated",
     ),
     (
         changed("Job", lambda w: w["spec"].update(manualSelector=True, selector={"matchLabels": {"app": "other"}})),

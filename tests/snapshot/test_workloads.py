@@ -85,6 +85,18 @@ def test_job_labels_name_the_job_and_a_cronjob_names_its_runs_name_dash_minutes(
     assert with_uid.labels["controller-uid"] == uid
 
 
+def test_a_job_read_back_from_a_cluster_keeps_its_generated_selector():
+    job = workload("Job", "migrate")
+    uid = "6f1c2a4e-0000-4000-8000-000000000001"
+    job["metadata"]["uid"] = uid
+    job["spec"]["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    job["spec"]["template"]["metadata"]["labels"].update(
+        {"batch.kubernetes.io/controller-uid": uid, "job-name": "migrate"}
+    )
+    (pod,) = snap(job).pods
+    assert pod.labels["controller-uid"] == uid and pod.labels["job-name"] == "migrate"
+
+
 def test_replicas_deployment_pods_are_named_like_the_cluster_names_them():
     s = snap(workload("Deployment", "web", replicas=3), options=REPLICAS)
     names = [p.name for p in s.pods]
