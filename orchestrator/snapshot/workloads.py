@@ -157,9 +157,10 @@ def parse_workload(obj: Mapping[str, Any], where: _Where) -> Workload:
             )
     _selector_matches(selector, pod, where, "spec")
     thash = template_hash(raw)
-    replicas = (
-        None if kind == "DaemonSet" else _int(spec.get("replicas"), where, "spec.replicas", lo=0, hi=REPLICAS_MAX)
-    )
+    replicas = None  # a DaemonSet runs one pod per eligible node
+    if kind != "DaemonSet":
+        declared = _int(spec.get("replicas"), where, "spec.replicas", lo=0, hi=REPLICAS_MAX)
+        replicas = 1 if declared is None else declared  # the API server defaults it to 1
     extra: dict[str, str] = {}
     ordinal_start, placement = 0, None
     if kind == "Deployment":
@@ -181,7 +182,7 @@ def parse_workload(obj: Mapping[str, Any], where: _Where) -> Workload:
         namespace,
         name,
         pod,
-        1 if replicas is None and kind != "DaemonSet" else replicas,
+        replicas,
         thash,
         uid,
         owner,
