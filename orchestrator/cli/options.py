@@ -26,11 +26,12 @@ class KubeFlags:
     context: str | None
     namespaces: tuple[str, ...]
     all_namespaces: bool
-    request_timeout: float | None
+    request_timeout: float | None  # None: the default (30 s); 0: no per-request timeout
 
 
 def parse_duration(value: str | None) -> float | None:
-    """kubectl's ``--request-timeout``: ``0`` (none), ``30``, ``30s``, ``1m``, ``500ms``."""
+    """kubectl's ``--request-timeout``: ``30``, ``30s``, ``1m``, ``500ms``, or ``0``: no
+    per-request timeout at all (returned as 0.0). None when the flag was not given."""
     if value is None or value == "":
         return None
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
@@ -38,8 +39,7 @@ def parse_duration(value: str | None) -> float | None:
         raise click.BadParameter(
             f"{value!r}: expected a duration like 30, 30s, 1m or 500ms", param_hint="--request-timeout"
         )
-    number = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
-    return number or None
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
 def _kube_params() -> list[click.Option]:
@@ -70,7 +70,8 @@ def _kube_params() -> list[click.Option]:
             ["--request-timeout", "request_timeout"],
             default=None,
             metavar="DURATION",
-            help="Timeout of each API request (30, 30s, 1m; 0: the default of 30s).",
+            help="Timeout of each API request (30, 30s, 1m, 500ms; default 30s). 0 means no "
+            "per-request timeout, as in kubectl (a sweep's --deadline still bounds everything).",
         ),
     ]
 
