@@ -143,9 +143,11 @@ def render_summary(
     exit_code: int | None = None,
     results_dir: str | None = None,
     complete: bool = True,
+    ended: str | None = None,
 ) -> str:
     """Counts per scope and verdict, then the unexpected rows, the truth table (when it
-    fits a terminal), then what did not measure."""
+    fits a terminal), then what did not measure, and ``ended`` (why the sweep stopped:
+    ``Ended: completed``, ``Ended: interrupted (SIGINT): ...``)."""
     from tabulate import tabulate
 
     lines = [title, ""]
@@ -208,6 +210,8 @@ def render_summary(
         lines += ["", "The sweep did not complete: probes that did not measure are inconclusive."]
     if not rows:
         lines += ["", "No probe was planned: check -n/-A, --from, --to and --port (see Not probed)."]
+    if ended:
+        lines += ["", ended if len(ended) <= 400 else ended[:399] + "…"]
     if exit_code is not None:
         lines += ["", f"Exit status {exit_code}: {EXIT_MEANING.get(exit_code, '')}"]
     if results_dir:
