@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import click
 
@@ -42,7 +42,10 @@ def parse_duration(value: str | None) -> float | None:
     return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
-def _kube_params() -> list[click.Option]:
+NAMESPACE_HELP = "Namespace (repeatable; default: the context's namespace)."
+
+
+def _kube_params(namespace_help: str = NAMESPACE_HELP) -> list[click.Option]:
     """Fresh click options for the cluster flags (one set per command)."""
     return [
         click.Option(
@@ -58,7 +61,7 @@ def _kube_params() -> list[click.Option]:
             ["-n", "--namespace", "namespace"],
             multiple=True,
             metavar="NS",
-            help="Namespace (repeatable; default: the context's namespace).",
+            help=namespace_help,
         ),
         click.Option(
             ["-A", "--all-namespaces", "all_namespaces"],
@@ -94,21 +97,31 @@ def kube_flags(params: dict[str, Any]) -> KubeFlags:
     )
 
 
-def kube_options(fn: F) -> F:
-    """Adds the cluster flags and passes one ``kube: KubeFlags`` argument."""
+@overload
+def kube_options(fn: F) -> F: ...
+@overload
+def kube_options(*, namespace_help: str = NAMESPACE_HELP) -> Callable[[F], F]: ...
 
-    @functools.wraps(fn)
-    def wrapper(**kwargs: Any) -> Any:
-        flags = kube_flags({k: kwargs.pop(k) for k in _KUBE_KEYS})
-        return fn(kube=flags, **kwargs)
 
-    params = getattr(wrapper, "__click_params__", None)
-    if params is None:
-        params = wrapper.__click_params__ = []  # type: ignore[attr-defined]
-    # click reverses __click_params__ when building the command: append in reverse to
-    # keep --kubeconfig first in --help, as kubectl lists it.
-    params.extend(reversed(_kube_params()))
-    return wrapper
+def kube_options(fn: F | None = None, *, namespace_help: str = NAMESPACE_HELP) -> Any:
+    """Adds the cluster flags and passes one ``kube: KubeFlags`` argument. Used bare
+    (``@kube_options``) or with a command's own ``-n`` help (``@kube_options(namespace_help=...)``)."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            flags = kube_flags({k: kwargs.pop(k) for k in _KUBE_KEYS})
+            return fn(kube=flags, **kwargs)
+
+        params = getattr(wrapper, "__click_params__", None)
+        if params is None:
+            params = wrapper.__click_params__ = []  # type: ignore[attr-defined]
+        # click reverses __click_params__ when building the command: append in reverse to
+        # keep --kubeconfig first in --help, as kubectl lists it.
+        params.extend(reversed(_kube_params(namespace_help)))
+        return wrapper
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def _dropping_kube_keys(callback: F) -> F:

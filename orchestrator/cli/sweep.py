@@ -436,7 +436,7 @@ def _simulate(
 
 
 @click.command("cleanup")
-@kube_options
+@kube_options(namespace_help="Only this namespace (repeatable; default: every namespace you may list).")
 @logging_options
 def cleanup(kube: KubeFlags, verbosity: int) -> int:
     """Remove every object left behind by any kubereach sweep (probe pods and owner

@@ -111,6 +111,16 @@ def render_glyph_matrix(rows: Sequence[Row]) -> str:
     )
 
 
+def _reason_line(r: Row) -> str:
+    """The reason, shortened for a terminal; an inconclusive row leads with why it did not
+    measure (probes.csv keeps the whole reason)."""
+    reason = r.reason
+    head, sep, why = reason.partition("; not measured: ")
+    if r.verdict is Verdict.INCONCLUSIVE and sep:
+        reason = f"not measured: {why}; {head}"
+    return reason if len(reason) <= 90 else reason[:89] + "…"
+
+
 def _row_line(r: Row) -> list[Any]:
     return [
         str(r.verdict),
@@ -122,7 +132,7 @@ def _row_line(r: Row) -> list[Any]:
         str(r.state),
         r.evidence,
         str(r.confirmed) or "-",
-        r.reason if len(r.reason) <= 90 else r.reason[:89] + "…",
+        _reason_line(r),
     ]
 
 
