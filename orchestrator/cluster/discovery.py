@@ -49,10 +49,12 @@ def fetch_objects(
     """Every object the snapshot needs, as API-shaped dicts (kind and apiVersion set).
 
     ``namespaces`` None means all namespaces: one cluster-wide LIST per kind. Otherwise
-    a GET per namespace and a LIST per kind per namespace. With ``tiers``, the cluster-scoped
-    tiers are listed once either way; what could not be read is told in ``notes``.
+    a GET per namespace and a LIST per kind per namespace. Every LIST is read in pages
+    (``limit``/``continue``), so a namespace of thousands of pods never becomes one
+    response of hundreds of megabytes. With ``tiers``, the cluster-scoped tiers are listed
+    once either way; what could not be read is told in ``notes``.
     """
-    from orchestrator.cluster.kube import ApiError, NotFound
+    from orchestrator.cluster.kube import ApiError, NotFound, RbacRefused
 
     objects: list[dict[str, Any]] = []
     if namespaces is None:
@@ -66,7 +68,7 @@ def fetch_objects(
                 objects.append(kube.get_namespace(ns))
             except NotFound as exc:
                 raise UsageError(f"namespace {ns!r} not found (context {kube.info.context})") from exc
-            except UsageError:
+            except RbacRefused:
                 # A namespaced Role cannot grant reading Namespace objects: go on with the
                 # implied kubernetes.io/metadata.name label only (namespaceSelectors on other
                 # labels then cannot match, which the snapshot records as the namespace's labels).
@@ -89,7 +91,7 @@ def fetch_objects(
 
 def fetch_tiers(kube: Any, notes: list[str]) -> list[dict[str, Any]]:
     """The cluster policies of every installed tier CRD, and the Nodes if their peers need them."""
-    from orchestrator.cluster.kube import NotFound
+    from orchestrator.cluster.kube import NotFound, RbacRefused
 
     objects: list[dict[str, Any]] = []
     missing, refused = [], []
@@ -100,7 +102,7 @@ def fetch_tiers(kube: Any, notes: list[str]) -> list[dict[str, Any]]:
                 break
             except NotFound:
                 continue  # this version is not served: try the next, else the CRD is not installed
-            except UsageError:  # RBAC: cluster-scoped reads refused
+            except RbacRefused:  # cluster-scoped reads refused (a namespaced Role cannot grant them)
                 refused.append(kind)
                 break
         else:
@@ -115,7 +117,7 @@ def fetch_tiers(kube: Any, notes: list[str]) -> list[dict[str, Any]]:
     if any(_has_nodes_peer(o) for o in objects):
         try:
             objects += kube.list_nodes()
-        except UsageError:
+        except RbacRefused:
             notes.append(
                 "cannot read Nodes: RBAC refused it (manifests/rbac.yaml grants it); "
                 "nodes peers of cluster policies cannot be evaluated"

@@ -1,12 +1,13 @@
-"""Cluster-scoped policy tiers (and the Nodes their peers select): objects -> snapshot values.
+"""Cluster-scoped policy tiers: objects -> snapshot values.
 
 Owns which API groups and versions kubereach understands for the Admin and Baseline tiers,
 chosen by group and version, never by kind or short name (Amazon EKS serves an unrelated
 ``networking.k8s.aws`` ClusterNetworkPolicy, short name ``cnp`` too):
 
 - ``ClusterNetworkPolicy`` of ``policy.networking.k8s.io/v1alpha2`` and ``v1beta1`` (one spec);
-- ``AdminNetworkPolicy`` and ``BaselineAdminNetworkPolicy`` of ``policy.networking.k8s.io/v1alpha1``;
-- ``Node`` of ``v1`` (labels and addresses, for the ``nodes`` peers).
+- ``AdminNetworkPolicy`` and ``BaselineAdminNetworkPolicy`` of ``policy.networking.k8s.io/v1alpha1``.
+
+(The Nodes their ``nodes`` peers select are read with the other core kinds, in ``objects.py``.)
 
 Each is validated as its CRD validates it (enums, minimum/maximum, min/max items, exactly one
 field of a union, list-type sets, the CEL rules): a problem raises
@@ -25,18 +26,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.model.selectors import InvalidSpec, compile_selector, reject_unknown_fields
-from orchestrator.snapshot.types import ClusterPolicyObject, Node, Origin, Tier
+from orchestrator.snapshot.types import ClusterPolicyObject, Origin, Tier
+from orchestrator.snapshot.validation import metadata_problem
 
 GROUP = "policy.networking.k8s.io"
 CNP_VERSIONS = (f"{GROUP}/v1alpha2", f"{GROUP}/v1beta1")
 ANP_VERSION = f"{GROUP}/v1alpha1"
 # the kinds this module owns, whatever their apiVersion (the others of these names are counted)
-KINDS = ("ClusterNetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "Node")
+KINDS = ("ClusterNetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy")
 SUPPORTED = {
     "ClusterNetworkPolicy": CNP_VERSIONS,
     "AdminNetworkPolicy": (ANP_VERSION,),
     "BaselineAdminNetworkPolicy": (ANP_VERSION,),
-    "Node": ("v1",),
 }
 
 # CRD limits (kubebuilder markers of the API types), per API version.
@@ -184,11 +185,16 @@ def _string(raw: Any, field: str, *, max_len: int | None = None) -> str:
 
 
 def _name(obj: Mapping[str, Any], named: Callable[[str], None], kind: str) -> str:
+    """``metadata.name``, after the API server's metadata checks (name, labels, annotations)."""
     meta = _mapping(obj.get("metadata"), "metadata", required=True)
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidSpec("metadata.name", "required, a non-empty string")
-    named(f"{kind} {name}")  # cluster-scoped: metadata.namespace, if any, is ignored as by the API server
+    named(f"{kind} {name}")
+    # cluster-scoped: metadata.namespace, if any, is dropped as the API server drops it
+    problem = metadata_problem(kind, {k: v for k, v in meta.items() if k != "namespace"})
+    if problem is not None:
+        raise InvalidSpec(*problem)
     return name
 
 
@@ -382,37 +388,11 @@ def _admin_network_policy(
     return ClusterPolicyObject(kind, api_version, name, tier, priority, canonical, origin)
 
 
-# -- Node v1 ---------------------------------------------------------------------------------------
-
-
-def _node(obj: Mapping[str, Any], named: Callable[[str], None], origin: Origin) -> Node:
-    name = _name(obj, named, "Node")
-    meta = _mapping(obj.get("metadata"), "metadata")
-    labels = _mapping(meta.get("labels"), "metadata.labels")
-    for k, v in labels.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise InvalidSpec(f"metadata.labels.{k}", f"labels are strings, got {v!r} (quote it in YAML)")
-    status = _mapping(obj.get("status"), "status")
-    addresses: list[str] = []
-    for i, entry in enumerate(_list(status.get("addresses"), "status.addresses", hi=None)):
-        entry = _mapping(entry, f"status.addresses[{i}]", required=True)
-        value = entry.get("address")
-        if not isinstance(value, str):
-            raise InvalidSpec(f"status.addresses[{i}].address", f"expected a string, got {value!r}")
-        try:
-            text = str(ipaddress.ip_address(value))
-        except ValueError:
-            continue  # a Hostname or InternalDNS entry: not an address a policy can match
-        if text not in addresses:
-            addresses.append(text)
-    return Node(name, dict(labels), tuple(addresses), origin)
-
-
 # -- collecting them --------------------------------------------------------------------------------
 
 
 class Collector:
-    """Cluster policies and Nodes of one snapshot, and the ones of other APIs, counted.
+    """Cluster policies of one snapshot, and the ones of other APIs, counted.
 
     ``add`` validates and keeps an object of :data:`KINDS`; one of another apiVersion is
     counted (``skipped``) and reported in words (``notes``).
@@ -420,13 +400,12 @@ class Collector:
 
     def __init__(self) -> None:
         self.policies: dict[tuple[str, str], ClusterPolicyObject] = {}
-        self.nodes: dict[str, Node] = {}
         self.skipped: dict[str, int] = {}
         self._other: dict[tuple[str, str], int] = {}
 
     def add(
         self, obj: Mapping[str, Any], api_version: str, origin: Origin, named: Callable[[str], None]
-    ) -> ClusterPolicyObject | Node | None:
+    ) -> ClusterPolicyObject | None:
         """The value for ``obj`` (None when its apiVersion is not understood: counted instead).
 
         Raises InvalidSpec for an invalid object, and for a second one of the same kind and name
@@ -437,14 +416,6 @@ class Collector:
             self.skipped[label] = self.skipped.get(label, 0) + 1
             self._other[(kind, api_version)] = self._other.get((kind, api_version), 0) + 1
             return None
-        value: ClusterPolicyObject | Node
-        if kind == "Node":
-            value = _node(obj, named, origin)
-            if value.name in self.nodes:
-                first = origin_of(self.nodes[value.name])
-                raise InvalidSpec("metadata.name", f"duplicate Node {value.name} (first defined in {first})")
-            self.nodes[value.name] = value
-            return value
         if kind == "ClusterNetworkPolicy":
             value = _cluster_network_policy(obj, api_version, named, origin)
         else:
@@ -461,9 +432,6 @@ class Collector:
         out = []
         for (kind, api_version), n in sorted(self._other.items()):
             objects = f"{n} {kind} object{'s' * (n != 1)} of {api_version}"
-            if kind == "Node":
-                out.append(f"{objects} not understood (Nodes are v1); left out of the snapshot")
-                continue
             known = " and ".join(SUPPORTED[kind])
             eks = ""
             if api_version.startswith("networking.k8s.aws/"):
@@ -476,5 +444,5 @@ class Collector:
         return tuple(out)
 
 
-def origin_of(value: ClusterPolicyObject | Node) -> str:
+def origin_of(value: ClusterPolicyObject) -> str:
     return str(value.origin) if value.origin is not None else "an earlier object"

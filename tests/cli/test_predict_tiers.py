@@ -190,16 +190,16 @@ def test_networkpolicy_only_json_has_no_tier_keys(tmp_path):
     plain = CLUSTER.split("---\napiVersion: policy.networking.k8s.io")[0]
     (tmp_path / "np.yaml").write_text(plain + CLUSTER[CLUSTER.index("---\napiVersion: networking.k8s.io/v1") :])
     doc = json.loads(run("predict", "-f", str(tmp_path / "np.yaml"), "-o", "json").stdout)
-    assert set(doc) == {"rows", "findings", "isolated", "skipped_kinds"}
+    assert set(doc) == {"rows", "findings", "isolated", "skipped_kinds", "pods"}
 
 
 def test_table_shows_the_tiers_and_the_glyphs_of_unsettled_cells(files):
     out = run("predict", "-f", str(files / "more.yaml"))
     assert out.returncode == 0, out.stderr
     assert "evaluation order: Admin tier -> NetworkPolicy -> Baseline tier -> allowed" in out.stdout
-    assert "cnp/egress-allow-list" in out.stdout and "'~' undefined" in out.stdout and "'?' unknown" in out.stdout
+    assert "cnp/egress-allow-list" in out.stdout and "'*' undefined" in out.stdout and "'?' unknown" in out.stdout
     plain = run("predict", "-f", str(files / "cluster.yaml"))
-    assert "'~' undefined" not in plain.stdout  # no such cell: no such legend
+    assert "'*' undefined" not in plain.stdout  # no such cell: no such legend
 
 
 def test_explain_tells_the_tiers_in_plain_words(files):
