@@ -7,8 +7,9 @@ The sweep uses the same model; nothing here knows about click.
 
 - ``build_prediction(snapshot, ports) -> Prediction``: pod rows (the compact expected
   matrix), intra-pod rows and findings, who is isolated, what the loader skipped, what
-  kind of workload each pod is, and notes for stderr (synthetic IPs, per-pod labels that
-  representatives do not carry). UsageError when the snapshot has no pods.
+  kind of workload each pod is, notes for stderr (synthetic IPs, per-pod labels that
+  representatives do not carry), and the policies of each tier (Admin, NetworkPolicy,
+  Baseline) when cluster policies exist. UsageError when the snapshot has no pods.
 - ``predict_rows(snapshot, ports)``: pod rows then intra-pod rows, as plain tuples.
 - ``explain_connection(snapshot, src, dst, port) -> str``: one connection in plain
   words, pod to pod (``ns/pod``) or container to container (``ns/pod/container``).
@@ -23,8 +24,9 @@ from typing import Any
 from orchestrator.errors import UsageError
 from orchestrator.intrapod import analyze_intrapod, container_infos, pod_rules
 from orchestrator.model import CompiledPolicy, Direction, ExpectedRow, PolicyModel, expected_matrix
-from orchestrator.reports.explain import render_explanation
-from orchestrator.reports.predict import PodInfo, Prediction, PredictionRow
+from orchestrator.model.tiers import CompiledClusterPolicy
+from orchestrator.reports.explain import SideTiers, render_explanation
+from orchestrator.reports.predict import PodInfo, Prediction, PredictionRow, TierListing
 from orchestrator.snapshot.types import SYNTHETIC_POD_RANGE, Pod, PodName, Snapshot
 from probe.intrapod_rules import decide, enforceability_findings
 from probe.schema import PortRef, Protocol
@@ -63,6 +65,51 @@ def build_prediction(snapshot: Snapshot, ports: PortList | None = None) -> Predi
         snapshot.skipped_kinds,
         pod_info={p.key: _info(p) for p in snapshot.pods},
         notes=tuple(_notes(snapshot, model) + _sibling_notes(snapshot, model, ports)),
+        tiers=_tiers(model, snapshot.pods, isolation) if model.cluster_policies else {},
+        load_notes=snapshot.notes,
+    )
+
+
+def _tiers(
+    model: PolicyModel, pods: Sequence[Pod], isolation: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]
+) -> dict[str, list[TierListing]]:
+    """The policies of each tier in evaluation order, each with how many pods it selects.
+
+    Cluster policies: by their ``subject`` (namespaces first, so each pod selector is only
+    tried in the namespaces it can apply to); NetworkPolicies: pods they isolate."""
+    out: dict[str, list[TierListing]] = {"Admin": [], "NetworkPolicy": [], "Baseline": []}
+    by_ns: dict[str, list[Pod]] = {}
+    for p in pods:
+        if not p.host_network:
+            by_ns.setdefault(p.namespace, []).append(p)
+    for pol in model.cluster_policies:
+        selected = sum(
+            1
+            for ns, members in by_ns.items()
+            if pol.subject_namespaces.matches(model.namespace_labels(ns))
+            for p in members
+            if pol.subject_pods.matches(p.labels)
+        )
+        out[str(pol.tier)].append(_listing(pol, selected))
+    counts: dict[str, int] = {}
+    for ingress, egress in isolation.values():
+        for key in set(ingress) | set(egress):
+            counts[key] = counts.get(key, 0) + 1
+    for np in model.policies:
+        selected = counts.get(np.key, 0)
+        out["NetworkPolicy"].append(TierListing(np.key, "NetworkPolicy", "networking.k8s.io/v1", None, selected))
+    return out
+
+
+def _listing(pol: CompiledClusterPolicy, selected: int) -> TierListing:
+    return TierListing(
+        pol.key,
+        pol.kind,
+        pol.api_version,
+        pol.priority,
+        selected,
+        ingress_rules=len(pol.ingress),
+        egress_rules=len(pol.egress),
     )
 
 
@@ -250,7 +297,11 @@ def explain_connection(snapshot: Snapshot, src: str, dst: str, port: str) -> str
         number, proto = parse_port(port, "port")
         verdict, port_name = model.evaluate(s, d, number, proto), None
     host = frozenset(p.key for p in (s, d) if p.host_network)
-    return render_explanation(verdict, model.policies, port_name, host)
+    tiers = {
+        Direction.EGRESS: SideTiers(*model.tier_policies(s, Direction.EGRESS)),
+        Direction.INGRESS: SideTiers(*model.tier_policies(d, Direction.INGRESS)),
+    }
+    return render_explanation(verdict, model.policies, port_name, host, tiers=tiers)
 
 
 def _explain_intrapod(snapshot: Snapshot, src: str, dst: str, port_text: str) -> str:

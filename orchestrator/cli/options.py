@@ -166,13 +166,16 @@ def install_live_snapshot(commands: Any, sources: list[Callable[[dict[str, Any]]
 
         with load_cluster(flags.kubeconfig, flags.context, request_timeout=flags.request_timeout) as kube:
             namespaces = None if flags.all_namespaces else (flags.namespaces or (kube.info.namespace,))
-            snapshot = discover(kube, namespaces)
+            snapshot = discover(kube, namespaces, tiers=True)
             where = "all namespaces" if namespaces is None else ", ".join(namespaces)
+            tiers = f", {len(snapshot.cluster_policies)} cluster policies" if snapshot.cluster_policies else ""
             click.echo(
-                f"discovered {len(snapshot.pods)} pods, {len(snapshot.policies)} network policies in "
+                f"discovered {len(snapshot.pods)} pods, {len(snapshot.policies)} network policies{tiers} in "
                 f"{where} (context {kube.info.context})",
                 err=True,
             )
+            for note in snapshot.notes:
+                click.echo(f"note: {note}", err=True)
         return snapshot
 
     sources.append(from_cluster)

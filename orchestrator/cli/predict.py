@@ -104,7 +104,7 @@ _replicas_option = click.option(
     show_default=True,
     help="table: an allow/deny grid per port (a per-namespace summary for large clusters); "
     "csv: columns source, destination, port, protocol, verdict, reason; json: rows, findings, "
-    "isolated pods.",
+    "isolated pods, and the policies of each tier when cluster policies exist.",
 )
 @click.pass_context
 def predict(ctx: click.Context, files: tuple[str, ...], replicas: bool, ports: tuple[str, ...], output: str) -> int:
@@ -116,13 +116,18 @@ def predict(ctx: click.Context, files: tuple[str, ...], replicas: bool, ports: t
     template` or `kubectl get -o yaml` output, and prints what the NetworkPolicies and
     intra-pod rules allow: pods as namespace/pod (a workload's representative as
     namespace/workload, its kind shown in tables and JSON), containers of one pod as
-    namespace/pod/container. Pods without status.podIP get synthetic IPs from
-    198.18.0.0/15. Objects without a namespace go to -n NS (else the kubeconfig context's
-    namespace, else default). Documents that are not Kubernetes objects (kustomization.yaml,
-    Chart.yaml, values.yaml) are skipped and counted. Results go to stdout, the load
-    summary to stderr. With --kubeconfig, --context, -A, or -n without -f, the objects come
-    from a live cluster instead (pods grouped by workload in the table). Exit status 0;
-    2 for a bad flag or manifest, or input with no pods; 3 when the cluster cannot be read.
+    namespace/pod/container. Cluster-wide tiers are read too: ClusterNetworkPolicy
+    (policy.networking.k8s.io v1alpha2, v1beta1), AdminNetworkPolicy and
+    BaselineAdminNetworkPolicy (v1alpha1); the verdict is then also undefined
+    (equal-priority policies disagree) or unknown (it depends on DNS or Nodes the
+    manifests do not show) where it cannot be allow or deny. Pods without status.podIP
+    get synthetic IPs from 198.18.0.0/15. Objects without a namespace go to -n NS (else
+    the kubeconfig context's namespace, else default). Documents that are not Kubernetes
+    objects (kustomization.yaml, Chart.yaml, values.yaml) are skipped and counted.
+    Results go to stdout, the load summary to stderr. With --kubeconfig, --context, -A,
+    or -n without -f, the objects come from a live cluster instead (pods grouped by
+    workload in the table). Exit status 0; 2 for a bad flag or manifest, or input with
+    no pods; 3 when the cluster cannot be read.
 
     \b
     Examples:
@@ -172,9 +177,10 @@ def explain(ctx: click.Context, src: str, dst: str, port: str, files: tuple[str,
     SRC and DST are namespace/pod (a workload's representative: namespace/workload;
     with --replicas its pods' names; both sides of the connection are shown: the
     source's egress and the destination's ingress, with the policies and rules that
-    decided each), or namespace/pod/container for two containers of one pod
-    (intra-pod rules). PORT/PROTO is a number (80, 53/UDP; TCP by default) or a port
-    name declared by the destination (http, dns/UDP).
+    decided each, tier by tier when cluster policies select the pods), or
+    namespace/pod/container for two containers of one pod (intra-pod rules).
+    PORT/PROTO is a number (80, 53/UDP; TCP by default) or a port name declared by
+    the destination (http, dns/UDP).
 
     \b
     Examples:

@@ -330,6 +330,7 @@ class Kube:
         self._api = api_client
         self._core = client.CoreV1Api(api_client)
         self._net = client.NetworkingV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
         self.info = info
         # None: the default; 0: no per-request timeout (kubectl's meaning of 0)
         self.request_timeout: float | None = (
@@ -713,6 +714,17 @@ class Kube:
             kind="NetworkPolicy",
             api_version=v,
         )[0]
+
+    def list_cluster_custom(self, group: str, version: str, plural: str, kind: str) -> list[dict[str, Any]]:
+        """Every object of a cluster-scoped custom resource (``clusternetworkpolicies`` of
+        ``policy.networking.k8s.io/v1alpha2``, ...); :class:`NotFound` when the cluster does
+        not serve that group, version and resource (its CRD is not installed)."""
+        fn = self._custom.list_cluster_custom_object
+        api_version = f"{group}/{version}"
+        return self._list(plural, fn, group, version, plural, group=group, kind=kind, api_version=api_version)[0]
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return self._list("nodes", self._core.list_node, kind="Node")[0]
 
     def list_configmaps(
         self, namespace: str | None = None, *, label_selector: str | None = None

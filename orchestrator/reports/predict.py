@@ -2,9 +2,12 @@
 
 Owns the output contract of DESIGN.md: CSV columns exactly
 ``source,destination,port,protocol,verdict,reason`` (pod rows ``namespace/pod``,
-intra-pod rows ``namespace/pod/container``, verdict ``allow``/``deny``). Every
-function returns a string; the ``iter_*`` variants give the same text in pieces so the
-CLI can stream millions of rows.
+intra-pod rows ``namespace/pod/container``, verdict ``allow``/``deny``; with cluster policy
+tiers also ``undefined`` — equal-priority policies disagree, the API leaves it to the
+implementation — and ``unknown`` — it depends on what a snapshot cannot show; never a guessed
+allow or deny). Every function returns a string; the ``iter_*`` variants give the same text
+in pieces so the CLI can stream millions of rows. With cluster policies, JSON also lists the
+policies of each tier (``tiers``) and the table shows them; without, output is as it was.
 
 The pod rows are usually an :class:`~orchestrator.model.matrix.ExpectedMatrix`
 (one class number per row): CSV and JSON are then assembled per source row from
@@ -12,7 +15,8 @@ per-class and per-destination text fragments with C-level joins, never building 
 row object; any other iterable of row tuples takes the plain path. Both give
 byte-identical text (tests check it).
 
-The table reuses cyclonus' glyphs (``.`` allowed, ``X`` blocked). Pods of one
+The table reuses cyclonus' glyphs (``.`` allowed, ``X`` blocked, ``?`` unknown; ``*``
+undefined). Pods of one
 workload (live: by owner; ``--replicas``: the declared replicas) share one row and one
 column, labelled ``namespace/workload [Kind, N pods]``, with ``~`` where its pods
 disagree; a representative pod is ``namespace/workload [Kind]``. Past ``MAX_GRID_PODS``
@@ -53,6 +57,8 @@ CSV_COLUMNS = ("source", "destination", "port", "protocol", "verdict", "reason")
 MAX_GRID_PODS = 30  # a 30-column grid of numbered columns still fits a 132-column terminal
 MAX_LISTED_PAIRS = 200  # beyond this the table points at -o csv instead of scrolling forever
 ALLOW_GLYPH, DENY_GLYPH, NA_GLYPH, MIXED_GLYPH = ".", "X", " ", "~"
+UNDEFINED_GLYPH, UNKNOWN_GLYPH = "*", "?"  # cyclonus uses '?' for unknown; '~' is taken (mixed)
+GLYPHS = {"allow": ALLOW_GLYPH, "deny": DENY_GLYPH, "undefined": UNDEFINED_GLYPH, "unknown": UNKNOWN_GLYPH}
 LEGEND = (
     f"legend: '{ALLOW_GLYPH}' allowed   '{DENY_GLYPH}' blocked   "
     f"'-' not evaluated (the destination does not declare this port)"
@@ -72,6 +78,33 @@ class PodInfo:
     synthetic_ip: bool = False  # the IP was made up (the manifests carry none)
 
 
+LEGEND_UNSETTLED = (
+    f"        '{UNDEFINED_GLYPH}' undefined (equal-priority cluster policies disagree)   "
+    f"'{UNKNOWN_GLYPH}' unknown (not evaluable from manifests: domainNames, nodes); -o csv says why"
+)
+TIERS = ("Admin", "NetworkPolicy", "Baseline")  # evaluation order
+
+
+@dataclass(frozen=True, slots=True)
+class TierListing:
+    """One policy of one tier as ``predict`` lists it."""
+
+    name: str  # cnp/x, anp/x, banp/default, namespace/name
+    kind: str
+    api_version: str
+    priority: int | None  # cluster policies; None for NetworkPolicies and a BaselineAdminNetworkPolicy
+    selects: int  # pods its subject selects (NetworkPolicies: pods it isolates)
+    ingress_rules: int | None = None
+    egress_rules: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"name": self.name, "kind": self.kind, "apiVersion": self.api_version}
+        if self.kind != "NetworkPolicy":
+            out |= {"priority": self.priority, "ingress_rules": self.ingress_rules, "egress_rules": self.egress_rules}
+        out["selects"] = self.selects
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class Prediction:
     """Everything ``predict`` shows: pod rows, intra-pod rows, findings and who is isolated."""
@@ -85,6 +118,8 @@ class Prediction:
     skipped_kinds: Mapping[str, int] = field(default_factory=dict)
     pod_info: Mapping[str, PodInfo] = field(default_factory=dict)  # pod -> what it is (default: a bare Pod)
     notes: Sequence[str] = ()  # for stderr: how the verdicts were made (synthetic IPs, ...)
+    tiers: Mapping[str, list[TierListing]] = field(default_factory=dict)  # empty: no cluster policies
+    load_notes: tuple[str, ...] = ()  # what the snapshot could not represent (e.g. an unrelated API), for JSON
 
     def info(self, pod: str) -> PodInfo:
         return self.pod_info.get(pod) or PodInfo("Pod")
@@ -274,6 +309,10 @@ def iter_json(prediction: Prediction) -> Iterator[str]:
         "skipped_kinds": dict(prediction.skipped_kinds),
         "pods": [_pod_dict(pod, prediction.info(pod)) for pod in prediction.pods],
     }
+    if prediction.tiers:  # only with cluster policies: NetworkPolicy-only output is as it was
+        doc["tiers"] = {tier: [p.as_dict() for p in prediction.tiers.get(tier, [])] for tier in TIERS}
+    if prediction.load_notes:
+        doc["notes"] = list(prediction.load_notes)
     text = json.dumps(doc, indent=2)
     marker = "\n    " + json.dumps(_JSON_PLACEHOLDER) + "\n  "
     head, rest = text.split(marker, 1)  # head ends with '"rows": ['
@@ -347,7 +386,7 @@ def _grids(prediction: Prediction, units: Sequence[_Unit]) -> list[str]:
     counts: dict[tuple[int, str], Counter[tuple[int, int]]] = defaultdict(Counter)
     for source, destination, port, protocol, decision, _ in prediction.rows:
         cell = (unit_of[source], unit_of[destination])
-        by_port[(port, str(protocol))][cell].add(ALLOW_GLYPH if str(decision) == "allow" else DENY_GLYPH)
+        by_port[(port, str(protocol))][cell].add(GLYPHS.get(str(decision), DENY_GLYPH))
         counts[(port, str(protocol))][cell] += 1
     parts = []
     for port_key, cells in sorted(by_port.items()):
@@ -385,26 +424,27 @@ def _ns(key: str) -> str:
     return key.split("/", 1)[0]
 
 
+_CATEGORY = {"allow": 0, "deny": 1}  # anything else (undefined, unknown): 2
+
+
 def _tally(rows: Iterable[PredictionRow]) -> tuple[dict[tuple[str, str], list[int]], list[tuple[str, str, str]]]:
-    """[allowed, blocked] per (source namespace, destination namespace), and the first blocked rows."""
+    """[allowed, blocked, undefined or unknown] per (source namespace, destination namespace),
+    and the first blocked rows."""
     if isinstance(rows, ExpectedMatrix):
         return _tally_matrix(rows)
-    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     denied: list[tuple[str, str, str]] = []
     for source, destination, port, protocol, decision, _ in rows:
-        c = counts[(_ns(source), _ns(destination))]
-        if str(decision) == "allow":
-            c[0] += 1
-        else:
-            c[1] += 1
-            if len(denied) <= MAX_LISTED_PAIRS:
-                denied.append((source, destination, _port_label(port, protocol)))
+        category = _CATEGORY.get(str(decision), 2)
+        counts[(_ns(source), _ns(destination))][category] += 1
+        if category == 1 and len(denied) <= MAX_LISTED_PAIRS:
+            denied.append((source, destination, _port_label(port, protocol)))
     return counts, denied
 
 
 def _tally_matrix(matrix: ExpectedMatrix) -> tuple[dict[tuple[str, str], list[int]], list[tuple[str, str, str]]]:
     """Same as the row loop, counting class numbers per (source, destination namespace) in C."""
-    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     denied: list[tuple[str, str, str]] = []
     src_ns = [_ns(k) for k in matrix.sources]
     for block in matrix.blocks():
@@ -416,36 +456,44 @@ def _tally_matrix(matrix: ExpectedMatrix) -> tuple[dict[tuple[str, str], list[in
             for dns, js in groups.items()
         ]
 
-        def allows(cls: int, _b: _PortBlock = block) -> bool:  # a def: mypy cannot type a lambda's default
-            return str(matrix.decision(_b, cls)) == "allow"
+        def category(cls: int, _b: _PortBlock = block) -> int:  # a def: mypy cannot type a lambda's default
+            return _CATEGORY.get(str(matrix.decision(_b, cls)), 2)
 
-        allowed = _Memo(allows)
+        of = _Memo(category)
         label = _port_label(block.port, block.protocol)
         for s, sns in enumerate(src_ns):
             row = block.row(s)
             blocked_in_row = 0
-            for dns, pick, size in pickers:
-                ok = sum(k for cls, k in Counter(pick(row)).items() if allowed[cls])
+            for dns, pick, _size in pickers:
                 c = counts[(sns, dns)]
-                c[0] += ok
-                c[1] += size - ok
-                blocked_in_row += size - ok
+                for cls, k in Counter(pick(row)).items():
+                    c[of[cls]] += k
+                    blocked_in_row += k if of[cls] == 1 else 0
             if blocked_in_row and len(denied) <= MAX_LISTED_PAIRS:
                 for j, cls in enumerate(row):
-                    if not allowed[cls]:
+                    if of[cls] == 1:
                         denied.append((matrix.sources[s], block.dest_keys[j], label))
                         if len(denied) > MAX_LISTED_PAIRS:
                             break
     return counts, denied
 
 
-def _summary(prediction: Prediction, units: Sequence[_Unit], max_grid_pods: int) -> list[str]:
+def _summary(prediction: Prediction, units: Sequence[_Unit], max_grid_pods: int) -> tuple[list[str], bool]:
+    """The per-namespace summary, and whether any row is undefined or unknown."""
     counts, denied = _tally(prediction.rows)
-    summary = tabulate(
-        [[s, d, a, x] for (s, d), (a, x) in sorted(counts.items())],
-        headers=["from namespace", "to namespace", "allowed", "blocked"],
-        tablefmt="simple",
-    )
+    unsettled = any(c[2] for c in counts.values())
+    if unsettled:
+        summary = tabulate(
+            [[s, d, a, x, u] for (s, d), (a, x, u) in sorted(counts.items())],
+            headers=["from namespace", "to namespace", "allowed", "blocked", "undefined/unknown"],
+            tablefmt="simple",
+        )
+    else:
+        summary = tabulate(
+            [[s, d, a, x] for (s, d), (a, x, _) in sorted(counts.items())],
+            headers=["from namespace", "to namespace", "allowed", "blocked"],
+            tablefmt="simple",
+        )
     isolated = []
     for unit in units:
         sides = {prediction.isolation.get(p, ((), ())) for p in unit.pods}
@@ -467,13 +515,13 @@ def _summary(prediction: Prediction, units: Sequence[_Unit], max_grid_pods: int)
             + (f"\n... {len(isolated) - len(shown)} more" if len(isolated) > len(shown) else "")
         )
     if denied:
-        total = sum(x for _, x in counts.values())
+        total = sum(c[1] for c in counts.values())
         shown = denied[:MAX_LISTED_PAIRS]
         text = tabulate(shown, headers=["blocked: from", "to", "port"], tablefmt="simple")
         if total > len(shown):
             text += f"\n... {total - len(shown)} more blocked pairs (use -o csv for all, with reasons)"
         parts.append(text)
-    return parts
+    return parts, unsettled
 
 
 def _intrapod(prediction: Prediction) -> list[str]:
@@ -501,6 +549,22 @@ def _intrapod(prediction: Prediction) -> list[str]:
     return parts
 
 
+def _tier_tables(prediction: Prediction) -> list[str]:
+    """The policies of each tier, in evaluation order (only when cluster policies exist)."""
+    if not prediction.tiers:
+        return []
+    rows = []
+    for tier in TIERS:
+        for p in prediction.tiers.get(tier, []):
+            priority = "-" if p.priority is None else p.priority
+            rules = "-" if p.kind == "NetworkPolicy" else f"{p.ingress_rules} in / {p.egress_rules} out"
+            rows.append([tier, p.name, priority, rules, p.selects])
+    return [
+        "evaluation order: Admin tier -> NetworkPolicy -> Baseline tier -> allowed\n"
+        + tabulate(rows, headers=["tier", "policy", "priority", "rules", "pods selected"], tablefmt="simple")
+    ]
+
+
 def render_table(prediction: Prediction, *, max_grid_pods: int = MAX_GRID_PODS) -> str:
     if not prediction.pods:
         return "no pods in the manifests\n"
@@ -513,10 +577,12 @@ def render_table(prediction: Prediction, *, max_grid_pods: int = MAX_GRID_PODS) 
             parts.append(members)
         if any(len(u.pods) > 1 for u in units):
             legend += "\n" + MIXED_LEGEND
+        unsettled = any(str(r[4]) not in _CATEGORY for r in prediction.rows)
     else:
-        parts = _summary(prediction, units, max_grid_pods)
+        parts, unsettled = _summary(prediction, units, max_grid_pods)
     parts += _intrapod(prediction)
-    parts.append(legend)
+    parts += _tier_tables(prediction)
+    parts.append(legend + ("\n" + LEGEND_UNSETTLED if unsettled else ""))
     return "\n\n".join(parts) + "\n"
 
 
@@ -535,7 +601,9 @@ def render_load_summary(snapshot: Snapshot) -> str:
     lines = [
         f"loaded {pods} pods"
         + (f" ({'; '.join(what)})" if what else "")
-        + f", {len(snapshot.policies)} network policies, {len(snapshot.namespaces)} namespaces"
+        + f", {len(snapshot.policies)} network policies"
+        + (f", {len(snapshot.cluster_policies)} cluster policies" if snapshot.cluster_policies else "")
+        + f", {len(snapshot.namespaces)} namespaces"
     ]
     skipped = {**snapshot.skipped_kinds}
     documents = {
@@ -571,4 +639,5 @@ def render_load_summary(snapshot: Snapshot) -> str:
             "no Node objects in the input: assuming one node (labels kubernetes.io/os=linux, no taints), so each "
             "DaemonSet runs one pod; add Node objects (kubectl get nodes -o yaml) for one pod per node"
         )
+    lines += [f"note: {note}" for note in snapshot.notes]  # e.g. a cluster policy API not understood
     return "\n".join(lines) + "\n"

@@ -8,7 +8,9 @@ Public API:
   :class:`orchestrator.errors.ManifestError` naming the file, the document (from 1),
   the object (``Kind namespace/name``) and the field path. Unknown kinds (and known
   kinds of another API group, e.g. Calico's NetworkPolicy) are skipped and counted
-  in ``Snapshot.skipped_kinds``.
+  in ``Snapshot.skipped_kinds``; cluster policies of an API kubereach does not model
+  (e.g. EKS's ``networking.k8s.aws`` ClusterNetworkPolicy) are counted there too and
+  explained in ``Snapshot.notes``.
 - ``snapshot_from_objects(objects: Iterable[tuple[dict, Origin]], options=None) -> Snapshot``:
   the same from already-decoded Kubernetes JSON dicts, exactly as the API server returns
   them (camelCase; ``status``, ``managedFields``, ``ownerReferences``,
@@ -26,6 +28,10 @@ workload of the same input are folded into it. Namespaces always carry
 only that label (and listed in ``Snapshot.load``). Objects are validated as the API
 server would (names, labels, selectors, templates); NetworkPolicies with the model's
 compiler, so every policy in a Snapshot compiles.
+Cluster policy tiers (``ClusterNetworkPolicy`` v1alpha2/v1beta1, ``AdminNetworkPolicy``
+and ``BaselineAdminNetworkPolicy`` v1alpha1, see ``clusterpolicy.py``) are validated as
+their CRDs validate them and kept in one canonical form in ``Snapshot.cluster_policies``;
+Nodes are also what their ``nodes`` peers match.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -33,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.snapshot.types import (
     NAMESPACE_NAME_LABEL,
     SYNTHETIC_POD_RANGE,
+    ClusterPolicyObject,
     Container,
     ContainerPort,
     LoadOptions,
@@ -45,6 +52,7 @@ from orchestrator.snapshot.types import (
     Service,
     ServicePort,
     Snapshot,
+    Tier,
     WorkloadRef,
 )
 
@@ -54,6 +62,7 @@ if TYPE_CHECKING:  # imported on first use at run time (see __getattr__)
 
 __all__ = [
     "NAMESPACE_NAME_LABEL",
+    "ClusterPolicyObject",
     "SYNTHETIC_POD_RANGE",
     "Container",
     "ContainerPort",
@@ -67,6 +76,7 @@ __all__ = [
     "Service",
     "ServicePort",
     "Snapshot",
+    "Tier",
     "WorkloadRef",
     "load_manifests",
     "manifest_files",

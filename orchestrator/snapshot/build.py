@@ -4,7 +4,9 @@ Owns assembling a snapshot from objects in input order, for files and live disco
 alike:
 
 1. unpack ``List``/``PodList`` items; skip and count unknown kinds, known kinds of
-   another API group, and documents that are not Kubernetes objects at all (no
+   another API group (cluster policy tiers of an API kubereach does not model, such as
+   EKS's ``networking.k8s.aws`` ClusterNetworkPolicy, also explained in ``Snapshot.notes``),
+   and documents that are not Kubernetes objects at all (no
    ``kind`` and no ``metadata``: a Helm ``values.yaml``, a ``Chart.yaml``, a
    ``kustomization.yaml``), by file name;
 2. give namespaced objects without ``metadata.namespace`` the default namespace
@@ -33,6 +35,9 @@ from pathlib import PurePath
 from typing import Any
 
 from orchestrator.errors import ManifestError
+from orchestrator.model.selectors import InvalidSpec
+from orchestrator.snapshot.clusterpolicy import KINDS as CLUSTER_POLICY_KINDS
+from orchestrator.snapshot.clusterpolicy import Collector
 from orchestrator.snapshot.objects import BUILDERS, _list, _type, _Where
 from orchestrator.snapshot.owners import (
     POD_TEMPLATE_HASH,
@@ -99,6 +104,7 @@ class _Reader:
     order: list[tuple[str, Any]] = field(default_factory=list)  # ("pod", key) | ("workload", key)
     skipped: dict[str, int] = field(default_factory=dict)
     skipped_documents: dict[str, int] = field(default_factory=dict)
+    cluster_policies: Collector = field(default_factory=Collector)  # the tiers (clusterpolicy.py)
     defaulted: int = 0
     default: tuple[str, str] | None = None
 
@@ -138,6 +144,15 @@ class _Reader:
         api_version = obj.get("apiVersion")
         if api_version is not None and not isinstance(api_version, str):
             raise where.error("apiVersion", f"expected a string such as v1, got {api_version!r}")
+        if kind in CLUSTER_POLICY_KINDS:  # chosen by API group and version, never by kind alone
+            where.named(kind)
+            if api_version is None:
+                raise where.error("apiVersion", f"required for {kind}: its API group and version say which API it is")
+            try:
+                self.cluster_policies.add(obj, api_version, where.origin, where.named)
+            except InvalidSpec as exc:
+                raise where.error(exc.field, exc.message) from None
+            return
         if kind not in KNOWN_KINDS:
             self.skipped[kind] = self.skipped.get(kind, 0) + 1
             return
@@ -304,9 +319,11 @@ class _Reader:
             tuple(pods),
             tuple(self.services.values()),
             tuple(self.policies.values()),
-            dict(self.skipped),
+            dict(self.skipped) | self.cluster_policies.skipped,
             tuple(self.nodes.values()),
             report,
+            tuple(self.cluster_policies.policies.values()),
+            self.cluster_policies.notes(),
         )
 
 

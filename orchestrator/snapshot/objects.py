@@ -330,16 +330,19 @@ def _node(obj: Mapping[str, Any], where: _Where) -> Node:
         key = _str(t.get("key"), where, f"{tf}.key", required=True)
         taints.append(Taint(key, _str(t.get("value"), where, f"{tf}.value") or "", effect))
     status = _mapping(obj.get("status"), where, "status")
-    ips = []
+    ips, addresses = [], []  # InternalIPs (host-network pods); every IP (nodes peers of cluster policies)
     for i, a in enumerate(_list(status.get("addresses"), where, "status.addresses")):
         a = _mapping(a, where, f"status.addresses[{i}]", required=True)
-        if a.get("type") == "InternalIP":
+        if a.get("type") in ("InternalIP", "ExternalIP"):
             address = _str(a.get("address"), where, f"status.addresses[{i}].address", required=True)
             try:
-                ips.append(str(ipaddress.ip_address(address)))
+                text = str(ipaddress.ip_address(address))
             except ValueError:
                 raise where.error(f"status.addresses[{i}].address", f"{address!r} is not an IP address") from None
-    return Node(name, labels, tuple(taints), tuple(ips), where.origin)
+            if a.get("type") == "InternalIP":
+                ips.append(text)
+            addresses.append(text)
+    return Node(name, labels, tuple(taints), tuple(ips), where.origin, tuple(dict.fromkeys(addresses)))
 
 
 class _Within(_Where):

@@ -6,6 +6,7 @@ the reports consume them. Field docstrings give Kubernetes examples.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NewType
@@ -157,6 +158,46 @@ class NetworkPolicyObject:
         return f"{self.namespace}/{self.name}"
 
 
+class Tier(enum.StrEnum):
+    """The cluster-wide tiers: Admin is evaluated before NetworkPolicies, Baseline after."""
+
+    ADMIN = "Admin"
+    BASELINE = "Baseline"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPolicyObject:
+    """A cluster-scoped policy of the Admin or Baseline tier, validated, in one canonical form.
+
+    Declared as ``ClusterNetworkPolicy`` (``policy.networking.k8s.io/v1alpha2`` or
+    ``v1beta1``), ``AdminNetworkPolicy`` or ``BaselineAdminNetworkPolicy``
+    (``policy.networking.k8s.io/v1alpha1``). ``spec`` always has the v1alpha2 shape
+    (``subject``, ``ingress``, ``egress``; rules with ``action`` Accept/Deny/Pass, peers and
+    ``protocols``), whatever was declared: the v1alpha1 ``Allow`` is ``Accept`` and its
+    ``ports`` are ``protocols``, so the model knows one form. Rule indexes are the declared ones.
+    """
+
+    kind: str  # ClusterNetworkPolicy | AdminNetworkPolicy | BaselineAdminNetworkPolicy
+    api_version: str  # e.g. policy.networking.k8s.io/v1alpha2
+    name: str
+    tier: Tier
+    priority: int | None  # 0-1000, lower first; None: a BaselineAdminNetworkPolicy (it has none)
+    spec: Mapping[str, Any]
+    origin: Origin | None = None
+
+    @property
+    def key(self) -> str:
+        """``cnp/default-deny``, ``anp/allow-monitoring``, ``banp/default``: kind short name and name."""
+        return f"{CLUSTER_POLICY_SHORT_NAMES[self.kind]}/{self.name}"
+
+
+CLUSTER_POLICY_SHORT_NAMES = {
+    "ClusterNetworkPolicy": "cnp",
+    "AdminNetworkPolicy": "anp",
+    "BaselineAdminNetworkPolicy": "banp",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Taint:
     """``{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}`` on a Node."""
@@ -168,13 +209,15 @@ class Taint:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A Node from the input: where DaemonSet pods run (one per eligible node)."""
+    """A Node from the input: where DaemonSet pods run (one per eligible node), and what the
+    ``nodes`` peers of cluster policies match (its labels, its addresses)."""
 
     name: str
     labels: Mapping[str, str]
     taints: tuple[Taint, ...] = ()
     internal_ips: tuple[str, ...] = ()  # status.addresses of type InternalIP: a host-network pod's IPs
     origin: Origin | None = None
+    addresses: tuple[str, ...] = ()  # every IP of status.addresses (InternalIP, ExternalIP): nodes peers
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +261,10 @@ class Snapshot:
     services: tuple[Service, ...] = ()
     policies: tuple[NetworkPolicyObject, ...] = ()
     skipped_kinds: Mapping[str, int] = field(default_factory=dict)  # unknown kinds, counted
-    nodes: tuple[Node, ...] = ()
+    nodes: tuple[Node, ...] = ()  # also what the nodes peers of cluster policies match
     load: LoadReport = field(default_factory=LoadReport)
+    cluster_policies: tuple[ClusterPolicyObject, ...] = ()  # Admin and Baseline tiers
+    notes: tuple[str, ...] = ()  # what the snapshot could not represent, in words for people
 
     def pod(self, key: str) -> Pod | None:
         ns, _, name = key.partition("/")

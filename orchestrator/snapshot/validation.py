@@ -45,6 +45,10 @@ NAME_RULES: dict[str, Callable[[str], str | None]] = {
     "ReplicationController": dns1123_subdomain_error,
     "Job": dns1123_subdomain_error,
     "CronJob": dns1123_subdomain_error,
+    # custom resources (policy.networking.k8s.io): the CRD default, a DNS-1123 subdomain
+    "ClusterNetworkPolicy": dns1123_subdomain_error,
+    "AdminNetworkPolicy": dns1123_subdomain_error,
+    "BaselineAdminNetworkPolicy": dns1123_subdomain_error,
 }
 # The CronJob controller names each Job NAME-<minutes since the epoch> (11 more
 # characters), and a Job name must fit a 63-character label value (job-name).
