@@ -43,7 +43,7 @@ def fake_daemon_env() -> dict[str, str]:
     """Environment for `kubereach lab ...` with the in-memory node (no root, no kernel state)."""
     here = str(Path(__file__).parent)
     return {
-        "KUBEREACH_LAB_NODE_FACTORY": "fake_node:FakeNode",
+        "KUBEREACH_LAB_NODE_FACTORY": "fake_node:FakePool",
         "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
 

@@ -121,11 +121,11 @@ def test_up_applies_manifests_in_dependency_order_and_waits_for_pods(tmp_path):
 
 def test_up_refuses_bad_manifests_before_starting(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n")
+    bad.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {labels: {app: d}}\n")
     state = tmp_path / "state"
     proc = run_kubereach("lab", "up", "-f", str(bad), "--state-dir", str(state), env=fake_daemon_env())
     assert proc.returncode == 2
-    assert "bad.yaml#1" in proc.stderr and "Deployment" in proc.stderr
+    assert "bad.yaml#1" in proc.stderr and "metadata.name is required" in proc.stderr
     assert not state.exists()
 
 
@@ -258,7 +258,7 @@ def test_lab_up_as_non_root_refuses_clearly_and_creates_nothing(tmp_path, monkey
 
 def test_up_with_a_node_that_cannot_start_reports_the_log_and_leaves_nothing(tmp_path):
     state = tmp_path / "state"
-    env = {**fake_daemon_env(), "KUBEREACH_LAB_NODE_FACTORY": "fake_node:FailingNode"}
+    env = {**fake_daemon_env(), "KUBEREACH_LAB_NODE_FACTORY": "fake_node:FailingPool"}
     proc = run_kubereach("lab", "up", "--state-dir", str(state), env=env)
     assert proc.returncode == 3
     assert "cannot create the node namespace" in proc.stderr
