@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from lab.api import defaults, errors, resources, schema, validation, workload_validation
+from lab.api import defaults, errors, resources, schema, settled, validation, workload_validation
 from lab.api.errors import ApiError
 from lab.api.gc import GarbageCollector
 from lab.api.kubelets import Kubelets
@@ -490,6 +490,18 @@ class Cluster:
             phases[phase] = phases.get(phase, 0) + 1
         namespaces, _ = self.store.list("namespaces")
         policies, _ = self.store.list(resources.NETWORKPOLICIES.key)
+        workloads = [
+            (rt.kind, obj)
+            for rt in (
+                resources.DEPLOYMENTS,
+                resources.STATEFULSETS,
+                resources.DAEMONSETS,
+                resources.REPLICASETS,
+                resources.REPLICATIONCONTROLLERS,
+            )
+            for obj in self.store.scan(rt.key)
+        ]
+        coming, stuck, running = settled.waiting(pods, workloads)
         return {
             "pods": len(pods),
             "phases": phases,
@@ -501,6 +513,11 @@ class Cluster:
             ],
             "networkSynced": self.network.idle and self.controllers.idle,
             "controllersIdle": self.controllers.idle,
+            "podsRunning": running,
+            "waiting": coming[:50],
+            "waitingCount": len(coming),
+            "stuck": stuck[:50],
+            "stuckCount": len(stuck),
             "networkSyncs": self.network.runs,
             "faults": [f.to_dict() for f in self.faults],
         }
