@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lab.cni import compile_ruleset
-from lab.controllers.endpoints import desired_slices
 from lab.cni.compile import CHAIN_FAULTS
 from lab.cni.selectors import SelectorError, matches
+from lab.controllers.endpoints import desired_slices
 from lab.runtime import Fault, FaultAction
 
 
