@@ -34,6 +34,10 @@ SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/16")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 VALIDATORS = {**validation.VALIDATORS, **workload_validation.VALIDATORS}
+# The namespace controller empties a terminating namespace on its next pass, not at once:
+# `kubectl delete -f DIR` sends the DELETEs of the namespace's objects after the namespace's
+# own, and on a cluster they find the objects still there (being deleted), not NotFound.
+NAMESPACE_CONTROLLER_DELAY_SECONDS = 1.0
 _SPEC_FREE = ("namespaces", "configmaps", "secrets", "serviceaccounts", "events")  # no generation to bump
 
 
@@ -462,6 +466,7 @@ class Cluster:
         self.network.kick()
 
         async def finish() -> None:
+            await asyncio.sleep(NAMESPACE_CONTROLLER_DELAY_SECONDS)
             for rt in resources.DELETION_ORDER:
                 if not rt.namespaced:
                     continue

@@ -22,13 +22,21 @@ from lab.api.selectors import match_label_selector
 _PERCENT = re.compile(r"^[0-9]+%$")
 
 
-def _template_causes(spec: Mapping[str, Any], path: str, restart_policies: tuple[str, ...]) -> list[Cause]:
+def _template_causes(
+    spec: Mapping[str, Any], path: str, restart_policies: tuple[str, ...], *, claims: tuple[str, ...] = ()
+) -> list[Cause]:
+    """The pod template; ``claims`` are volumes the controller adds to each pod (a
+    StatefulSet's volumeClaimTemplates), so the containers may mount them."""
     template = spec.get("template")
     if not isinstance(template, dict):
         return [v._required(f"{path}.template")]
     tmeta = template.get("metadata") or {}
     causes = v.labels_causes(tmeta.get("labels"), f"{path}.template.metadata.labels")
     pod_spec = template.get("spec")
+    if claims and isinstance(pod_spec, dict):
+        volumes = list(pod_spec.get("volumes") or [])
+        volumes += [{"name": c, "persistentVolumeClaim": {"claimName": c}} for c in claims]
+        pod_spec = {**pod_spec, "volumes": volumes}
     causes += v.pod_spec_causes(pod_spec, f"{path}.template.spec")
     policy = (pod_spec or {}).get("restartPolicy") if isinstance(pod_spec, dict) else None
     if policy not in restart_policies:
@@ -153,7 +161,11 @@ def statefulset_causes(obj: Mapping[str, Any]) -> list[Cause]:
     if spec is None:
         return causes + [v._required("spec")]
     causes += _non_negative(spec, "replicas", "spec")
-    causes += _selector_causes(spec, "spec", "statefulset") + _template_causes(spec, "spec", ("Always",))
+    claims = tuple(str((c.get("metadata") or {}).get("name") or "") for c in spec.get("volumeClaimTemplates") or ())
+    for i, name in enumerate(claims):
+        causes += v.name_causes(name, f"spec.volumeClaimTemplates[{i}].metadata.name", "label")
+    causes += _selector_causes(spec, "spec", "statefulset")
+    causes += _template_causes(spec, "spec", ("Always",), claims=claims)
     policy = spec.get("podManagementPolicy", "OrderedReady")
     if policy not in ("OrderedReady", "Parallel"):
         causes.append(v._unsupported("spec.podManagementPolicy", policy, ("OrderedReady", "Parallel")))

@@ -85,3 +85,30 @@ def start_real_lab(tmp: Path, *args: str) -> RealLab:
 def stop_real_lab(lab: RealLab) -> None:
     proc = run_kubereach("lab", "down", "--state-dir", str(lab.state_dir))
     assert proc.returncode == 0, proc.stderr
+
+
+def connect_from(lab: RealLab, src_ip: str, dst: str, port: int, timeout: float = 2.0) -> str:
+    """From inside the pod whose address is ``src_ip`` (its network namespace, found in the
+    kernel), connect to ``dst:port`` and return the first line the listener sent (its
+    identity JSON), or ``failed: ...``."""
+    import sys
+
+    from lab.node.netns import list_netns
+
+    instance = json.loads((lab.state_dir / "instance.json").read_text())["instanceId"]
+    script = (
+        "import socket,sys\n"
+        "s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=float(sys.argv[3]))\n"
+        "print(s.recv(4096).decode().splitlines()[0])\n"
+    )
+    for netns in list_netns(f"krl-{instance}-"):
+        out = subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True).stdout
+        if f" {src_ip}/" in out:
+            got = subprocess.run(
+                ["ip", "netns", "exec", netns, sys.executable, "-c", script, dst, str(port), str(timeout)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            return got.stdout.strip() if got.returncode == 0 else f"failed: {got.stderr.strip()[-200:]}"
+    raise AssertionError(f"no namespace holds {src_ip}")

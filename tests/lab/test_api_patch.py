@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import pytest
@@ -162,8 +163,6 @@ op_st = st.fixed_dictionaries(
 def test_json_patch_either_applies_or_is_a_patch_error(doc, ops):
     """Whatever someone sends, the answer is a document or PatchError (a 422), never a crash."""
     before = copy.deepcopy(doc)
-    try:
+    with contextlib.suppress(PatchError):
         json_patch(doc, ops)
-    except PatchError:
-        pass
     assert doc == before

@@ -15,9 +15,7 @@ import subprocess
 import time
 
 import pytest
-from krl_lab_helpers import start_real_lab, stop_real_lab
-
-from lab.node.netns import list_netns
+from krl_lab_helpers import connect_from, start_real_lab, stop_real_lab
 
 pytestmark = pytest.mark.lab
 
@@ -71,26 +69,8 @@ def _wait(check, timeout=90.0, what="condition"):
     raise AssertionError(f"{what} not reached in {timeout}s (last: {last!r})")
 
 
-def _exec_in_pod(lab, pod_ip: str, argv: list[str]) -> subprocess.CompletedProcess:
-    """Run ``argv`` in the network namespace holding ``pod_ip`` (found in the kernel)."""
-    instance = json.loads((lab.state_dir / "instance.json").read_text())["instanceId"]
-    for netns in list_netns(f"krl-{instance}-"):
-        out = subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True).stdout
-        if f" {pod_ip}/" in out:
-            return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True, text=True, timeout=30)
-    raise AssertionError(f"no namespace holds {pod_ip}")
-
-
 def _connect(lab, src_ip: str, dst: str, port: int) -> str:
-    script = (
-        "import socket,sys\n"
-        "s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\n"
-        "print(s.recv(4096).decode().splitlines()[0])\n"
-    )
-    import sys
-
-    got = _exec_in_pod(lab, src_ip, [sys.executable, "-c", script, dst, str(port)])
-    return got.stdout.strip() if got.returncode == 0 else f"failed: {got.stderr.strip()[-200:]}"
+    return connect_from(lab, src_ip, dst, port)
 
 
 def test_nodes_are_listed_with_their_addresses_and_the_daemonset_runs_on_each(lab):
@@ -238,6 +218,21 @@ def test_a_missing_image_waits_in_err_image_pull_then_back_off(lab):
     assert reason()[1].startswith(f'Back-off pulling image "{MISSING}"')
     assert _json(lab, "get", "pod", "unpullable", "-n", "nodes")["status"]["phase"] == "Pending"
     lab.kubectl("delete", "pod", "unpullable", "-n", "nodes", "--wait=false")
+
+
+def test_an_ephemeral_agent_with_a_missing_image_waits_in_err_image_pull(lab):
+    """What a sweep meets when its --agent-image was never published."""
+    pod = _json(lab, "get", "pods", "-n", "nodes", "-l", "app=everywhere")["items"][0]["metadata"]["name"]
+    lab.kubectl("debug", "-n", "nodes", pod, f"--image={MISSING}", "--attach=false", "-c", "agent")
+
+    def waiting():
+        got = _json(lab, "get", "pod", pod, "-n", "nodes")
+        statuses = got["status"].get("ephemeralContainerStatuses") or []
+        return next((s["state"].get("waiting") for s in statuses if s["name"] == "agent"), None)
+
+    state = _wait(waiting, what="the agent's waiting state")
+    assert state["reason"] in ("ErrImagePull", "ImagePullBackOff") and MISSING in state["message"]
+    assert _json(lab, "get", "pod", pod, "-n", "nodes")["status"]["phase"] == "Running"  # the pod itself runs on
 
 
 def test_no_node_has_a_way_out_of_the_lab(lab):
