@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from lab.api import resources
 from lab.runtime import Fault, NetworkState, NodeRuntime
@@ -29,7 +30,7 @@ NETWORK_RESOURCES = frozenset(
 def network_state(store: Store, faults: Sequence[Fault]) -> NetworkState:
     """The CNI's inputs as the store holds them now."""
 
-    def items(resource: str) -> tuple[dict, ...]:  # type: ignore[type-arg]
+    def items(resource: str) -> tuple[dict[str, Any], ...]:
         return tuple(store.list(resource)[0])
 
     return NetworkState(
