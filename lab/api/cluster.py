@@ -391,6 +391,14 @@ class Cluster:
         replicas = ((scale or {}).get("spec") or {}).get("replicas") if isinstance(scale, dict) else None
         if isinstance(replicas, bool) or not isinstance(replicas, int):
             raise errors.bad_request("Scale: spec.replicas must be an integer")
+        if replicas > workload_validation.MAX_WORKLOAD_PODS:
+            limit = workload_validation.MAX_WORKLOAD_PODS
+            raise errors.invalid(
+                "Scale",
+                name,
+                [errors.Cause("spec.replicas", f"Invalid value: {replicas}: the kubereach lab runs at most {limit}")],
+                "autoscaling",
+            )
         if replicas < 0:
             raise errors.invalid(
                 "Scale",

@@ -20,6 +20,10 @@ from lab.api.errors import Cause
 from lab.api.selectors import match_label_selector
 
 _PERCENT = re.compile(r"^[0-9]+%$")
+# A workload asking for more pods than this is refused: the lab's nodes hold a few
+# thousand pods each, and a manifest someone else wrote must not make the lab create a
+# million pod objects (the real API server has no such limit; its cluster has more room).
+MAX_WORKLOAD_PODS = 10_000
 
 
 def _template_causes(
@@ -75,6 +79,10 @@ def _non_negative(spec: Mapping[str, Any], key: str, path: str) -> list[Cause]:
     value = spec.get(key)
     if value is not None and value < 0:
         return [v._invalid(f"{path}.{key}", value, "must be greater than or equal to 0")]
+    if value is not None and key in ("replicas", "parallelism", "completions") and value > MAX_WORKLOAD_PODS:
+        return [
+            v._invalid(f"{path}.{key}", value, f"the kubereach lab runs at most {MAX_WORKLOAD_PODS} pods a workload")
+        ]
     return []
 
 

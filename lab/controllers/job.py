@@ -17,7 +17,9 @@
   ``completionTime``; ``ttlSecondsAfterFinished`` later the Job is deleted.
 
 What a pod "does" is up to the node: the lab runs a Job container's ``command`` and the
-pod ends with its exit status (:mod:`lab.node.podspec`).
+pod ends with its exit status (:mod:`lab.node.podspec`). The lab's node never restarts a
+container, so a pod of an ``OnFailure`` Job fails as a ``Never`` one would, and counts as
+one failure (a kubelet would restart it in place and count the restarts).
 """
 
 from __future__ import annotations

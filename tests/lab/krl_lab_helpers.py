@@ -30,9 +30,13 @@ def pod_manifest(
     }
 
 
-def run_kubereach(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_kubereach(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 240, input: str | None = None
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([str(KUBEREACH), *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+    return subprocess.run(
+        [str(KUBEREACH), *args], input=input, capture_output=True, text=True, env=full_env, timeout=timeout
+    )
 
 
 def load_json(text: str) -> Any:

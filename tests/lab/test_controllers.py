@@ -552,3 +552,12 @@ def test_every_workload_kind_is_served_and_has_a_controller():
     } <= names
     for rt in (R.DEPLOYMENTS, R.REPLICASETS, R.STATEFULSETS, R.DAEMONSETS, R.JOBS, R.CRONJOBS, R.ENDPOINTSLICES):
         assert rt in R.RESOURCES
+
+
+def test_workloads_asking_for_more_pods_than_the_lab_holds_are_refused():
+    from lab.api.workload_validation import MAX_WORKLOAD_PODS, deployment_causes, job_causes
+
+    d = deployment(MAX_WORKLOAD_PODS + 1)
+    assert [c.field for c in deployment_causes(d)] == ["spec.replicas"]
+    j = job(parallelism=MAX_WORKLOAD_PODS + 1)
+    assert "spec.parallelism" in [c.field for c in job_causes(j)]

@@ -152,6 +152,23 @@ def test_up_skips_kustomize_and_non_kubernetes_yaml_with_a_hint_and_a_count(tmp_
         run_kubereach("lab", "down", "--state-dir", str(state), env=env)
 
 
+def test_up_reads_manifests_from_stdin_and_waits_for_a_deployment_to_roll_out(tmp_path):
+    state = tmp_path / "state"
+    env = fake_daemon_env()
+    deployment = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\n"
+        "spec:\n  replicas: 3\n  selector: {matchLabels: {app: web}}\n"
+        "  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec: {containers: [{name: c, image: nginx:1.27, ports: [{containerPort: 80}]}]}\n"
+    )
+    proc = run_kubereach("lab", "up", "--nodes", "2", "-f", "-", "--state-dir", str(state), env=env, input=deployment)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert "pods running: 3" in proc.stderr  # `up` waited for the ReplicaSet's pods, not just the object
+    finally:
+        run_kubereach("lab", "down", "--state-dir", str(state), env=env)
+
+
 def test_up_with_nodes_and_a_missing_image_reports_the_pull_failure(tmp_path):
     manifest = tmp_path / "m.yaml"
     manifest.write_text(

@@ -362,6 +362,12 @@ spec:
         api_lab.kubectl("label", "node", "krl-node-2", "disk-")
 
 
+def test_scaling_beyond_what_the_lab_holds_is_refused_by_name(api_lab, ns):
+    api_lab.kubectl("apply", "-f", "-", input=DEPLOYMENT.format(name="big", ns=ns, replicas=1, image="nginx:1.27"))
+    huge = api_lab.kubectl("scale", "deployment/big", "-n", ns, "--replicas=20000", check=False)
+    assert huge.returncode == 1 and "the kubereach lab runs at most 10000" in huge.stderr
+
+
 def test_get_all_lists_the_workloads(api_lab, ns):
     api_lab.kubectl("apply", "-f", "-", input=DEPLOYMENT.format(name="all", ns=ns, replicas=1, image="nginx:1.27"))
     api_lab.kubectl("rollout", "status", "deployment/all", "-n", ns, "--timeout=60s")
