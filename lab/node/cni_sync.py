@@ -10,6 +10,7 @@ Running once the policies already cover it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -56,7 +57,10 @@ class CniSync:
             gen = self._requested
             error: BaseException | None = None
             try:
-                ruleset = self.compile()
+                # the inputs are gathered here, on the loop; compiling (a second for a thousand
+                # pods) runs on a thread so the API keeps answering meanwhile
+                compile_now = self.compiler()
+                ruleset = await asyncio.get_running_loop().run_in_executor(None, compile_now)
                 await apply_ruleset(ruleset, self.netns)
                 previous = set(self.current.notes) if self.current else set()
                 self.current = ruleset
@@ -89,8 +93,10 @@ class CniSync:
             merged.setdefault(k, pod)
         return list(merged.values())
 
-    def compile(self) -> RuleSet:
-        return compile_ruleset(
+    def compiler(self) -> Callable[[], RuleSet]:
+        """The compile of the current inputs, as a call that touches nothing else (for a thread)."""
+        return functools.partial(
+            compile_ruleset,
             self.state.namespaces,
             self.merged_pods(),
             self.state.policies,
@@ -102,6 +108,9 @@ class CniSync:
             hairpin_source=GATEWAY,
             node_name=self.node_name,
         )
+
+    def compile(self) -> RuleSet:
+        return self.compiler()()
 
 
 def _key(pod: Mapping[str, Any]) -> tuple[str, str]:

@@ -375,3 +375,73 @@ def test_get_all_lists_the_workloads(api_lab, ns):
     assert "deployment.apps/all" in out
     assert any(n.startswith("replicaset.apps/all-") for n in out)
     assert any(n.startswith("pod/all-") for n in out)
+
+
+WORKLOADS = {
+    "statefulset": """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: w, namespace: {ns}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: w}}}}
+  template:
+    metadata: {{labels: {{app: w}}}}
+    spec: {{containers: [{{name: c, image: nginx:1.27}}]}}
+""",
+    "daemonset": """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: w, namespace: {ns}}}
+spec:
+  selector: {{matchLabels: {{app: w}}}}
+  template:
+    metadata: {{labels: {{app: w}}}}
+    spec: {{containers: [{{name: c, image: nginx:1.27}}]}}
+""",
+    "replicationcontroller": """\
+apiVersion: v1
+kind: ReplicationController
+metadata: {{name: w, namespace: {ns}}}
+spec:
+  replicas: 2
+  template:
+    metadata: {{labels: {{app: w}}}}
+    spec: {{containers: [{{name: c, image: nginx:1.27}}]}}
+""",
+    "job": """\
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: w, namespace: {ns}}}
+spec:
+  parallelism: 2
+  completions: 2
+  template:
+    metadata: {{labels: {{app: w}}}}
+    spec:
+      restartPolicy: Never
+      containers: [{{name: c, image: nginx:1.27, ports: [{{containerPort: 80}}]}}]
+""",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WORKLOADS))
+@pytest.mark.parametrize("cascade", ["foreground", "background", "orphan"])
+def test_every_workload_kind_cascades_as_kubectl_asks(api_lab, ns, kind, cascade):
+    api_lab.kubectl("apply", "-f", "-", input=WORKLOADS[kind].format(ns=ns))
+    want = 3 if kind == "daemonset" else 2
+    _wait(lambda: len(_pods(api_lab, ns, "app=w")) == want, what=f"{kind} pods")
+    api_lab.kubectl("delete", kind, "w", "-n", ns, f"--cascade={cascade}", "--timeout=60s")
+    assert api_lab.kubectl("get", kind, "w", "-n", ns, check=False).returncode == 1
+    if cascade == "orphan":
+        time.sleep(0.5)
+        pods = _pods(api_lab, ns, "app=w")
+        assert len(pods) == want and not any(p["metadata"].get("ownerReferences") for p in pods)
+    else:
+        _wait(lambda: not _pods(api_lab, ns, "app=w"), what="pods collected")
+
+
+def test_kubectl_explain_reads_the_served_schemas(api_lab):
+    out = api_lab.kubectl("explain", "deployment.spec.strategy").stdout
+    assert "rollingUpdate" in out and "type" in out
+    assert "completions" in api_lab.kubectl("explain", "job.spec").stdout
