@@ -183,11 +183,12 @@ def _duration(start: str | None, end: str | None) -> str:
     return age(start, until)
 
 
-def _job_status(st: dict[str, Any], spec: dict[str, Any]) -> str:
+def _job_status(st: dict[str, Any]) -> str:
+    """The STATUS column: the first true condition that says how the Job ended, else Running."""
     conditions = {c.get("type"): c.get("status") for c in st.get("conditions") or ()}
     for kind in ("Complete", "Failed", "FailureTarget", "SuccessCriteriaMet"):
         if conditions.get(kind) == "True":
-            return {"FailureTarget": "FailureTarget", "SuccessCriteriaMet": "SuccessCriteriaMet"}.get(kind, kind)
+            return kind
     if conditions.get("Suspended") == "True":
         return "Suspended"
     if st.get("terminating"):
@@ -202,7 +203,7 @@ def _job_row(o: dict[str, Any]) -> list[Any]:
     shown = f"{done}/{completions}" if completions is not None else f"{done}/1 of {spec.get('parallelism', 1)}"
     return [
         o["metadata"]["name"],
-        _job_status(st, spec),
+        _job_status(st),
         shown,
         _duration(st.get("startTime"), st.get("completionTime")),
         age(o["metadata"].get("creationTimestamp")),

@@ -211,7 +211,9 @@ def test_a_missing_image_waits_in_err_image_pull_then_back_off(lab):
         waiting = ((pod["status"].get("containerStatuses") or [{}])[0].get("state") or {}).get("waiting") or {}
         return waiting.get("reason"), waiting.get("message", "")
 
-    first = _wait(lambda: (r := reason())[0] and r, what="a waiting reason")
+    # ContainerCreating while the pod's network is set up, then the pull fails (ErrImagePull
+    # shows for PULL_ERROR_SECONDS, long enough to be seen by this poll)
+    first = _wait(lambda: (r := reason())[0] in ("ErrImagePull", "ImagePullBackOff") and r, what="a pull error")
     assert first[0] == "ErrImagePull"
     assert f'failed to pull and unpack image "{MISSING}"' in first[1]
     _wait(lambda: reason()[0] == "ImagePullBackOff", what="ImagePullBackOff")
