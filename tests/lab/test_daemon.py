@@ -337,6 +337,17 @@ def test_real_lab_up_demo_then_down_leaves_the_kernel_as_it_was(tmp_path):
 def test_real_lab_rejects_a_second_up_and_cleans_up_after_a_killed_daemon(tmp_path):
     before = _kernel_state()
     lab = start_real_lab(tmp_path, "-f", str(REPO / "manifests" / "demo"))
+    try:
+        _second_up_faults_and_a_killed_daemon(lab)
+    finally:
+        if lab.state_dir.exists():  # a failed assertion must not leave a lab running
+            run_kubereach("lab", "down", "--state-dir", str(lab.state_dir))
+    after = _kernel_state()
+    assert after["iptables"] == before["iptables"]
+    assert after["ipset"] == before["ipset"]
+
+
+def _second_up_faults_and_a_killed_daemon(lab) -> None:
     instance = json.loads((lab.state_dir / "instance.json").read_text())["instanceId"]
     again = run_kubereach("lab", "up", "--state-dir", str(lab.state_dir))
     assert again.returncode == 2
@@ -353,8 +364,6 @@ def test_real_lab_rejects_a_second_up_and_cleans_up_after_a_killed_daemon(tmp_pa
     stop_real_lab(lab)
     after = _kernel_state()
     assert instance not in after["netns"] and instance not in after["link"]
-    assert after["iptables"] == before["iptables"]
-    assert after["ipset"] == before["ipset"]
     # no process of the lab survives: listeners and agents lived in its namespaces
     leftovers = subprocess.run(["pgrep", "-f", str(lab.state_dir)], capture_output=True, text=True).stdout
     assert leftovers.strip() == ""
