@@ -130,6 +130,9 @@ def write_companions(paths: LabPaths, companions: list[Companion]) -> None:
     write_json(paths.companions, {"companions": [c.to_dict() for c in companions]})
 
 
+MAX_NODES = 16  # each node owns a /20 of the pod CIDR 10.244.0.0/16
+
+
 @dataclass(frozen=True, slots=True)
 class InstanceConfig:
     """What `up` decided for this instance; the daemon reads it at start."""
@@ -137,13 +140,27 @@ class InstanceConfig:
     instance_id: str
     token: str
     cni: str = "enforce"
+    nodes: int = 1
+    missing_images: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"instanceId": self.instance_id, "token": self.token, "cni": self.cni}
+        return {
+            "instanceId": self.instance_id,
+            "token": self.token,
+            "cni": self.cni,
+            "nodes": self.nodes,
+            "missingImages": list(self.missing_images),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InstanceConfig:
-        return cls(str(data["instanceId"]), str(data["token"]), str(data.get("cni", "enforce")))
+        return cls(
+            str(data["instanceId"]),
+            str(data["token"]),
+            str(data.get("cni", "enforce")),
+            int(data.get("nodes", 1)),
+            tuple(str(r) for r in data.get("missingImages") or ()),
+        )
 
 
 def write_private(path: Path, data: bytes | str, *, mode: int = 0o600) -> None:

@@ -1,10 +1,11 @@
 """The seam between the lab's API server (``lab.api``) and its node runtime (``lab.node``).
 
 The API server owns objects (validation, storage, resourceVersions, watches, garbage
-collection). The node owns everything that touches the kernel (network namespaces,
-veth links, addresses, processes, sockets, ipset/iptables). The API server tells the
-node what changed through :class:`NodeRuntime`; the node reports pod status back
-through the :data:`StatusReporter` it was handed. Objects cross this seam as plain
+collection, controllers, scheduling). The nodes own everything that touches the kernel
+(network namespaces, veth links, addresses, processes, sockets, ipset/iptables). A
+:class:`NodePool` brings the nodes up; the API server tells each :class:`NodeRuntime`
+what changed (the pods bound to it, the :class:`NetworkState` of the cluster); a node
+reports pod status back through the :data:`StatusReporter` it was handed. Objects cross this seam as plain
 Kubernetes-shaped dicts (what the API server stores), so neither half depends on the
 other's classes.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 # Called by the node with the pod's complete new ``status`` dict (phase, podIP, podIPs,
@@ -66,17 +67,51 @@ class LogNotFound(LookupError):
     """No such pod or container, or it has not started yet (the API answers 400/404)."""
 
 
-class NodeRuntime(Protocol):
-    """What the API server asks of the node. All coroutines run on the lab's event loop."""
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What a node tells the API server about itself (becomes its Node object).
 
-    async def start(self) -> None:
-        """Create the node namespace, the pod network and the fake external hosts."""
+    ``NodeInfo("krl-node-0", "172.18.0.10", "10.244.0.0/20", control_plane=True)``.
+    """
+
+    name: str
+    internal_ip: str
+    pod_cidr: str
+    control_plane: bool = False
+    capacity: Mapping[str, str] = field(default_factory=lambda: {"cpu": "2", "memory": "4Gi", "pods": "110"})
+    kernel_version: str = ""
+    os_image: str = "kubereach lab"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkState:
+    """Everything a node's CNI compiles from, handed to every node after each change.
+
+    Explicit on purpose: the rule set of a node is a pure function of this value and the
+    node's own name, so a node can be checked (and later policy kinds or enforcement
+    modes added) without looking anywhere else. Objects are the API server's stored dicts.
+    """
+
+    namespaces: tuple[Mapping[str, Any], ...] = ()
+    pods: tuple[Mapping[str, Any], ...] = ()
+    policies: tuple[Mapping[str, Any], ...] = ()
+    services: tuple[Mapping[str, Any], ...] = ()
+    endpoint_slices: tuple[Mapping[str, Any], ...] = ()
+    faults: tuple[Fault, ...] = ()
+
+
+class NodeRuntime(Protocol):
+    """One node, as the API server sees it. All coroutines run on the lab's event loop."""
+
+    @property
+    def info(self) -> NodeInfo:
+        """Name, address, pod CIDR: fixed once :meth:`NodePool.start` returned."""
 
     async def run_pod(self, pod: Mapping[str, Any], report: StatusReporter) -> None:
-        """Start a stored pod: namespace, address, init containers in order, then containers.
+        """Start a pod bound to this node: namespace, address, init containers in order, then containers.
 
         Returns once the pod is set up (the containers keep running in the background);
-        reports every status change through ``report``, including the final
+        reports every status change through ``report``, including readiness, the final
         Succeeded/Failed phase and exit codes, and ``activeDeadlineSeconds`` expiry.
         """
 
@@ -91,24 +126,27 @@ class NodeRuntime(Protocol):
     def read_log(self, namespace: str, name: str, container: str) -> bytes:
         """stdout and stderr of a container so far; raises :class:`LogNotFound`."""
 
-    async def sync_network(
-        self,
-        namespaces: Sequence[Mapping[str, Any]],
-        pods: Sequence[Mapping[str, Any]],
-        policies: Sequence[Mapping[str, Any]],
-        services: Sequence[Mapping[str, Any]] | None = None,
-    ) -> None:
-        """Recompile the CNI from every namespace, pod and NetworkPolicy (called on each change).
+    async def sync_network(self, state: NetworkState) -> None:
+        """Recompile this node's CNI from ``state`` (called after each change, on every node).
 
-        ``services`` (optional; None keeps the last ones given) are Service objects whose
-        ClusterIPs the node then routes to endpoint pods, like kube-proxy.
+        Policies are enforced where the traffic is: a pod's egress on its own node, its
+        ingress on its own node. Service ClusterIPs are routed to the ready endpoints of
+        ``state.endpoint_slices``, like kube-proxy; ``state.faults`` apply first.
         """
 
-    async def set_faults(self, faults: list[Fault]) -> None:
-        """Replace the injected faults (an empty list clears them)."""
+
+class NodePool(Protocol):
+    """The machines of one lab: its nodes and the network between them."""
+
+    @property
+    def nodes(self) -> Sequence[NodeRuntime]:
+        """The nodes, the first one being the control-plane node."""
+
+    async def start(self) -> None:
+        """Create every node, the network joining them and the fake external hosts."""
 
     async def shutdown(self) -> None:
-        """Remove everything the node created, and nothing else."""
+        """Remove everything the pool created, and nothing else."""
 
 
 # Optional pod-create admission hook (see lab.admission): the API server calls it for

@@ -11,6 +11,11 @@ rebuilt by undoing the history since then (410 Gone once the history no longer r
 Ownership rule (why it is fast): the store owns every dict handed to it and never
 mutates a stored dict in place; readers get the stored dicts and must not mutate them
 (copy first). Listing 200 pods therefore costs no deep copies.
+
+Two indexes keep the control plane's hot questions cheap at a thousand pods: objects by
+owner uid (garbage collection, "the pods of this ReplicaSet") and listeners, called
+synchronously with every event, through which the controllers learn what changed (like
+informers, without a watch connection each).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]
+Ref = tuple[str, str, str]  # (resource, namespace, name)
 
 HISTORY_LIMIT = 20000  # events kept for watch resume; a few minutes of a busy lab
 WATCH_QUEUE_LIMIT = 100000  # a watcher that falls this far behind is closed (client re-lists)
@@ -103,6 +109,10 @@ class Event:
     previous: Obj | None = None
 
 
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
 def now_rfc3339() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -158,7 +168,9 @@ class Store:
         self._rv = 1
         self._history: collections.deque[Event] = collections.deque(maxlen=HISTORY_LIMIT)
         self._watchers: set[Watcher] = set()
-        self._uids: dict[str, tuple[str, str, str]] = {}
+        self._uids: dict[str, Ref] = {}
+        self._owned: dict[str, set[Ref]] = collections.defaultdict(set)  # owner uid -> dependents
+        self._listeners: list[Callable[[Event], None]] = []
 
     # -- reads ---------------------------------------------------------------------
     @property
@@ -241,6 +253,13 @@ class Store:
                 objects[key] = event.previous
         return objects
 
+    def scan(self, resource: str, namespace: str | None = None) -> builtins.list[Obj]:
+        """Like :meth:`list` without sorting or a predicate: for controllers walking a
+        namespace's pods on every change, where sorting a thousand pods each time adds up."""
+        if namespace is None:
+            return builtins.list(self._objects[resource].values())
+        return [obj for (ns, _), obj in self._objects[resource].items() if ns == namespace]
+
     def by_uid(self, uid: str) -> tuple[str, Obj] | None:
         where = self._uids.get(uid)
         if where is None:
@@ -249,26 +268,44 @@ class Store:
         obj = self._objects[resource].get((ns, name))
         return (resource, obj) if obj is not None else None
 
-    def dependents(self, owner_uid: str) -> builtins.list[tuple[str, Obj]]:  # `list` here is Store.list
-        """Every object listing ``owner_uid`` in its metadata.ownerReferences."""
+    def dependents(self, owner_uid: str, resource: str | None = None) -> builtins.list[tuple[str, Obj]]:
+        """Every object listing ``owner_uid`` in its metadata.ownerReferences (of ``resource``
+        only, if given), sorted by (resource, namespace, name)."""
         found = []
-        for resource, objs in self._objects.items():
-            for obj in objs.values():
-                refs = obj["metadata"].get("ownerReferences") or ()
-                if any(isinstance(r, dict) and r.get("uid") == owner_uid for r in refs):
-                    found.append((resource, obj))
+        for ref in sorted(self._owned.get(owner_uid, ())):
+            if resource is not None and ref[0] != resource:
+                continue
+            obj = self._objects[ref[0]].get((ref[1], ref[2]))
+            if obj is not None:
+                found.append((ref[0], obj))
         return found
 
     def resources(self) -> Iterable[str]:
         return list(self._objects)
 
     # -- writes --------------------------------------------------------------------
+    def _index_owners(self, ref: Ref, old: Obj | None, new: Obj | None) -> None:
+        for obj, add in ((old, False), (new, True)):
+            for owner in (obj or {}).get("metadata", {}).get("ownerReferences") or ():
+                uid = owner.get("uid") if isinstance(owner, dict) else None
+                if not uid:
+                    continue
+                if add:
+                    self._owned[uid].add(ref)
+                else:
+                    deps = self._owned.get(uid)
+                    if deps is not None:
+                        deps.discard(ref)
+                        if not deps:
+                            del self._owned[uid]
+
     def _next_rv(self) -> int:
         self._rv += 1
         return self._rv
 
-    def create(self, resource: str, namespace: str, obj: Obj) -> Obj:
-        """Store a new object, filling uid, resourceVersion, creationTimestamp, generation."""
+    def create(self, resource: str, namespace: str, obj: Obj, *, uid: str | None = None) -> Obj:
+        """Store a new object, filling uid (unless the caller chose one: a Job's selector
+        names it), resourceVersion, creationTimestamp, generation."""
         meta = obj.setdefault("metadata", {})
         name = meta["name"]
         key = (namespace, name)
@@ -277,13 +314,14 @@ class Store:
         rv = self._next_rv()
         if namespace:
             meta["namespace"] = namespace
-        meta["uid"] = str(uuid.uuid4())
+        meta["uid"] = uid or new_uid()
         meta["resourceVersion"] = str(rv)
         meta["creationTimestamp"] = now_rfc3339()
         meta["generation"] = 1
         meta.pop("deletionTimestamp", None)
         self._objects[resource][key] = obj
         self._uids[meta["uid"]] = (resource, namespace, name)
+        self._index_owners((resource, namespace, name), None, obj)
         self._emit(Event(rv, EventType.ADDED, resource, namespace, obj))
         return obj
 
@@ -311,6 +349,7 @@ class Store:
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
         self._objects[resource][(namespace, name)] = obj
+        self._index_owners((resource, namespace, name), old, obj)
         self._emit(Event(rv, EventType.MODIFIED, resource, namespace, obj, old))
         return obj
 
@@ -330,6 +369,7 @@ class Store:
             raise Conflict(name)
         del self._objects[resource][(namespace, name)]
         self._uids.pop(old["metadata"].get("uid", ""), None)
+        self._index_owners((resource, namespace, name), old, None)
         rv = self._next_rv()
         # the DELETED event carries the object at the deletion's resourceVersion (and the
         # object as it was, so a paged list can rebuild the state before the deletion)
@@ -369,8 +409,14 @@ class Store:
         for watcher in list(self._watchers):
             self.unwatch(watcher)
 
+    def listen(self, listener: Callable[[Event], None]) -> None:
+        """Call ``listener(event)`` synchronously after every write (it must not write back)."""
+        self._listeners.append(listener)
+
     def _emit(self, event: Event) -> None:
         self._history.append(event)
+        for listener in self._listeners:
+            listener(event)
         for watcher in list(self._watchers):
             watcher.offer(event)
             if watcher.closed:

@@ -164,43 +164,76 @@ def _openapi(parts: list[str]) -> web.StreamResponse:
 
 
 async def _lab(request: web.Request, parts: list[str], cluster: Cluster) -> web.StreamResponse:
-    """Lab-private endpoints: ``/lab/v1/status``, ``/lab/v1/faults`` and ``/lab/v1/traffic``."""
-    if parts[:2] != ["lab", "v1"] or len(parts) != 3:
+    """Lab-private endpoints: ``/lab/v1/status``, ``/lab/v1/traffic`` and ``/lab/v1/faults`` (``/remove``)."""
+    if parts[:2] != ["lab", "v1"] or len(parts) not in (3, 4):
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
-    what = parts[2]
+    what = "/".join(parts[2:])
     if what == "status" and request.method == "GET":
         return json_response(cluster.summary())
     if what == "traffic" and request.method == "GET":
         return json_response(request.app[TRAFFIC_KEY].to_dict())
-    if what == "faults":
-        if request.method == "GET":
-            return json_response({"faults": [f.to_dict() for f in cluster.faults]})
-        if request.method in ("PUT", "POST", "DELETE"):
-            faults = list(cluster.faults) if request.method == "POST" else []
-            if request.method != "DELETE":
-                try:
-                    body = await request.json()
-                    new = [Fault.from_dict(f) for f in body.get("faults", [])]
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    raise errors.bad_request(f"invalid faults document: {exc}") from None
-                for fault in new:
-                    if (
-                        not 1 <= fault.port <= 65535
-                        or fault.protocol not in ("TCP", "UDP", "SCTP")
-                        or fault.source.count("/") != 1
-                        or fault.destination.count("/") != 1
-                    ):
-                        raise errors.bad_request(
-                            f"invalid fault {fault.to_dict()}: source and destination "
-                            "are namespace/pod, port 1-65535, protocol TCP|UDP|SCTP"
-                        )
+    if what == "faults" and request.method == "GET":
+        return json_response({"faults": [f.to_dict() for f in cluster.faults]})
+    if what == "faults" and request.method == "DELETE":
+        await cluster.set_faults([])
+        return json_response({"faults": []})
+    if what in ("faults", "faults/remove") and request.method in ("PUT", "POST"):
+        given = await _faults_body(request)
 
-                # one fault per (source, destination, port, protocol): the latest wins
-                def key(f: Fault) -> tuple[str, str, int, str]:
-                    return (f.source, f.destination, f.port, f.protocol)
+        def key(f: Fault) -> tuple[str, str, int, str]:  # one fault per (source, destination, port, protocol)
+            return (f.source, f.destination, f.port, f.protocol)
 
-                replaced = {key(f) for f in new}
-                faults = [f for f in faults if key(f) not in replaced] + new
-            await cluster.set_faults(faults)
-            return json_response({"faults": [f.to_dict() for f in cluster.faults]})
+        if what == "faults/remove":
+            in_force = {key(f) for f in cluster.faults}
+            missing = [f for f in given if key(f) not in in_force]
+            if missing:
+                f = missing[0]
+                raise errors.ApiError(
+                    404, "NotFound", f"no fault {f.source} -> {f.destination} {f.port}/{f.protocol} is in force"
+                )
+            gone = {key(f) for f in given}
+            await cluster.set_faults([f for f in cluster.faults if key(f) not in gone])
+        else:
+            for fault in given:
+                _check_endpoints(cluster, fault)
+            replaced = {key(f) for f in given}
+            kept = [f for f in cluster.faults if key(f) not in replaced] if request.method == "POST" else []
+            await cluster.set_faults(kept + given)
+        return json_response({"faults": [f.to_dict() for f in cluster.faults]})
     raise errors.method_not_allowed()
+
+
+async def _faults_body(request: web.Request) -> list[Fault]:
+    try:
+        body = await request.json()
+        given = [Fault.from_dict(f) for f in body.get("faults", [])]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise errors.bad_request(f"invalid faults document: {str(exc)[:200]}") from None
+    for fault in given:
+        if (
+            not 1 <= fault.port <= 65535
+            or fault.protocol not in ("TCP", "UDP", "SCTP")
+            or fault.source.count("/") != 1
+            or fault.destination.count("/") != 1
+        ):
+            raise errors.bad_request(
+                f"invalid fault {str(fault.to_dict())[:300]}: source and destination "
+                "are namespace/pod, port 1-65535, protocol TCP|UDP|SCTP"
+            )
+    return given
+
+
+def _check_endpoints(cluster: Cluster, fault: Fault) -> None:
+    """A fault names pods that exist (a typo would otherwise wait forever, silently)."""
+    for role, ref in (("source", fault.source), ("destination", fault.destination)):
+        namespace, _, name = ref.partition("/")
+        if cluster.store.find("pods", namespace, name) is not None:
+            continue
+        pods = sorted(p["metadata"]["name"] for p in cluster.store.scan("pods", namespace))
+        listed = ", ".join(pods[:10]) + (f" (and {len(pods) - 10} more)" if len(pods) > 10 else "")
+        raise errors.ApiError(
+            404,
+            "NotFound",
+            f"no pod {ref[:200]} (the fault's {role}); "
+            + (f"pods in {namespace[:100]}: {listed}" if pods else f"namespace {namespace[:100]} has no pods"),
+        )

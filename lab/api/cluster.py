@@ -1,9 +1,11 @@
 """What the lab's API does with objects beyond storing them: the control plane's duties.
 
-Defaults, validation, admission, pod lifecycle (the node starts and stops pods and
-reports their status back), ownerReferences garbage collection, namespace deletion,
-Service clusterIP allocation, and keeping the node's CNI in sync with every change to
-namespaces, pods and NetworkPolicies (coalescing bursts into one recompile).
+Defaults (:mod:`lab.api.defaults`), validation, admission, Service clusterIP
+allocation, the ``scale`` subresource, pods on their nodes (:mod:`lab.api.kubelets`),
+deletion with ownerReferences garbage collection (:mod:`lab.api.gc`), namespace
+deletion, keeping every node's CNI in sync (:mod:`lab.api.network_sync`) and the
+controllers (:mod:`lab.controllers`), which talk to this class as controllers talk to
+an API server.
 """
 
 from __future__ import annotations
@@ -14,93 +16,64 @@ import copy
 import ipaddress
 import logging
 import secrets
-import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from lab.api import errors, resources, schema, validation
+from lab.api import defaults, errors, resources, schema, settled, validation, workload_validation
 from lab.api.errors import ApiError
+from lab.api.gc import GarbageCollector
+from lab.api.kubelets import Kubelets
+from lab.api.network_sync import NETWORK_RESOURCES, NetworkSync
 from lab.api.resources import ResourceType
-from lab.runtime import Fault, LogNotFound, NodeRuntime, StatusReporter
-from lab.store import AlreadyExists, Conflict, NotFound, Obj, Store, now_rfc3339
+from lab.runtime import Fault, NodeRuntime, StatusReporter
+from lab.store import AlreadyExists, Conflict, NotFound, Obj, Store, new_uid, now_rfc3339
 
 log = logging.getLogger("lab.api")
 
-NODE_NAME = "krl-node"  # the one node pods are bound to (lab.node.NODE_NAME)
-SYNC_DEBOUNCE_SECONDS = 0.05  # coalesce a burst of changes (kubectl apply of 200 pods)
-STOP_WAIT_SECONDS = 30.0  # how long a delete waits for a pod's start to finish first
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/16")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-# changes to these recompile the node's CNI (services: ClusterIP routing, like kube-proxy)
-NETWORK_RESOURCES = {"namespaces", "pods", "services", resources.NETWORKPOLICIES.key}
-
-
-class NetworkSync:
-    """Calls node.sync_network after changes; at most one run at a time, bursts coalesced."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self._cluster = cluster
-        self._dirty = False
-        self._task: asyncio.Task[None] | None = None
-        self.runs = 0
-
-    def kick(self) -> None:
-        self._dirty = True
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    @property
-    def idle(self) -> bool:
-        return not self._dirty and (self._task is None or self._task.done())
-
-    async def wait_idle(self) -> None:
-        while not self.idle:
-            if self._task is not None:
-                await asyncio.shield(self._task)
-
-    async def _run(self) -> None:
-        while self._dirty:
-            await asyncio.sleep(SYNC_DEBOUNCE_SECONDS)
-            self._dirty = False
-            store = self._cluster.store
-            namespaces, _ = store.list("namespaces")
-            pods, _ = store.list("pods")
-            policies, _ = store.list(resources.NETWORKPOLICIES.key)
-            services, _ = store.list("services")
-            try:
-                await self._cluster.node.sync_network(namespaces, pods, policies, services=services)
-                self.runs += 1
-            except Exception:  # the node logs details; the API must keep serving
-                log.exception("sync_network failed")
+VALIDATORS = {**validation.VALIDATORS, **workload_validation.VALIDATORS}
+# The namespace controller empties a terminating namespace on its next pass, not at once:
+# `kubectl delete -f DIR` sends the DELETEs of the namespace's objects after the namespace's
+# own, and on a cluster they find the objects still there (being deleted), not NotFound.
+NAMESPACE_CONTROLLER_DELAY_SECONDS = 1.0
+_SPEC_FREE = ("namespaces", "configmaps", "secrets", "serviceaccounts", "events")  # no generation to bump
 
 
 class Cluster:
-    """The store plus the node: every API write goes through here."""
+    """The store plus the nodes: every API write goes through here."""
 
-    def __init__(self, store: Store, node: NodeRuntime) -> None:
+    def __init__(self, store: Store, nodes: NodeRuntime | Sequence[NodeRuntime]) -> None:
         self.store = store
-        self.node = node
-        self.network = NetworkSync(self)
+        node_list = [nodes] if not isinstance(nodes, Sequence) else list(nodes)
         self.faults: list[Fault] = []
-        self._pod_tasks: dict[str, asyncio.Task[None]] = {}  # pod uid -> run_pod task
         self._background: set[asyncio.Task[None]] = set()
+        self.network = NetworkSync(store, lambda: node_list, lambda: self.faults)
+        self.kubelets = Kubelets(store, node_list, spawn=self.spawn, on_network_change=self.network.kick)
+        self.gc = GarbageCollector(self)
         self._cluster_ips: set[str] = set()
-        self._deleting: set[str] = set()  # uids of pods being stopped
+        from lab.controllers import ControllerManager  # controllers talk to this class
+
+        self.controllers = ControllerManager(self)
+
+    @property
+    def node(self) -> NodeRuntime:
+        """The first (control-plane) node."""
+        return next(iter(self.kubelets.nodes.values()))
 
     async def start(self) -> None:
+        self.kubelets.register()
         for name in DEFAULT_NAMESPACES:
             if self.store.find("namespaces", "", name) is None:
-                self.store.create(
-                    "namespaces",
-                    "",
-                    self._default("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-                )
+                ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+                self.store.create("namespaces", "", defaults.apply_defaults("namespaces", ns))
                 self.store.create(
                     "serviceaccounts",
                     name,
                     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
                 )
+        self.controllers.start()
         self.network.kick()
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -110,9 +83,11 @@ class Cluster:
         return task
 
     async def close(self) -> None:
-        for task in list(self._background) + list(self._pod_tasks.values()):
+        await self.controllers.stop()
+        tasks = list(self._background) + self.kubelets.tasks()
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._background, *self._pod_tasks.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- decoding and defaults -------------------------------------------------------------
     def decode(self, rt: ResourceType, body: Any, *, field_validation: str = "") -> tuple[Obj, list[str]]:
@@ -141,38 +116,8 @@ class Cluster:
         obj.setdefault("metadata", {})
         return obj, warnings
 
-    def _default(self, key: str, obj: Obj) -> Obj:
-        if key == "pods":
-            _default_pod(obj)
-        elif key == "namespaces":
-            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
-            obj["status"] = {"phase": "Active"}
-            meta = obj["metadata"]
-            if meta.get("labels") is None:
-                meta["labels"] = {}
-            name = meta.get("name")
-            if isinstance(meta["labels"], dict) and isinstance(name, str) and name:
-                meta["labels"]["kubernetes.io/metadata.name"] = name  # a missing name: validation says so
-        elif key == "services":
-            spec = obj.setdefault("spec", {})
-            spec.setdefault("type", "ClusterIP")
-            spec.setdefault("sessionAffinity", "None")
-            for port in spec.get("ports") or ():
-                port.setdefault("protocol", "TCP")
-                port.setdefault("targetPort", port.get("port"))
-            obj.setdefault("status", {"loadBalancer": {}})
-        elif key == resources.NETWORKPOLICIES.key:
-            spec = obj.setdefault("spec", {})
-            if not spec.get("policyTypes"):
-                spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
-            for direction in ("ingress", "egress"):
-                for rule in spec.get(direction) or ():
-                    for port in rule.get("ports") or ():
-                        port.setdefault("protocol", "TCP")
-        return obj
-
     def _validate(self, rt: ResourceType, obj: Obj) -> None:
-        causes = validation.VALIDATORS[rt.key](obj)
+        causes = VALIDATORS[rt.key](obj)
         if causes:
             raise errors.invalid(rt.kind, obj["metadata"].get("name") or "", causes, rt.group)
 
@@ -210,14 +155,20 @@ class Cluster:
             "generation",
             "managedFields",
             "selfLink",
+            "finalizers" if rt.key == "pods" else "",
         ):
             meta.pop(key, None)
-        self._default(rt.key, obj)
+        defaults.apply_defaults(rt.key, obj)
+        uid = new_uid()
+        if rt.key == resources.JOBS.key and isinstance(meta.get("name"), str):
+            meta["uid"] = uid
+            obj = defaults.job_selector(obj)
+            meta = obj["metadata"]
+            meta.pop("uid")
         self._validate(rt, obj)
         if rt.key == "pods":
             obj = await self._admit_pod(obj, namespace, dry_run=dry_run, warnings=warnings)
             obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
-            obj["spec"]["nodeName"] = obj["spec"].get("nodeName") or NODE_NAME
         if self.store.find(rt.key, namespace, meta["name"]) is not None:
             raise errors.already_exists(rt.plural, meta["name"], rt.group)
         if rt.key == "services":
@@ -227,11 +178,11 @@ class Cluster:
                 self._cluster_ips.discard(obj["spec"]["clusterIP"])
             return obj
         try:
-            stored = self.store.create(rt.key, namespace, obj)
+            stored = self.store.create(rt.key, namespace, obj, uid=uid)
         except AlreadyExists:
             raise errors.already_exists(rt.plural, meta["name"], rt.group) from None
-        if rt.key == "pods":
-            self._start_pod(stored)
+        if rt.key == "pods" and stored["spec"].get("nodeName"):
+            self.kubelets.start(stored)
         if rt.key == "namespaces":
             # like the real control plane's service account controller
             self.store.create(
@@ -312,73 +263,17 @@ class Cluster:
                     "InternalError",
                     f"mutating webhook produced an invalid pod: {problems[0].path}: {problems[0].message}",
                 )
-            _default_pod(mutated)
+            defaults.default_pod(mutated)
             self._validate(resources.PODS, mutated)
         return mutated
 
-    # -- pods and the node -------------------------------------------------------------------
-    def _reporter(self, namespace: str, name: str, uid: str) -> StatusReporter:
-        loop = asyncio.get_running_loop()
-        loop_thread = threading.get_ident()
-
-        def report(status: dict[str, Any]) -> None:
-            if threading.get_ident() != loop_thread:
-                # the store is single-threaded: a report from a worker thread hops onto the loop
-                loop.call_soon_threadsafe(report, copy.deepcopy(dict(status)))
-                return
-            current = self.store.find("pods", namespace, name)
-            if current is None or current["metadata"].get("uid") != uid:
-                return
-            old_status = current.get("status") or {}
-            updated = {**current, "status": copy.deepcopy(dict(status))}
-            self.store.replace("pods", namespace, name, updated)
-            if old_status.get("podIP") != status.get("podIP") or old_status.get("phase") != status.get("phase"):
-                self.network.kick()
-
-        return report
-
-    def _start_pod(self, pod: Obj) -> None:
-        meta = pod["metadata"]
-        uid = meta["uid"]
-        report = self._reporter(meta["namespace"], meta["name"], uid)
-
-        async def run() -> None:
-            try:
-                await self.node.run_pod(copy.deepcopy(pod), report)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.exception("run_pod %s/%s failed", meta["namespace"], meta["name"])
-                report(
-                    {
-                        "phase": "Failed",
-                        "reason": "LabNodeError",
-                        "message": str(exc)[:1000],
-                        "startTime": now_rfc3339(),
-                    }
-                )
-
-        self._pod_tasks[uid] = self.spawn(run())
-
-    async def _stop_pod(self, pod: Obj) -> None:
-        meta = pod["metadata"]
-        task = self._pod_tasks.pop(meta.get("uid", ""), None)
-        if task is not None and not task.done():
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(task), STOP_WAIT_SECONDS)
-        try:
-            await self.node.stop_pod(meta["namespace"], meta["name"])
-        except Exception:
-            log.exception("stop_pod %s/%s failed", meta["namespace"], meta["name"])
+    # -- pods and their nodes ----------------------------------------------------------------
+    def bind(self, pod: Obj, node_name: str) -> Obj:
+        """The scheduler's binding: the pod goes to ``node_name`` and starts there."""
+        return self.kubelets.bind(pod, node_name)
 
     def read_log(self, pod: Obj, container: str) -> bytes:
-        meta = pod["metadata"]
-        try:
-            return self.node.read_log(meta["namespace"], meta["name"], container)
-        except LogNotFound:
-            raise errors.bad_request(
-                f'container "{container}" in pod "{meta["name"]}" is waiting to start: ContainerCreating'
-            ) from None
+        return self.kubelets.read_log(pod, container)
 
     # -- update ------------------------------------------------------------------------------
     async def update(
@@ -414,7 +309,7 @@ class Cluster:
             old_eph = old["spec"].get("ephemeralContainers") or []
             want = [copy.deepcopy(c) for c in (obj.get("spec") or {}).get("ephemeralContainers") or []]
             for c in want:
-                _default_container(c, ephemeral=True)
+                defaults.default_container(c, ephemeral=True)
             causes = validation.ephemeral_update_causes(old_eph, want)
             if causes:
                 raise errors.invalid("Pod", name, causes)
@@ -424,57 +319,104 @@ class Cluster:
             new = {**old, "spec": {**old["spec"], "ephemeralContainers": old_eph + new_eph}}
             self._validate(rt, new)
         else:
-            if "status" in old:
-                obj["status"] = old["status"]
-            else:
-                obj.pop("status", None)
-            if rt.key == "namespaces":
-                obj["spec"] = old.get("spec")
-            self._default(rt.key, obj) if rt.key != "namespaces" else _keep_ns_label(obj)
-            if rt.key == "namespaces":
-                obj["status"] = old.get("status")
-            if rt.key == "pods":
-                obj["spec"].setdefault("nodeName", old["spec"].get("nodeName"))
-                old_spec = dict(old["spec"].items())
-                causes = validation.pod_update_causes(old_spec, obj["spec"])
-                causes = causes or validation.pod_causes(obj)
-                if causes:
-                    raise errors.invalid("Pod", name, causes)
-            else:
-                self._validate(rt, obj)
-            if rt.key == "services":
-                old_ip = old["spec"].get("clusterIP")
-                if obj["spec"].get("clusterIP") in (None, "", old_ip):
-                    obj["spec"]["clusterIP"] = old_ip
-                    if old_ip:
-                        obj["spec"]["clusterIPs"] = old["spec"].get("clusterIPs", [old_ip])
-                else:
-                    raise errors.invalid(
-                        "Service", name, [errors.Cause("spec.clusterIPs[0]", "Invalid value: field is immutable")]
-                    )
-            new = obj
+            new = self._updated_object(rt, name, old, obj)
         if dry_run:
             return new
-        bump = subresource == "" and rt.key not in ("namespaces", "configmaps") and new.get("spec") != old.get("spec")
+        bump = subresource == "" and rt.key not in _SPEC_FREE and new.get("spec") != old.get("spec")
         try:
             stored = self.store.replace(rt.key, namespace, name, new, expected_rv=expected_rv, bump_generation=bump)
         except Conflict:
             raise errors.conflict(rt.plural, name, rt.group) from None
         if rt.key == "pods" and new_eph:
-            report = self._reporter(namespace, name, stored["metadata"]["uid"])
+            report = self.kubelets.reporter(namespace, name, stored["metadata"]["uid"])
             for container in new_eph:
-                self.spawn(self._add_ephemeral(stored, container, report))
+                self.spawn(self.kubelets.add_ephemeral(stored, container, report))
         if rt.key in NETWORK_RESOURCES and (
             rt.key != "pods" or old["metadata"].get("labels") != stored["metadata"].get("labels")
         ):
             self.network.kick()
         return stored
 
-    async def _add_ephemeral(self, pod: Obj, container: dict[str, Any], report: StatusReporter) -> None:
+    def _updated_object(self, rt: ResourceType, name: str, old: Obj, obj: Obj) -> Obj:
+        """A whole-object update (PUT, PATCH): status kept, defaults, validation, immutables."""
+        if "status" in old:
+            obj["status"] = old["status"]
+        else:
+            obj.pop("status", None)
+        if old["metadata"].get("finalizers") and "finalizers" not in obj["metadata"]:
+            obj["metadata"]["finalizers"] = old["metadata"]["finalizers"]
+        if rt.key == "namespaces":
+            obj["spec"] = old.get("spec")
+            defaults.keep_namespace_label(obj)
+            obj["status"] = old.get("status")
+        else:
+            defaults.apply_defaults(rt.key, obj)
+        if rt.key == "pods":
+            obj["spec"].setdefault("nodeName", old["spec"].get("nodeName"))
+            causes = validation.pod_update_causes(dict(old["spec"].items()), obj["spec"])
+            causes = causes or validation.pod_causes(obj)
+            if causes:
+                raise errors.invalid("Pod", name, causes)
+            return obj
+        if rt.key == resources.JOBS.key:
+            obj = defaults.job_selector(obj) if not (old.get("spec") or {}).get("manualSelector") else obj
+        self._validate(rt, obj)
+        causes = workload_validation.update_causes(rt.key, old, obj)
+        if causes:
+            raise errors.invalid(rt.kind, name, causes, rt.group)
+        if rt.key == "services":
+            old_ip = old["spec"].get("clusterIP")
+            if obj["spec"].get("clusterIP") in (None, "", old_ip):
+                obj["spec"]["clusterIP"] = old_ip
+                if old_ip:
+                    obj["spec"]["clusterIPs"] = old["spec"].get("clusterIPs", [old_ip])
+            else:
+                raise errors.invalid(
+                    "Service", name, [errors.Cause("spec.clusterIPs[0]", "Invalid value: field is immutable")]
+                )
+        return obj
+
+    # -- scale subresource ---------------------------------------------------------------------
+    def get_scale(self, rt: ResourceType, namespace: str, name: str) -> Obj:
+        obj = self.store.find(rt.key, namespace, name)
+        if obj is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        return scale_of(rt, obj)
+
+    async def update_scale(self, rt: ResourceType, namespace: str, name: str, scale: Any, *, dry_run: bool) -> Obj:
+        """``spec.replicas`` from a Scale object (``kubectl scale``), answered with the new Scale."""
+        obj = self.store.find(rt.key, namespace, name)
+        if obj is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        replicas = ((scale or {}).get("spec") or {}).get("replicas") if isinstance(scale, dict) else None
+        if isinstance(replicas, bool) or not isinstance(replicas, int):
+            raise errors.bad_request("Scale: spec.replicas must be an integer")
+        if replicas > workload_validation.MAX_WORKLOAD_PODS:
+            limit = workload_validation.MAX_WORKLOAD_PODS
+            raise errors.invalid(
+                "Scale",
+                name,
+                [errors.Cause("spec.replicas", f"Invalid value: {replicas}: the kubereach lab runs at most {limit}")],
+                "autoscaling",
+            )
+        if replicas < 0:
+            raise errors.invalid(
+                "Scale",
+                name,
+                [errors.Cause("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")],
+                "autoscaling",
+            )
+        expected = ((scale.get("metadata") or {}).get("resourceVersion")) or None
+        new = {**obj, "spec": {**obj["spec"], "replicas": replicas}}
+        if dry_run:
+            return scale_of(rt, new)
         try:
-            await self.node.add_ephemeral_container(pod, container, report)
-        except Exception:
-            log.exception("add_ephemeral_container %s failed", container.get("name"))
+            stored = self.store.replace(
+                rt.key, namespace, name, new, expected_rv=expected, bump_generation=new["spec"] != obj["spec"]
+            )
+        except Conflict:
+            raise errors.conflict(rt.plural, name, rt.group) from None
+        return scale_of(rt, stored)
 
     # -- delete ------------------------------------------------------------------------------
     async def delete(
@@ -512,88 +454,12 @@ class Cluster:
             return obj
         if rt.key == "namespaces":
             return self._delete_namespace(obj)
-        if propagation == "Foreground":
-            for dep_key, dep in self.store.dependents(obj["metadata"]["uid"]):
-                await self._delete_dependent(dep_key, dep, "Foreground")
-        return await self._delete_one(rt.key, obj, propagation)
+        return await self.gc.delete(rt.key, obj, propagation)
 
-    async def _delete_one(self, key: str, obj: Obj, propagation: str) -> Obj:
-        meta = obj["metadata"]
-        if key == "pods":
-            if meta.get("uid") in self._deleting:
-                return obj  # another request is already stopping this pod
-            self._deleting.add(meta.get("uid"))
-            try:
-                return await self._delete_pod(obj, propagation)
-            finally:
-                self._deleting.discard(meta.get("uid"))
-        return self._remove(key, obj, propagation)
-
-    async def _delete_pod(self, obj: Obj, propagation: str) -> Obj:
-        """Mark the pod terminating (watchers see it), have the node stop it, then remove it."""
-        meta = obj["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
-        marked = {**obj, "metadata": {**meta, "deletionTimestamp": now_rfc3339(), "deletionGracePeriodSeconds": 0}}
-        try:
-            self.store.replace("pods", namespace, name, marked)
-        except NotFound:
-            return obj
-        await self._stop_pod(obj)
-        return self._remove("pods", obj, propagation)
-
-    def _remove(self, key: str, obj: Obj, propagation: str) -> Obj:
-        meta = obj["metadata"]
-        namespace, name = meta.get("namespace", ""), meta["name"]
-        if key == "services" and obj.get("spec", {}).get("clusterIP"):
-            self._cluster_ips.discard(obj["spec"]["clusterIP"])
-        try:
-            gone = self.store.delete(key, namespace, name)
-        except NotFound:
-            return obj
-        if key in NETWORK_RESOURCES:
-            self.network.kick()
-        self._collect(gone["metadata"]["uid"], propagation)
-        return gone
-
-    def _collect(self, owner_uid: str, propagation: str) -> None:
-        """Garbage collection: dependents of a deleted owner, as the policy says."""
-        dependents = self.store.dependents(owner_uid)
-        if not dependents:
-            return
-        if propagation == "Orphan":
-            for key, dep in dependents:
-                meta = dep["metadata"]
-                refs = [r for r in meta.get("ownerReferences") or () if r.get("uid") != owner_uid]
-                self.store.replace(
-                    key, meta.get("namespace", ""), meta["name"], {**dep, "metadata": {**meta, "ownerReferences": refs}}
-                )
-            return
-        for key, dep in dependents:
-            self.spawn(self._delete_dependent(key, dep, "Background"))
-
-    async def _delete_dependent(self, key: str, dep: Obj, propagation: str) -> None:
-        meta = dep["metadata"]
-        current = self.store.find(key, meta.get("namespace", ""), meta["name"])
-        if current is None or current["metadata"]["uid"] != meta["uid"]:
-            return
-        # an object with another owner still alive survives, minus the dangling references
-        live = [
-            r
-            for r in current["metadata"].get("ownerReferences") or ()
-            if self.store.by_uid(r.get("uid", "")) is not None
-        ]
-        if live:
-            self.store.replace(
-                key,
-                meta.get("namespace", ""),
-                meta["name"],
-                {**current, "metadata": {**current["metadata"], "ownerReferences": live}},
-            )
-            return
-        if propagation == "Foreground":
-            for dep_key, sub in self.store.dependents(meta["uid"]):
-                await self._delete_dependent(dep_key, sub, "Foreground")
-        await self._delete_one(key, current, propagation)
+    def delete_soon(self, rt: ResourceType, obj: Obj, *, propagation: str = "Background") -> None:
+        """Start deleting ``obj`` and return at once (what a controller's DELETE amounts to:
+        a pod is marked terminating now, its node stops it in the background)."""
+        self.gc.delete_soon(rt.key, obj, propagation)
 
     def _delete_namespace(self, ns: Obj) -> Obj:
         name = ns["metadata"]["name"]
@@ -608,13 +474,12 @@ class Cluster:
         self.network.kick()
 
         async def finish() -> None:
-            for rt in resources.RESOURCES:
+            await asyncio.sleep(NAMESPACE_CONTROLLER_DELAY_SECONDS)
+            for rt in resources.DELETION_ORDER:
                 if not rt.namespaced:
                     continue
                 items, _ = self.store.list(rt.key, name)
-                await asyncio.gather(
-                    *(self._delete_one(rt.key, o, "Background") for o in items), return_exceptions=True
-                )
+                await asyncio.gather(*(self.gc.delete(rt.key, o, "Background") for o in items), return_exceptions=True)
             with contextlib.suppress(NotFound):
                 self.store.delete("namespaces", "", name)
             self.network.kick()
@@ -624,8 +489,10 @@ class Cluster:
 
     # -- faults ------------------------------------------------------------------------------
     async def set_faults(self, faults: list[Fault]) -> None:
-        await self.node.set_faults(list(faults))
+        """Replace the faults in force; returns once every node loaded them."""
         self.faults = list(faults)
+        self.network.kick()
+        await self.network.wait_idle()
 
     # -- status for `lab status` and `lab up` --------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -636,55 +503,57 @@ class Cluster:
             phases[phase] = phases.get(phase, 0) + 1
         namespaces, _ = self.store.list("namespaces")
         policies, _ = self.store.list(resources.NETWORKPOLICIES.key)
+        workloads = [
+            (rt.kind, obj)
+            for rt in (
+                resources.DEPLOYMENTS,
+                resources.STATEFULSETS,
+                resources.DAEMONSETS,
+                resources.REPLICASETS,
+                resources.REPLICATIONCONTROLLERS,
+            )
+            for obj in self.store.scan(rt.key)
+        ]
+        coming, stuck, running = settled.waiting(pods, workloads)
         return {
             "pods": len(pods),
             "phases": phases,
             "namespaces": len(namespaces),
             "networkPolicies": len(policies),
-            "networkSynced": self.network.idle,
+            "nodes": [
+                {"name": n.info.name, "internalIP": n.info.internal_ip, "podCIDR": n.info.pod_cidr}
+                for n in self.kubelets.nodes.values()
+            ],
+            "networkSynced": self.network.idle and self.controllers.idle,
+            "controllersIdle": self.controllers.idle,
+            "podsRunning": running,
+            "waiting": coming[:50],
+            "waitingCount": len(coming),
+            "stuck": stuck[:50],
+            "stuckCount": len(stuck),
             "networkSyncs": self.network.runs,
             "faults": [f.to_dict() for f in self.faults],
         }
 
 
-def _keep_ns_label(ns: Obj) -> None:
-    labels = ns["metadata"].setdefault("labels", {})
-    labels["kubernetes.io/metadata.name"] = ns["metadata"]["name"]
+def scale_of(rt: ResourceType, obj: Obj) -> Obj:
+    """The ``autoscaling/v1`` Scale of a scalable object (what ``kubectl scale`` reads)."""
+    from lab.api.selectors import selector_string
+
+    meta = obj["metadata"]
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    selector = spec.get("selector") or {}
+    if rt.key == "replicationcontrollers":
+        selector = {"matchLabels": selector}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta
+        },
+        "spec": {"replicas": spec.get("replicas", 1)},
+        "status": {"replicas": status.get("replicas", 0), "selector": selector_string(selector)},
+    }
 
 
-def _default_container(c: dict[str, Any], *, ephemeral: bool = False) -> None:
-    c.setdefault("terminationMessagePath", "/dev/termination-log")
-    c.setdefault("terminationMessagePolicy", "File")
-    image = str(c.get("image", ""))
-    tag = image.rsplit("/", 1)[-1]
-    c.setdefault("imagePullPolicy", "Always" if ":" not in tag or tag.endswith(":latest") else "IfNotPresent")
-    if not ephemeral:
-        c.setdefault("resources", {})
-        for port in c.get("ports") or ():
-            port.setdefault("protocol", "TCP")
-
-
-def _default_pod(pod: Obj) -> None:
-    spec = pod.setdefault("spec", {})
-    if not isinstance(spec, dict):
-        return
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("securityContext", {})
-    spec.setdefault("enableServiceLinks", True)
-    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    spec.setdefault("priority", 0)
-    if spec.get("serviceAccountName") or spec.get("serviceAccount"):
-        spec.setdefault("serviceAccountName", spec.get("serviceAccount"))
-        spec.setdefault("serviceAccount", spec.get("serviceAccountName"))
-    else:
-        spec["serviceAccountName"] = spec["serviceAccount"] = "default"
-    for field_name in ("initContainers", "containers"):
-        for c in spec.get(field_name) or ():
-            if isinstance(c, dict):
-                _default_container(c)
-    for c in spec.get("ephemeralContainers") or ():
-        if isinstance(c, dict):
-            _default_container(c, ephemeral=True)
+__all__ = ["Cluster", "StatusReporter", "scale_of"]

@@ -82,14 +82,16 @@ def resource_list(group: str, version: str) -> dict[str, Any] | None:
             entry["categories"] = list(rt.categories)
         out.append(entry)
         for sub, (verbs, kind) in SUBRESOURCES.get(rt.key, {}).items():
-            out.append(
-                {
-                    "name": f"{rt.plural}/{sub}",
-                    "singularName": "",
-                    "namespaced": rt.namespaced,
-                    "kind": kind,
-                    "verbs": list(verbs),
-                }
-            )
+            sub_entry: dict[str, Any] = {
+                "name": f"{rt.plural}/{sub}",
+                "singularName": "",
+                "namespaced": rt.namespaced,
+                "kind": kind or rt.kind,
+                "verbs": list(verbs),
+            }
+            if kind:  # another group's kind (scale: autoscaling/v1 Scale), as the real server says
+                group_, version_, kind_ = kind.split("/")
+                sub_entry.update(group=group_, version=version_, kind=kind_)
+            out.append(sub_entry)
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}

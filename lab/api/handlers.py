@@ -132,6 +132,8 @@ class ResourceHandlers:
                 if method != "GET":
                     raise errors.method_not_allowed()
                 return await self.log(request, ns, name)
+            if subresource == "scale":
+                return await self.scale(request, rt, ns, name)
         if method == "GET":
             obj = self._get(rt, ns, name)
             if not subresource and tables.wants_table(request.headers.get("Accept", "")):
@@ -271,9 +273,32 @@ class ResourceHandlers:
     # -- writes --------------------------------------------------------------------------
     async def create(self, request: web.Request, rt: ResourceType, namespace: str) -> web.Response:
         body = await read_body(request)
+        if isinstance(body, dict) and protobuf.FROM_OWNER in body:
+            body = self._job_from_cronjob(body, namespace)
         obj, warnings = self.cluster.decode(rt, body, field_validation=request.query.get("fieldValidation", ""))
         created = await self.cluster.create(rt, namespace, obj, dry_run=_dry_run(request), warnings=warnings)
         return json_response(created, 201, warnings)
+
+    def _job_from_cronjob(self, body: dict[str, Any], namespace: str) -> dict[str, Any]:
+        """A protobuf Job from ``kubectl create job --from=cronjob/X``: its spec is X's job
+        template (see :data:`lab.api.protobuf.FROM_OWNER`)."""
+        wanted = body.pop(protobuf.FROM_OWNER)
+        for ref in (body.get("metadata") or {}).get("ownerReferences") or ():
+            if ref.get("kind") != "CronJob":
+                continue
+            owner = self.store.find("cronjobs.batch", namespace, ref.get("name", ""))
+            if owner is None or owner["metadata"]["uid"] != ref.get("uid"):
+                continue
+            job_spec = ((owner.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}
+            containers = ((job_spec.get("template") or {}).get("spec") or {}).get("containers") or []
+            if protobuf.container_fingerprint(containers) == wanted:
+                return {**body, "spec": copy.deepcopy(job_spec)}
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            "the lab reads a protobuf Job only as kubectl create job --from=cronjob/NAME sends it; "
+            "send JSON (kubectl create -f / apply -f)",
+        )
 
     async def replace(
         self, request: web.Request, rt: ResourceType, ns: str, name: str, subresource: str
@@ -321,6 +346,32 @@ class ResourceHandlers:
         obj, warnings = self.cluster.decode(rt, patched, field_validation=request.query.get("fieldValidation", ""))
         updated = await self.cluster.update(rt, ns, name, obj, subresource=subresource, dry_run=_dry_run(request))
         return json_response(updated, 200, warnings)
+
+    async def scale(self, request: web.Request, rt: ResourceType, ns: str, name: str) -> web.Response:
+        """The ``scale`` subresource: an ``autoscaling/v1`` Scale in and out (``kubectl scale``)."""
+        if request.method == "GET":
+            return json_response(self.cluster.get_scale(rt, ns, name))
+        if request.method not in ("PUT", "PATCH"):
+            raise errors.method_not_allowed()
+        body = await read_body(request)
+        if request.method == "PATCH":
+            current = self.cluster.get_scale(rt, ns, name)
+            try:
+                if request.content_type == "application/json-patch+json":
+                    body = patches.json_patch(current, body)
+                elif request.content_type in (
+                    "application/merge-patch+json",
+                    "application/strategic-merge-patch+json",
+                ) and isinstance(body, dict):
+                    body = patches.merge_patch(current, body)
+                else:
+                    raise errors.unsupported_media_type(request.content_type)
+            except patches.PatchError as exc:
+                raise ApiError(422, "Invalid", f"the patch could not be applied: {exc}") from None
+            if isinstance(body, dict) and isinstance(body.get("metadata"), dict):
+                body["metadata"].pop("resourceVersion", None)  # a patch is never stale
+        scaled = await self.cluster.update_scale(rt, ns, name, body, dry_run=_dry_run(request))
+        return json_response(scaled)
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         options: dict[str, Any] = {}

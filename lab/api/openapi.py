@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from lab.api import schema
-from lab.api.resources import BY_GROUP_VERSION, ResourceType
+from lab.api.resources import BY_GROUP_VERSION, SCALABLE, SUBRESOURCES, ResourceType
 
 _EXTRA_MODELS = ("V1Status", "V1DeleteOptions")
 
@@ -106,14 +106,17 @@ def _paths(rt: ResourceType) -> dict[str, Any]:
             "parameters": name + scope,
         },
     }
+    for sub, (_, other_kind) in SUBRESOURCES.get(rt.key, {}).items():
+        if sub == "log":
+            continue
+        model = "V1" + other_kind.rsplit("/", 1)[1] if other_kind else rt.model
+        paths[f"{item}/{sub}"] = {
+            "get": _operation(rt, "get", "read", model, []),
+            "put": _operation(rt, "put", "replace", model, writes, body=True),
+            "patch": _operation(rt, "patch", "patch", model, writes, body=True, patch=True),
+            "parameters": name + scope,
+        }
     if rt.key == "pods":
-        for sub in ("status", "ephemeralcontainers"):
-            paths[f"{item}/{sub}"] = {
-                "get": _operation(rt, "get", "read", rt.model, []),
-                "put": _operation(rt, "put", "replace", rt.model, writes, body=True),
-                "patch": _operation(rt, "patch", "patch", rt.model, writes, body=True, patch=True),
-                "parameters": name + scope,
-            }
         paths[f"{item}/log"] = {
             "get": {
                 "operationId": "readPodLog",
@@ -145,6 +148,9 @@ def group_version_document(group: str, version: str) -> bytes | None:
     for rt in types.values():
         paths.update(_paths(rt))
         roots += [rt.model, rt.list_model]
+        if rt.key in SCALABLE:
+            roots.append("V1Scale")
+            gvk["V1Scale"] = ("autoscaling", "v1", "Scale")
         gvk[rt.model] = (rt.group, rt.version, rt.kind)
         gvk[rt.list_model] = (rt.group, rt.version, rt.kind + "List")
     gvk["V1Status"] = ("", "v1", "Status")

@@ -1,9 +1,10 @@
 """Just enough Kubernetes protobuf to read what ``kubectl create <generator>`` sends.
 
 kubectl's typed clients (``kubectl create namespace``, ``create configmap``,
-``create serviceaccount``) send ``application/vnd.kubernetes.protobuf`` bodies and do
-not fall back to JSON. The lab decodes those few kinds into the JSON shape it stores;
-any other protobuf body is a 415 naming the kind. Field numbers are those of
+``create serviceaccount``, ``create job --from=cronjob/...``) send
+``application/vnd.kubernetes.protobuf`` bodies and do not fall back to JSON. The lab
+decodes those few kinds into the JSON shape it stores; any other protobuf body is a 415
+naming the kind. Field numbers are those of
 k8s.io/api's generated.proto.
 """
 
@@ -156,7 +157,70 @@ def _serviceaccount(raw: bytes) -> dict[str, Any]:
     return obj
 
 
-DECODERS = {("v1", "Namespace"): _namespace, ("v1", "ConfigMap"): _configmap, ("v1", "ServiceAccount"): _serviceaccount}
+# A Job from ``kubectl create job NAME --from=cronjob/CRON`` is the CronJob's job template
+# under new metadata. Decoding a whole PodSpec from protobuf is beyond this module, so a
+# Job is decoded to its metadata plus the name, image, command and args of each
+# container (JobSpec.template 6 -> PodTemplateSpec.spec 2 -> PodSpec.containers 2 ->
+# Container name 1, image 2, command 3, args 4), under :data:`FROM_OWNER`; the API then
+# takes the spec from the CronJob the Job names as its owner, and only if those
+# containers are the CronJob's (anything else is refused as before).
+FROM_OWNER = "$fromOwnerTemplate"
+
+
+def _containers_of_job(raw_spec: bytes) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for n, _, template in fields(raw_spec):
+        if n != 6:
+            continue
+        for m, _, pod_spec in fields(template):
+            if m != 2:
+                continue
+            for k, _, container in fields(pod_spec):
+                if k != 2:
+                    continue
+                c: dict[str, Any] = {"name": "", "image": "", "command": [], "args": []}
+                for f, _, v in fields(container):
+                    if f == 1:
+                        c["name"] = _str(v)
+                    elif f == 2:
+                        c["image"] = _str(v)
+                    elif f == 3:
+                        c["command"].append(_str(v))
+                    elif f == 4:
+                        c["args"].append(_str(v))
+                out.append(c)
+    return out
+
+
+def _job(raw: bytes) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for n, _, v in fields(raw):
+        if n == 1:
+            obj["metadata"] = object_meta(v)
+        elif n == 2:
+            obj[FROM_OWNER] = _containers_of_job(v)
+    return obj
+
+
+def container_fingerprint(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What :data:`FROM_OWNER` holds, from a JSON pod spec's containers (to compare)."""
+    return [
+        {
+            "name": str(c.get("name") or ""),
+            "image": str(c.get("image") or ""),
+            "command": [str(a) for a in c.get("command") or ()],
+            "args": [str(a) for a in c.get("args") or ()],
+        }
+        for c in containers
+    ]
+
+
+DECODERS = {
+    ("v1", "Namespace"): _namespace,
+    ("v1", "ConfigMap"): _configmap,
+    ("v1", "ServiceAccount"): _serviceaccount,
+    ("batch/v1", "Job"): _job,
+}
 
 
 def decode(body: bytes) -> dict[str, Any]:

@@ -84,16 +84,73 @@ VALIDATING_WEBHOOKS = ResourceType(
     categories=("api-extensions",),
 )
 
+SECRETS = ResourceType("", "v1", "Secret", "secrets", True, "V1Secret")
+NODES = ResourceType("", "v1", "Node", "nodes", False, "V1Node", ("no",), ("get", "list", "patch", "update", "watch"))
+ENDPOINTS = ResourceType("", "v1", "Endpoints", "endpoints", True, "V1Endpoints", ("ep",))
+REPLICATIONCONTROLLERS = ResourceType(
+    "",
+    "v1",
+    "ReplicationController",
+    "replicationcontrollers",
+    True,
+    "V1ReplicationController",
+    ("rc",),
+    categories=("all",),
+)
+DEPLOYMENTS = ResourceType(
+    "apps", "v1", "Deployment", "deployments", True, "V1Deployment", ("deploy",), categories=("all",)
+)
+REPLICASETS = ResourceType(
+    "apps", "v1", "ReplicaSet", "replicasets", True, "V1ReplicaSet", ("rs",), categories=("all",)
+)
+STATEFULSETS = ResourceType(
+    "apps", "v1", "StatefulSet", "statefulsets", True, "V1StatefulSet", ("sts",), categories=("all",)
+)
+DAEMONSETS = ResourceType("apps", "v1", "DaemonSet", "daemonsets", True, "V1DaemonSet", ("ds",), categories=("all",))
+CONTROLLERREVISIONS = ResourceType(
+    "apps", "v1", "ControllerRevision", "controllerrevisions", True, "V1ControllerRevision"
+)
+JOBS = ResourceType("batch", "v1", "Job", "jobs", True, "V1Job", categories=("all",))
+CRONJOBS = ResourceType("batch", "v1", "CronJob", "cronjobs", True, "V1CronJob", ("cj",), categories=("all",))
+ENDPOINTSLICES = ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True, "V1EndpointSlice")
+
 RESOURCES: tuple[ResourceType, ...] = (
     NAMESPACES,
+    NODES,
     PODS,
     SERVICES,
+    ENDPOINTS,
     CONFIGMAPS,
+    SECRETS,
     SERVICEACCOUNTS,
     EVENTS,
+    REPLICATIONCONTROLLERS,
+    DEPLOYMENTS,
+    REPLICASETS,
+    STATEFULSETS,
+    DAEMONSETS,
+    CONTROLLERREVISIONS,
+    JOBS,
+    CRONJOBS,
+    ENDPOINTSLICES,
     NETWORKPOLICIES,
     MUTATING_WEBHOOKS,
     VALIDATING_WEBHOOKS,
+)
+# Workloads first: deleting a namespace removes its controllers before their pods, so no
+# controller recreates what the namespace deletion just removed.
+DELETION_ORDER: tuple[ResourceType, ...] = (
+    CRONJOBS,
+    JOBS,
+    DEPLOYMENTS,
+    STATEFULSETS,
+    DAEMONSETS,
+    REPLICASETS,
+    REPLICATIONCONTROLLERS,
+) + tuple(
+    r
+    for r in RESOURCES
+    if r not in (CRONJOBS, JOBS, DEPLOYMENTS, STATEFULSETS, DAEMONSETS, REPLICASETS, REPLICATIONCONTROLLERS)
 )
 
 # (group, version) -> {plural: ResourceType}
@@ -102,16 +159,29 @@ for _r in RESOURCES:
     BY_GROUP_VERSION.setdefault((_r.group, _r.version), {})[_r.plural] = _r
 BY_KIND: dict[tuple[str, str], ResourceType] = {(r.api_version, r.kind): r for r in RESOURCES}
 
-# subresources served, per resource key: name -> (verbs, kind of the body)
+_STATUS = (("get", "patch", "update"), "")
+_SCALE = (("get", "patch", "update"), "autoscaling/v1/Scale")
+
+# subresources served, per resource key: name -> (verbs, kind of the body: "" for the
+# resource's own kind, "group/version/Kind" for another one, as discovery says it)
 SUBRESOURCES: dict[str, dict[str, tuple[tuple[str, ...], str]]] = {
     "pods": {
-        "status": (("get", "patch", "update"), "Pod"),
-        "log": (("get",), "Pod"),
-        "ephemeralcontainers": (("get", "patch", "update"), "Pod"),
+        "status": _STATUS,
+        "log": (("get",), ""),
+        "ephemeralcontainers": (("get", "patch", "update"), ""),
     },
-    "namespaces": {"status": (("get", "patch", "update"), "Namespace")},
-    "services": {"status": (("get", "patch", "update"), "Service")},
+    "namespaces": {"status": _STATUS},
+    "services": {"status": _STATUS},
+    "nodes": {"status": _STATUS},
+    "replicationcontrollers": {"status": _STATUS, "scale": _SCALE},
+    DEPLOYMENTS.key: {"status": _STATUS, "scale": _SCALE},
+    REPLICASETS.key: {"status": _STATUS, "scale": _SCALE},
+    STATEFULSETS.key: {"status": _STATUS, "scale": _SCALE},
+    DAEMONSETS.key: {"status": _STATUS},
+    JOBS.key: {"status": _STATUS},
+    CRONJOBS.key: {"status": _STATUS},
 }
+SCALABLE = frozenset(k for k, subs in SUBRESOURCES.items() if "scale" in subs)
 
 
 def lookup(group: str, version: str, plural: str) -> ResourceType | None:

@@ -43,6 +43,12 @@ _META = {
     "WatchEvent",
 }
 _NETWORKING = re.compile(r"^(NetworkPolicy\w*|IPBlock)$")
+_APPS = re.compile(
+    r"^(Deployment\w*|ReplicaSet\w*|StatefulSet\w*|DaemonSet\w*|ControllerRevision\w*|RollingUpdate\w*)$"
+)
+_BATCH = re.compile(r"^(Job\w*|CronJob\w*|PodFailurePolicy\w*|SuccessPolicy\w*|UncountedTerminatedPods)$")
+_DISCOVERY = re.compile(r"^(EndpointSlice\w*|Endpoint|EndpointConditions|EndpointHints|ForZone|ForNode)$")
+_AUTOSCALING = re.compile(r"^Scale(Spec|Status)?$")
 _ADMISSION = re.compile(
     r"^(MutatingWebhook\w*|ValidatingWebhook\w*|RuleWithOperations|MatchCondition|"
     r"AdmissionregistrationV1\w+)$"
@@ -57,6 +63,8 @@ def definition_name(model: str) -> str:
         return "io.k8s.api.admissionregistration.v1." + model[len("AdmissionregistrationV1") :]
     if model.startswith("CoreV1"):
         return "io.k8s.api.core.v1." + model[len("CoreV1") :]
+    if model.startswith("DiscoveryV1"):
+        return "io.k8s.api.discovery.v1." + model[len("DiscoveryV1") :]
     bare = model[2:] if model.startswith("V1") else model
     if bare in _META:
         return "io.k8s.apimachinery.pkg.apis.meta.v1." + bare
@@ -64,6 +72,14 @@ def definition_name(model: str) -> str:
         return "io.k8s.api.networking.v1." + bare
     if _ADMISSION.match(bare):
         return "io.k8s.api.admissionregistration.v1." + bare
+    for pattern, group in (
+        (_APPS, "apps"),
+        (_BATCH, "batch"),
+        (_DISCOVERY, "discovery"),
+        (_AUTOSCALING, "autoscaling"),
+    ):
+        if pattern.match(bare):
+            return f"io.k8s.api.{group}.v1.{bare}"
     return "io.k8s.api.core.v1." + bare
 
 

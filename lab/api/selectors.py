@@ -163,3 +163,22 @@ def match_label_selector(selector: Mapping[str, Any] | None, labels: Mapping[str
         if not ok:
             return False
     return True
+
+
+def selector_string(selector: Mapping[str, Any] | None) -> str:
+    """A metav1.LabelSelector as the query-string form (``app=web,tier in (a,b)``), as a
+    Scale's ``status.selector`` and ``kubectl get -o wide``'s SELECTOR show it."""
+    if not selector:
+        return ""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or ():
+        key, op, values = expr.get("key"), expr.get("operator"), ",".join(sorted(expr.get("values") or ()))
+        if op == "In":
+            parts.append(f"{key} in ({values})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({values})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)

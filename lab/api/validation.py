@@ -177,7 +177,11 @@ def selector_causes(selector: Any, path: str) -> list[Cause]:
 
 
 # -- pods ----------------------------------------------------------------------------------
-ALLOWED_VOLUMES = ("emptyDir",)
+# Volumes the lab accepts: it mounts nothing (a listener container reads no files), but
+# real applications declare these everywhere and must apply unchanged. Volumes that
+# would reach into the machine (hostPath) or need storage the lab does not have stay
+# refused, with the field named.
+ALLOWED_VOLUMES = ("emptyDir", "configMap", "secret", "projected", "downwardAPI", "persistentVolumeClaim")
 
 
 def _port_causes(port: Mapping[str, Any], path: str, seen: set[str]) -> list[Cause]:
@@ -279,7 +283,11 @@ def pod_spec_causes(spec: Any, path: str = "spec") -> list[Cause]:
         for source in sources:
             if source not in ALLOWED_VOLUMES:
                 causes.append(
-                    _forbidden(f"{vpath}.{source}", f"the kubereach lab provides only emptyDir volumes, not {source}")
+                    _forbidden(
+                        f"{vpath}.{source}",
+                        f"the kubereach lab does not provide {source} volumes "
+                        f"(it accepts {', '.join(ALLOWED_VOLUMES)})",
+                    )
                 )
     containers = spec.get("containers")
     if not containers:

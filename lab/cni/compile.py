@@ -1,9 +1,16 @@
 """Compile NetworkPolicies into ipsets and an iptables ``filter`` table (pure).
 
-Input: plain Kubernetes dicts (Namespaces, Pods with ``status.podIP``, NetworkPolicies)
-and the injected faults. Output: a :class:`RuleSet` whose text ``ipset restore`` and
-``iptables-restore`` load into the lab's routing node, where every packet between two
-pods (or a pod and a fake external host) crosses the ``FORWARD`` chain.
+Input: plain Kubernetes dicts (Namespaces, Pods with ``status.podIP`` and
+``spec.nodeName``, NetworkPolicies, Services and their EndpointSlices), the injected
+faults, and the name of the node the rules are for. Output: a :class:`RuleSet` whose
+text ``ipset restore`` and ``iptables-restore`` load into that node's namespace, where
+every packet from or to one of its pods crosses the ``FORWARD`` chain.
+
+Each node enforces what happens at its own pods, as real CNIs do: the egress rules of
+the pods on it (the packet leaves through it) and the ingress rules of the pods on it
+(the packet arrives through it). A packet between two nodes is checked for egress on the
+source's node and for ingress on the destination's node; peer sets name pods on every
+node. Without a node name every pod counts as local (one node).
 
 Written from the NetworkPolicy v1 specification, not from any other code:
 
@@ -32,7 +39,8 @@ Written from the NetworkPolicy v1 specification, not from any other code:
    through its own Service it does cross the node (hairpin) and is always accepted.
 
 Faults come first: ``deny`` drops and ``allow`` accepts a (source, destination, port,
-protocol) before any policy is looked at.
+protocol) before any policy is looked at, on every node (so an ``allow`` fault passes
+both the source's and the destination's node).
 """
 
 from __future__ import annotations
@@ -126,6 +134,7 @@ class _Pod:
     labels: Mapping[str, str]
     ns_labels: Mapping[str, str]
     named_ports: Mapping[tuple[str, str], tuple[int, ...]]  # (name, protocol) -> ports
+    node: str = ""
 
     @property
     def key(self) -> str:
@@ -170,6 +179,7 @@ def _pods(namespaces: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, A
                 dict(meta.get("labels") or {}),
                 ns_labels.get(namespace, {NS_NAME_LABEL: namespace}),
                 {k: tuple(v) for k, v in named.items()},
+                str(spec.get("nodeName") or ""),
             )
         )
     out.sort(key=lambda p: (p.namespace, p.name))
@@ -308,17 +318,21 @@ def compile_ruleset(
     enforce: bool = True,
     sctp: bool = True,
     services: Iterable[Mapping[str, Any]] = (),
+    endpoint_slices: Iterable[Mapping[str, Any]] = (),
     hairpin_source: str = "",
+    node_name: str | None = None,
 ) -> RuleSet:
-    """Everything the node loads for this state of the cluster (see the module docstring).
+    """Everything node ``node_name`` loads for this state of the cluster (see the module
+    docstring; ``None``: every pod is on this node).
 
     ``faults`` are :class:`lab.runtime.Fault` values or their dicts; ``enforce=False``
     ignores policies (a CNI without NetworkPolicy support) but still applies faults.
-    ``services`` get kube-proxy style DNAT (:mod:`lab.cni.services`); hairpin traffic is
-    source-NATed to ``hairpin_source`` (the node's address).
+    ``services`` get kube-proxy style DNAT to the ready endpoints of their
+    ``endpoint_slices`` (:mod:`lab.cni.services`); hairpin traffic is source-NATed to
+    ``hairpin_source`` (the node's address).
     """
     pods = list(pods)
-    nat_chains, nat_rules, nat_notes = service_rules(services, pods, sctp=sctp)
+    nat_chains, nat_rules, nat_notes = service_rules(services, endpoint_slices, sctp=sctp)
     if hairpin_source:
         nat_rules.append(f"-A {CHAIN_HAIRPIN} -j SNAT --to-source {hairpin_source}")
     all_pods = _pods(namespaces, pods)
@@ -337,7 +351,8 @@ def compile_ruleset(
             (dict(p) for p in policies),
             key=lambda p: ((p.get("metadata") or {}).get("namespace", ""), (p.get("metadata") or {}).get("name", "")),
         )
-        for pod in all_pods:
+        local = [p for p in all_pods if node_name is None or p.node == node_name]
+        for pod in local:
             for direction in ("Ingress", "Egress"):
                 selecting = [
                     p for p in pol_list if _selects(p, pod) and direction in _policy_types(p.get("spec") or {})

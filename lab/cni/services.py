@@ -1,14 +1,16 @@
 """Service ClusterIPs, the way kube-proxy's iptables mode does them (pure).
 
-For every Service with a ClusterIP and a selector, each port gets a chain in the
-node's ``nat`` table that DNATs to one ready endpoint, chosen at random with
-``statistic`` probabilities 1/n, 1/(n-1), ... 1 so every endpoint is equally likely.
-``targetPort`` defaults to ``port``; a named ``targetPort`` resolves on each endpoint
-pod's container ports (same name and protocol), native sidecars' (init containers with
-``restartPolicy: Always``) included. Because DNAT happens in PREROUTING,
-NetworkPolicies see the endpoint pod and its target port, as in a real cluster.
-A pod reaching itself through its Service (hairpin) is source-NATed to the node's
-address so the reply comes back through the node.
+For every Service with a ClusterIP, each port gets a chain in the node's ``nat`` table
+that DNATs to one of its endpoints, chosen at random with ``statistic`` probabilities
+1/n, 1/(n-1), ... 1 so every endpoint is equally likely. Endpoints come from the
+Service's EndpointSlices (label ``kubernetes.io/service-name``), as kube-proxy reads
+them: the endpoints whose ``conditions.ready`` is not false, on the slice port with the
+Service port's name and protocol (the slice carries the resolved target port). So a pod
+that is not ready gets no Service traffic, and who selects the pods (and how a named
+``targetPort`` resolves) is decided once, by the EndpointSlice controller. Because DNAT
+happens in PREROUTING, NetworkPolicies see the endpoint pod and its target port, as in
+a real cluster. A pod reaching itself through its Service (hairpin) is source-NATed to
+the node's address so the reply comes back through the node.
 """
 
 from __future__ import annotations
@@ -22,40 +24,43 @@ CHAIN_HAIRPIN = "KRL-HAIRPIN"
 HAIRPIN_MARK = "0x4000/0x4000"
 
 
-def _endpoints(service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    meta, spec = service.get("metadata") or {}, service.get("spec") or {}
-    selector = spec.get("selector") or {}
-    ns = meta.get("namespace") or "default"
-    out = []
-    for pod in pods:
-        pm, ps, st = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-        if (pm.get("namespace") or "default") != ns or not st.get("podIP") or st.get("phase") != "Running":
-            continue
-        if pm.get("deletionTimestamp") or ps.get("hostNetwork"):
-            continue
-        labels = pm.get("labels") or {}
-        if all(labels.get(k) == str(v) for k, v in selector.items()):
-            out.append(pod)
-    out.sort(key=lambda p: p["status"]["podIP"])
-    return out
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
-def _target(pod: Mapping[str, Any], target: Any, protocol: str) -> int | None:
-    if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
-        return int(target)
-    spec = pod.get("spec") or {}
-    sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
-    for c in list(spec.get("containers") or []) + sidecars:  # native sidecars' ports are the pod's too
-        for p in c.get("ports") or []:
-            if p.get("name") == target and (p.get("protocol") or "TCP").upper() == protocol:
-                return int(p["containerPort"])
-    return None
+def _slice_endpoints(
+    service: Mapping[str, Any], slices: list[Mapping[str, Any]], port_name: str, protocol: str
+) -> list[tuple[str, int]]:
+    """(address, port) of the ready endpoints of one Service port, sorted, without duplicates."""
+    meta = service.get("metadata") or {}
+    ns, name = meta.get("namespace") or "default", meta.get("name", "")
+    found: set[tuple[str, int]] = set()
+    for slice_ in slices:
+        smeta = slice_.get("metadata") or {}
+        if (smeta.get("namespace") or "default") != ns or (smeta.get("labels") or {}).get(SERVICE_NAME_LABEL) != name:
+            continue
+        if slice_.get("addressType", "IPv4") != "IPv4":
+            continue
+        ports = [
+            p
+            for p in slice_.get("ports") or []
+            if (p.get("name") or "") == port_name and str(p.get("protocol") or "TCP").upper() == protocol
+        ]
+        for port in ports:
+            if port.get("port") is None:
+                continue
+            for endpoint in slice_.get("endpoints") or []:
+                if (endpoint.get("conditions") or {}).get("ready") is False:
+                    continue
+                for address in endpoint.get("addresses") or []:
+                    found.add((str(address), int(port["port"])))
+    return sorted(found)
 
 
 def service_rules(
-    services: Iterable[Mapping[str, Any]], pods: list[Mapping[str, Any]], *, sctp: bool = True
+    services: Iterable[Mapping[str, Any]], endpoint_slices: Iterable[Mapping[str, Any]], *, sctp: bool = True
 ) -> tuple[list[str], list[str], list[str]]:
-    """(nat chains, nat rules, notes) for every selectable ClusterIP service port."""
+    """(nat chains, nat rules, notes) for every ClusterIP service port with endpoints."""
+    slices = list(endpoint_slices)
     chains = [CHAIN_SERVICES, CHAIN_HAIRPIN]
     rules = [f"-A PREROUTING -j {CHAIN_SERVICES}", f"-A POSTROUTING -m mark --mark {HAIRPIN_MARK} -j {CHAIN_HAIRPIN}"]
     notes: list[str] = []
@@ -66,18 +71,16 @@ def service_rules(
     for svc in ordered:
         meta, spec = svc.get("metadata") or {}, svc.get("spec") or {}
         cip = spec.get("clusterIP")
-        if not cip or cip == "None" or ":" in cip or not spec.get("selector"):
+        if not cip or cip == "None" or ":" in cip:
             continue
         key = f"{meta.get('namespace', 'default')}/{meta.get('name', '')}"
-        eps = _endpoints(svc, pods)
         for port in spec.get("ports") or []:
             proto = str(port.get("protocol") or "TCP").upper()
             if proto == "SCTP" and not sctp:
                 notes.append(f"service {key} port {port.get('port')}/SCTP: SCTP rules cannot load; skipped")
                 continue
             p = proto.lower()
-            target = port.get("targetPort", port.get("port"))
-            dests = [(ep["status"]["podIP"], t) for ep in eps if (t := _target(ep, target, proto)) is not None]
+            dests = _slice_endpoints(svc, slices, str(port.get("name") or ""), proto)
             if not dests:
                 notes.append(f"service {key} port {port.get('port')}/{proto}: no endpoints")
                 continue

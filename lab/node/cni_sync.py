@@ -1,4 +1,4 @@
-"""Keeps the node's ipset/iptables in step with the cluster: coalescing recompiles.
+"""Keeps one node's ipset/iptables in step with the cluster: coalescing recompiles.
 
 Every change (a pod starting, the API server's ``sync_network``, new faults) asks for a
 recompile; requests that arrive while one runs are served together by the next one, so
@@ -10,28 +10,28 @@ Running once the policies already cover it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from lab.cni.apply import apply_ruleset, sctp_supported
 from lab.cni.compile import RuleSet, compile_ruleset
-from lab.node.names import NODE_IP
-from lab.runtime import Fault
+from lab.node.names import GATEWAY
+from lab.runtime import NetworkState
 
 log = logging.getLogger(__name__)
 
 
 class CniSync:
-    def __init__(self, netns: str, *, enforce: bool, local_pods: Callable[[], list[Mapping[str, Any]]]) -> None:
+    def __init__(
+        self, netns: str, *, node_name: str, enforce: bool, local_pods: Callable[[], list[Mapping[str, Any]]]
+    ) -> None:
         self.netns = netns
+        self.node_name = node_name
         self.enforce = enforce
         self._local_pods = local_pods
-        self.namespaces: list[Mapping[str, Any]] = []
-        self.pods: list[Mapping[str, Any]] = []
-        self.policies: list[Mapping[str, Any]] = []
-        self.services: list[Mapping[str, Any]] = []
-        self.faults: list[Fault] = []
+        self.state = NetworkState()
         self.sctp = True
         self.current: RuleSet | None = None
         self._requested = 0
@@ -57,7 +57,10 @@ class CniSync:
             gen = self._requested
             error: BaseException | None = None
             try:
-                ruleset = self.compile()
+                # the inputs are gathered here, on the loop; compiling (a second for a thousand
+                # pods) runs on a thread so the API keeps answering meanwhile
+                compile_now = self.compiler()
+                ruleset = await asyncio.get_running_loop().run_in_executor(None, compile_now)
                 await apply_ruleset(ruleset, self.netns)
                 previous = set(self.current.notes) if self.current else set()
                 self.current = ruleset
@@ -81,7 +84,7 @@ class CniSync:
         """The API server's pods, with addresses the node assigned but the store lacks yet."""
         merged: dict[tuple[str, str], Mapping[str, Any]] = {}
         local = {_key(p): p for p in self._local_pods()}
-        for pod in self.pods:
+        for pod in self.state.pods:
             k = _key(pod)
             if not (pod.get("status") or {}).get("podIP") and k in local:
                 pod = {**pod, "status": {**(pod.get("status") or {}), "podIP": local[k]["status"]["podIP"]}}
@@ -90,17 +93,24 @@ class CniSync:
             merged.setdefault(k, pod)
         return list(merged.values())
 
-    def compile(self) -> RuleSet:
-        return compile_ruleset(
-            self.namespaces,
+    def compiler(self) -> Callable[[], RuleSet]:
+        """The compile of the current inputs, as a call that touches nothing else (for a thread)."""
+        return functools.partial(
+            compile_ruleset,
+            self.state.namespaces,
             self.merged_pods(),
-            self.policies,
-            self.faults,
+            self.state.policies,
+            self.state.faults,
             enforce=self.enforce,
             sctp=self.sctp,
-            services=self.services,
-            hairpin_source=NODE_IP,
+            services=self.state.services,
+            endpoint_slices=self.state.endpoint_slices,
+            hairpin_source=GATEWAY,
+            node_name=self.node_name,
         )
+
+    def compile(self) -> RuleSet:
+        return self.compiler()()
 
 
 def _key(pod: Mapping[str, Any]) -> tuple[str, str]:

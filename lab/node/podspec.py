@@ -11,6 +11,15 @@ Kubernetes rules followed here:
   ``$(NAME)`` expansion;
 - an init container with ``restartPolicy: Always`` is a native sidecar (KEP-753): it does
   not run to completion before the next one but keeps running with the pod.
+
+What the lab runs for a container that is not the agent (it has no image to run):
+- in a pod that runs to completion (``restartPolicy`` Never or OnFailure: a Job's pod),
+  a container with a ``command`` runs that command on this machine, in the pod's network
+  namespace, and exits with its status; it never runs as root (the machine's filesystem
+  is not an image's): without a non-root ``runAsUser`` it runs as ``nobody`` (65534);
+- there, a container with neither command nor ports has nothing to run or serve and
+  completes at once with status 0;
+- anything else listens on its declared ports (:mod:`lab.node.listeners`).
 """
 
 from __future__ import annotations
@@ -35,6 +44,28 @@ _LABEL_REF = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
 
 def is_agent(container: Mapping[str, Any]) -> bool:
     return is_agent_image(container.get("image"))
+
+
+NOBODY = 65534  # what a non-agent command runs as instead of root
+
+
+def runs_to_completion(pod: Mapping[str, Any]) -> bool:
+    return (pod.get("spec") or {}).get("restartPolicy", "Always") in ("Never", "OnFailure")
+
+
+def runs_command(pod: Mapping[str, Any], container: Mapping[str, Any]) -> bool:
+    """A non-agent container the lab runs as a process: a command in a run-to-completion pod."""
+    return not is_agent(container) and runs_to_completion(pod) and bool(container.get("command"))
+
+
+def completes_at_once(pod: Mapping[str, Any], container: Mapping[str, Any]) -> bool:
+    """A non-agent container of a run-to-completion pod with nothing to run or serve."""
+    return (
+        not is_agent(container)
+        and runs_to_completion(pod)
+        and not container.get("command")
+        and not container.get("ports")
+    )
 
 
 def is_native_sidecar(container: Mapping[str, Any]) -> bool:

@@ -1,8 +1,10 @@
-"""``LabNode``: the lab's node runtime (implements :class:`lab.runtime.NodeRuntime`).
+"""``LabNode``: one node of the lab (implements :class:`lab.runtime.NodeRuntime`).
 
-Owns everything that touches the kernel for one lab instance: the pod network
+Owns everything that touches the kernel for the pods bound to it: its pod network
 (:mod:`lab.node.network`), container processes (:mod:`lab.node.processes`), listener
-sockets (:mod:`lab.node.listeners`) and the CNI rules (:mod:`lab.node.cni_sync`).
+sockets (:mod:`lab.node.listeners`), readiness probes (:mod:`lab.node.probes`) and its
+CNI rules (:mod:`lab.node.cni_sync`). :class:`lab.node.pool.LabPool` creates the nodes
+and the network between them.
 
 Pod lifecycle, as the kubelet does it (simplified where the lab cannot emulate):
 Pending (namespace, address, CNI rules in force) -> init containers one by one, each to
@@ -12,7 +14,13 @@ restarted, whatever ``restartPolicy`` says (documented gap: no CrashLoopBackOff)
 ``activeDeadlineSeconds`` counts from the pod's start; on expiry every process is
 killed, sockets closed, and the pod fails with reason ``DeadlineExceeded``.
 Non-agent init containers have nothing to run and complete at once with exit code 0;
-non-agent ephemeral containers are reported running with nothing behind them.
+non-agent ephemeral containers are reported running with nothing behind them. In a
+run-to-completion pod (``restartPolicy`` Never or OnFailure: a Job's), a container with a
+``command`` runs it and exits with its status (:func:`lab.node.podspec.runs_command`).
+Readiness: a container with a ``readinessProbe`` is ready once the probe succeeds against
+the pod's address (:mod:`lab.node.probes`), others once started. An image the lab was
+told is missing (:mod:`lab.images`) keeps its container waiting in ``ErrImagePull`` /
+``ImagePullBackOff``, and the pod Pending.
 Native sidecars (init containers with ``restartPolicy: Always``, KEP-753) start in
 their turn and keep running: the next init container waits for them to have started
 only; an agent image runs its command in the background, any other image listens on
@@ -25,49 +33,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import resource
+import os
+import platform
 import shutil
 import signal
 import subprocess
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lab import images
 from lab.node import names as N
-from lab.node import podspec
-from lab.node.cleanup import cleanup_instance, kill_netns_processes
+from lab.node import podspec, probes
+from lab.node.cleanup import kill_netns_processes
 from lab.node.cni_sync import CniSync
-from lab.node.listeners import PortSpec, Serving, open_sockets
-from lab.node.network import PodNetwork, PodSlot, apply_pod_sysctls
+from lab.node.listeners import Serving, open_sockets
+from lab.node.network import Fabric, PodNetwork, PodSlot, apply_pod_sysctls
 from lab.node.processes import (
     MountView,
     ProcessSpec,
     container_capabilities,
     kill_group,
-    mount_view_for,
     spawn_in_netns,
     wait_exit,
 )
 from lab.node.status import ContainerState, Phase, State, condition, now
-from lab.runtime import Fault, LogNotFound, StatusReporter
+from lab.runtime import LogNotFound, NetworkState, NodeInfo, StatusReporter
 
 if TYPE_CHECKING:
-    import socket
-
     from lab.cni.compile import RuleSet
 
 log = logging.getLogger(__name__)
 
 _STOP_GRACE_S = 2.0  # SIGTERM -> SIGKILL on pod deletion (terminationGracePeriod, shortened)
-_WORKER_THREADS = 4  # namespace-hopping threads: socket creation, forks, sysctls
 DEADLINE_REASON = "DeadlineExceeded"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 
 
 def _noop(_status: dict[str, Any]) -> None:
     pass
+
+
+def _memory() -> str:
+    """The machine's memory, as a Node's capacity shows it (``16384Mi``)."""
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return "0"
+    return f"{pages * size // (1 << 20)}Mi"
 
 
 @dataclass(slots=True)
@@ -80,6 +95,7 @@ class PodRun:
     slot: PodSlot
     report: StatusReporter
     log_dir: Path
+    host_ip: str
     init: list[ContainerState] = field(default_factory=list)
     containers: list[ContainerState] = field(default_factory=list)
     ephemeral: list[ContainerState] = field(default_factory=list)
@@ -108,11 +124,7 @@ class PodRun:
         return self.phase in (Phase.SUCCEEDED, Phase.FAILED)
 
     def status(self) -> dict[str, Any]:
-        ready = (
-            self.phase is Phase.RUNNING
-            and bool(self.containers)
-            and all(c.state is State.RUNNING for c in self.containers)
-        )
+        ready = self.phase is Phase.RUNNING and bool(self.containers) and all(c.ready for c in self.containers)
         st: dict[str, Any] = {
             "phase": str(self.phase),
             "conditions": [
@@ -121,8 +133,8 @@ class PodRun:
                 self._condition("ContainersReady", ready),
                 self._condition("Ready", ready),
             ],
-            "hostIP": N.NODE_IP,
-            "hostIPs": [{"ip": N.NODE_IP}],
+            "hostIP": self.host_ip,
+            "hostIPs": [{"ip": self.host_ip}],
             "qosClass": "BestEffort",
             "initContainerStatuses": [c.to_dict(self.uid) for c in self.init],
             "containerStatuses": [c.to_dict(self.uid) for c in self.containers],
@@ -178,37 +190,64 @@ class PodRun:
 
 
 class LabNode:
-    """One lab node; see the module docstring. ``cni`` is ``"enforce"`` or ``"none"``."""
+    """One lab node; see the module docstring. ``cni`` is ``"enforce"`` or ``"none"``.
 
-    def __init__(self, instance_id: str, cni: str, state_dir: Path | str) -> None:
+    Made by :class:`lab.node.pool.LabPool`, which shares its worker threads, the
+    filesystem view of non-root containers and the node network between its nodes.
+    """
+
+    def __init__(
+        self,
+        names: N.InstanceNames,
+        cni: str,
+        state_dir: Path | str,
+        *,
+        index: int = 0,
+        nodes: int = 1,
+        fabric: Fabric,
+        executor: ThreadPoolExecutor,
+        missing_images: images.MissingImages | None = None,
+    ) -> None:
         if cni not in ("enforce", "none"):
             raise ValueError(f"cni must be 'enforce' or 'none', got {cni!r}")
-        self.names = N.InstanceNames(instance_id)
+        self.names = names
+        self.index = index
         self.cni = cni
         self.state_dir = Path(state_dir)
-        self.node_name = N.NODE_NAME
-        self._executor = ThreadPoolExecutor(_WORKER_THREADS, thread_name_prefix=f"krl-{instance_id}")
-        self.network = PodNetwork(self.names, self._executor)
+        self.node_name = N.node_name(index)
+        self.missing = missing_images or images.MissingImages()
+        self._executor = executor
+        self.network = PodNetwork(names, executor, node=index, nodes=nodes, fabric=fabric)
         self._pods: dict[tuple[str, str], PodRun] = {}
-        self._external: list[Serving] = []
+        self._info = NodeInfo(
+            self.node_name,
+            N.node_ip(index),
+            str(self.network.cidr),
+            control_plane=index == 0,
+            capacity={"cpu": str(os.cpu_count() or 1), "memory": _memory(), "pods": str(N.pods_per_node())},
+            kernel_version=platform.release(),
+        )
         self._cni = CniSync(
-            self.names.node_netns,
+            self.network.netns,
+            node_name=self.node_name,
             enforce=cni == "enforce",
             local_pods=lambda: [r.as_network_pod() for r in self._pods.values() if r.network_ready],
         )
-        self._view: MountView | None = None
+        self.view: MountView | None = None
+
+    @property
+    def info(self) -> NodeInfo:
+        return self._info
+
+    @property
+    def node_netns(self) -> str:
+        return self.network.netns
 
     # -- NodeRuntime ---------------------------------------------------------------------
     async def start(self) -> None:
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft < hard:  # every listener is a file descriptor in this process
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        """Create the node's namespace, uplink and routes; load its (empty) rule set."""
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self._view = mount_view_for(self.state_dir)
-        # Leftovers of an earlier daemon with this id (it crashed): start from nothing.
-        await asyncio.get_running_loop().run_in_executor(None, cleanup_instance, self.names.instance_id)
         await self.network.start()
-        await self._start_external()
         await self._cni.start()
 
     async def run_pod(self, pod: Mapping[str, Any], report: StatusReporter) -> None:
@@ -225,6 +264,7 @@ class LabNode:
             slot,
             report,
             log_dir,
+            self._info.internal_ip,
             init=[
                 ContainerState(c["name"], c.get("image", ""), reason="PodInitializing")
                 for c in spec.get("initContainers") or []
@@ -245,7 +285,7 @@ class LabNode:
             log_dir.mkdir(parents=True, exist_ok=True)
             await self.network.attach(slot)
             run.network_ready = True
-            if run.stopping:  # deleted while its network was being set up
+            if run.stopping:  # deleted while its network was being set up (stop_pod releases the slot)
                 await self.network.detach([slot])
                 return
             sysctls = [
@@ -285,6 +325,7 @@ class LabNode:
         if run.network_ready:
             await asyncio.get_running_loop().run_in_executor(self._executor, kill_netns_processes, run.slot.netns)
             await self.network.detach([run.slot])
+        self.network.release(run.slot)
         shutil.rmtree(run.log_dir, ignore_errors=True)
 
     async def add_ephemeral_container(
@@ -310,7 +351,9 @@ class LabNode:
             run.ephemeral[idx] = state.waiting("PodNotRunning", f"pod is {run.phase}")
             run.emit()
             return
-        if podspec.is_agent(container):
+        if container.get("image") in self.missing:
+            self._spawn_task(run, self._image_pull_failure(run, run.ephemeral, idx, str(container["image"])))
+        elif podspec.is_agent(container):
             self._spawn_task(run, self._run_process(run, container, run.ephemeral, idx, ephemeral=True))
         else:
             run.log_path(name).touch()
@@ -329,25 +372,13 @@ class LabNode:
         except FileNotFoundError:
             raise LogNotFound(f'container "{container}" in pod "{name}" is waiting to start') from None
 
-    async def sync_network(
-        self,
-        namespaces: Sequence[Mapping[str, Any]],
-        pods: Sequence[Mapping[str, Any]],
-        policies: Sequence[Mapping[str, Any]],
-        services: Sequence[Mapping[str, Any]] | None = None,
-    ) -> None:
-        """Recompile the CNI; ``services`` (optional, kept from the last call when None) get
-        kube-proxy style ClusterIP DNAT."""
-        self._cni.namespaces, self._cni.pods, self._cni.policies = list(namespaces), list(pods), list(policies)
-        if services is not None:
-            self._cni.services = list(services)
-        await self._cni.sync()
-
-    async def set_faults(self, faults: list[Fault]) -> None:
-        self._cni.faults = list(faults)
+    async def sync_network(self, state: NetworkState) -> None:
+        """Recompile this node's CNI from the cluster's state (returns once loaded)."""
+        self._cni.state = state
         await self._cni.sync()
 
     async def shutdown(self) -> None:
+        """Stop every pod's processes and sockets (the pool deletes the namespaces)."""
         runs = list(self._pods.values())
         self._pods.clear()
         for run in runs:
@@ -358,21 +389,12 @@ class LabNode:
         for r in runs:
             for serving in r.servings.values():
                 serving.close()
-        for serving in self._external:
-            serving.close()
-        self._external.clear()
-        await asyncio.get_running_loop().run_in_executor(None, cleanup_instance, self.names.instance_id)
-        self._executor.shutdown(wait=False)
         shutil.rmtree(self.state_dir / "logs", ignore_errors=True)
 
     # -- extras for tests and tools (additive to the protocol) ---------------------------
     def pod_netns(self, namespace: str, name: str) -> str:
         """The network namespace of a running pod (``ip netns exec`` it to look inside)."""
         return self._pods[(namespace, name)].slot.netns
-
-    @property
-    def node_netns(self) -> str:
-        return self.names.node_netns
 
     @property
     def ruleset(self) -> RuleSet | None:
@@ -386,24 +408,14 @@ class LabNode:
         task.add_done_callback(run.tasks.discard)
         task.add_done_callback(_log_task_error)
 
-    async def _start_external(self) -> None:
-        """Fake external hosts: identity listeners on every documentation address."""
-        specs = [(host, PortSpec(port, proto)) for host in N.EXTERNAL_HOSTS for port, proto in N.EXTERNAL_PORTS]
-
-        def open_all() -> list[tuple[str, tuple[PortSpec, socket.socket]]]:
-            return [(host, open_sockets([spec], host)[0]) for host, spec in specs]
-
-        opened = await self.network.in_netns(self.names.ext_netns, open_all)
-        for host, (spec, sock) in opened:
-            serving = Serving()
-            await serving.add(spec, sock, namespace="", pod=host, container="external")
-            self._external.append(serving)
-
     async def _lifecycle(self, run: PodRun) -> None:
         spec = run.spec
         sidecars: list[asyncio.Task[int]] = []
         try:
             for i, c in enumerate(spec.get("initContainers") or []):
+                if c.get("image") in self.missing:
+                    await self._image_pull_failure(run, run.init, i, str(c["image"]))  # until deleted
+                    return
                 if podspec.is_native_sidecar(c):
                     code = await self._start_sidecar(run, c, i, sidecars)
                 elif podspec.is_agent(c):
@@ -428,10 +440,21 @@ class LabNode:
             run.initialized = True
             waits = []
             for i, c in enumerate(spec.get("containers") or []):
-                if podspec.is_agent(c):
+                if c.get("image") in self.missing:
+                    self._spawn_task(run, self._image_pull_failure(run, run.containers, i, str(c["image"])))
+                elif podspec.is_agent(c) or podspec.runs_command(run.pod, c):
                     waits.append(self._run_process(run, c, run.containers, i))
+                elif podspec.completes_at_once(run.pod, c):
+                    run.log_path(c["name"]).write_text(
+                        f"kubereach lab: {c['name']} has no command and no ports: nothing to run, completed\n"
+                    )
+                    run.containers[i] = run.containers[i].running().terminated(0)
                 else:
                     await self._start_listeners(run, c, run.containers, i)
+                probe = probes.readiness_probe(c)
+                if probe is not None:
+                    run.containers[i] = replace(run.containers[i], probe_ready=False)
+                    self._spawn_task(run, self._readiness(run, i, probe))
             tasks = [asyncio.create_task(w) for w in waits]
             run.emit()
             try:
@@ -511,10 +534,18 @@ class LabNode:
     ) -> int:
         """Run an agent container to its exit; keep its state in ``states[i]``."""
         name = c["name"]
-        env = podspec.container_env(run.pod, c, pod_ip=run.slot.ip, host_ip=N.NODE_IP, node_name=self.node_name)
+        env = podspec.container_env(
+            run.pod, c, pod_ip=run.slot.ip, host_ip=self._info.internal_ip, node_name=self.node_name
+        )
         sc = c.get("securityContext") or {}
         try:
             uid, gid, groups = podspec.run_as(run.pod, c)
+            if uid == 0 and not podspec.is_agent(c):
+                uid, gid = podspec.NOBODY, podspec.NOBODY
+                with open(run.log_path(name), "ab") as f:
+                    f.write(
+                        b"kubereach lab: runs this command as nobody (65534), never root: it runs on this machine\n"
+                    )
             pspec = ProcessSpec(
                 tuple(podspec.container_argv(c, env)),
                 env,
@@ -526,7 +557,7 @@ class LabNode:
                 no_new_privs=sc.get("allowPrivilegeEscalation") is False,
             )
             proc = await asyncio.get_running_loop().run_in_executor(
-                self._executor, spawn_in_netns, run.slot.netns, pspec, run.log_path(name), self._view
+                self._executor, spawn_in_netns, run.slot.netns, pspec, run.log_path(name), self.view
             )
         except ValueError as exc:
             if str(exc) != podspec.NON_ROOT_MESSAGE:
@@ -562,6 +593,37 @@ class LabNode:
         states[i] = states[i].running().terminated(128, "StartError", str(exc)[:300])
         run.emit()
         return 128
+
+    async def _image_pull_failure(self, run: PodRun, states: list[ContainerState], i: int, image: str) -> None:
+        """An image the lab was told is missing: ErrImagePull, then ImagePullBackOff, again and
+        again with a growing back-off, as a kubelet does, until the pod is deleted."""
+        attempt = 0
+        while not run.stopping:
+            attempt += 1
+            states[i] = states[i].waiting("ErrImagePull", images.pull_error(image))
+            run.emit()
+            await asyncio.sleep(images.PULL_ERROR_SECONDS)
+            states[i] = states[i].waiting("ImagePullBackOff", images.backoff_message(image))
+            run.emit()
+            await asyncio.sleep(images.backoff_seconds(attempt))
+
+    async def _readiness(self, run: PodRun, i: int, probe: probes.ReadinessProbe) -> None:
+        """Probe container ``i`` until it stops; its readiness follows the thresholds."""
+        while run.containers[i].state is State.WAITING and not run.stopping:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(probe.initial_delay)
+        streak_ok = streak_bad = 0
+        while run.containers[i].state is State.RUNNING and not run.stopping:
+            ok = await probes.tcp_check(self._executor, self.network.netns, run.slot.ip, probe.port, probe.timeout)
+            streak_ok, streak_bad = (streak_ok + 1, 0) if ok else (0, streak_bad + 1)
+            current = run.containers[i].probe_ready
+            if current is not True and streak_ok >= probe.success_threshold:
+                run.containers[i] = replace(run.containers[i], probe_ready=True)
+                run.emit()
+            elif current is not False and streak_bad >= probe.failure_threshold:
+                run.containers[i] = replace(run.containers[i], probe_ready=False)
+                run.emit()
+            await asyncio.sleep(probe.period)
 
     async def _deadline(self, run: PodRun, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -41,6 +41,11 @@ class ContainerState:
     started_at: str | None = None
     finished_at: str | None = None
     exit_code: int | None = None
+    probe_ready: bool | None = None  # None: no readiness probe (ready while running)
+
+    @property
+    def ready(self) -> bool:
+        return self.state is State.RUNNING and self.probe_ready is not False
 
     def running(self) -> ContainerState:
         return replace(self, state=State.RUNNING, reason="", started_at=now())
@@ -81,7 +86,7 @@ class ContainerState:
             "imageID": "",
             "state": state,
             "lastState": {},
-            "ready": self.state is State.RUNNING,
+            "ready": self.ready,
             "restartCount": 0,
             "started": self.state is State.RUNNING,
         }

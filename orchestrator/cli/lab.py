@@ -47,8 +47,26 @@ def lab() -> None:
     "--filename",
     "manifests",
     multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Manifests (files or directories) to apply once the lab is up; repeatable.",
+    type=click.Path(exists=True, allow_dash=True, path_type=Path),
+    help="Manifests (files, directories, or - for stdin) to apply once the lab is up; repeatable. "
+    "kustomization.yaml, Helm chart files and other YAML that is not a Kubernetes object the lab "
+    "serves are skipped and counted (render them first: `kubectl kustomize`, `helm template`).",
+)
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Number of lab nodes: each a network namespace with its own pod CIDR, all on one node network; "
+    "pods are spread over them.",
+)
+@click.option(
+    "--missing-image",
+    "missing_images",
+    multiple=True,
+    metavar="REF",
+    help="An image the lab fails to pull, as a cluster does an image nobody published: containers using it "
+    "wait in ErrImagePull, then ImagePullBackOff. Repeatable; nginx and docker.io/library/nginx:latest are one.",
 )
 @click.option(
     "--cni",
@@ -64,7 +82,7 @@ def lab() -> None:
     type=float,
     default=180.0,
     show_default=True,
-    help="Seconds to wait for every pod to be Running.",
+    help="Seconds to wait for every pod to be Running and every workload to be rolled out.",
 )
 @click.option(
     "--webhook",
@@ -73,8 +91,16 @@ def lab() -> None:
     "and register it before the manifests are applied: annotated pods in namespaces "
     "labelled intrapod.kubereach.io/enforce=true get their rules enforced.",
 )
-def up(manifests: tuple[Path, ...], cni: str, state_dir: Path | None, pod_timeout: float, webhook: bool) -> int:
-    """Start the lab daemon, apply manifests, wait for pods; print the kubeconfig path."""
+def up(
+    manifests: tuple[Path, ...],
+    nodes: int,
+    missing_images: tuple[str, ...],
+    cni: str,
+    state_dir: Path | None,
+    pod_timeout: float,
+    webhook: bool,
+) -> int:
+    """Start the lab daemon, apply manifests, wait until they have settled; print the kubeconfig path."""
     from lab import control
 
     before_apply = None
@@ -88,6 +114,8 @@ def up(manifests: tuple[Path, ...], cni: str, state_dir: Path | None, pod_timeou
         result = control.up(
             manifests=list(manifests),
             cni=cni,
+            nodes=nodes,
+            missing_images=list(missing_images),
             state_dir=state_dir,
             pod_timeout=pod_timeout,
             progress=_progress,
@@ -139,6 +167,7 @@ def status(state_dir: Path | None, output: str) -> int:
             ("API", info.get("url") or "-"),
             ("pid", info.get("pid")),
             ("cni", info.get("cni")),
+            ("nodes", ", ".join(f"{n['name']} ({n['internalIP']})" for n in info.get("nodes") or []) or "-"),
             ("kubeconfig", info.get("kubeconfig")),
             ("pods", f"{info.get('pods', '-')}" + (f" ({phases})" if phases else "")),
             ("network policies", info.get("networkPolicies", "-")),
@@ -172,11 +201,12 @@ def kubeconfig(state_dir: Path | None, show: bool) -> int:
 
 
 @lab.command(context_settings={"ignore_unknown_options": False})
-@click.argument("action", type=click.Choice(["allow", "deny", "clear", "list"]))
+@click.argument("action", type=click.Choice(["allow", "deny", "remove", "clear", "list"]))
 @click.argument("args", nargs=-1)
 @_STATE_DIR
 def fault(action: str, args: tuple[str, ...], state_dir: Path | None) -> int:
-    """Make the CNI misbehave: `allow|deny SRC DST PORT/PROTO` (SRC/DST as ns/pod), `clear`, `list`."""
+    """Make the CNI misbehave: `allow|deny SRC DST PORT/PROTO` (SRC/DST as ns/pod, pods that
+    exist), `remove SRC DST PORT/PROTO` takes that one away, `clear` all, `list` shows them."""
     from lab import control
 
     try:
@@ -190,7 +220,10 @@ def fault(action: str, args: tuple[str, ...], state_dir: Path | None) -> int:
         else:
             if len(args) != 3:
                 raise control.LabError(f"usage: kubereach lab fault {action} SRC DST PORT/PROTO", 2)
-            faults = control.fault(control.parse_fault(action, *args), state_dir=state_dir)
+            if action == "remove":
+                faults = control.remove_fault(control.parse_fault("deny", *args), state_dir=state_dir)
+            else:
+                faults = control.fault(control.parse_fault(action, *args), state_dir=state_dir)
     except control.LabError as exc:
         _raise(exc)
     for f in faults:

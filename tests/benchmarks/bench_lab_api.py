@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
 
-from fake_node import FakeNode
+from fake_node import FakePool
 from kubernetes import client, config
 
 from lab.api import tls
@@ -40,7 +40,7 @@ def main() -> None:
     ready = threading.Event()
 
     async def boot():
-        cluster = Cluster(Store(), FakeNode())
+        cluster = Cluster(Store(), FakePool().nodes)
         await cluster.start()
         server = ApiServer(cluster, "tok", tls.server_context(tmp / "s.crt", tmp / "s.key"))
         box["url"] = await server.start()

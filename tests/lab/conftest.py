@@ -1,8 +1,8 @@
 """Fixtures for lab tests.
 
-``api_lab``: the real API (HTTPS, token, store, cluster logic) over the in-memory
-:class:`FakeNode`, served from a background thread so the synchronous ``kubernetes``
-client and a real ``kubectl`` can talk to it. Needs no root. ``kubectl`` runs with
+``api_lab``: the real API (HTTPS, token, store, cluster logic, controllers) over an
+in-memory :class:`FakePool` of three nodes, served from a background thread so the
+synchronous ``kubernetes`` client and a real ``kubectl`` can talk to it. Needs no root. ``kubectl`` runs with
 HOME and KUBECONFIG pointing into a temporary directory (never ~/.kube).
 
 ``real_lab``: ``kubereach lab up`` for real (daemon process, real node; needs root),
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import contextlib
 
-from fake_node import FakeNode
+from fake_node import FakeNode, FakePool
 from krl_lab_helpers import KUBECTL, REPO, RealLab, pod_manifest, start_real_lab, stop_real_lab
 
 from lab.api import tls
@@ -46,11 +46,31 @@ class ApiLab:
     token: str
     ca_pem: bytes
     kubeconfig: Path
-    node: FakeNode
+    nodes: list[FakeNode]
     cluster: Cluster
     loop: asyncio.AbstractEventLoop
     _clients: list[Any] = field(default_factory=list)
     _http: Any = None
+
+    @property
+    def node(self) -> FakeNode:
+        """The first (control-plane) node."""
+        return self.nodes[0]
+
+    def node_of(self, namespace: str, name: str) -> FakeNode:
+        """The node a pod was bound to (waits for the scheduler)."""
+        import time
+
+        for _ in range(200):
+            pod = self.run(self.cluster.store.find, "pods", namespace, name)
+            node = (pod or {}).get("spec", {}).get("nodeName")
+            if node:
+                return next(n for n in self.nodes if n.info.name == node)
+            time.sleep(0.02)
+        raise AssertionError(f"{namespace}/{name} was not scheduled")
+
+    def stopped(self) -> list[tuple[str, str]]:
+        return [k for n in self.nodes for k in n.stopped]
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
@@ -112,6 +132,10 @@ class ApiLab:
         return name
 
 
+API_LAB_NODES = 3
+MISSING_IMAGE = "registry.example.com/missing/app:1.0"  # the api_lab's pool fails to pull this one
+
+
 @pytest.fixture(scope="session")
 def api_lab(tmp_path_factory) -> ApiLab:
     tmp = tmp_path_factory.mktemp("krl-api")
@@ -125,12 +149,12 @@ def api_lab(tmp_path_factory) -> ApiLab:
     holder: dict[str, Any] = {}
 
     async def boot():
-        node = FakeNode("fake")
-        await node.start()
-        cluster = Cluster(Store(), node)
+        pool = FakePool("fake", nodes=API_LAB_NODES, missing_images=[MISSING_IMAGE])
+        await pool.start()
+        cluster = Cluster(Store(), pool.nodes)
         await cluster.start()
         server = ApiServer(cluster, token, tls.server_context(tmp / "server.crt", tmp / "server.key"))
-        holder.update(node=node, cluster=cluster, server=server, url=await server.start())
+        holder.update(nodes=pool.nodes, cluster=cluster, server=server, url=await server.start())
 
     def thread_main():
         asyncio.set_event_loop(loop)
@@ -144,7 +168,7 @@ def api_lab(tmp_path_factory) -> ApiLab:
     kubeconfig = tmp / "kubeconfig"
     kubeconfig.write_text(render_kubeconfig(holder["url"], token, material.ca_pem))
     kubeconfig.chmod(0o600)
-    lab = ApiLab(tmp, holder["url"], token, material.ca_pem, kubeconfig, holder["node"], holder["cluster"], loop)
+    lab = ApiLab(tmp, holder["url"], token, material.ca_pem, kubeconfig, holder["nodes"], holder["cluster"], loop)
     yield lab
     for client in lab._clients:
         with contextlib.suppress(Exception):

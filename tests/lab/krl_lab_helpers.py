@@ -30,9 +30,13 @@ def pod_manifest(
     }
 
 
-def run_kubereach(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_kubereach(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 240, input: str | None = None
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([str(KUBEREACH), *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+    return subprocess.run(
+        [str(KUBEREACH), *args], input=input, capture_output=True, text=True, env=full_env, timeout=timeout
+    )
 
 
 def load_json(text: str) -> Any:
@@ -43,7 +47,7 @@ def fake_daemon_env() -> dict[str, str]:
     """Environment for `kubereach lab ...` with the in-memory node (no root, no kernel state)."""
     here = str(Path(__file__).parent)
     return {
-        "KUBEREACH_LAB_NODE_FACTORY": "fake_node:FakeNode",
+        "KUBEREACH_LAB_NODE_FACTORY": "fake_node:FakePool",
         "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
 
@@ -85,3 +89,30 @@ def start_real_lab(tmp: Path, *args: str) -> RealLab:
 def stop_real_lab(lab: RealLab) -> None:
     proc = run_kubereach("lab", "down", "--state-dir", str(lab.state_dir))
     assert proc.returncode == 0, proc.stderr
+
+
+def connect_from(lab: RealLab, src_ip: str, dst: str, port: int, timeout: float = 2.0) -> str:
+    """From inside the pod whose address is ``src_ip`` (its network namespace, found in the
+    kernel), connect to ``dst:port`` and return the first line the listener sent (its
+    identity JSON), or ``failed: ...``."""
+    import sys
+
+    from lab.node.netns import list_netns
+
+    instance = json.loads((lab.state_dir / "instance.json").read_text())["instanceId"]
+    script = (
+        "import socket,sys\n"
+        "s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=float(sys.argv[3]))\n"
+        "print(s.recv(4096).decode().splitlines()[0])\n"
+    )
+    for netns in list_netns(f"krl-{instance}-"):
+        out = subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True).stdout
+        if f" {src_ip}/" in out:
+            got = subprocess.run(
+                ["ip", "netns", "exec", netns, sys.executable, "-c", script, dst, str(port), str(timeout)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            return got.stdout.strip() if got.returncode == 0 else f"failed: {got.stderr.strip()[-200:]}"
+    raise AssertionError(f"no namespace holds {src_ip}")

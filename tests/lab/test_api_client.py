@@ -61,10 +61,11 @@ def test_create_get_list_delete_pod(api_lab, ns):
     assert created.status.phase == "Pending"
     running = _wait(lambda: (p := core.read_namespaced_pod("web", ns)).status.phase == "Running" and p)
     assert running.status.pod_ip.startswith("10.244.")
-    assert running.spec.node_name == "krl-node"
+    assert running.spec.node_name in {n.info.name for n in api_lab.nodes}
+    assert running.status.host_ip == api_lab.node_of(ns, "web").info.internal_ip
     assert [p.metadata.name for p in core.list_namespaced_pod(ns).items] == ["web"]
     core.delete_namespaced_pod("web", ns)
-    assert (ns, "web") in api_lab.node.stopped
+    assert (ns, "web") in api_lab.stopped()
     with pytest.raises(ApiException) as err:
         core.read_namespaced_pod("web", ns)
     assert err.value.status == 404
@@ -203,7 +204,7 @@ def test_unknown_fields_are_dropped_with_a_warning_or_refused_when_strict(api_la
 def test_label_and_field_selectors(api_lab, ns):
     core = api_lab.core()
     for name, tier in (("a", "web"), ("b", "web"), ("c", "db")):
-        core.create_namespaced_pod(ns, pod_manifest(name, labels={"tier": tier, "app": name}))
+        core.create_namespaced_pod(ns, pod_manifest(name, labels={"tier": tier, "app": name}, nodeName="krl-node-1"))
     names = lambda **kw: sorted(p.metadata.name for p in core.list_namespaced_pod(ns, **kw).items)  # noqa: E731
     assert names(label_selector="tier=web") == ["a", "b"]
     assert names(label_selector="tier!=web") == ["c"]
@@ -211,7 +212,7 @@ def test_label_and_field_selectors(api_lab, ns):
     assert names(label_selector="app notin (a,b)") == ["c"]
     assert names(field_selector="metadata.name=b") == ["b"]
     _wait(lambda: names(field_selector="status.phase=Running") == ["a", "b", "c"])
-    assert names(field_selector="spec.nodeName=krl-node,metadata.name!=a") == ["b", "c"]
+    assert names(field_selector="spec.nodeName=krl-node-1,metadata.name!=a") == ["b", "c"]
     all_ns = core.list_pod_for_all_namespaces(field_selector=f"metadata.namespace={ns}").items
     assert len(all_ns) == 3
     with pytest.raises(ApiException) as err:
@@ -338,7 +339,7 @@ def test_ephemeral_containers_can_never_change_or_disappear(api_lab, ns):
 
 def test_ephemeral_container_via_json_patch_add(api_lab, ns):
     core = api_lab.core()
-    core.create_namespaced_pod(ns, pod_manifest("jp"))
+    core.create_namespaced_pod(ns, pod_manifest("jp", nodeName="krl-node-0"))
     pod = core.patch_namespaced_pod_ephemeralcontainers(
         "jp", ns, [{"op": "add", "path": "/spec/ephemeralContainers", "value": [{"name": "e1", "image": "x"}]}]
     )
@@ -468,7 +469,7 @@ def test_owner_reference_garbage_collection(api_lab, ns):
     core.create_namespaced_config_map(ns, {"metadata": {"name": "shared", "ownerReferences": [ref, ref2]}})
     core.delete_namespaced_config_map("sweep-owner", ns)
     _wait(lambda: [p.metadata.name for p in core.list_namespaced_pod(ns).items] == [])
-    assert (ns, "owned") in api_lab.node.stopped
+    assert (ns, "owned") in api_lab.stopped()
     names = _wait(
         lambda: (
             (n := sorted(c.metadata.name for c in core.list_namespaced_config_map(ns).items)) and "child" not in n and n
@@ -508,7 +509,7 @@ def test_namespace_delete_removes_everything_inside(api_lab):
     ns_obj = core.delete_namespace(name)  # the client types this answer as Status: a dict here
     assert ns_obj["status"]["phase"] == "Terminating"
     _wait(lambda: name not in [n.metadata.name for n in core.list_namespace().items])
-    assert (name, "p1") in api_lab.node.stopped
+    assert (name, "p1") in api_lab.stopped()
     assert core.list_namespaced_config_map(name).items == []
     with pytest.raises(ApiException) as err:
         core.create_namespaced_config_map(name, {"metadata": {"name": "late"}})
@@ -644,7 +645,7 @@ def test_invalid_webhook_configuration_is_422(api_lab):
 
 def test_pod_log_follow_streams_until_the_container_ends(api_lab, ns):
     core = api_lab.core()
-    core.create_namespaced_pod(ns, pod_manifest("f"))
+    core.create_namespaced_pod(ns, pod_manifest("f", nodeName="krl-node-0"))
     _wait(lambda: core.read_namespaced_pod("f", ns).status.phase == "Running")
     resp = core.read_namespaced_pod_log("f", ns, follow=True, _preload_content=False)
     chunks = []
@@ -666,7 +667,7 @@ def test_pod_log_follow_streams_until_the_container_ends(api_lab, ns):
         status = dict(pod["status"])
         status["phase"] = "Succeeded"
         status["containerStatuses"] = [{**status["containerStatuses"][0], "state": {"terminated": {"exitCode": 0}}}]
-        api_lab.cluster._reporter(ns, "f", pod["metadata"]["uid"])(status)
+        api_lab.cluster.kubelets.reporter(ns, "f", pod["metadata"]["uid"])(status)
 
     api_lab.run(finish)
     t.join(5)
@@ -676,7 +677,7 @@ def test_pod_log_follow_streams_until_the_container_ends(api_lab, ns):
 
 def test_tail_lines_and_limit_bytes(api_lab, ns):
     core = api_lab.core()
-    core.create_namespaced_pod(ns, pod_manifest("t"))
+    core.create_namespaced_pod(ns, pod_manifest("t", nodeName="krl-node-0"))
     _wait(lambda: core.read_namespaced_pod("t", ns).status.phase == "Running")
     key = (ns, "t", "main")
     api_lab.run(lambda: api_lab.node.logs.__setitem__(key, b"one\ntwo\nthree\n"))
@@ -717,7 +718,7 @@ def test_status_reports_from_another_thread_are_applied_on_the_loop(api_lab, ns)
     core.create_namespaced_pod(ns, pod_manifest("th"))
     _wait(lambda: core.read_namespaced_pod("th", ns).status.phase == "Running")
     uid = core.read_namespaced_pod("th", ns).metadata.uid
-    report = api_lab.run(lambda: api_lab.cluster._reporter(ns, "th", uid))
+    report = api_lab.run(lambda: api_lab.cluster.kubelets.reporter(ns, "th", uid))
     report({"phase": "Failed", "reason": "DeadlineExceeded", "message": "from a worker thread"})
     pod = _wait(lambda: (p := core.read_namespaced_pod("th", ns)).status.phase == "Failed" and p)
     assert pod.status.reason == "DeadlineExceeded"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lab.api.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
@@ -126,3 +127,42 @@ def test_strategic_merge_directives():
 def test_strategic_merge_element_without_merge_key_is_an_error():
     with pytest.raises(PatchError):
         strategic_merge_patch({"spec": {"containers": []}}, {"spec": {"containers": [{"image": "x"}]}})
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        [{"op": "add", "path": "/a/01", "value": 1}],  # no leading zeros in an index (RFC 6901)
+        [{"op": "add", "path": "/a/0"}],  # add without a value
+        [{"op": "move", "path": "/b"}],  # move without a from
+        [{"op": "add", "path": "/a/0/x", "value": 1}],  # into a scalar
+        ["not an operation"],
+    ],
+)
+def test_json_patch_malformed_operations_are_patch_errors(ops):
+    with pytest.raises(PatchError):
+        json_patch({"a": [1]}, ops)
+
+
+json_st = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=10,
+)
+op_st = st.fixed_dictionaries(
+    {
+        "op": st.sampled_from(["add", "remove", "replace", "move", "copy", "test", "bogus"]),
+        "path": st.sampled_from(["", "/", "/a", "/a/0", "/a/-", "/b/c", "/a/01", "x"]),
+    },
+    optional={"value": json_st, "from": st.sampled_from(["/a", "/a/0", "/b", ""])},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=json_st, ops=st.lists(op_st, max_size=4))
+def test_json_patch_either_applies_or_is_a_patch_error(doc, ops):
+    """Whatever someone sends, the answer is a document or PatchError (a 422), never a crash."""
+    before = copy.deepcopy(doc)
+    with contextlib.suppress(PatchError):
+        json_patch(doc, ops)
+    assert doc == before

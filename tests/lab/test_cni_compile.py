@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from lab.cni import compile_ruleset
 from lab.cni.compile import CHAIN_FAULTS
 from lab.cni.selectors import SelectorError, matches
+from lab.controllers.endpoints import desired_slices
 from lab.runtime import Fault, FaultAction
 
 
@@ -31,8 +32,30 @@ def pod(name, ip, labels=None, *, ns="default", ports=(), **status):
                 }
             ]
         },
-        "status": {"podIP": ip, "phase": "Running", **status},
+        "status": {
+            "podIP": ip,
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            **status,
+        },
     }
+
+
+def routed(services, pods):
+    """``compile_ruleset`` keywords for Services: them, and the EndpointSlices the
+    EndpointSlice controller makes for them (the CNI routes from slices, like kube-proxy)."""
+    slices = []
+    for s in services:
+        ns = s["metadata"]["namespace"]
+        owned = {**s, "metadata": {**s["metadata"], "uid": "svc-" + s["metadata"]["name"]}}
+        ns_pods = [
+            {**p, "metadata": {**p["metadata"], "uid": p["metadata"]["name"]}}
+            for p in pods
+            if p["metadata"]["namespace"] == ns
+        ]
+        for sl in desired_slices(owned, ns_pods) if s["spec"].get("selector") else []:
+            slices.append({**sl, "metadata": {**sl["metadata"], "namespace": ns}})
+    return {"services": services, "endpoint_slices": slices}
 
 
 def pol(name, selector, *, ns="default", **spec):
@@ -358,7 +381,7 @@ def test_service_ports_dnat_to_each_endpoint_with_equal_probability_and_named_ta
         [],
         PODS + [second],
         [],
-        services=[svc("db", {"app": "db"}, "10.96.0.10", [{"port": 80, "targetPort": "http"}])],
+        **routed([svc("db", {"app": "db"}, "10.96.0.10", [{"port": 80, "targetPort": "http"}])], PODS + [second]),
         hairpin_source="169.254.1.1",
     )
     nat = rs.iptables_restore().split("*nat", 1)[1]
@@ -377,14 +400,16 @@ def test_service_ports_dnat_to_each_endpoint_with_equal_probability_and_named_ta
     ],
 )
 def test_services_without_endpoints_or_cluster_ip_get_no_dnat(service, note):
-    rs = compile_ruleset([], PODS, [], services=[service])
+    rs = compile_ruleset([], PODS, [], **routed([service], PODS))
     assert not [r for r in rs.nat_rules if "DNAT" in r]
     assert (note is None) or any(note in n for n in rs.notes)
 
 
-def test_only_running_pods_are_service_endpoints():
+def test_only_ready_pods_are_service_endpoints():
     pending = pod("db-new", "10.244.0.5", labels={"app": "db"}, phase="Pending")
-    rs = compile_ruleset([], PODS + [pending], [], services=[svc("db", {"app": "db"}, "10.96.0.10", [{"port": 5432}])])
+    unready = pod("db-slow", "10.244.0.6", labels={"app": "db"}, conditions=[{"type": "Ready", "status": "False"}])
+    pods = PODS + [pending, unready]
+    rs = compile_ruleset([], pods, [], **routed([svc("db", {"app": "db"}, "10.96.0.10", [{"port": 5432}])], pods))
     dnat = [r for r in rs.nat_rules if "DNAT" in r]
     assert dnat == [r for r in dnat if "10.244.0.2:5432" in r] and len(dnat) == 1
 
@@ -428,7 +453,7 @@ def test_named_port_on_a_native_sidecar_resolves_like_a_container_port():
         [],
         [WEB, db],
         [],
-        services=[svc("db", {"app": "db"}, "10.96.0.10", [{"port": 80, "targetPort": "metrics"}])],
+        **routed([svc("db", {"app": "db"}, "10.96.0.10", [{"port": 80, "targetPort": "metrics"}])], [WEB, db]),
         hairpin_source="169.254.1.1",
     )
     assert "-j DNAT --to-destination 10.244.0.2:9901" in rs.iptables_restore().split("*nat", 1)[1]

@@ -29,10 +29,12 @@ def fake_lab(tmp_path):
     run_kubereach("lab", "down", "--state-dir", str(state), env=env)
 
 
-def _kubectl(kubeconfig: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
+def _kubectl(kubeconfig: Path, home: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
     env.update(HOME=str(home), KUBECONFIG=str(kubeconfig))
-    return subprocess.run([str(REPO / ".venv/bin/kubectl"), *args], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [str(REPO / ".venv/bin/kubectl"), *args], input=input, capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 def test_up_prints_kubeconfig_and_kubectl_example(fake_lab, tmp_path):
@@ -70,8 +72,30 @@ def test_status_and_kubeconfig_commands(fake_lab):
     assert shown == (state / "kubeconfig").read_text()
 
 
-def test_fault_allow_deny_list_clear(fake_lab):
+SHOP = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+""" + "".join(
+    f"""---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: shop}}
+spec: {{containers: [{{name: c, image: x, ports: [{{containerPort: 80}}]}}]}}
+"""
+    for name in ("web", "db", "api")
+)
+
+
+def _shop(state: Path, home: Path) -> None:
+    home.mkdir(exist_ok=True)
+    got = _kubectl(state / "kubeconfig", home, "apply", "-f", "-", input=SHOP)
+    assert got.returncode == 0, got.stderr
+
+
+def test_fault_allow_deny_list_remove_clear(fake_lab, tmp_path):
     state, env, _ = fake_lab
+    _shop(state, tmp_path / "home")
     a = run_kubereach("lab", "fault", "allow", "shop/web", "shop/db", "5432/TCP", "--state-dir", str(state), env=env)
     assert a.returncode == 0, a.stderr
     run_kubereach("lab", "fault", "deny", "shop/api", "shop/db", "53/udp", "--state-dir", str(state), env=env)
@@ -81,8 +105,101 @@ def test_fault_allow_deny_list_clear(fake_lab):
     assert bad.returncode == 2
     flip = run_kubereach("lab", "fault", "deny", "shop/web", "shop/db", "5432", "--state-dir", str(state), env=env)
     assert flip.stdout.splitlines() == ["deny\tshop/api -> shop/db\t53/UDP", "deny\tshop/web -> shop/db\t5432/TCP"]
+    gone = run_kubereach("lab", "fault", "remove", "shop/api", "shop/db", "53/UDP", "--state-dir", str(state), env=env)
+    assert gone.returncode == 0 and gone.stdout.splitlines() == ["deny\tshop/web -> shop/db\t5432/TCP"]
+    again = run_kubereach("lab", "fault", "remove", "shop/api", "shop/db", "53/UDP", "--state-dir", str(state), env=env)
+    assert again.returncode == 2 and "no fault shop/api -> shop/db 53/UDP is in force" in again.stderr
     run_kubereach("lab", "fault", "clear", "--state-dir", str(state), env=env)
     assert run_kubereach("lab", "fault", "list", "--state-dir", str(state), env=env).stdout == ""
+
+
+def test_fault_naming_a_pod_that_does_not_exist_is_refused_with_the_pods_there(fake_lab, tmp_path):
+    state, env, _ = fake_lab
+    _shop(state, tmp_path / "home")
+    typo = run_kubereach("lab", "fault", "deny", "shop/webb", "shop/db", "80/TCP", "--state-dir", str(state), env=env)
+    assert typo.returncode == 2
+    assert "no pod shop/webb (the fault's source); pods in shop: api, db, web" in typo.stderr
+    nowhere = run_kubereach("lab", "fault", "deny", "shop/web", "prod/db", "80/TCP", "--state-dir", str(state), env=env)
+    assert nowhere.returncode == 2 and "no pod prod/db (the fault's destination); namespace prod has no pods" in (
+        nowhere.stderr
+    )
+    assert run_kubereach("lab", "fault", "list", "--state-dir", str(state), env=env).stdout == ""
+
+
+def test_up_skips_kustomize_and_non_kubernetes_yaml_with_a_hint_and_a_count(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "kustomization.yaml").write_text("resources: [deploy.yaml]\n")
+    (app / "values.yaml").write_text("replicas: 3\n")
+    (app / "deploy.yaml").write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: k}\n---\n"
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i, namespace: k}\n---\n"
+        "just: some settings\n"
+    )
+    state = tmp_path / "state"
+    env = fake_daemon_env()
+    proc = run_kubereach("lab", "up", "-f", str(app), "--state-dir", str(state), env=env)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert "kustomization.yaml is a kustomize file: render it first: `kubectl kustomize DIR" in proc.stderr
+        assert "values.yaml belongs to a Helm chart: render the chart first: `helm template" in proc.stderr
+        assert (
+            "skipped 4 documents the lab does not apply: 1 Helm chart file, 1 Kustomization, "
+            "1 networking.k8s.io/v1 Ingress, 1 not Kubernetes (no apiVersion and kind)"
+        ) in proc.stderr
+        assert "applied 1 objects" in proc.stderr
+    finally:
+        run_kubereach("lab", "down", "--state-dir", str(state), env=env)
+
+
+def test_up_reads_manifests_from_stdin_and_waits_for_a_deployment_to_roll_out(tmp_path):
+    state = tmp_path / "state"
+    env = fake_daemon_env()
+    deployment = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\n"
+        "spec:\n  replicas: 3\n  selector: {matchLabels: {app: web}}\n"
+        "  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec: {containers: [{name: c, image: nginx:1.27, ports: [{containerPort: 80}]}]}\n"
+    )
+    proc = run_kubereach("lab", "up", "--nodes", "2", "-f", "-", "--state-dir", str(state), env=env, input=deployment)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert "pods running: 3" in proc.stderr  # `up` waited for the ReplicaSet's pods, not just the object
+    finally:
+        run_kubereach("lab", "down", "--state-dir", str(state), env=env)
+
+
+def test_up_with_nodes_and_a_missing_image_reports_the_pull_failure(tmp_path):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\n"
+        "spec: {containers: [{name: c, image: registry.example.com/team/app:2.0}]}\n"
+    )
+    state = tmp_path / "state"
+    env = fake_daemon_env()
+    proc = run_kubereach(
+        "lab",
+        "up",
+        "--nodes",
+        "3",
+        "--missing-image",
+        "registry.example.com/team/app:2.0",
+        "-f",
+        str(manifest),
+        "--state-dir",
+        str(state),
+        "--timeout",
+        "60",
+        env=env,
+    )
+    try:
+        assert proc.returncode == 3
+        assert "pods cannot start:\n  default/p: c: ErrImagePull" in proc.stderr or "ImagePullBackOff" in proc.stderr
+        assert 'failed to pull and unpack image "registry.example.com/team/app:2.0"' in proc.stderr
+        info = json.loads(run_kubereach("lab", "status", "--state-dir", str(state), "-o", "json", env=env).stdout)
+        assert [n["name"] for n in info["nodes"]] == ["krl-node-0", "krl-node-1", "krl-node-2"]
+    finally:
+        run_kubereach("lab", "down", "--state-dir", str(state), env=env)
 
 
 def test_up_applies_manifests_in_dependency_order_and_waits_for_pods(tmp_path):
@@ -101,7 +218,7 @@ def test_up_applies_manifests_in_dependency_order_and_waits_for_pods(tmp_path):
     proc = run_kubereach("lab", "up", "-f", str(manifests), "--state-dir", str(state), env=env)
     try:
         assert proc.returncode == 0, proc.stderr
-        assert "pods running: 1/1" in proc.stderr
+        assert "pods running: 1" in proc.stderr
         (tmp_path / "home").mkdir()
         got = _kubectl(state / "kubeconfig", tmp_path / "home", "get", "pods", "-n", "krl-demo", "-o", "name")
         assert got.stdout.split() == ["pod/a"]
@@ -121,11 +238,11 @@ def test_up_applies_manifests_in_dependency_order_and_waits_for_pods(tmp_path):
 
 def test_up_refuses_bad_manifests_before_starting(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n")
+    bad.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {labels: {app: d}}\n")
     state = tmp_path / "state"
     proc = run_kubereach("lab", "up", "-f", str(bad), "--state-dir", str(state), env=fake_daemon_env())
     assert proc.returncode == 2
-    assert "bad.yaml#1" in proc.stderr and "Deployment" in proc.stderr
+    assert "bad.yaml#1" in proc.stderr and "metadata.name is required" in proc.stderr
     assert not state.exists()
 
 
@@ -220,11 +337,24 @@ def test_real_lab_up_demo_then_down_leaves_the_kernel_as_it_was(tmp_path):
 def test_real_lab_rejects_a_second_up_and_cleans_up_after_a_killed_daemon(tmp_path):
     before = _kernel_state()
     lab = start_real_lab(tmp_path, "-f", str(REPO / "manifests" / "demo"))
+    try:
+        _second_up_faults_and_a_killed_daemon(lab)
+    finally:
+        if lab.state_dir.exists():  # a failed assertion must not leave a lab running
+            run_kubereach("lab", "down", "--state-dir", str(lab.state_dir))
+    after = _kernel_state()
+    assert after["iptables"] == before["iptables"]
+    assert after["ipset"] == before["ipset"]
+
+
+def _second_up_faults_and_a_killed_daemon(lab) -> None:
     instance = json.loads((lab.state_dir / "instance.json").read_text())["instanceId"]
     again = run_kubereach("lab", "up", "--state-dir", str(lab.state_dir))
     assert again.returncode == 2
     # faults reach the real node's CNI through the daemon's private endpoint
-    added = run_kubereach("lab", "fault", "deny", "a/x", "b/y", "80/TCP", "--state-dir", str(lab.state_dir))
+    added = run_kubereach(
+        "lab", "fault", "deny", "shop-frontend/web-1", "shop-backend/api-1", "80/TCP", "--state-dir", str(lab.state_dir)
+    )
     assert added.returncode == 0, added.stderr
     assert run_kubereach("lab", "fault", "clear", "--state-dir", str(lab.state_dir)).returncode == 0
     pid = json.loads((lab.state_dir / "instance.json").read_text())["pid"]
@@ -234,8 +364,6 @@ def test_real_lab_rejects_a_second_up_and_cleans_up_after_a_killed_daemon(tmp_pa
     stop_real_lab(lab)
     after = _kernel_state()
     assert instance not in after["netns"] and instance not in after["link"]
-    assert after["iptables"] == before["iptables"]
-    assert after["ipset"] == before["ipset"]
     # no process of the lab survives: listeners and agents lived in its namespaces
     leftovers = subprocess.run(["pgrep", "-f", str(lab.state_dir)], capture_output=True, text=True).stdout
     assert leftovers.strip() == ""
@@ -247,7 +375,7 @@ def test_lab_up_as_non_root_refuses_clearly_and_creates_nothing(tmp_path, monkey
     from orchestrator.cli import main
 
     monkeypatch.delenv(control.NODE_FACTORY_ENV, raising=False)
-    monkeypatch.setattr(control.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(control.lifecycle.os, "geteuid", lambda: 1000)
     state = tmp_path / "state"
     assert main(["lab", "up", "--state-dir", str(state)]) == 2
     err = capsys.readouterr().err
@@ -258,7 +386,7 @@ def test_lab_up_as_non_root_refuses_clearly_and_creates_nothing(tmp_path, monkey
 
 def test_up_with_a_node_that_cannot_start_reports_the_log_and_leaves_nothing(tmp_path):
     state = tmp_path / "state"
-    env = {**fake_daemon_env(), "KUBEREACH_LAB_NODE_FACTORY": "fake_node:FailingNode"}
+    env = {**fake_daemon_env(), "KUBEREACH_LAB_NODE_FACTORY": "fake_node:FailingPool"}
     proc = run_kubereach("lab", "up", "--state-dir", str(state), env=env)
     assert proc.returncode == 3
     assert "cannot create the node namespace" in proc.stderr

@@ -191,7 +191,7 @@ def dead_lab(tmp_path) -> Path:
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
     config.write_json(
-        config.LabPaths(state).instance, {"instanceId": "c0ffee", "token": "t", "nodeFactory": "fake_node:FakeNode"}
+        config.LabPaths(state).instance, {"instanceId": "c0ffee", "token": "t", "nodeFactory": "fake_node:FakePool"}
     )
     yield state
     control.stop_companions(state)

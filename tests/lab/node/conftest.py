@@ -1,7 +1,8 @@
-"""Fixtures for the lab node: a real LabNode on a background event loop, no API server.
+"""Fixtures for the lab nodes: a real LabPool on a background event loop, no API server.
 
-``node_factory(cni)`` starts a node with a fresh instance id and a recording reporter;
-teardown shuts it down and checks that none of its namespaces are left. Probes are made
+``node_factory(cni, nodes=1)`` starts a pool of nodes with a fresh instance id and a
+recording reporter; teardown shuts it down and checks that none of its namespaces are
+left. Probes are made
 from inside a pod's namespace on a worker thread (a socket keeps the namespace it was
 created in), so tests see exactly what a container would see.
 """
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # krl_node_helpers, beside this 
 
 from krl_node_helpers import NodeHandle
 
-from lab.node import LabNode
+from lab.node import LabPool
 from lab.node.netns import list_netns
 
 
@@ -55,15 +56,15 @@ def node_factory(lab_loop, netns_threads, tmp_path):
     _needs_root()
     made: list[NodeHandle] = []
 
-    def make(cni: str = "enforce") -> NodeHandle:
+    def make(cni: str = "enforce", nodes: int = 1) -> NodeHandle:
         instance = "t" + secrets.token_hex(3)[:5]
-        node = LabNode(instance, cni, tmp_path / instance)
-        handle = NodeHandle(node, lab_loop, netns_threads)
-        handle.call(node.start())
+        pool = LabPool(instance, cni, tmp_path / instance, nodes=nodes)
+        handle = NodeHandle(pool, lab_loop, netns_threads)
         made.append(handle)
+        handle.call(pool.start(), timeout=60)
         return handle
 
     yield make
     for h in made:
-        h.call(h.node.shutdown(), timeout=60)
-        assert list_netns(h.node.names.netns_prefix) == [], "namespaces left behind"
+        h.call(h.pool.shutdown(), timeout=60)
+        assert list_netns(h.pool.names.netns_prefix) == [], "namespaces left behind"

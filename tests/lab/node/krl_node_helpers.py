@@ -14,19 +14,26 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lab.node import LabNode
+from lab.controllers.endpoints import desired_slices
+from lab.node import LabNode, LabPool
 from lab.node.netns import in_netns
+from lab.runtime import Fault, NetworkState
 
 AGENT_IMAGE = "ghcr.io/kubereach/agent:0.1.0"
 
 
 class NodeHandle:
-    """A started LabNode plus helpers to drive it synchronously from a test."""
+    """A started LabPool plus helpers to drive its nodes synchronously from a test.
 
-    def __init__(self, node: LabNode, loop: asyncio.AbstractEventLoop, pool: ThreadPoolExecutor) -> None:
-        self.node = node
-        self.loop = loop
+    ``run_pod`` puts a pod on the node its ``spec.nodeName`` names (``krl-node-<i>``,
+    default the first); ``sync`` hands every node the cluster's state, as the API server does.
+    """
+
+    def __init__(self, pool: LabPool, loop: asyncio.AbstractEventLoop, threads: ThreadPoolExecutor) -> None:
         self.pool = pool
+        self.node: LabNode = pool.nodes[0]
+        self.loop = loop
+        self.threads = threads
         self.statuses: dict[tuple[str, str], dict[str, Any]] = {}
         self.history: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
@@ -45,9 +52,10 @@ class NodeHandle:
     def run_pod(self, pod: Mapping[str, Any], *, wait: str | None = "Running", timeout: float = 15) -> dict[str, Any]:
         meta = pod["metadata"]
         key = (meta.get("namespace", "default"), meta["name"])
-        stored = {**pod, "metadata": {"namespace": "default", **meta}}
+        spec = {"nodeName": self.node.node_name, **(pod.get("spec") or {})}
+        stored = {**pod, "metadata": {"namespace": "default", **meta}, "spec": spec}
         self.pods[key] = stored
-        self.call(self.node.run_pod(stored, self.reporter(key)))
+        self.call(self.node_of(key).run_pod(stored, self.reporter(key)))
         if wait:
             return self.wait_phase(key, wait, timeout=timeout)
         return self.statuses.get(key, {})
@@ -58,7 +66,7 @@ class NodeHandle:
                 return True
             if st.get("phase") in ("Succeeded", "Failed"):  # final: waiting longer cannot help
                 logs = {
-                    c["name"]: self.node.read_log(key[0], key[1], c["name"])[-2000:]
+                    c["name"]: self.node_of(key).read_log(key[0], key[1], c["name"])[-2000:]
                     for c in st.get("containerStatuses", []) + st.get("initContainerStatuses", [])
                     if "waiting" not in c["state"]
                 }
@@ -76,16 +84,41 @@ class NodeHandle:
             time.sleep(0.02)
         raise AssertionError(f"{key}: {what} not reached in {timeout}s; last status {self.statuses.get(key)}")
 
-    def sync(self, namespaces=(), policies=()) -> None:
-        """What the API server does after a change: hand the node every object."""
+    def node_of(self, key: tuple[str, str]) -> LabNode:
+        wanted = (self.pods[key].get("spec") or {}).get("nodeName")
+        return next(n for n in self.pool.nodes if n.node_name == wanted)
+
+    def read_log(self, namespace: str, name: str, container: str) -> bytes:
+        return self.node_of((namespace, name)).read_log(namespace, name, container)
+
+    def state(self, namespaces=(), policies=(), services=(), faults=()) -> NetworkState:
         pods = []
         for key, pod in self.pods.items():
             st = self.statuses.get(key, {})
-            pods.append({**pod, "status": st})
+            pods.append({**pod, "metadata": {**pod["metadata"], "uid": f"uid-{key[0]}-{key[1]}"}, "status": st})
         ns_names = {k[0] for k in self.pods} | {(n["metadata"]["name"]) for n in namespaces}
         given = {n["metadata"]["name"]: n for n in namespaces}
         all_ns = [given.get(n, {"metadata": {"name": n}}) for n in sorted(ns_names)]
-        self.call(self.node.sync_network(all_ns, pods, list(policies)))
+        slices = []
+        for svc in services:
+            svc = {**svc, "metadata": {"namespace": "default", "uid": "svc", **svc["metadata"]}}
+            ns_pods = [p for p in pods if p["metadata"]["namespace"] == svc["metadata"]["namespace"]]
+            for s in desired_slices(svc, ns_pods):
+                slices.append({**s, "metadata": {**s["metadata"], "namespace": svc["metadata"]["namespace"]}})
+        return NetworkState(tuple(all_ns), tuple(pods), tuple(policies), tuple(services), tuple(slices), tuple(faults))
+
+    def sync(self, namespaces=(), policies=(), services=(), faults: tuple[Fault, ...] | list[Fault] = ()) -> None:
+        """What the API server does after a change: hand every node the cluster's state
+        (Services get their EndpointSlices from the real controller's logic)."""
+        state = self.state(namespaces, policies, services, faults)
+
+        async def all_nodes() -> None:
+            await asyncio.gather(*(n.sync_network(state) for n in self.pool.nodes))
+
+        self.call(all_nodes())
+
+    def pod_netns(self, namespace: str, name: str) -> str:
+        return self.node_of((namespace, name)).pod_netns(namespace, name)
 
     def ip(self, namespace: str, name: str) -> str:
         return self.statuses[(namespace, name)]["podIP"]
@@ -94,13 +127,13 @@ class NodeHandle:
         self, src: tuple[str, str] | str, address: str, port: int, protocol: str = "TCP", timeout: float = 0.6
     ) -> tuple[str, dict[str, Any] | None]:
         """(state, identity) as seen from inside ``src`` (a pod key or a namespace name)."""
-        netns = src if isinstance(src, str) else self.node.pod_netns(*src)
-        return self.pool.submit(_probe_in, netns, address, port, protocol, timeout).result(timeout + 5)
+        netns = src if isinstance(src, str) else self.pod_netns(*src)
+        return self.threads.submit(_probe_in, netns, address, port, protocol, timeout).result(timeout + 5)
 
     def probe_many(self, jobs: list[tuple[Any, str, int, str]], timeout: float = 0.6) -> list[str]:
         futs = [
-            self.pool.submit(
-                _probe_in, src if isinstance(src, str) else self.node.pod_netns(*src), addr, port, proto, timeout
+            self.threads.submit(
+                _probe_in, src if isinstance(src, str) else self.pod_netns(*src), addr, port, proto, timeout
             )
             for src, addr, port, proto in jobs
         ]

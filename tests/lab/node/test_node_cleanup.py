@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from krl_node_helpers import agent_container, listener_pod
 
-from lab.node import LabNode, cleanup_instance
+from lab.node import LabPool, cleanup_instance
 from lab.node.netns import in_ns_argv, list_netns, pids_in_netns
 
 pytestmark = pytest.mark.netns
@@ -47,7 +47,7 @@ def test_cleanup_instance_leaves_other_instances_alone(node_factory):
     other.run_pod(listener_pod("b"))
     cleanup_instance(mine.node.names.instance_id)
     assert list_netns(mine.node.names.netns_prefix) == []
-    assert len(list_netns(other.node.names.netns_prefix)) == 3
+    assert len(list_netns(other.node.names.netns_prefix)) == 4  # fabric, ext, node0 and b
     ip = other.ip("default", "b")
     other.run_pod(listener_pod("c"))
     assert other.probe(("default", "c"), ip, 80)[0] == "open"
@@ -60,11 +60,11 @@ def test_cleanup_of_an_unknown_instance_is_a_no_op():
 def test_instance_ids_that_could_escape_the_prefix_are_refused():
     for bad in ("", "a-b", "../x", "a" * 17, "a b"):
         with pytest.raises(ValueError):
-            LabNode(bad, "none", "/tmp")
+            LabPool(bad, "none", "/tmp")
         with pytest.raises(ValueError):
             cleanup_instance(bad)
 
 
 def test_cni_mode_is_validated():
     with pytest.raises(ValueError, match="enforce"):
-        LabNode("abc", "calico", "/tmp")
+        LabPool("abc", "calico", "/tmp")

@@ -288,21 +288,16 @@ def test_cni_none_ignores_policies(shop):
 def test_faults_show_up_exactly_where_injected_and_clear(shop, cni):
     h = shop(cni)
     pols = [policy("db-in", app("db"), ingress=[{"from": [{"podSelector": app("web")}], "ports": [{"port": 5432}]}])]
-    h.sync(policies=pols)
-    h.call(
-        h.node.set_faults(
-            [
-                Fault(FaultAction.DENY, "default/web", "default/db", 5432, "TCP"),
-                Fault(FaultAction.ALLOW, "default/client", "default/db", 5433, "TCP"),
-            ]
-        )
-    )
-    h.sync(policies=pols)  # faults survive recompiles
+    faults = [
+        Fault(FaultAction.DENY, "default/web", "default/db", 5432, "TCP"),
+        Fault(FaultAction.ALLOW, "default/client", "default/db", 5433, "TCP"),
+    ]
+    h.sync(policies=pols, faults=faults)
     blocked_without_fault = "filtered" if cni == "enforce" else "open"
     assert states(
         h, [(WEB, DB, 5432, "TCP"), (CLIENT, DB, 5433, "TCP"), (CLIENT, DB, 5432, "TCP"), (WEB, DB, 5433, "TCP")]
     ) == ["filtered", "open", blocked_without_fault, blocked_without_fault]
-    h.call(h.node.set_faults([]))
+    h.sync(policies=pols)
     assert states(h, [(WEB, DB, 5432, "TCP"), (CLIENT, DB, 5433, "TCP")]) == ["open", blocked_without_fault]
 
 
@@ -331,40 +326,30 @@ def test_service_cluster_ip_reaches_an_endpoint_and_policies_apply_to_the_target
             "db",
             {"app": "db"},
             "10.96.0.10",
-            [{"port": 80, "targetPort": "http"}, {"port": 5432, "targetPort": 5432}, {"port": 53, "protocol": "UDP"}],
+            [
+                {"name": "http", "port": 80, "targetPort": "http"},
+                {"name": "pg", "port": 5432, "targetPort": 5432},
+                {"name": "dns", "port": 53, "protocol": "UDP"},
+            ],
         ),
         service("web", {"app": "web"}, "10.96.0.11", [{"port": 80}]),
     ]
-    h.call(
-        h.node.sync_network(
-            [{"metadata": {"name": "default"}}],
-            [{**p, "status": h.statuses[k]} for k, p in h.pods.items()],
-            [],
-            services=svcs,
-        )
-    )
+    h.sync(services=svcs)
     state, ident = h.probe(WEB, "10.96.0.10", 80)
     assert (state, ident["pod"], ident["port"]) == ("open", "db", 8080)  # named targetPort resolved
     assert h.probe(CLIENT, "10.96.0.10", 53, "UDP")[0] == "open"
     state, ident = h.probe(WEB, "10.96.0.11", 80)  # hairpin: web to itself
     assert (state, ident["pod"]) == ("open", "web")
     # A policy on db allowing only 5432 from web: the Service's port 80 (-> 8080) is now filtered.
-    h.call(
-        h.node.sync_network(
-            [{"metadata": {"name": "default"}}],
-            [{**p, "status": h.statuses[k]} for k, p in h.pods.items()],
-            [policy("db-in", app("db"), ingress=[{"from": [{"podSelector": app("web")}], "ports": [{"port": 5432}]}])],
-        )
+    h.sync(
+        services=svcs,
+        policies=[
+            policy("db-in", app("db"), ingress=[{"from": [{"podSelector": app("web")}], "ports": [{"port": 5432}]}])
+        ],
     )
     assert h.probe_many(
         [(WEB, "10.96.0.10", 80, "TCP"), (WEB, "10.96.0.10", 5432, "TCP"), (CLIENT, "10.96.0.10", 5432, "TCP")]
     ) == ["filtered", "open", "filtered"]
     # A pod reaching itself is always allowed, also through its own Service (hairpin).
-    h.call(
-        h.node.sync_network(
-            [{"metadata": {"name": "default"}}],
-            [{**p, "status": h.statuses[k]} for k, p in h.pods.items()],
-            [policy("lock", {}, types=["Ingress", "Egress"])],
-        )
-    )
+    h.sync(services=svcs, policies=[policy("lock", {}, types=["Ingress", "Egress"])])
     assert h.probe_many([(WEB, "10.96.0.11", 80, "TCP"), (CLIENT, "10.96.0.11", 80, "TCP")]) == ["open", "filtered"]

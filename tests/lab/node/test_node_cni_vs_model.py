@@ -6,6 +6,10 @@ and a handful of policies; the CNI compiles them into the node (``sync_network``
 API server does after every change) and every pod probes every other pod on two TCP
 ports (one of them named) and one fake external host; the observed open/filtered must
 be exactly the model's allow/deny. Agreement here is strong evidence that both are right.
+
+The pods sit on three nodes (p1 and p4 share one), so most probes cross the node network:
+egress is enforced on the source's node, ingress on the destination's, as real CNIs do,
+and the two halves must still add up to the model's single verdict.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from orchestrator.snapshot.types import Origin, Protocol  # noqa: E402
 
 NAMESPACES = ("n1", "n2")
 PODS = (("n1", "p1"), ("n1", "p2"), ("n2", "p3"), ("n2", "p4"))
+NODES = 3  # pod i runs on node i % 3
 PORTS = (80, 81)  # 80 is named "http" on every pod
 EXTERNAL = ("192.0.2.10", 80)  # a fake external host inside the lab
 
@@ -105,9 +110,17 @@ cluster_st = st.fixed_dictionaries(
 
 @pytest.fixture
 def node(node_factory):
-    h = node_factory("enforce")
-    for ns, name in PODS:
-        h.run_pod(listener_pod(name, namespace=ns, ports=[(80, "TCP"), (81, "TCP")], named={80: "http"}))
+    h = node_factory("enforce", nodes=NODES)
+    for i, (ns, name) in enumerate(PODS):
+        h.run_pod(
+            listener_pod(
+                name,
+                namespace=ns,
+                ports=[(80, "TCP"), (81, "TCP")],
+                named={80: "http"},
+                nodeName=f"krl-node-{i % NODES}",
+            )
+        )
     return h
 
 

@@ -310,8 +310,8 @@ def test_shutdown_leaves_the_host_exactly_as_before(node_factory):
     )
     assert h.node.ruleset is not None and h.node.ruleset.ipsets == ()
     prefix = h.node.names.netns_prefix
-    assert len(list_netns(prefix)) == 6  # node, ext and four pods
-    h.call(h.node.shutdown(), timeout=60)
+    assert len(list_netns(prefix)) == 7  # fabric, ext, node and four pods
+    h.call(h.pool.shutdown(), timeout=60)
     # Other labs may come and go meanwhile, so namespaces are checked by this node's prefix.
     assert list_netns(prefix) == []
     assert not [
@@ -459,7 +459,7 @@ def test_the_node_has_no_way_out_of_the_lab(node_factory):
     assert out.returncode != 0 and "unreachable" in out.stderr.lower()
     links = subprocess.run(["ip", "-n", node, "-o", "link"], capture_output=True, text=True).stdout.splitlines()
     kinds = {line.split(":")[1].strip().split("@")[0] for line in links}
-    assert kinds == {"lo", h.node.names.ext_link, h.node.names.pod_link(1)}
+    assert kinds == {"lo", "eth0", h.node.names.pod_link(1)}  # the uplink to the node network, one pod
 
 
 def test_intra_pod_rules_from_the_real_init_container_hold_for_ephemeral_agents(node_factory):

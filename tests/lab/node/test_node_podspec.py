@@ -108,9 +108,20 @@ def test_wrap_drops_to_the_uid_and_bounds_root():
 
 def test_names_fit_interface_limits_and_refuse_unsafe_ids():
     n = names.InstanceNames("3fa2b1")
-    assert (n.node_netns, n.pod_netns(7), n.pod_link(99999)) == ("krl-3fa2b1-node", "krl-3fa2b1-7", "krl3fa2b1p99999")
-    assert all(len(x) <= 15 for x in (n.pod_link(99999), n.ext_link))
-    assert names.pod_ip(1) == "10.244.0.1" and names.pod_ip(254) == "10.244.0.254" and names.pod_ip(255) == "10.244.1.1"
+    assert (n.node_netns(2), n.pod_netns(2, 7), n.pod_link(99999)) == (
+        "krl-3fa2b1-node2",
+        "krl-3fa2b1-2-7",
+        "krl3fa2b1p99999",
+    )
+    assert all(len(x) <= 15 for x in (n.pod_link(99999), n.ext_link, n.node_link(15), n.bridge))
+    cidr = names.node_pod_cidr(1)
+    assert str(cidr) == "10.244.16.0/20" and names.node_ip(1) == "172.18.0.11"
+    assert names.pod_ip(cidr, 1) == "10.244.16.1" and names.pod_ip(cidr, 255) == "10.244.17.1"
+    assert names.pod_ip(cidr, names.pods_per_node()) == "10.244.31.254"
+    with pytest.raises(ValueError):
+        names.pod_ip(cidr, names.pods_per_node() + 1)
+    with pytest.raises(ValueError):
+        names.node_pod_cidr(names.MAX_NODES)
     with pytest.raises(ValueError):
         names.InstanceNames("x/../y")
 
