@@ -28,8 +28,10 @@ def run_with_tty_stderr(args: list[str], timeout: float = 120) -> tuple[int, str
     stop = time.monotonic() + timeout
     try:
         while time.monotonic() < stop:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
+            # poll(), not select(): select() fails on descriptors past 1,024
+            poller = select.poll()
+            poller.register(master, select.POLLIN)
+            if poller.poll(500):
                 try:
                     chunk = os.read(master, 65536)
                 except OSError:  # the child closed the terminal

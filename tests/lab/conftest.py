@@ -183,6 +183,20 @@ def api_lab(tmp_path_factory) -> ApiLab:
     thread.join(10)
 
 
+@pytest.fixture(autouse=True)
+def _close_api_clients(request):
+    """Clients a test made of the session's API lab are closed after it: each holds a
+    thread pool and keep-alive sockets on both ends, and a few hundred tests' worth push
+    the process past 1,024 file descriptors (where select() stops working)."""
+    yield
+    if "api_lab" in request.fixturenames:
+        lab = request.getfixturevalue("api_lab")
+        for client in lab._clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        lab._clients.clear()
+
+
 @pytest.fixture
 def ns(api_lab) -> str:
     name = api_lab.namespace()
