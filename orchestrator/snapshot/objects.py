@@ -239,11 +239,12 @@ def _pod(obj: Mapping[str, Any], where: _Where) -> Pod:
             raise where.error(field, f"{ip!r} is not an IP address") from None
         if text not in ips:
             ips.append(text)
-    owners = tuple(
-        owner_kind
-        for o in _list(meta.get("ownerReferences"), where, "metadata.ownerReferences")
-        if isinstance(o, Mapping) and isinstance(owner_kind := o.get("kind"), str)
-    )
+    references = [
+        o for o in _list(meta.get("ownerReferences"), where, "metadata.ownerReferences") if isinstance(o, Mapping)
+    ]
+    owners = tuple(owner_kind for o in references if isinstance(owner_kind := o.get("kind"), str))
+    named = [o for o in references if isinstance(o.get("kind"), str) and isinstance(o.get("name"), str)]
+    controller = next((o for o in named if o.get("controller") is True), named[0] if named else None)
     return Pod(
         NamespaceName(namespace),
         PodName(name),
@@ -258,6 +259,7 @@ def _pod(obj: Mapping[str, Any], where: _Where) -> Pod:
         phase=_str(status.get("phase"), where, "status.phase"),
         owner_kinds=owners,
         origin=where.origin,
+        owner=f"{controller['kind']}/{controller['name']}" if controller else None,
     )
 
 

@@ -71,11 +71,19 @@ class Pod:
     phase: str | None = None  # status.phase
     owner_kinds: tuple[str, ...] = ()
     origin: Origin | None = None
+    # The controller ownerReference as ``Kind/name``, e.g. ``ReplicaSet/web-7d9f8c6b5``
+    # (the first reference when none is marked controller); None for a bare pod.
+    owner: str | None = None
 
     @property
     def key(self) -> str:
         """``namespace/pod``, the identifier used in CSV rows."""
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def workload(self) -> str | None:
+        """The workload that keeps this pod running (see :func:`workload_of`)."""
+        return workload_of(self.owner, self.labels)
 
     @property
     def ip(self) -> str | None:
@@ -92,6 +100,24 @@ class Pod:
         exited by the time the pod serves, and ephemeral containers declare no ports.
         """
         return self.containers + tuple(c for c in self.init_containers if c.restart_policy == "Always")
+
+
+def workload_of(owner: str | None, labels: Mapping[str, str]) -> str | None:
+    """The workload that keeps a pod running, as ``Kind/name``, stable across rollouts.
+
+    A Deployment's pods are owned by a ReplicaSet named ``<deployment>-<pod-template-hash>``
+    whose name changes with every rollout, while the pod carries the hash as its
+    ``pod-template-hash`` label: such an owner stands for ``Deployment/<deployment>``.
+    Every other controller (StatefulSet, DaemonSet, Job, a ReplicaSet of its own) is its
+    own workload; a pod without an owner has none.
+    """
+    if not owner:
+        return None
+    kind, _, name = owner.partition("/")
+    template_hash = labels.get("pod-template-hash")
+    if kind == "ReplicaSet" and template_hash and name.endswith(f"-{template_hash}"):
+        return f"Deployment/{name[: -len(template_hash) - 1]}"
+    return owner
 
 
 @dataclass(frozen=True, slots=True)
