@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import EXIT_INCOMPLETE, EXIT_MISMATCH, EXIT_OK, UsageError
-from orchestrator.reports.rundir import QUOTE_LIMIT, RunFolder, quote
+from orchestrator.reports.rundir import QUOTE_LIMIT, RunFolder, dig, mapping_at, quote
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -219,8 +219,10 @@ def _take(frame: pd.DataFrame, name: str, rows: np.ndarray) -> np.ndarray:
     column = frame[name]
     if isinstance(column.dtype, pd.CategoricalDtype):
         categories = np.asarray(column.cat.categories, dtype=object)
-        return categories[column.cat.codes.to_numpy()[rows]]
-    return column.to_numpy()[rows]
+        picked: np.ndarray = categories[column.cat.codes.to_numpy()[rows]]
+        return picked
+    values: np.ndarray = column.to_numpy()[rows]
+    return values
 
 
 def _drift_rows(picked: pd.DataFrame, changes: np.ndarray, a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
@@ -262,6 +264,13 @@ def _drift_rows(picked: pd.DataFrame, changes: np.ndarray, a: pd.DataFrame, b: p
     return out.drop(columns="_order").reset_index(drop=True)
 
 
+def diff_folders(old_path: str, new_path: str) -> Drift:
+    """The drift between two results folders (``kubereach diff OLD_RUN NEW_RUN``)."""
+    from orchestrator.reports.rundir import load_run
+
+    return diff_runs(load_run(old_path), load_run(new_path))
+
+
 def _notes(old: RunFolder, new: RunFolder, renamed: Sequence[Renamed]) -> list[str]:
     notes = []
     before, after = _pods(old.probes), _pods(new.probes)
@@ -277,22 +286,13 @@ def _notes(old: RunFolder, new: RunFolder, renamed: Sequence[Renamed]) -> list[s
         ("options.plan.scopes", "scopes"),
         ("options.plan.ports", "ports"),
     ):
-        x, y = _dig(old.info, key), _dig(new.info, key)
+        x, y = dig(old.info, key), dig(new.info, key)
         if x is not None and y is not None and x != y:
             notes.append(
                 f"the runs differ in {label} (baseline {quote(x, 120)}, this run {quote(y, 120)}): cells outside "
                 "what both probed appear or disappear"
             )
     return notes
-
-
-def _dig(info: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = info
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -415,7 +415,7 @@ def read_folder_drift(directory: str, info: Mapping[str, Any]) -> Drift | None:
     if ports.isna().any():
         raise UsageError(f"{path}: column port: {quote(rows['port'][ports.isna()].iloc[0], 60)} is not a port number")
     rows = rows[list(DRIFT_COLUMNS)].assign(port=ports.astype("int64"))
-    record = info.get("baseline") if isinstance(info.get("baseline"), Mapping) else {}
+    record = mapping_at(info, "baseline")
     renamed = tuple(
         Renamed(str(r.get("old", "")), str(r.get("new", "")), str(r.get("workload", "")))
         for r in (record.get("renamed") or [])
@@ -438,6 +438,7 @@ __all__ = [
     "Drift",
     "Renamed",
     "baseline_record",
+    "diff_folders",
     "diff_runs",
     "drift_headline",
     "iter_drift_csv",

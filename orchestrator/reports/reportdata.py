@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.reports.rundir import RunFolder
+from orchestrator.reports.rundir import RunFolder, dig, list_at, mapping_at
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -111,7 +111,8 @@ def unpack(column: Mapping[str, str]) -> list[int]:
     import numpy as np
 
     raw = zlib.decompress(base64.b64decode(column["zlib"]))
-    return np.frombuffer(raw, dtype="<" + column["type"]).tolist()
+    values: list[int] = np.frombuffer(raw, dtype="<" + column["type"]).tolist()
+    return values
 
 
 def unpack_columns(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,7 +154,8 @@ def classes_of(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _codes(column: pd.Series, categories: Sequence[str]) -> np.ndarray:
-    return column.cat.set_categories(list(categories)).cat.codes.to_numpy()
+    codes: np.ndarray = column.cat.set_categories(list(categories)).cat.codes.to_numpy()
+    return codes
 
 
 def _ns(name: str) -> str:
@@ -340,14 +342,13 @@ def _intent(frame: pd.DataFrame) -> dict[str, int]:
 
 
 def _title(info: Mapping[str, Any]) -> str:
-    sweep_id = info.get("sweep_id") or (info.get("options", {}).get("sweep", {}) or {}).get("sweep_id") or "?"
+    sweep_id = info.get("sweep_id") or dig(info, "options.sweep.sweep_id") or "?"
     return cut(f"kubereach sweep {sweep_id} ({info.get('context', '?')})", 300)
 
 
 def _run_facts(run: RunFolder) -> dict[str, Any]:
     info = run.info
-    options = info.get("options") if isinstance(info.get("options"), Mapping) else {}
-    sweep = options.get("sweep") if isinstance(options.get("sweep"), Mapping) else {}
+    sweep = mapping_at(info, "options.sweep")
     keep = {
         "sweep_id": info.get("sweep_id") or sweep.get("sweep_id"),
         "context": info.get("context"),
@@ -361,13 +362,10 @@ def _run_facts(run: RunFolder) -> dict[str, Any]:
         "exit_code": info.get("exit_code"),
         "method": sweep.get("method"),
         "source_mode": sweep.get("source_mode"),
-        "kubereach": (info.get("versions") or {}).get("kubereach")
-        if isinstance(info.get("versions"), Mapping)
-        else None,
+        "kubereach": dig(info, "versions.kubereach"),
     }
     facts = {k: (None if v == "" else bounded(v)) for k, v in keep.items()}  # every key, None when unknown
-    notes = info.get("notes") if isinstance(info.get("notes"), list) else []
-    skipped = info.get("skipped") if isinstance(info.get("skipped"), list) else []
+    notes, skipped = list_at(info, "notes"), list_at(info, "skipped")
     facts["notes"] = [cut(x) for x in notes[:MAX_LISTED]]
     facts["notes_total"] = len(notes)
     facts["skipped"] = [bounded(x) for x in skipped[:MAX_LISTED]]

@@ -268,15 +268,55 @@ def find_latest(parent: str, *, exclude: str | None = None) -> str:
     return best[1]
 
 
+def dig(info: Mapping[str, Any], dotted: str) -> Any:
+    """``info["a"]["b"]`` for ``"a.b"``; None where a level is missing or not an object."""
+    value: Any = info
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def mapping_at(info: Mapping[str, Any], dotted: str) -> Mapping[str, Any]:
+    """The object at ``dotted`` in someone else's JSON, or ``{}``."""
+    value = dig(info, dotted)
+    return value if isinstance(value, Mapping) else {}
+
+
+def list_at(info: Mapping[str, Any], dotted: str) -> list[Any]:
+    """The list at ``dotted`` in someone else's JSON, or ``[]``."""
+    value = dig(info, dotted)
+    return value if isinstance(value, list) else []
+
+
+def resolve_baseline(value: str, output_dir: str | None, *, default_base: str = "results") -> str:
+    """The folder ``sweep --baseline`` names: a results folder, or ``latest`` for the newest one
+    beside this sweep's folder (the parent of ``-o DIR``, else ``results/``). Checked before
+    the sweep starts, so a typo costs nothing."""
+    if value == "latest":
+        parent = os.path.dirname(os.path.abspath(output_dir)) if output_dir else default_base
+        return find_latest(parent, exclude=output_dir)
+    if not os.path.isfile(os.path.join(value, "probes.csv")):
+        raise UsageError(f"--baseline {value}: not a kubereach results folder (no probes.csv)")
+    if output_dir and os.path.realpath(value) == os.path.realpath(output_dir):
+        raise UsageError(f"--baseline {value}: is this sweep's own results folder (-o); name an earlier run")
+    return value
+
+
 __all__ = [
     "KNOWN_COLUMNS",
     "PodRecord",
     "REQUIRED_COLUMNS",
     "RunFolder",
+    "dig",
+    "list_at",
+    "mapping_at",
     "find_latest",
     "load_run",
     "pod_records",
     "quote",
     "read_json_object",
     "read_probes",
+    "resolve_baseline",
 ]

@@ -12,6 +12,8 @@ Layout of ``results/<UTC time>-<context>/``::
     summary.txt                        counts per verdict, unexpected rows first
     snapshot.json                      the namespaces, pods, services and policies compared
     run.json                           options, versions, timings, API calls made
+    report.html                        the page to look at (orchestrator.reports.html)
+    drift.csv                          with --baseline: the cells that changed (orchestrator.reports.diff)
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ def render_summary(
     exit_code: int | None = None,
     results_dir: str | None = None,
     complete: bool = True,
+    drift: str = "",
 ) -> str:
     """Counts per scope and verdict, then the unexpected rows, the truth table (when it
     fits a terminal), then what did not measure."""
@@ -208,6 +211,8 @@ def render_summary(
         lines += ["", "The sweep did not complete: probes that did not measure are inconclusive."]
     if not rows:
         lines += ["", "No probe was planned: check -n/-A, --from, --to and --port (see Not probed)."]
+    if drift:  # rendered by orchestrator.reports.diff (sweep --baseline)
+        lines += ["", drift.rstrip("\n")]
     if exit_code is not None:
         lines += ["", f"Exit status {exit_code}: {EXIT_MEANING.get(exit_code, '')}"]
     if results_dir:
