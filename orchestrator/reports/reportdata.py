@@ -175,11 +175,14 @@ def report_data(run: RunFolder, drift: Any = None) -> dict[str, Any]:
     scope_names = sorted(frame["scope"].cat.categories, key=lambda s: (s not in SCOPE_ORDER, _rank(s), s))
     scope = _codes(frame["scope"], scope_names)
     protocols = list(frame["protocol"].cat.categories)
+    # (port, protocol) pairs: port * 64 + protocol code, numbered in order (a lookup table
+    # over the few million possible keys instead of sorting millions of rows)
     port_key = frame["port"].to_numpy().astype(np.int64) * 64 + frame["protocol"].cat.codes.to_numpy()
-    port_keys, pp = np.unique(port_key, return_inverse=True)
+    port_keys, pp = _dense_codes(port_key)
     ports = [f"{int(k) // 64}/{protocols[int(k) % 64]}" for k in port_keys]
     pod_scope = scope == (scope_names.index("pod") if "pod" in scope_names else -1)
-    namespaces = sorted({_ns(names[i]) for i in np.unique(np.concatenate([src[pod_scope], dst[pod_scope]]))})
+    seen = np.bincount(src[pod_scope], minlength=len(names)) + np.bincount(dst[pod_scope], minlength=len(names))
+    namespaces = sorted({_ns(names[i]) for i in np.flatnonzero(seen)})
     # names outside pod-scope rows (containers, services) get len(namespaces): never in a heatmap
     ns_index = {ns: i for i, ns in enumerate(namespaces)}
     ns_of_name = np.array([ns_index.get(_ns(x), len(namespaces)) for x in names] or [0], dtype=np.int64)
@@ -250,6 +253,17 @@ def report_data(run: RunFolder, drift: Any = None) -> dict[str, Any]:
         "sections": _sections(run.info),
     }
     return data
+
+
+def _dense_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for small non-negative integer keys, in O(n)."""
+    import numpy as np
+
+    present = np.bincount(keys, minlength=1) > 0 if len(keys) else np.zeros(1, dtype=bool)
+    uniques = np.flatnonzero(present)
+    lookup = np.zeros(max(len(present), 1), dtype=np.int64)
+    lookup[uniques] = np.arange(len(uniques))
+    return uniques, lookup[keys]
 
 
 def _rank(scope: str) -> int:

@@ -219,7 +219,7 @@ def read_probes(
             number = -1
         if not 0 <= number <= 65535:
             raise UsageError(
-                f"{path}: column port: {quote(text, 60)} is not a port number (row {_row_of(frame, 'port', text)})"
+                f"{path}: column port: {quote(str(text), 60)} is not a port number (row {_row_of(frame, 'port', text)})"
             )
         values.append(number)
     codes = frame["port"].cat.codes.to_numpy()
