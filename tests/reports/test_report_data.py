@@ -23,7 +23,7 @@ from orchestrator.reports.reportdata import (
 )
 from orchestrator.reports.rundir import load_run
 from tests.reports.golden import check_golden
-from tests.reports.runs import pod, row, write_run
+from tests.reports.runs import row, write_run
 
 SECTIONS = {
     "audit": [
@@ -98,10 +98,8 @@ def test_the_page_carries_the_data_as_one_json_island_and_a_csp_that_forbids_rem
     for needle in (" src=", " href=", "http://", "https://", "@import", "url("):
         assert needle not in html, needle
     # the summary is rendered without JavaScript too
-    assert (
-        '<tr><th>pod</th><td class="num">1</td><td class="num">2</td><td class="num">1</td><td class="num">1</td><td class="num">1</td>'
-        in html
-    )
+    cells = "".join(f'<td class="num">{n}</td>' for n in (1, 2, 1, 1, 1, 6))
+    assert f"<tr><th>pod</th>{cells}</tr>" in html
 
 
 def test_with_a_drift_the_changed_rows_and_disappeared_cells_are_in_the_data(tmp_path):

@@ -12,7 +12,12 @@ def pod_with(owners: list[dict], labels: dict | None = None):
     obj = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "web-7d9f8c6b5-x2x4z", "namespace": "shop", "labels": labels or {}, "ownerReferences": owners},
+        "metadata": {
+            "name": "web-7d9f8c6b5-x2x4z",
+            "namespace": "shop",
+            "labels": labels or {},
+            "ownerReferences": owners,
+        },
         "spec": {"containers": [{"name": "app", "image": "nginx"}]},
         "status": {"podIP": "10.0.0.1"},
     }
