@@ -23,6 +23,9 @@ from orchestrator.sweep.plan import PlanOptions, Scope, SourceMode
 from orchestrator.sweep.selection import PlanError, PodSelector, port_selection
 from probe.schema import DEFAULT_AGENT_IMAGE, Method
 
+# The summary lists this many drift rows (drift.csv has all of them).
+LIST_LIMIT = 25
+
 
 def _err(message: str) -> None:
     click.echo(f"kubereach: {message}", err=True)
@@ -429,12 +432,19 @@ def _write(directory: str, files: dict[str, str]) -> None:
 
 
 def _drift(baseline: str | None, directory: str) -> Any:
-    """The drift from the baseline to the folder just written, or None without --baseline."""
+    """The drift from the baseline to the folder just written, or None without --baseline.
+
+    A baseline that cannot be read (checked only for its probes.csv before the sweep) must
+    not cost the sweep its result: the error is logged and no drift is reported."""
     if baseline is None:
         return None
     from orchestrator.reports.diff import diff_folders
 
-    return diff_folders(baseline, directory)
+    try:
+        return diff_folders(baseline, directory)
+    except UsageError as exc:
+        _err(f"error: cannot compare with the baseline, no drift reported: {exc}")
+        return None
 
 
 def _drift_text(drift: Any) -> str:
@@ -443,10 +453,6 @@ def _drift_text(drift: Any) -> str:
     from orchestrator.reports.diff import render_drift_table
 
     return render_drift_table(drift, limit=LIST_LIMIT)
-
-
-# The summary lists this many drift rows (drift.csv has all of them).
-LIST_LIMIT = 25
 
 
 def _report_and_metrics(directory: str, run_info: dict[str, Any], drift: Any, publish: Publish) -> None:

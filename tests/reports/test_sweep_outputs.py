@@ -93,3 +93,13 @@ def test_a_wrong_baseline_or_metrics_path_is_refused_before_sweeping(tmp_path):
     )
     assert p.returncode == 2 and "does not exist" in p.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_baseline_that_cannot_be_read_does_not_cost_the_sweep_its_result(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "probes.csv").write_text("source,destination\n")
+    p = kr("sweep", "--simulate-from", str(DEMO), "-o", str(tmp_path / "r"), "--baseline", str(broken))
+    assert p.returncode == 0, p.stderr
+    assert "cannot compare with the baseline, no drift reported" in p.stderr and "missing column(s)" in p.stderr
+    assert (tmp_path / "r" / "report.html").exists() and not (tmp_path / "r" / "drift.csv").exists()
