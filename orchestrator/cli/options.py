@@ -125,9 +125,18 @@ def _dropping_kube_keys(callback: F) -> F:
 
 def install_live_snapshot(commands: Any, sources: list[Callable[[dict[str, Any]], Any]]) -> None:
     """Give file-based commands (``predict``, ``explain``) the cluster flags: when any of
-    them is given, the snapshot is read from the live cluster instead of ``-f``."""
+    them is given, the snapshot is read from the live cluster instead of ``-f``. With
+    ``-f``, ``-n`` alone names the namespace of objects that have none (like ``kubectl
+    apply -f -n``)."""
     for command in commands:
-        command.params.extend(_kube_params())
+        params = _kube_params()
+        for param in params:
+            if param.name == "namespace":
+                param.help = (
+                    "Namespace (repeatable; default: the context's namespace). With -f: the namespace "
+                    "for objects that name none (default: the kubeconfig context's, else 'default')."
+                )
+        command.params.extend(params)
         command.callback = _dropping_kube_keys(command.callback)
 
     def from_cluster(params: dict[str, Any]) -> Any:
@@ -135,7 +144,9 @@ def install_live_snapshot(commands: Any, sources: list[Callable[[dict[str, Any]]
         if not (flags.kubeconfig or flags.context or flags.namespaces or flags.all_namespaces):
             return None
         if params.get("files"):
-            raise click.UsageError("-f and the cluster flags (--kubeconfig, --context, -n, -A) exclude each other")
+            if not (flags.kubeconfig or flags.context or flags.all_namespaces):
+                return None  # -f with -n: the namespace for objects without one, as kubectl apply -f -n
+            raise click.UsageError("-f and the cluster flags (--kubeconfig, --context, -A) exclude each other")
         from orchestrator.cluster.discovery import discover
         from orchestrator.cluster.kube import load_cluster
 

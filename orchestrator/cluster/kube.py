@@ -137,6 +137,32 @@ def _is_admission_refusal(message: str) -> bool:
     return "violates podsecurity" in text or "admission webhook" in text or "denied the request" in text
 
 
+def context_namespace() -> tuple[str, str] | None:
+    """The current kubeconfig context's namespace, as ``kubectl apply -f`` uses it for
+    objects without one: (namespace, ``kubeconfig context NAME``), or (``default``, ...)
+    when the context names none; inside a pod without a kubeconfig, the service
+    account's namespace. None when there is no readable kubeconfig: a file-only command
+    must work without one, so nothing here is an error. Reads the file only; no API call."""
+    from kubernetes import config
+
+    default_path = os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
+    if not os.environ.get("KUBECONFIG") and not os.path.exists(default_path):
+        try:
+            with open(os.path.join(SERVICEACCOUNT_DIR, "namespace"), encoding="utf-8") as fh:
+                namespace = fh.read(256).strip()
+        except OSError:
+            return None
+        return (namespace, "the service account's namespace") if namespace else None
+    try:  # untyped in kubernetes.config (see load_cluster)
+        _, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+    except Exception:  # missing, unreadable or malformed: the caller falls back to "default"
+        return None
+    if not isinstance(active, dict) or not active.get("name"):
+        return None
+    chosen = (active.get("context") or {}).get("namespace")
+    return (str(chosen) if chosen else "default"), f"kubeconfig context {active['name']}"
+
+
 def load_cluster(
     kubeconfig: str | None = None,
     context: str | None = None,

@@ -13,10 +13,10 @@ cell by cell, a change is one of (:data:`CHANGES`):
   services added or removed); ``old``/``new`` is the observed value on the side that has it.
 
 Pods are matched by ``namespace/name``, and where names changed, by the workload that
-owns them (``snapshot.json`` records each pod's controller ownerReference): a
-Deployment's pods after a rollout belong to a new ReplicaSet and have new names, but
-the same ``Deployment/<name>``; such pods are paired (in name order) and their cells
-compared as the same cells. A matched cell where either run did not measure
+runs them (``snapshot.json`` records each pod's workload, from its owner chain: see
+:mod:`orchestrator.snapshot.owners`): a Deployment's pods after a rollout belong to a new
+ReplicaSet and have new names, but the same ``Deployment/<name>``; such pods are paired
+(in name order) and their cells compared as the same cells. A matched cell where either run did not measure
 (``inconclusive``) is neither drift nor a pass: it is counted as *unmeasured*.
 
 Pure over two :class:`~orchestrator.reports.rundir.RunFolder` values (pandas on category
@@ -276,9 +276,9 @@ def _notes(old: RunFolder, new: RunFolder, renamed: Sequence[Renamed]) -> list[s
     before, after = _pods(old.probes), _pods(new.probes)
     if (before - after) and (after - before):
         for label, run in (("the baseline", old), ("this run", new)):
-            if not run.owners_recorded:
+            if not run.workloads_recorded:
                 notes.append(
-                    f"{label} ({run.path}) records no pod owners (snapshot.json from an older kubereach, or "
+                    f"{label} ({run.path}) records no pod workloads (snapshot.json from an older kubereach, or "
                     "missing): pods whose names changed could only be matched by name"
                 )
     for key, label in (

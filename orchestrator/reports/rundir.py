@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import UsageError
-from orchestrator.snapshot.types import workload_of
 from orchestrator.sweep.compare import PROBES_COLUMNS, Verdict
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,8 +63,7 @@ class PodRecord:
     """What ``snapshot.json`` says about one pod that diffs and reports need."""
 
     key: str  # namespace/pod
-    owner: str | None  # Kind/name of the controller ownerReference (None: not recorded, or a bare pod)
-    workload: str | None  # see orchestrator.snapshot.types.workload_of
+    workload: str | None  # ``Kind/name`` of the workload that runs it (orchestrator.snapshot.owners), None: none
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ class RunFolder:
     info: Mapping[str, Any] = field(default_factory=dict)  # run.json ({} when absent)
     pods: Mapping[str, PodRecord] = field(default_factory=dict)  # snapshot.json's pods by key ({} when absent)
     extras: tuple[str, ...] = ()  # probes.csv columns this version does not know
-    owners_recorded: bool = False  # whether snapshot.json records ownerReferences (newer folders)
+    workloads_recorded: bool = False  # whether snapshot.json records each pod's workload (newer folders)
 
 
 def load_run(path: str, *, snapshot: bool = True) -> RunFolder:
@@ -90,11 +88,11 @@ def load_run(path: str, *, snapshot: bool = True) -> RunFolder:
     probes, extras = read_probes(probes_path)
     info = read_json_object(os.path.join(path, "run.json"), MAX_RUN_BYTES, missing_ok=True)
     pods: dict[str, PodRecord] = {}
-    owners_recorded = False
+    workloads_recorded = False
     if snapshot:
         snap = read_json_object(os.path.join(path, "snapshot.json"), MAX_SNAPSHOT_BYTES, missing_ok=True)
-        pods, owners_recorded = pod_records(snap, os.path.join(path, "snapshot.json"))
-    return RunFolder(path, probes, info, pods, extras, owners_recorded)
+        pods, workloads_recorded = pod_records(snap, os.path.join(path, "snapshot.json"))
+    return RunFolder(path, probes, info, pods, extras, workloads_recorded)
 
 
 def read_json_object(path: str, max_bytes: int, *, missing_ok: bool = False) -> dict[str, Any]:
@@ -122,7 +120,8 @@ def read_json_object(path: str, max_bytes: int, *, missing_ok: bool = False) -> 
 
 
 def pod_records(snapshot: Mapping[str, Any], where: str) -> tuple[dict[str, PodRecord], bool]:
-    """``{namespace/pod: PodRecord}`` from a snapshot.json object, and whether it records owners."""
+    """``{namespace/pod: PodRecord}`` from a snapshot.json object, and whether it records workloads
+    (``pods[].workload``: ``{"kind": "Deployment", "name": "web"}`` or null)."""
     pods = snapshot.get("pods", [])
     if not isinstance(pods, list):
         raise UsageError(f"{where}: field pods: expected a list, got {type(pods).__name__}")
@@ -134,13 +133,12 @@ def pod_records(snapshot: Mapping[str, Any], where: str) -> tuple[dict[str, PodR
         ns, name = pod.get("namespace"), pod.get("name")
         if not isinstance(ns, str) or not isinstance(name, str):
             raise UsageError(f"{where}: pods[{i}]: namespace and name must be strings")
-        labels = pod.get("labels")
-        labels = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
-        recorded = recorded or "owner" in pod
-        owner = pod.get("owner")
-        owner = owner if isinstance(owner, str) and owner else None
+        recorded = recorded or "workload" in pod
+        ref = pod.get("workload")
+        kind, ref_name = (ref.get("kind"), ref.get("name")) if isinstance(ref, Mapping) else (None, None)
+        workload = f"{kind}/{ref_name}" if isinstance(kind, str) and isinstance(ref_name, str) else None
         key = f"{ns}/{name}"
-        out[key] = PodRecord(key, owner, workload_of(owner, labels))
+        out[key] = PodRecord(key, workload)
     return out, recorded
 
 

@@ -67,6 +67,10 @@ def old_json(prediction: Prediction) -> str:
             p: {"ingress": list(i), "egress": list(e)} for p, (i, e) in prediction.isolation.items() if i or e
         },
         "skipped_kinds": dict(prediction.skipped_kinds),
+        "pods": [
+            {"pod": p, "kind": "Pod", "workload": None, "representative": False, "ips": [], "synthetic_ip": False}
+            for p in prediction.pods
+        ],
     }
     return json.dumps(doc, indent=2) + "\n"
 

@@ -55,9 +55,17 @@ def row(
     return out
 
 
-def pod(ns: str, name: str, *, owner: str | None = None, labels: Mapping[str, str] | None = None) -> dict[str, object]:
-    """A pod as snapshot.json records it (only what the reports read)."""
-    return {"namespace": ns, "name": name, "labels": dict(labels or {}), "owner": owner}
+def pod(
+    ns: str, name: str, *, workload: str | None = None, labels: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """A pod as snapshot.json records it (only what the reports read); ``workload``: ``Kind/name``."""
+    kind, _, ref = (workload or "").partition("/")
+    return {
+        "namespace": ns,
+        "name": name,
+        "labels": dict(labels or {}),
+        "workload": {"kind": kind, "name": ref} if workload else None,
+    }
 
 
 def write_run(

@@ -104,9 +104,9 @@ def test_filters_and_search_narrow_the_maps_and_tables(faulted):
         WebDriverWait(driver, 10).until(
             lambda d: [th.text for th in d.find_elements(By.CSS_SELECTOR, ".heatmap tbody th.match")] != []
         )
-        driver.find_element(By.ID, "all-details").click()
-        rows = driver.find_elements(By.CSS_SELECTOR, "#all tbody tr")
-        assert rows and all("web/w-1" in r.text for r in rows)
+        driver.find_element(By.ID, "all-details").click()  # its table is drawn on the (asynchronous) toggle event
+        rows = WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#all tbody tr"))
+        assert all("web/w-1" in r.text for r in rows)
         assert console_errors(driver) == []
 
 

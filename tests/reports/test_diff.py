@@ -22,12 +22,8 @@ def web(name_hash: str, suffix: str) -> str:
 
 
 def web_pod(name_hash: str, suffix: str) -> dict:
-    return pod(
-        "shop",
-        f"web-{name_hash}-{suffix}",
-        owner=f"ReplicaSet/web-{name_hash}",
-        labels={"pod-template-hash": name_hash},
-    )
+    """As discovery records it: owned by ReplicaSet web-HASH, so Deployment web."""
+    return pod("shop", f"web-{name_hash}-{suffix}", workload="Deployment/web", labels={"pod-template-hash": name_hash})
 
 
 @pytest.fixture
@@ -64,13 +60,13 @@ def runs(tmp_path):
         web_pod(HASH_OLD, "aaaaa"),
         web_pod(HASH_OLD, "bbbbb"),
         pod("shop", "api-0"),
-        pod("shop", "db-0", owner="StatefulSet/db"),
+        pod("shop", "db-0", workload="StatefulSet/db"),
     ]
     pods_new = [
         web_pod(HASH_NEW, "ccccc"),
         web_pod(HASH_NEW, "ddddd"),
         pod("shop", "api-0"),
-        pod("shop", "cache-0", owner="StatefulSet/cache"),
+        pod("shop", "cache-0", workload="StatefulSet/cache"),
     ]
     a = write_run(tmp_path / "old", old, pods=pods_old)
     b = write_run(tmp_path / "new", new, pods=pods_new)
@@ -102,14 +98,14 @@ def test_pods_renamed_by_a_rollout_are_matched_through_their_deployment(runs):
     }
 
 
-def test_without_recorded_owners_renamed_pods_appear_and_disappear_and_a_note_says_why(runs, tmp_path):
+def test_without_recorded_workloads_renamed_pods_appear_and_disappear_and_a_note_says_why(runs, tmp_path):
     import os
 
     os.unlink(os.path.join(runs[0], "snapshot.json"))
     drift = diff_folders(*runs)
     assert drift.renamed == ()
     assert drift.counts["appeared"] == 5 and drift.counts["disappeared"] == 5
-    assert any("records no pod owners" in n for n in drift.notes)
+    assert any("records no pod workloads" in n for n in drift.notes)
 
 
 def test_identical_runs_have_no_drift_and_exit_0(runs):
@@ -128,12 +124,12 @@ def test_a_service_named_like_a_renamed_pod_is_not_renamed(tmp_path):
     a = write_run(
         tmp_path / "a",
         [row("a/web-1", "a/web-1", 80, scope="service")],
-        pods=[pod("a", "web-1", owner="DaemonSet/web")],
+        pods=[pod("a", "web-1", workload="DaemonSet/web")],
     )
     b = write_run(
         tmp_path / "b",
         [row("a/web-2", "a/web-1", 80, scope="service")],
-        pods=[pod("a", "web-2", owner="DaemonSet/web")],
+        pods=[pod("a", "web-2", workload="DaemonSet/web")],
     )
     drift = diff_folders(str(a), str(b))
     assert [(r.old, r.new) for r in drift.renamed] == [("a/web-1", "a/web-2")]

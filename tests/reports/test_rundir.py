@@ -17,7 +17,7 @@ def test_a_folder_reads_back_typed_with_known_columns_first_and_newer_columns_ke
     write_run(
         tmp_path / "r",
         [row("a/x", "a/y", 8080, inferred="class 3"), row("a/y", "a/x", 53, protocol="UDP", latency_ms=None)],
-        pods=[pod("a", "x", owner="StatefulSet/x")],
+        pods=[pod("a", "x", workload="StatefulSet/x")],
     )
     run = load_run(str(tmp_path / "r"))
     frame = run.probes
@@ -25,7 +25,7 @@ def test_a_folder_reads_back_typed_with_known_columns_first_and_newer_columns_ke
     assert frame["latency_ms"].iloc[0] == 0.5 and frame["latency_ms"].isna().iloc[1]
     assert run.extras == ("inferred",) and list(frame.columns)[-1] == "inferred"
     assert list(frame["intended"]) == ["", ""]  # a column this folder does not have reads as empty
-    assert run.pods["a/x"].workload == "StatefulSet/x" and run.owners_recorded
+    assert run.pods["a/x"].workload == "StatefulSet/x" and run.workloads_recorded
     assert run.info["sweep_id"] == "t0000001"
 
 
@@ -34,7 +34,7 @@ def test_a_folder_from_an_older_version_without_optional_columns_or_files_reads(
     write_run(tmp_path / "r", [row("a/x", "a/y")], columns=old_columns)
     os.unlink(tmp_path / "r" / "run.json")
     run = load_run(str(tmp_path / "r"))
-    assert run.info == {} and run.pods == {} and not run.owners_recorded
+    assert run.info == {} and run.pods == {} and not run.workloads_recorded
     assert run.probes["latency_ms"].isna().all() and list(run.probes["reason"]) == [""]
 
 
