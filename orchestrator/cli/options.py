@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import click
 
@@ -26,11 +26,12 @@ class KubeFlags:
     context: str | None
     namespaces: tuple[str, ...]
     all_namespaces: bool
-    request_timeout: float | None
+    request_timeout: float | None  # None: the default (30 s); 0: no per-request timeout
 
 
 def parse_duration(value: str | None) -> float | None:
-    """kubectl's ``--request-timeout``: ``0`` (none), ``30``, ``30s``, ``1m``, ``500ms``."""
+    """kubectl's ``--request-timeout``: ``30``, ``30s``, ``1m``, ``500ms``, or ``0``: no
+    per-request timeout at all (returned as 0.0). None when the flag was not given."""
     if value is None or value == "":
         return None
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
@@ -38,11 +39,13 @@ def parse_duration(value: str | None) -> float | None:
         raise click.BadParameter(
             f"{value!r}: expected a duration like 30, 30s, 1m or 500ms", param_hint="--request-timeout"
         )
-    number = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
-    return number or None
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
-def _kube_params() -> list[click.Option]:
+NAMESPACE_HELP = "Namespace (repeatable; default: the context's namespace)."
+
+
+def _kube_params(namespace_help: str = NAMESPACE_HELP) -> list[click.Option]:
     """Fresh click options for the cluster flags (one set per command)."""
     return [
         click.Option(
@@ -58,7 +61,7 @@ def _kube_params() -> list[click.Option]:
             ["-n", "--namespace", "namespace"],
             multiple=True,
             metavar="NS",
-            help="Namespace (repeatable; default: the context's namespace).",
+            help=namespace_help,
         ),
         click.Option(
             ["-A", "--all-namespaces", "all_namespaces"],
@@ -70,7 +73,8 @@ def _kube_params() -> list[click.Option]:
             ["--request-timeout", "request_timeout"],
             default=None,
             metavar="DURATION",
-            help="Timeout of each API request (30, 30s, 1m; 0: the default of 30s).",
+            help="Timeout of each API request (30, 30s, 1m, 500ms; default 30s). 0 means no "
+            "per-request timeout, as in kubectl (a sweep's --deadline still bounds everything).",
         ),
     ]
 
@@ -93,21 +97,31 @@ def kube_flags(params: dict[str, Any]) -> KubeFlags:
     )
 
 
-def kube_options(fn: F) -> F:
-    """Adds the cluster flags and passes one ``kube: KubeFlags`` argument."""
+@overload
+def kube_options(fn: F) -> F: ...
+@overload
+def kube_options(*, namespace_help: str = NAMESPACE_HELP) -> Callable[[F], F]: ...
 
-    @functools.wraps(fn)
-    def wrapper(**kwargs: Any) -> Any:
-        flags = kube_flags({k: kwargs.pop(k) for k in _KUBE_KEYS})
-        return fn(kube=flags, **kwargs)
 
-    params = getattr(wrapper, "__click_params__", None)
-    if params is None:
-        params = wrapper.__click_params__ = []  # type: ignore[attr-defined]
-    # click reverses __click_params__ when building the command: append in reverse to
-    # keep --kubeconfig first in --help, as kubectl lists it.
-    params.extend(reversed(_kube_params()))
-    return wrapper
+def kube_options(fn: F | None = None, *, namespace_help: str = NAMESPACE_HELP) -> Any:
+    """Adds the cluster flags and passes one ``kube: KubeFlags`` argument. Used bare
+    (``@kube_options``) or with a command's own ``-n`` help (``@kube_options(namespace_help=...)``)."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            flags = kube_flags({k: kwargs.pop(k) for k in _KUBE_KEYS})
+            return fn(kube=flags, **kwargs)
+
+        params = getattr(wrapper, "__click_params__", None)
+        if params is None:
+            params = wrapper.__click_params__ = []  # type: ignore[attr-defined]
+        # click reverses __click_params__ when building the command: append in reverse to
+        # keep --kubeconfig first in --help, as kubectl lists it.
+        params.extend(reversed(_kube_params(namespace_help)))
+        return wrapper
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def _dropping_kube_keys(callback: F) -> F:

@@ -28,9 +28,11 @@ def fetch_objects(kube: Any, namespaces: Iterable[str] | None) -> list[dict[str,
     """Every object the snapshot needs, as API-shaped dicts (kind and apiVersion set).
 
     ``namespaces`` None means all namespaces: one cluster-wide LIST per kind. Otherwise
-    a GET per namespace and a LIST per kind per namespace.
+    a GET per namespace and a LIST per kind per namespace. Every LIST is read in pages
+    (``limit``/``continue``), so a namespace of thousands of pods never becomes one
+    response of hundreds of megabytes.
     """
-    from orchestrator.cluster.kube import ApiError, NotFound
+    from orchestrator.cluster.kube import ApiError, NotFound, RbacRefused
 
     objects: list[dict[str, Any]] = []
     if namespaces is None:
@@ -44,7 +46,7 @@ def fetch_objects(kube: Any, namespaces: Iterable[str] | None) -> list[dict[str,
                 objects.append(kube.get_namespace(ns))
             except NotFound as exc:
                 raise UsageError(f"namespace {ns!r} not found (context {kube.info.context})") from exc
-            except UsageError:
+            except RbacRefused:
                 # A namespaced Role cannot grant reading Namespace objects: go on with the
                 # implied kubernetes.io/metadata.name label only (namespaceSelectors on other
                 # labels then cannot match, which the snapshot records as the namespace's labels).

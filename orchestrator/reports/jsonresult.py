@@ -27,7 +27,19 @@ def summary_of(info: Mapping[str, Any], results_dir: str, drift: Any = None) -> 
     for key, n in mapping_at(info, "verdicts").items():
         scope, _, verdict = str(key).partition("/")
         counts.setdefault(scope, {})[verdict] = n
-    keys = ("sweep_id", "context", "namespaces", "started_at", "wall_s", "agents", "probes", "reprobed", "complete")
+    keys = (
+        "sweep_id",
+        "context",
+        "namespaces",
+        "started_at",
+        "wall_s",
+        "agents",
+        "probes",
+        "reprobed",
+        "complete",
+        "ended",
+        "ended_detail",
+    )
     summary: dict[str, Any] = {k: info.get(k) for k in keys}
     summary["sweep_id"] = summary["sweep_id"] or dig(info, "options.sweep.sweep_id")
     summary.update(

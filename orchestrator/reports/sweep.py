@@ -113,6 +113,16 @@ def render_glyph_matrix(rows: Sequence[Row]) -> str:
     )
 
 
+def _reason_line(r: Row) -> str:
+    """The reason, shortened for a terminal; an inconclusive row leads with why it did not
+    measure (probes.csv keeps the whole reason)."""
+    reason = r.reason
+    head, sep, why = reason.partition("; not measured: ")
+    if r.verdict is Verdict.INCONCLUSIVE and sep:
+        reason = f"not measured: {why}; {head}"
+    return reason if len(reason) <= 90 else reason[:89] + "…"
+
+
 def _row_line(r: Row) -> list[Any]:
     return [
         str(r.verdict),
@@ -124,7 +134,7 @@ def _row_line(r: Row) -> list[Any]:
         str(r.state),
         r.evidence,
         str(r.confirmed) or "-",
-        r.reason if len(r.reason) <= 90 else r.reason[:89] + "…",
+        _reason_line(r),
     ]
 
 
@@ -145,10 +155,12 @@ def render_summary(
     exit_code: int | None = None,
     results_dir: str | None = None,
     complete: bool = True,
+    ended: str | None = None,
     drift: str = "",
 ) -> str:
     """Counts per scope and verdict, then the unexpected rows, the truth table (when it
-    fits a terminal), then what did not measure."""
+    fits a terminal), then what did not measure, and ``ended`` (why the sweep stopped:
+    ``Ended: completed``, ``Ended: interrupted (SIGINT): ...``)."""
     from tabulate import tabulate
 
     lines = [title, ""]
@@ -213,6 +225,8 @@ def render_summary(
         lines += ["", "No probe was planned: check -n/-A, --from, --to and --port (see Not probed)."]
     if drift:  # rendered by orchestrator.reports.diff (sweep --baseline)
         lines += ["", drift.rstrip("\n")]
+    if ended:
+        lines += ["", ended if len(ended) <= 400 else ended[:399] + "…"]
     if exit_code is not None:
         lines += ["", f"Exit status {exit_code}: {EXIT_MEANING.get(exit_code, '')}"]
     if results_dir:
