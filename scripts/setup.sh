@@ -8,7 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for tool in iptables:iptables ipset:ipset ip:iproute2 nmap:nmap setpriv:util-linux; do
+# chromium and chromedriver: the HTML report's browser tests (tests/reports/) drive a real
+# headless Chromium through selenium.
+for tool in iptables:iptables ipset:ipset ip:iproute2 nmap:nmap setpriv:util-linux chromium:chromium \
+            chromedriver:chromium-driver; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool##*:}")
 done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)

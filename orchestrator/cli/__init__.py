@@ -24,6 +24,8 @@ _COMMANDS: dict[str, str] = {
     "explain": "orchestrator.cli.predict:explain",
     "sweep": "orchestrator.cli.sweep:sweep",
     "cleanup": "orchestrator.cli.sweep:cleanup",
+    "report": "orchestrator.cli.report:report",
+    "diff": "orchestrator.cli.diff:diff",
     "lab": "orchestrator.cli.lab:lab",
     "webhook": "orchestrator.cli.webhook:webhook",
 }
@@ -33,6 +35,8 @@ _HELP = {
     "explain": "Say in plain words why one connection is allowed or denied.",
     "sweep": "Probe the cluster from real source identities and compare with policy.",
     "cleanup": "Remove every object left behind by any kubereach sweep.",
+    "report": "Build the HTML report of a sweep's results folder.",
+    "diff": "Drift of observed reachability between two sweeps' results.",
     "lab": "Run a local emulated cluster (pods as network namespaces).",
     "webhook": "The intra-pod enforcement admission webhook.",
 }

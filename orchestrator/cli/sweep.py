@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import click
@@ -23,9 +23,30 @@ from orchestrator.sweep.plan import PlanOptions, Scope, SourceMode
 from orchestrator.sweep.selection import PlanError, PodSelector, port_selection
 from probe.schema import DEFAULT_AGENT_IMAGE, Method
 
+# The summary lists this many drift rows (drift.csv has all of them).
+LIST_LIMIT = 25
+
 
 def _err(message: str) -> None:
     click.echo(f"kubereach: {message}", err=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """What a finished sweep publishes besides its results folder (checked before it starts)."""
+
+    baseline: str | None = None  # a results folder to compare with (--baseline, resolved)
+    metrics_file: str | None = None  # --metrics-file
+    format: str = "table"  # --format: the summary table, or the whole result as JSON
+
+
+def _publish_options(baseline: str | None, metrics_file: str | None, fmt: str, output_dir: str | None) -> Publish:
+    from orchestrator.reports.metrics import check_metrics_path
+    from orchestrator.reports.rundir import resolve_baseline
+
+    if metrics_file:
+        check_metrics_path(metrics_file)
+    return Publish(resolve_baseline(baseline, output_dir) if baseline else None, metrics_file, fmt)
 
 
 def _plan_options(
@@ -159,6 +180,30 @@ def _plan_options(
     help="Also write a JUnit XML report (unexpected rows fail, inconclusive ones error).",
 )
 @click.option(
+    "--baseline",
+    default=None,
+    metavar="RUN_DIR|latest",
+    help="Compare with an earlier results folder (latest: the newest beside this one): the summary "
+    "lists the drift, report.html outlines changed cells, drift.csv lists them.",
+)
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Also write OpenMetrics text for Prometheus' node-exporter textfile collector (e.g. "
+    "/var/lib/node_exporter/kubereach.prom), replaced atomically.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="stdout: the summary table, or the whole result (summary and every row) as JSON for "
+    "scripts (printed even with -q); -o stays the results folder.",
+)
+@click.option(
     "--simulate-from",
     "simulate_from",
     multiple=True,
@@ -187,6 +232,9 @@ def sweep(
     closed_means_denied: bool,
     dry_run: bool,
     junit: str | None,
+    baseline: str | None,
+    metrics_file: str | None,
+    fmt: str,
     simulate_from: tuple[str, ...],
     verbosity: int,
 ) -> int:
@@ -196,8 +244,9 @@ def sweep(
     One agent per source pod (an ephemeral container in it, or with --source-mode pod a
     short-lived probe pod wearing its labels) probes every destination's declared ports
     (and Services, and intra-pod rules); each probe is compared with what the
-    NetworkPolicies say. Writes probes.csv, matrix CSVs, summary.txt, snapshot.json and
-    run.json under -o DIR (default results/<UTC time>-<context>/); the summary goes to
+    NetworkPolicies say. Writes probes.csv, matrix CSVs, summary.txt, snapshot.json,
+    run.json and report.html (open it in a browser) under -o DIR (default
+    results/<UTC time>-<context>/); the summary goes to
     stdout, logs and progress (on a terminal only) to stderr. Every object created is
     removed at the end, on Ctrl-C and on SIGTERM.
 
@@ -227,8 +276,9 @@ def sweep(
     )
     cluster = ClusterOptions(kube.kubeconfig, kube.context, kube.namespaces, kube.all_namespaces, kube.request_timeout)
     log = (lambda m: None) if verbosity < 0 else _err
+    publish = Publish() if dry_run else _publish_options(baseline, metrics_file, fmt, output_dir)
     if simulate_from:
-        return _simulate(simulate_from, meta, options, output_dir, verbosity, junit)
+        return _simulate(simulate_from, meta, options, output_dir, verbosity, junit, publish)
     progress = Progress(enabled=None if verbosity >= 0 else False)
     log(f"sweep {meta.sweep_id}: {meta.source_mode} source mode, method {meta.method}")
     outcome = run_live(
@@ -270,7 +320,7 @@ def sweep(
         "cleaned": result.cleaned,
         "cleanup_error": result.cleanup_error,
     }
-    code = _finish(result, outcome.snapshot, meta, options, directory, run_info, verbosity, junit)
+    code = _finish(result, outcome.snapshot, meta, options, directory, run_info, verbosity, junit, publish)
     for line in ending_notice(result.ending, result.cleanup_error):
         _err(line)
     return code
@@ -302,6 +352,7 @@ def _finish(
     run_info: dict[str, Any],
     verbosity: int,
     junit: str | None = None,
+    publish: Publish = Publish(),
 ) -> int:
     from orchestrator import __version__
     from orchestrator.reports.sweep import (
@@ -311,10 +362,18 @@ def _finish(
         render_probes_csv,
         render_summary,
         verdict_counts,
-        write_results,
     )
 
     code: int = result.exit_code
+    # probes.csv and snapshot.json first: the drift and the report read the folder back,
+    # exactly as `kubereach diff` and `kubereach report` will later.
+    early = {
+        "probes.csv": render_probes_csv(result.rows),
+        **render_matrices(result.rows),
+        "snapshot.json": render_json(snapshot),
+    }
+    _write(directory, early)
+    drift = _drift(publish.baseline, directory)
     title = (
         f"kubereach sweep {result.sweep_id} ({run_info.get('context')}): {len(result.plan.agents)} agents, "
         f"{len(result.rows)} probes"
@@ -331,6 +390,7 @@ def _finish(
         results_dir=directory,
         complete=result.complete,
         ended=result.ending.sentence(),
+        drift=_drift_text(drift),
     )
     try:
         import kubernetes
@@ -364,23 +424,83 @@ def _finish(
         "skipped": [{"what": s.what, "reason": s.reason} for s in result.plan.skipped],
         "notes": result.notes,
     }
+    if drift is not None:
+        from orchestrator.reports.diff import baseline_record, render_drift_csv
+
+        run_info["baseline"] = baseline_record(drift)
     files = {
-        "probes.csv": render_probes_csv(result.rows),
-        **render_matrices(result.rows),
         "summary.txt": summary,
-        "snapshot.json": render_json(snapshot),
         "run.json": render_json(run_info),
+        **({"drift.csv": render_drift_csv(drift)} if drift is not None else {}),
     }
+    _write(directory, files)
     try:
-        write_results(directory, files)
         if junit:
             with open(junit, "w", encoding="utf-8") as fh:
                 fh.write(render_junit(result.rows, name=f"kubereach sweep {result.sweep_id}"))
     except OSError as exc:
         raise UsageError(f"cannot write results to {exc.filename or directory}: {exc.strerror or exc}") from exc
-    if verbosity >= 0:
+    _report_and_metrics(directory, run_info, drift, publish)
+    if publish.format == "json":
+        import os
+
+        from orchestrator.reports.jsonresult import iter_result_json, summary_of
+
+        for chunk in iter_result_json(summary_of(run_info, directory, drift), os.path.join(directory, "probes.csv")):
+            click.echo(chunk, nl=False)
+    elif verbosity >= 0:
         click.echo(summary, nl=False)
     return code
+
+
+def _write(directory: str, files: dict[str, str]) -> None:
+    from orchestrator.reports.sweep import write_results
+
+    try:
+        write_results(directory, files)
+    except OSError as exc:
+        raise UsageError(f"cannot write results to {exc.filename or directory}: {exc.strerror or exc}") from exc
+
+
+def _drift(baseline: str | None, directory: str) -> Any:
+    """The drift from the baseline to the folder just written, or None without --baseline.
+
+    A baseline that cannot be read (checked only for its probes.csv before the sweep) must
+    not cost the sweep its result: the error is logged and no drift is reported."""
+    if baseline is None:
+        return None
+    from orchestrator.reports.diff import diff_folders
+
+    try:
+        return diff_folders(baseline, directory)
+    except UsageError as exc:
+        _err(f"error: cannot compare with the baseline, no drift reported: {exc}")
+        return None
+
+
+def _drift_text(drift: Any) -> str:
+    if drift is None:
+        return ""
+    from orchestrator.reports.diff import render_drift_table
+
+    return render_drift_table(drift, limit=LIST_LIMIT)
+
+
+def _report_and_metrics(directory: str, run_info: dict[str, Any], drift: Any, publish: Publish) -> None:
+    """report.html in the folder, and the metrics file when asked for."""
+    from orchestrator.reports.html import render_report, write_report
+    from orchestrator.reports.reportdata import report_data
+    from orchestrator.reports.rundir import load_run
+
+    run = replace(load_run(directory, snapshot=False), info=run_info)
+    try:
+        write_report(directory, render_report(report_data(run, drift)))
+    except OSError as exc:
+        raise UsageError(f"cannot write {directory}/report.html: {exc.strerror or exc}") from exc
+    if publish.metrics_file:
+        from orchestrator.reports.metrics import render_metrics, write_metrics
+
+        write_metrics(publish.metrics_file, render_metrics(run_info, drift, finished_at=time.time()))
 
 
 def _plan_json(plan: PlanOptions) -> dict[str, Any]:
@@ -400,7 +520,13 @@ def _plan_json(plan: PlanOptions) -> dict[str, Any]:
 
 
 def _simulate(
-    paths: tuple[str, ...], meta: SweepMeta, options: Any, output_dir: str | None, verbosity: int, junit: str | None
+    paths: tuple[str, ...],
+    meta: SweepMeta,
+    options: Any,
+    output_dir: str | None,
+    verbosity: int,
+    junit: str | None,
+    publish: Publish = Publish(),
 ) -> int:
     """The whole pipeline without a cluster: the simulated runner answers from the model."""
     import asyncio
@@ -423,6 +549,7 @@ def _simulate(
         options,
         directory,
         {
+            "sweep_id": result.sweep_id,
             "context": "simulated",
             "namespaces": "all",
             "wall_s": round(time.monotonic() - started, 3),
@@ -432,6 +559,7 @@ def _simulate(
         },
         verbosity,
         junit,
+        publish,
     )
 
 

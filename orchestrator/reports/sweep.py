@@ -12,6 +12,8 @@ Layout of ``results/<UTC time>-<context>/``::
     summary.txt                        counts per verdict, unexpected rows first
     snapshot.json                      the namespaces, pods, services and policies compared
     run.json                           options, versions, timings, API calls made
+    report.html                        the page to look at (orchestrator.reports.html)
+    drift.csv                          with --baseline: the cells that changed (orchestrator.reports.diff)
 """
 
 from __future__ import annotations
@@ -154,6 +156,7 @@ def render_summary(
     results_dir: str | None = None,
     complete: bool = True,
     ended: str | None = None,
+    drift: str = "",
 ) -> str:
     """Counts per scope and verdict, then the unexpected rows, the truth table (when it
     fits a terminal), then what did not measure, and ``ended`` (why the sweep stopped:
@@ -220,6 +223,8 @@ def render_summary(
         lines += ["", "The sweep did not complete: probes that did not measure are inconclusive."]
     if not rows:
         lines += ["", "No probe was planned: check -n/-A, --from, --to and --port (see Not probed)."]
+    if drift:  # rendered by orchestrator.reports.diff (sweep --baseline)
+        lines += ["", drift.rstrip("\n")]
     if ended:
         lines += ["", ended if len(ended) <= 400 else ended[:399] + "…"]
     if exit_code is not None:

@@ -125,6 +125,7 @@ def test_without_o_results_go_to_results_utc_time_and_context_under_the_working_
     assert f"Results: results/{made}" in p.stdout
     assert sorted(f for f in os.listdir(tmp_path / "results" / made) if not f.startswith("matrix-")) == [
         "probes.csv",
+        "report.html",
         "run.json",
         "snapshot.json",
         "summary.txt",
