@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from orchestrator.errors import EXIT_OK, UsageError
+from orchestrator.errors import EXIT_MISMATCH, EXIT_OK, UsageError
 from orchestrator.predict import build_prediction, explain_connection, parse_port
 from orchestrator.reports.predict import iter_json, iter_prediction_csv, render_table
 from orchestrator.snapshot import Snapshot, load_manifests
@@ -24,8 +24,13 @@ from orchestrator.snapshot import Snapshot, load_manifests
 snapshot_source: list[Callable[[dict[str, Any]], Snapshot | None]] = []
 
 
-def _load(files: Sequence[str], params: dict[str, Any]) -> Snapshot:
-    for source in snapshot_source:
+def _load(
+    files: Sequence[str],
+    params: dict[str, Any],
+    sources: list[Callable[[dict[str, Any]], Snapshot | None]] | None = None,
+) -> Snapshot:
+    """The snapshot from the live cluster (``sources``, the cluster flags) or from ``-f``."""
+    for source in snapshot_source if sources is None else sources:
         snap = source(params)
         if snap is not None:
             return snap
@@ -43,6 +48,17 @@ def _load(files: Sequence[str], params: dict[str, Any]) -> Snapshot:
     )
     return snap
 
+
+_intent_option = click.option(
+    "--intent",
+    "intent_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="A ReachabilityIntent file (what should be reachable, see docs/posture.md): compare every "
+    "cell with it. Adds the columns intended and intent_verdict (ok, violation-open, "
+    "violation-closed, unspecified); exit status 1 on any violation.",
+)
 
 _files_option = click.option(
     "-f",
@@ -75,8 +91,11 @@ _files_option = click.option(
     "csv: columns source, destination, port, protocol, verdict, reason; json: rows, findings, "
     "isolated pods.",
 )
+@_intent_option
 @click.pass_context
-def predict(ctx: click.Context, files: tuple[str, ...], ports: tuple[str, ...], output: str) -> int:
+def predict(
+    ctx: click.Context, files: tuple[str, ...], ports: tuple[str, ...], output: str, intent_file: str | None
+) -> int:
     """Expected reachability between pods (and containers) from manifests, without probing.
 
     Reads Namespaces, Pods (with status.podIP), Services and NetworkPolicies from
@@ -84,17 +103,22 @@ def predict(ctx: click.Context, files: tuple[str, ...], ports: tuple[str, ...], 
     prints what the NetworkPolicies and intra-pod rules allow: pods as namespace/pod,
     containers of one pod as namespace/pod/container. Results go to stdout, the load
     summary to stderr. With --kubeconfig, --context, -n or -A the objects come from a
-    live cluster instead. Exit status 0; 2 for a bad flag or manifest; 3 when the
-    cluster cannot be read.
+    live cluster instead. With --intent, every cell is also compared with what should be
+    reachable. Exit status 0; 1 when --intent is given and some cell violates it; 2 for a
+    bad flag, manifest or intent file; 3 when the cluster cannot be read.
 
     \b
     Examples:
       kubereach predict -f manifests/demo/
       kubereach predict -f cluster.yaml --port 80/TCP --port 53/UDP -o csv
+      kubereach predict -f manifests/demo/ --intent manifests/demo/intent.yaml
     """
     port_list = [parse_port(p) for p in ports] or None
+    intent = _load_intent(intent_file)
     snapshot = _load(files, ctx.params)
     prediction = build_prediction(snapshot, port_list)
+    if intent is not None:
+        return _predict_against_intent(prediction, snapshot, intent, output)
     if output == "csv":
         _echo_all(iter_prediction_csv(prediction))
     elif output == "json":
@@ -102,6 +126,34 @@ def predict(ctx: click.Context, files: tuple[str, ...], ports: tuple[str, ...], 
     else:
         click.echo(render_table(prediction), nl=False)
     return EXIT_OK
+
+
+def _load_intent(path: str | None) -> Any:
+    if path is None:
+        return None
+    from orchestrator.audit.intent import load_intent
+
+    return load_intent(path)
+
+
+def _predict_against_intent(prediction: Any, snapshot: Snapshot, intent: Any, output: str) -> int:
+    from orchestrator.audit.intent import IntentIndex
+    from orchestrator.audit.judge import Tally, judge, tallied
+    from orchestrator.reports.intent import iter_intent_csv, iter_intent_json, render_intent_section
+
+    tally = Tally()
+    judged = tallied(judge(prediction.all_rows(), IntentIndex(intent, snapshot)), tally)
+    if output == "csv":
+        _echo_all(iter_intent_csv(judged))
+    elif output == "json":
+        _echo_all(iter_intent_json(prediction, judged, tally, intent.name))
+    else:
+        for _ in judged:
+            pass
+        click.echo(render_table(prediction), nl=False)
+        click.echo("\n" + render_intent_section(tally, intent.name), nl=False)
+    click.echo(tally.line(intent.name), err=True)
+    return EXIT_MISMATCH if tally.violated else EXIT_OK
 
 
 def _echo_all(pieces: Iterable[str]) -> None:
@@ -123,24 +175,34 @@ def _echo_all(pieces: Iterable[str]) -> None:
 @click.argument("dst")
 @click.argument("port", metavar="PORT/PROTO")
 @_files_option
+@_intent_option
 @click.pass_context
-def explain(ctx: click.Context, src: str, dst: str, port: str, files: tuple[str, ...]) -> int:
+def explain(ctx: click.Context, src: str, dst: str, port: str, files: tuple[str, ...], intent_file: str | None) -> int:
     """Why SRC may or may not reach DST on PORT/PROTO, in plain words.
 
     SRC and DST are namespace/pod (both sides of the connection are shown: the
     source's egress and the destination's ingress, with the policies and rules that
     decided each), or namespace/pod/container for two containers of one pod
     (intra-pod rules). PORT/PROTO is a number (80, 53/UDP; TCP by default) or a port
-    name declared by the destination (http, dns/UDP).
+    name declared by the destination (http, dns/UDP). With --intent it also says what the
+    intent wants for this connection and, for a violation, which policy rule opens or
+    closes it.
 
     \b
     Examples:
       kubereach explain shop-frontend/web-1 shop-backend/api-1 8080/TCP -f manifests/demo/
       kubereach explain shop-frontend/web-1 shop-backend/api-1 http -f manifests/demo/
       kubereach explain shop-backend/api-1/sidecar shop-backend/api-1/app 8080 -f manifests/demo/
+      kubereach explain shop-frontend/web-1 shop-data/postgres-0 5432 -f manifests/demo/ \\
+          --intent manifests/demo/intent.yaml
     """
+    intent = _load_intent(intent_file)
     snapshot = _load(files, ctx.params)
     click.echo(explain_connection(snapshot, src, dst, port), nl=False)
+    if intent is not None:
+        from orchestrator.audit.judge import explain_intent_connection
+
+        click.echo(explain_intent_connection(snapshot, intent, src, dst, port), nl=False)
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
@@ -159,6 +160,16 @@ def _plan_options(
     help="Also write a JUnit XML report (unexpected rows fail, inconclusive ones error).",
 )
 @click.option(
+    "--intent",
+    "intent_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="A ReachabilityIntent file: compare what was observed with what should be reachable "
+    "(columns intended and intent_verdict in probes.csv; violations first in the summary; "
+    "exit status 1 on any violation).",
+)
+@click.option(
     "--simulate-from",
     "simulate_from",
     multiple=True,
@@ -187,6 +198,7 @@ def sweep(
     closed_means_denied: bool,
     dry_run: bool,
     junit: str | None,
+    intent_file: str | None,
     simulate_from: tuple[str, ...],
     verbosity: int,
 ) -> int:
@@ -202,11 +214,23 @@ def sweep(
     removed at the end, on Ctrl-C and on SIGTERM.
 
     \b
-    Exit status: 0 every probe ok; 1 some unexpected-allow or unexpected-deny; 2 a usage
-    or configuration error (flags, kubeconfig, context, RBAC); 3 the sweep could not
-    complete, or some probes are inconclusive (never a pass).
+    With --intent FILE, every probe is also compared with what should be reachable, and
+    the summary lists the violations first. The summary and run.json also carry the
+    audit findings of the swept snapshot (`kubereach audit` explains each).
+
+    \b
+    Exit status: 0 every probe ok; 1 some unexpected-allow or unexpected-deny, or an
+    intent violation; 2 a usage or configuration error (flags, kubeconfig, context, RBAC,
+    intent file); 3 the sweep could not complete, or some probes are inconclusive (never
+    a pass).
     """
     from orchestrator.sweep.progress import Progress
+
+    intent = None
+    if intent_file is not None:
+        from orchestrator.audit.intent import load_intent
+
+        intent = load_intent(intent_file)
     from orchestrator.sweep.run import ClusterOptions, SweepOptions, new_sweep_id, run_live
 
     plan_options = _plan_options(ports, sources, destinations, method, source_mode, scopes)
@@ -228,7 +252,7 @@ def sweep(
     cluster = ClusterOptions(kube.kubeconfig, kube.context, kube.namespaces, kube.all_namespaces, kube.request_timeout)
     log = (lambda m: None) if verbosity < 0 else _err
     if simulate_from:
-        return _simulate(simulate_from, meta, options, output_dir, verbosity, junit)
+        return _simulate(simulate_from, meta, options, output_dir, verbosity, junit, intent)
     progress = Progress(enabled=None if verbosity >= 0 else False)
     log(f"sweep {meta.sweep_id}: {meta.source_mode} source mode, method {meta.method}")
     outcome = run_live(
@@ -265,7 +289,20 @@ def sweep(
         "api_calls": {"total": outcome.api_call_total, "by_call": outcome.api_calls, "log": outcome.api_call_log},
         "cleaned": result.cleaned,
     }
-    return _finish(result, outcome.snapshot, meta, options, directory, run_info, verbosity, junit)
+    return _finish(result, outcome.snapshot, meta, options, directory, run_info, verbosity, junit, intent)
+
+
+def _posture(result: Any, snapshot: Any, intent: Any) -> tuple[list[Any], list[Any]]:
+    """The rows compared with the intent (if any), and the audit findings of the snapshot."""
+    from orchestrator.audit import audit
+    from orchestrator.sweep.compare import apply_intent
+
+    rows = result.rows
+    if intent is not None:
+        from orchestrator.audit.intent import IntentIndex
+
+        rows = apply_intent(rows, IntentIndex(intent, snapshot).intended)
+    return rows, audit(snapshot)
 
 
 def _finish(
@@ -277,6 +314,7 @@ def _finish(
     run_info: dict[str, Any],
     verbosity: int,
     junit: str | None = None,
+    intent: Any = None,
 ) -> int:
     from orchestrator import __version__
     from orchestrator.reports.sweep import (
@@ -288,8 +326,10 @@ def _finish(
         verdict_counts,
         write_results,
     )
+    from orchestrator.sweep.compare import exit_status
 
-    code: int = result.exit_code
+    result.rows, findings = _posture(result, snapshot, intent)
+    code: int = exit_status(result.rows, complete=result.complete)
     title = (
         f"kubereach sweep {result.sweep_id} ({run_info.get('context')}): {len(result.plan.agents)} agents, "
         f"{len(result.rows)} probes"
@@ -302,6 +342,8 @@ def _finish(
         exit_code=code,
         results_dir=directory,
         complete=result.complete,
+        findings=findings,
+        intent_name=intent.name if intent is not None else None,
     )
     try:
         import kubernetes
@@ -332,6 +374,20 @@ def _finish(
         "verdicts": {f"{s}/{v}": n for (s, v), n in sorted(verdict_counts(result.rows).items())},
         "skipped": [{"what": s.what, "reason": s.reason} for s in result.plan.skipped],
         "notes": result.notes,
+        "findings": [f.as_dict() for f in findings],
+        **(
+            {
+                "intent": {
+                    "file": intent.source,
+                    "name": intent.name,
+                    "verdicts": dict(
+                        sorted(Counter(str(r.intent_verdict) for r in result.rows if r.intent_verdict).items())
+                    ),
+                }
+            }
+            if intent is not None
+            else {}
+        ),
     }
     files = {
         "probes.csv": render_probes_csv(result.rows),
@@ -369,7 +425,13 @@ def _plan_json(plan: PlanOptions) -> dict[str, Any]:
 
 
 def _simulate(
-    paths: tuple[str, ...], meta: SweepMeta, options: Any, output_dir: str | None, verbosity: int, junit: str | None
+    paths: tuple[str, ...],
+    meta: SweepMeta,
+    options: Any,
+    output_dir: str | None,
+    verbosity: int,
+    junit: str | None,
+    intent: Any = None,
 ) -> int:
     """The whole pipeline without a cluster: the simulated runner answers from the model."""
     import asyncio
@@ -401,6 +463,7 @@ def _simulate(
         },
         verbosity,
         junit,
+        intent,
     )
 
 
