@@ -445,6 +445,28 @@ class IntentIndex:
         found = self._rows[key] = (allowed, denied)
         return found
 
+    def column(self, destination: int, port: int, protocol: Protocol) -> tuple[int, int]:
+        """(allowed, denied) *source* bitsets towards ``destination`` at ``port/protocol``:
+        :meth:`row` seen from the other end (the first matching rule decides each cell)."""
+        bit = 1 << destination
+        remaining = ((1 << len(self.pods)) - 1) & ~bit
+        allowed = denied = 0
+        for k, statement in enumerate(self.intent.statements):
+            if not (self.dst[k] & bit and self._ports(k, port, protocol) & bit):
+                continue
+            hit = self.src[k] & remaining
+            if hit:
+                if statement.action is Intended.ALLOW:
+                    allowed |= hit
+                else:
+                    denied |= hit
+                remaining &= ~hit
+        if self.intent.default is Intended.ALLOW:
+            allowed |= remaining
+        elif self.intent.default is Intended.DENY:
+            denied |= remaining
+        return allowed, denied
+
     def cell(self, source: str, destination: str, port: int, protocol: Protocol) -> Match:
         """The intended verdict of one cell and the rule that decided it."""
         s, d = self.index.get(source), self.index.get(destination)

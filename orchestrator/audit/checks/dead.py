@@ -24,6 +24,8 @@ from orchestrator.audit.context import (
 )
 from orchestrator.audit.findings import Finding, Severity, listing, object_name
 from orchestrator.model.policy import Direction, Peer
+from orchestrator.model.selectors import Selector
+from orchestrator.snapshot.types import NAMESPACE_NAME_LABEL
 
 
 def _isolation_words(ctx: AuditContext, pod_index: int) -> str:
@@ -76,6 +78,12 @@ def policy_selects_nothing(ctx: AuditContext) -> Iterator[Finding]:
         )
 
 
+def _names_a_namespace(selector: Selector) -> bool:
+    """A selector on ``kubernetes.io/metadata.name`` names namespaces outright: when none of
+    them is in the snapshot, they are outside it (manifests of one application), not a typo."""
+    return any(r.key == NAMESPACE_NAME_LABEL for r in selector.requirements)
+
+
 def _peer_field(direction: Direction, rule_index: int, peer_index: int) -> str:
     return f"spec.{direction}[{rule_index}].{peer_word(direction)}[{peer_index}]"
 
@@ -94,16 +102,19 @@ def peer_matches_nothing(ctx: AuditContext) -> Iterator[Finding]:
                     if peer.namespace_selector is not None:
                         namespaces = ctx.namespaces_matching(peer.namespace_selector)
                         if not namespaces:
+                            if _names_a_namespace(peer.namespace_selector):
+                                continue  # e.g. kube-system for DNS: a namespace outside this snapshot
                             ns_candidates = [(ns, ctx.model.namespace_labels(ns)) for ns in ctx.builder.namespaces]
                             misses = near_misses(peer.namespace_selector, ns_candidates)
                             hints = "; ".join(f"namespace {ns} has {label}" for ns, label in misses)
                             yield Finding(
                                 "peer-matches-nothing",
                                 f"{name} {where}",
-                                Severity.MEDIUM,
+                                Severity.MEDIUM if misses else Severity.LOW,
                                 f"{pol.key} {where}: namespaceSelector matches no namespace",
-                                f"namespaceSelector ({peer.namespace_selector}) of {where} matches no namespace, "
-                                "so this peer admits nobody." + (f" {hints}: a typo?" if hints else ""),
+                                f"namespaceSelector ({peer.namespace_selector}) of {where} matches no namespace "
+                                "of this snapshot, so this peer admits nobody here."
+                                + (f" {hints}: a typo?" if hints else ""),
                                 (name, *(object_name("Namespace", None, ns) for ns, _ in misses)),
                                 "Correct the selector or the namespace's labels (kubereach does not guess which)."
                                 if misses
