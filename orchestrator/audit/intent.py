@@ -332,7 +332,9 @@ def parse_intent(data: Any, source: str = "<intent>") -> Intent:
         raise where.error(
             "spec.default", f"expected allow, deny or unspecified, got {safeyaml.quote(str(default), 40)}"
         )
-    rules = spec.get("rules") or []
+    rules = spec.get("rules")
+    if rules is None:
+        rules = []
     if not isinstance(rules, list):
         raise where.error("spec.rules", f"expected a list of rules, got {_type(rules)}")
     if len(rules) > MAX_RULES:
