@@ -14,8 +14,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from orchestrator.audit.intent import Intended, Intent, IntentIndex, IntentVerdict, Match, intent_verdict
+from orchestrator.model.matrix import ExpectedMatrix
 from orchestrator.model.verdict import Decision, SideState, SideVerdict, Verdict
 from orchestrator.snapshot.types import Snapshot
 from probe.schema import Protocol
@@ -42,25 +46,33 @@ def judge(rows: Iterable[Row], index: IntentIndex) -> Iterator[tuple[Row, Intend
         yield row, intended, intent_verdict(intended, decision is Decision.ALLOW)
 
 
+# Violating rows kept for the table (the count covers them all; -o csv lists every one).
+KEPT = 1_000
+
+
 @dataclass
 class Tally:
-    """Counts per intent verdict, and the violating rows (for the table and stderr)."""
+    """Counts per intent verdict, and the first violating rows (for the table and stderr)."""
 
     counts: Counter[IntentVerdict] = field(default_factory=Counter)
     violations: list[tuple[Row, IntentVerdict]] = field(default_factory=list)
 
     def add(self, row: Row, verdict: IntentVerdict) -> None:
         self.counts[verdict] += 1
-        if verdict.violation:
+        if verdict.violation and len(self.violations) < KEPT:
             self.violations.append((row, verdict))
 
     @property
+    def violation_count(self) -> int:
+        return self.counts[IntentVerdict.VIOLATION_OPEN] + self.counts[IntentVerdict.VIOLATION_CLOSED]
+
+    @property
     def violated(self) -> bool:
-        return bool(self.violations)
+        return bool(self.violation_count)
 
     def line(self, name: str) -> str:
         """``intent shop: 3 violations (3 violation-open), 74 ok, 11 unspecified``."""
-        n = len(self.violations)
+        n = self.violation_count
         kinds = ", ".join(
             f"{self.counts[v]} {v}"
             for v in (IntentVerdict.VIOLATION_OPEN, IntentVerdict.VIOLATION_CLOSED)
@@ -73,6 +85,64 @@ class Tally:
         )
         head = f"{n} violation{'s' if n != 1 else ''}" + (f" ({kinds})" if kinds else "")
         return f"intent {name}: {head}" + (f", {rest}" if rest else "")
+
+
+def _bits_at(mask: int, n: int, positions: Any) -> Any:
+    """Bit ``positions[j]`` of ``mask``, for each j, as a numpy array of 0/1."""
+    text = bin(mask)[:1:-1].ljust(n, "0").encode()
+    return (np.frombuffer(text, dtype=np.uint8) - 48)[positions]
+
+
+_INTENDED = {0: Intended.UNSPECIFIED, 1: Intended.ALLOW, 2: Intended.DENY}
+
+
+def judge_matrix(matrix: ExpectedMatrix, index: IntentIndex) -> Iterator[tuple[Any, int, Any]]:
+    """The fast path for the compact expected matrix: per (port block, source) one code per
+    destination position, ``class * 4 + intended`` (intended: 0 unspecified, 1 allow, 2 deny).
+
+    A code fixes the row's decision, reason and intended verdict, so renderers map codes to
+    text with one dictionary lookup per cell and count them with numpy: no row objects."""
+    n = len(index.pods)
+    for block in matrix.blocks():
+        positions = np.asarray(block.dests, dtype=np.intp)
+        for s in range(len(matrix.sources)):
+            allowed, denied = index.row(s, block.port, block.protocol)
+            intended = _bits_at(allowed, n, positions) + 2 * _bits_at(denied, n, positions)
+            yield block, s, np.asarray(block.row(s), dtype=np.int64) * 4 + intended
+
+
+def code_verdict(matrix: ExpectedMatrix, block: Any, code: int) -> tuple[Intended, IntentVerdict]:
+    intended = _INTENDED[code & 3]
+    return intended, intent_verdict(intended, matrix.decision(block, code >> 2) is Decision.ALLOW)
+
+
+def tally_matrix(matrix: ExpectedMatrix, index: IntentIndex, tally: Tally) -> None:
+    """Count the matrix's intent verdicts into ``tally`` (and keep the first violations)."""
+    memo: dict[tuple[int, int], IntentVerdict] = {}
+    for block, s, codes in judge_matrix(matrix, index):
+        values, counts = np.unique(codes, return_counts=True)
+        bad = []
+        for code, count in zip(values.tolist(), counts.tolist(), strict=True):
+            verdict = memo.get((id(block), code))
+            if verdict is None:
+                verdict = memo[(id(block), code)] = code_verdict(matrix, block, code)[1]
+            tally.counts[verdict] += count
+            if verdict.violation:
+                bad.append(code)
+        room = KEPT - len(tally.violations)
+        if bad and room > 0:  # the first violations in row order, as the row-by-row path keeps them
+            row_codes = codes.tolist()
+            for j in np.flatnonzero(np.isin(codes, bad))[:room].tolist():
+                cls = row_codes[j] >> 2
+                row = (
+                    matrix.sources[s],
+                    block.dest_keys[j],
+                    block.port,
+                    block.protocol,
+                    matrix.decision(block, cls),
+                    matrix.reason(block, cls),
+                )
+                tally.violations.append((row, memo[(id(block), row_codes[j])]))
 
 
 def tallied(

@@ -139,17 +139,16 @@ def _load_intent(path: str | None) -> Any:
 def _predict_against_intent(prediction: Any, snapshot: Snapshot, intent: Any, output: str) -> int:
     from orchestrator.audit.intent import IntentIndex
     from orchestrator.audit.judge import Tally, judge, tallied
-    from orchestrator.reports.intent import iter_intent_csv, iter_intent_json, render_intent_section
+    from orchestrator.reports.intent import iter_intent_csv, iter_intent_json, render_intent_section, tally_prediction
 
     tally = Tally()
-    judged = tallied(judge(prediction.all_rows(), IntentIndex(intent, snapshot)), tally)
+    index = IntentIndex(intent, snapshot)
     if output == "csv":
-        _echo_all(iter_intent_csv(judged))
+        _echo_all(iter_intent_csv(prediction, index, tally))
     elif output == "json":
-        _echo_all(iter_intent_json(prediction, judged, tally, intent.name))
+        _echo_all(iter_intent_json(prediction, tallied(judge(prediction.all_rows(), index), tally), tally, intent.name))
     else:
-        for _ in judged:
-            pass
+        tally_prediction(prediction, index, tally)
         click.echo(render_table(prediction), nl=False)
         click.echo("\n" + render_intent_section(tally, intent.name), nl=False)
     click.echo(tally.line(intent.name), err=True)

@@ -13,30 +13,86 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
+from typing import Any
 
+import numpy as np
 from tabulate import tabulate
 
-from orchestrator.audit.intent import Intended, IntentVerdict
-from orchestrator.audit.judge import Row, Tally
+from orchestrator.audit.intent import Intended, IntentIndex, IntentVerdict
+from orchestrator.audit.judge import Row, Tally, code_verdict, judge, judge_matrix, tallied, tally_matrix
+from orchestrator.model.matrix import ExpectedMatrix
 from orchestrator.reports.predict import CSV_COLUMNS, Prediction
+from orchestrator.reports.predict import _csv_field as _csv_field  # one CSV quoting rule for both outputs
 
 INTENT_COLUMNS = ("intended", "intent_verdict")
 MAX_LISTED = 200  # violations listed in the table; -o csv has them all
 
 
-def iter_intent_csv(
-    judged: Iterable[tuple[Row, Intended, IntentVerdict]], *, chunk_rows: int = 20_000
-) -> Iterator[str]:
+def _csv_lines(rows: Iterable[tuple[Row, Intended, IntentVerdict]]) -> Iterator[str]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow((*CSV_COLUMNS, *INTENT_COLUMNS))
-    for i, ((source, destination, port, protocol, decision, reason), intended, verdict) in enumerate(judged, 1):
+    for i, ((source, destination, port, protocol, decision, reason), intended, verdict) in enumerate(rows, 1):
         writer.writerow((source, destination, port, str(protocol), str(decision), reason, str(intended), str(verdict)))
-        if i % chunk_rows == 0:
+        if i % 20_000 == 0:
             yield out.getvalue()
             out.seek(0)
             out.truncate()
     yield out.getvalue()
+
+
+def _matrix_csv(matrix: ExpectedMatrix, index: IntentIndex, tally: Tally) -> Iterator[str]:
+    """The compact matrix's rows with the intent columns, assembled from per-code text
+    fragments (one dictionary lookup per cell, in C), counted into ``tally`` on the way."""
+    buf: list[str] = []
+    size = 0
+    heads = [_csv_field(src) + "," for src in matrix.sources]
+    current: Any = None
+    tails: dict[int, str] = {}
+    verdicts: dict[int, IntentVerdict] = {}
+    parts: list[str] = []
+    for block, s, codes in judge_matrix(matrix, index):
+        if block is not current:
+            current, tails, verdicts = block, {}, {}
+            parts = [""] * (3 * block.width)
+            parts[1::3] = [_csv_field(d) for d in block.dest_keys]
+            fixed = f",{block.port},{block.protocol},"
+        values, counts = np.unique(codes, return_counts=True)
+        for code, count in zip(values.tolist(), counts.tolist(), strict=True):
+            if code not in tails:
+                intended, verdict = code_verdict(matrix, block, code)
+                decision, reason = matrix.decision(block, code >> 2), matrix.reason(block, code >> 2)
+                tails[code] = f"{fixed}{decision},{_csv_field(reason)},{intended},{verdict}\n"
+                verdicts[code] = verdict
+            tally.counts[verdicts[code]] += count
+        parts[0::3] = [heads[s]] * block.width
+        parts[2::3] = map(tails.__getitem__, codes.tolist())
+        buf.append("".join(parts))
+        size += block.width
+        if size >= 20_000:
+            yield "".join(buf)
+            buf, size = [], 0
+    yield "".join(buf)
+
+
+def iter_intent_csv(prediction: Prediction, index: IntentIndex, tally: Tally) -> Iterator[str]:
+    """Header, pod rows, intra-pod rows, each with ``intended`` and ``intent_verdict``."""
+    yield ",".join((*CSV_COLUMNS, *INTENT_COLUMNS)) + "\n"
+    if isinstance(prediction.rows, ExpectedMatrix):
+        yield from _matrix_csv(prediction.rows, index, tally)
+    else:
+        yield from _csv_lines(tallied(judge(prediction.rows, index), tally))
+    yield from _csv_lines(tallied(judge(prediction.intrapod_rows, index), tally))
+
+
+def tally_prediction(prediction: Prediction, index: IntentIndex, tally: Tally) -> None:
+    """Only the counts (and the first violations), for the table output."""
+    if isinstance(prediction.rows, ExpectedMatrix):
+        tally_matrix(prediction.rows, index, tally)
+    else:
+        for _ in tallied(judge(prediction.rows, index), tally):
+            pass
+    for _ in tallied(judge(prediction.intrapod_rows, index), tally):
+        pass
 
 
 def _scope(source: str) -> str:
@@ -86,7 +142,7 @@ def iter_intent_json(
         "skipped_kinds": dict(prediction.skipped_kinds),
         "intent": {
             "name": name,
-            "violations": len(tally.violations),
+            "violations": tally.violation_count,
             "counts": {str(v): tally.counts[v] for v in IntentVerdict if tally.counts[v]},
         },
     }
@@ -106,8 +162,8 @@ def render_intent_section(tally: Tally, name: str, *, limit: int = MAX_LISTED) -
         text = tabulate(
             table, headers=["intent_verdict", "from", "to", "port", "policy says", "why"], tablefmt="simple"
         )
-        if len(tally.violations) > len(shown):
-            text += f"\n... {len(tally.violations) - len(shown)} more (use -o csv for all)"
+        if tally.violation_count > len(shown):
+            text += f"\n... {tally.violation_count - len(shown)} more (use -o csv for all)"
         parts.append(text)
         parts.append(
             "violation-open: the intent denies it, the policies allow it; violation-closed: the opposite. "
