@@ -8,8 +8,9 @@ namespace, random allow rules), written as YAML manifests; the intent is seeded 
 the rest unspecified. Each command runs as its own child process, measured as
 /usr/bin/time would (wall, CPU, peak RSS from wait4), and so does the baseline measured
 in the same run: ``kubereach predict -o csv`` on the same manifests (stdout to
-/dev/null); ``predict -o csv --intent`` (the two extra columns on every row) is shown too. A second child per function times ``audit()`` and ``suggest()`` alone, on the
-loaded snapshot, so the YAML loading every command shares is separated out.
+/dev/null); ``predict -o csv --intent`` (the two extra columns on every row) is shown
+too. A second child times ``audit()`` and ``suggest()`` alone, on the loaded snapshot,
+so the YAML loading every command shares is separated out.
 
 Targets (issue 12): each command under 15 s and 2 GiB on this machine.
 """
