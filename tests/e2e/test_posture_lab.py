@@ -22,6 +22,17 @@ def lab(tmp_path_factory):
     stop_lab(lab)
 
 
+def test_audit_of_the_live_cluster_finds_the_typo(lab):
+    import json
+
+    p = lab.kr("audit", "--kubeconfig", lab.kubeconfig, "-A", "-o", "json")
+    assert p.returncode == 1, p.stderr
+    found = {f["id"]: f for f in json.loads(p.stdout)["findings"]}
+    hole = found["policy-selects-nothing:NetworkPolicy/shop-data/postgres-ingress"]
+    assert hole["severity"] == "high" and "Pod/shop-data/postgres-0" in hole["objects"]
+    assert "discovered 8 pods" in p.stderr
+
+
 def test_suggestions_applied_with_kubectl_make_every_swept_row_as_intended(lab, tmp_path):
     before = tmp_path / "before"
     p = lab.sweep(before, "-A", "--scope", "pod", "--intent", INTENT)
