@@ -419,14 +419,32 @@ class _Writer:
         return holders & self.p.sides.ports[key].dests if key in self.p.sides.ports else 0
 
 
-def _why(group: _Group, pods: Sequence[Pod], newly: int, rules: int, tighten: bool) -> str:
+def _why(group: _Group, planner: _Planner, newly: int, rules: int) -> str:
+    """The annotation a reviewer reads: which pods, why they are isolated (the intent rules
+    that deny something to or from them), and what the rules admit."""
+    pods, index = planner.pods, planner.index
     names = [pods[i].name for i in bits(group.members)]
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
     parts = []
     if newly:
-        parts.append(f"isolates {shown} for {group.direction}: the intent denies connections that are open today")
+        side = index.dst if group.direction is INGRESS else index.src
+        denying = [
+            st.label for k, st in enumerate(planner.intent.statements) if st.action.value == "deny" and side[k] & newly
+        ]
+        because = (
+            "intent " + ", ".join(denying[:3]) + (" and more" if len(denying) > 3 else "")
+            if denying
+            else f"the intent's default ({planner.intent.default})"
+            if planner.intent.default.value == "deny"
+            else "--tighten"
+            if planner.tighten
+            else "the intent"
+        )
+        parts.append(f"isolates {shown} for {group.direction}: {because} denies connections open today")
     if rules:
-        kept = "only what the intent allows" if tighten else "what the intent allows, and what it leaves as it is"
+        kept = (
+            "only what the intent allows" if planner.tighten else "what the intent allows and what it leaves as it is"
+        )
         parts.append(f"admits {kept}" + ("" if newly else f" ({shown})"))
     return "; ".join(parts) or f"selects {shown}"
 
@@ -496,7 +514,7 @@ def suggest(
                 g.namespace,
                 name,
                 g.selector,
-                _why(g, pods, newly, len(rules), tighten),
+                _why(g, planner, newly, len(rules)),
                 ingress=rules if g.direction is INGRESS else None,
                 egress=rules if g.direction is EGRESS else None,
             )

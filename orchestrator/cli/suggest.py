@@ -67,8 +67,8 @@ def suggest(
     allows: a cell the intent denies that existing rules allow on both sides cannot be
     closed by adding a policy; such cells, and fixes only a person can make (a typo'd
     selector), are reported instead. The predicted change (cells opened and closed) is
-    printed first; every file is loaded back through the manifest loader before it is
-    written. Apply them with `kubectl apply -f DIR` after review.
+    printed first; every policy is validated by the manifest loader before it is written
+    and loaded back after. Apply them with `kubectl apply -f DIR` after review.
 
     \b
     Exit status: 0 the suggestions make every specified cell agree; 1 some cells still
