@@ -42,7 +42,7 @@ from orchestrator.audit.dns import STAND_IN, dns_egress_rule, dns_servers
 from orchestrator.audit.findings import Finding
 from orchestrator.audit.fixes import default_deny, policy, policy_name, to_yaml
 from orchestrator.audit.intent import Intent, IntentIndex
-from orchestrator.audit.selection import Selection, matches, select, workload_labels
+from orchestrator.audit.selection import Selection, select, workload_labels
 from orchestrator.audit.sides import PortKey, Sides, declared_ports, universe
 from orchestrator.errors import ManifestError
 from orchestrator.model.evaluate import PolicyModel
@@ -177,7 +177,34 @@ class _Group:
     members: int
 
 
-def _groups(sides: Sides, touched: int, direction: Direction) -> tuple[list[_Group], int]:
+class _Namespaces:
+    """Pods per namespace (host-network pods left out: selectors never match them), and a
+    label index per namespace, so a selector's pods are a few ANDs of bitsets."""
+
+    def __init__(self, sides: Sides) -> None:
+        pods = sides.model.snapshot.pods
+        self.members: dict[str, list[int]] = {}
+        self.mask: dict[str, int] = {}
+        self._labels: dict[str, dict[tuple[str, str], int]] = {}
+        for i, pod in enumerate(pods):
+            if sides.hostnet >> i & 1:
+                continue
+            ns = str(pod.namespace)
+            self.members.setdefault(ns, []).append(i)
+            self.mask[ns] = self.mask.get(ns, 0) | (1 << i)
+            index = self._labels.setdefault(ns, {})
+            for item in pod.labels.items():
+                index[item] = index.get(item, 0) | (1 << i)
+
+    def selected(self, ns: str, selector: Mapping[str, str]) -> int:
+        mask = self.mask.get(ns, 0)
+        index = self._labels.get(ns, {})
+        for item in selector.items():
+            mask &= index.get(item, 0)
+        return mask
+
+
+def _groups(sides: Sides, touched: int, direction: Direction, spaces: _Namespaces) -> tuple[list[_Group], int]:
     """Policies for the ``touched`` pods of one direction, by workload; returns them and every
     pod they select (pods that share a workload's labels are pulled in, and then need a policy
     of their own, until nothing changes)."""
@@ -191,16 +218,12 @@ def _groups(sides: Sides, touched: int, direction: Direction) -> tuple[list[_Gro
         merged: dict[tuple[str, frozenset[tuple[str, str]]], _Group] = {}
         pulled = 0
         for (ns, labels), own in sorted(groups.items(), key=lambda kv: (kv[0][0], sorted(kv[0][1]))):
-            in_ns = [i for i in range(sides.n) if pods[i].namespace == ns and not sides.hostnet >> i & 1]
             # every other workload is avoided, touched or not: each carries its own needs, and a
             # policy over two workloads would give each the other's allows
-            avoid = [pods[i] for i in in_ns if not own >> i & 1]
+            avoid = [pods[i] for i in spaces.members.get(ns, []) if not own >> i & 1]
             choice: Selection = select([pods[i] for i in bits(own)], avoid)
             selector = choice.selectors[0] if len(choice.selectors) == 1 and not choice.unresolved else dict(labels)
-            members = 0
-            for i in in_ns:
-                if matches(selector, pods[i]):
-                    members |= 1 << i
+            members = spaces.selected(ns, selector)
             pulled |= members & ~touched
             key = (ns, frozenset(selector.items()))
             if key in merged:  # two workloads one selector names together: one policy
@@ -248,6 +271,7 @@ class _Planner:
         self.ports = universe(declared_ports(self.model), intent.numeric_ports())
         self.sides = Sides(self.model, self.ports)
         self.target = _targets(self.sides, self.index, tighten)
+        self.spaces = _Namespaces(self.sides)
         self.notes: list[str] = []
 
     # 2. which sides to isolate, which to open
@@ -281,7 +305,7 @@ class _Planner:
         groups: list[_Group] = []
         final, changed = {}, {}
         for direction in (INGRESS, EGRESS):
-            found, members = _groups(self.sides, need[direction], direction)
+            found, members = _groups(self.sides, need[direction], direction, self.spaces)
             groups += found
             changed[direction] = members
             final[direction] = self.sides.isolated[direction] | members
@@ -337,7 +361,7 @@ class _Writer:
 
     def peers(self, own_ns: str, wanted: int, avoid: int) -> tuple[list[dict[str, Any]], int]:
         """Peers matching every ``wanted`` pod and no ``avoid`` pod; also the pods they match."""
-        pods, sd = self.pods, self.p.sides
+        pods, sd, spaces = self.pods, self.p.sides, self.p.spaces
         avoid &= ~sd.hostnet  # selectors never match host-network pods anyway
         for i in bits(wanted & sd.hostnet):
             self.unreachable.add(i)
@@ -353,11 +377,10 @@ class _Writer:
         out: list[dict[str, Any]] = []
         matched = 0
         for ns, idx in sorted(by_ns.items()):
-            in_ns = [i for i in range(sd.n) if pods[i].namespace == ns and not sd.hostnet >> i & 1]
-            bad = [pods[i] for i in in_ns if avoid >> i & 1]
+            bad = [pods[i] for i in bits(avoid & spaces.mask.get(ns, 0))]
             if not bad:
                 whole.append(ns)
-                matched |= sum(1 << i for i in in_ns)
+                matched |= spaces.mask.get(ns, 0)
                 continue
             choice = select([pods[i] for i in idx], bad)
             for pod in choice.unresolved:
@@ -366,7 +389,7 @@ class _Writer:
                 peer: dict[str, Any] = {} if ns == own_ns else {"namespaceSelector": _namespace_peer([ns])}
                 peer["podSelector"] = {"matchLabels": sel} if sel else {}
                 out.append(peer)
-                matched |= sum(1 << i for i in in_ns if matches(sel, pods[i]))
+                matched |= spaces.selected(ns, sel)
         if whole:
             if whole == [own_ns]:
                 out.insert(0, {"podSelector": {}})
@@ -385,26 +408,30 @@ class _Writer:
     def rules(
         self, group: _Group, must: Mapping[PortKey, int], must_not: Mapping[PortKey, int]
     ) -> list[dict[str, Any]]:
-        """``must[pp]``/``must_not[pp]``: peers (sources for ingress, destinations for egress)."""
-        per_peer: dict[int, tuple[set[PortKey], set[PortKey]]] = {}
+        """``must[pp]``/``must_not[pp]``: peers (sources for ingress, destinations for egress).
+
+        Peers that must be refused nothing get one rule on every port; the others, grouped by
+        the ports they need, one rule each on exactly those ports."""
+        refused = 0
+        for mask in must_not.values():
+            refused |= mask
+        needed = 0
         for key, mask in must.items():
-            for i in bits(mask & ~must_not.get(key, 0)):
-                per_peer.setdefault(i, (set(), set()))[0].add(key)
-        for key, mask in must_not.items():
-            for i in bits(mask):
-                per_peer.setdefault(i, (set(), set()))[1].add(key)
+            needed |= mask & ~must_not.get(key, 0)
         classes: dict[frozenset[PortKey] | None, int] = {}
-        for i, (yes, no) in per_peer.items():
-            if yes:
-                cls = None if not no else frozenset(yes)
-                classes[cls] = classes.get(cls, 0) | (1 << i)
+        if needed & ~refused:
+            classes[None] = needed & ~refused
+        for i in bits(needed & refused):  # few: peers refused on some ports, needed on others
+            ports = frozenset(k for k, m in must.items() if m >> i & 1 and not must_not.get(k, 0) >> i & 1)
+            classes[ports] = classes.get(ports, 0) | (1 << i)
         word = "from" if group.direction is INGRESS else "to"
         out = []
         for cls, wanted in sorted(classes.items(), key=lambda kv: (kv[0] is not None, sorted(kv[0] or ()))):
-            if cls is None:
-                avoid = sum(1 << i for i, (_, no) in per_peer.items() if no)
-            else:
-                avoid = sum(1 << i for i, (_, no) in per_peer.items() if no & cls)
+            avoid = refused
+            if cls is not None:
+                avoid = 0
+                for key in cls:
+                    avoid |= must_not.get(key, 0)
             peers, matched = self.peers(group.namespace, wanted, avoid)
             if not peers:
                 continue
