@@ -406,29 +406,36 @@ class _Writer:
         return entry
 
     def rules(
-        self, group: _Group, must: Mapping[PortKey, int], must_not: Mapping[PortKey, int]
+        self, group: _Group, must: Mapping[PortKey, int], must_not: Mapping[PortKey, int], *, exact: bool = False
     ) -> list[dict[str, Any]]:
         """``must[pp]``/``must_not[pp]``: peers (sources for ingress, destinations for egress).
 
-        Peers that must be refused nothing get one rule on every port; the others, grouped by
-        the ports they need, one rule each on exactly those ports."""
+        A side that is newly isolated keeps what was reachable: peers that must be refused
+        nothing get one rule on every port (whole namespaces where possible). With ``exact``
+        (only opening cells on sides that were isolated already) the rules admit the needed
+        peers on the needed ports and nothing else, whatever the intent leaves open."""
         refused = 0
         for mask in must_not.values():
             refused |= mask
         needed = 0
         for key, mask in must.items():
             needed |= mask & ~must_not.get(key, 0)
+        if exact:
+            refused = self.p.sides.everyone & ~needed
+            must_not = dict.fromkeys(must, refused)
         classes: dict[frozenset[PortKey] | None, int] = {}
-        if needed & ~refused:
+        if needed & ~refused and not exact:
             classes[None] = needed & ~refused
-        for i in bits(needed & refused):  # few: peers refused on some ports, needed on others
+        for i in bits(needed & refused if not exact else needed):  # peers refused on some ports, needed on others
             ports = frozenset(k for k, m in must.items() if m >> i & 1 and not must_not.get(k, 0) >> i & 1)
             classes[ports] = classes.get(ports, 0) | (1 << i)
         word = "from" if group.direction is INGRESS else "to"
         out = []
         for cls, wanted in sorted(classes.items(), key=lambda kv: (kv[0] is not None, sorted(kv[0] or ()))):
             avoid = refused
-            if cls is not None:
+            if exact:
+                avoid = self.p.sides.everyone & ~wanted
+            elif cls is not None:
                 avoid = 0
                 for key in cls:
                     avoid |= must_not.get(key, 0)
@@ -526,8 +533,8 @@ def suggest(
                 must[key] = m
             if x:
                 must_not[key] = x
-        rules = writer.rules(g, must, must_not)
         newly = g.members & ~sd.isolated[g.direction]
+        rules = writer.rules(g, must, must_not, exact=not newly and not tighten)
         if g.direction is EGRESS and newly and g.namespace not in denied_ns:
             rules.append(dns_egress_rule())
         if not rules and not newly:
@@ -571,7 +578,46 @@ def suggest(
                         egress=[dns_egress_rule()],
                     )
                 )
-    return _verify(planner, manifests, writer, findings)
+    return _repaired(planner, manifests, writer, findings)
+
+
+def _repaired(
+    planner: _Planner, manifests: list[dict[str, Any]], writer: _Writer, findings: Sequence[Finding]
+) -> Suggestion:
+    """Verify; while the suggestions would close an intended-allow cell or change an
+    unspecified one (pods with identical labels that the intent treats differently, a
+    host-network peer no selector names), withdraw every suggested policy on the pods of
+    those cells and verify again. What they were for stays a reported violation."""
+    withdrawn: list[str] = []
+    while True:
+        result, unsafe = _verify(planner, manifests, writer, findings)
+        if result.safe or not manifests:
+            break
+        keep = []
+        for obj in manifests:
+            ns, spec = obj["metadata"]["namespace"], obj["spec"]
+            selected = planner.spaces.selected(ns, spec["podSelector"].get("matchLabels") or {})
+            hit = ("Ingress" in spec["policyTypes"] and selected & unsafe[INGRESS]) or (
+                "Egress" in spec["policyTypes"] and selected & unsafe[EGRESS]
+            )
+            if hit:
+                withdrawn.append(f"{ns}/{obj['metadata']['name']}")
+            else:
+                keep.append(obj)
+        if len(keep) == len(manifests):  # cannot happen: every changed cell has a new policy on one side
+            break
+        manifests = keep
+    if withdrawn:
+        result.notes.insert(
+            0,
+            f"withdrew {len(withdrawn)} suggested polic{'y' if len(withdrawn) == 1 else 'ies'} ("
+            + ", ".join(withdrawn[:5])
+            + (" ..." if len(withdrawn) > 5 else "")
+            + "): with the labels the pods carry, they would also have closed what should stay open (pods with "
+            "identical labels that the intent treats differently, or host-network peers): relabel the workloads "
+            "so a selector can tell them apart",
+        )
+    return result
 
 
 def _validate(manifests: Iterable[dict[str, Any]]) -> Snapshot:
@@ -591,7 +637,9 @@ def file_name(index: int, obj: Mapping[str, Any]) -> str:
 
 def _verify(
     planner: _Planner, manifests: list[dict[str, Any]], writer: _Writer, findings: Sequence[Finding]
-) -> Suggestion:
+) -> tuple[Suggestion, dict[Direction, int]]:
+    """The model's verdict on every cell with the suggestions added, and the pods whose
+    cells changed unsafely (destinations for ingress, sources for egress)."""
     snapshot, sd, pods = planner.snapshot, planner.sides, planner.pods
     added = _validate(manifests)
     after_snapshot = replace(snapshot, policies=snapshot.policies + added.policies)
@@ -600,6 +648,7 @@ def _verify(
     before_violations = 0
     cells = 0
     wrong: list[tuple[int, int, PortKey, str]] = []
+    unsafe = {INGRESS: 0, EGRESS: 0}
     for key, ps in sd.ports.items():
         t = planner.target[key]
         aps = after.ports[key]
@@ -615,8 +664,13 @@ def _verify(
             opened.add_row(pods, s, then & ~now, port, proto)
             closed.add_row(pods, s, now & ~then, port, proto)
             closed_allow.add_row(pods, s, now & ~then & ia, port, proto)
+            harm = now & ~then & ia
             if not planner.tighten:
                 changed_unspec.add_row(pods, s, (now ^ then) & t.unspecified_row[s], port, proto)
+                harm |= (now ^ then) & t.unspecified_row[s]
+            if harm:
+                unsafe[INGRESS] |= harm
+                unsafe[EGRESS] |= 1 << s
             bad = (then ^ ia) & specified
             remaining.add_row(pods, s, bad, port, proto)
             for d in bits(bad):
@@ -647,7 +701,7 @@ def _verify(
         and f.severity.rank >= 2
     ]
     files = [(file_name(i, obj), obj) for i, obj in enumerate(manifests, 1)]
-    return Suggestion(
+    suggestion = Suggestion(
         files,
         opened,
         closed,
@@ -660,3 +714,4 @@ def _verify(
         notes,
         cells,
     )
+    return suggestion, unsafe
