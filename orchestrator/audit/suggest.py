@@ -21,7 +21,13 @@ isolated side. The plan, on bitsets over the snapshot's pods (:mod:`.sides`):
    policies that newly isolate pods also allow cluster DNS;
 5. the policies are validated by the snapshot loader (the schema check), added to the
    snapshot, and the model computes every cell again: what changed (opened, closed) and
-   every cell that still differs from the intent, with the rule that decides it.
+   every cell that still differs from the intent, with the rule that decides it;
+6. if they would close a cell the intent allows, or change one it leaves unspecified
+   (pods with identical labels the intent treats differently, host-network peers no
+   selector names), the policies on those pods are withdrawn and 5 runs again: what they
+   were for is reported, never written half-right.
+
+Steps 1 to 3 live in :mod:`.planner`, the rules of step 4 in :mod:`.rules`.
 
 Mechanical audit fixes come along where they change no cell: DNS for egress-isolated
 pods (when no DNS pod is in the snapshot), and with ``--tighten`` a default deny for
@@ -41,17 +47,18 @@ from orchestrator.audit.context import bits
 from orchestrator.audit.dns import STAND_IN, dns_egress_rule, dns_servers
 from orchestrator.audit.findings import Finding
 from orchestrator.audit.fixes import default_deny, policy, policy_name, to_yaml
-from orchestrator.audit.intent import Intent, IntentIndex
-from orchestrator.audit.selection import Selection, select, workload_labels
-from orchestrator.audit.sides import PortKey, Sides, declared_ports, universe
+from orchestrator.audit.intent import Intent
+from orchestrator.audit.planner import EGRESS, INGRESS, Group, Planner
+from orchestrator.audit.rules import RuleWriter
+from orchestrator.audit.selection import select
+from orchestrator.audit.sides import PortKey, Sides
 from orchestrator.errors import ManifestError
 from orchestrator.model.evaluate import PolicyModel
 from orchestrator.model.policy import Direction
-from orchestrator.snapshot.types import NAMESPACE_NAME_LABEL, Origin, Pod, Snapshot
+from orchestrator.snapshot.types import Origin, Pod, Snapshot
 from probe.schema import Protocol
 
 SAMPLE = 20  # cells listed per category in the report; counts cover them all
-EGRESS, INGRESS = Direction.EGRESS, Direction.INGRESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,343 +124,7 @@ class Suggestion:
         return out
 
 
-# -- planning -------------------------------------------------------------------------------
-
-
-@dataclass
-class _Target:
-    """Per port: the target rows and columns, and what is allowed today."""
-
-    allow_row: list[int]
-    deny_row: list[int]
-    allow_col: list[int]
-    deny_col: list[int]
-    intended_allow_row: list[int]  # what the intent itself allows (for the safety check)
-    unspecified_row: list[int]
-
-
-def _targets(sides: Sides, index: IntentIndex, tighten: bool) -> dict[PortKey, _Target]:
-    n, everyone = sides.n, sides.everyone
-    out = {}
-    for key, ps in sides.ports.items():
-        port, proto = key
-        ar, dr, iar, ur = [], [], [], []
-        for s in range(n):
-            ia, id_ = index.row(s, port, proto)
-            cells = ps.dests & ~(1 << s)
-            unspec = cells & ~ia & ~id_
-            now = ps.egress[s] & ps.ingress_row[s]
-            allow = (ia | (0 if tighten else unspec & now)) & cells
-            ar.append(allow)
-            dr.append(cells & ~allow)
-            iar.append(ia & cells)
-            ur.append(unspec)
-        ac, dc = [], []
-        for d in range(n):
-            if not ps.dests >> d & 1:
-                ac.append(0)
-                dc.append(0)
-                continue
-            ia, id_ = index.column(d, port, proto)
-            cells = everyone & ~(1 << d)
-            unspec = cells & ~ia & ~id_
-            now = ps.ingress[d] & ps.egress_col[d]
-            allow = (ia | (0 if tighten else unspec & now)) & cells
-            ac.append(allow)
-            dc.append(cells & ~allow)
-        out[key] = _Target(ar, dr, ac, dc, iar, ur)
-    return out
-
-
-@dataclass
-class _Group:
-    """One policy to write: a namespace, a direction, the pods whose needs it carries
-    (``own``) and every pod its selector matches (``members``)."""
-
-    namespace: str
-    direction: Direction
-    selector: dict[str, str]
-    own: int
-    members: int
-
-
-class _Namespaces:
-    """Pods per namespace (host-network pods left out: selectors never match them), and a
-    label index per namespace, so a selector's pods are a few ANDs of bitsets."""
-
-    def __init__(self, sides: Sides) -> None:
-        pods = sides.model.snapshot.pods
-        self.members: dict[str, list[int]] = {}
-        self.mask: dict[str, int] = {}
-        self._labels: dict[str, dict[tuple[str, str], int]] = {}
-        for i, pod in enumerate(pods):
-            if sides.hostnet >> i & 1:
-                continue
-            ns = str(pod.namespace)
-            self.members.setdefault(ns, []).append(i)
-            self.mask[ns] = self.mask.get(ns, 0) | (1 << i)
-            index = self._labels.setdefault(ns, {})
-            for item in pod.labels.items():
-                index[item] = index.get(item, 0) | (1 << i)
-
-    def selected(self, ns: str, selector: Mapping[str, str]) -> int:
-        mask = self.mask.get(ns, 0)
-        index = self._labels.get(ns, {})
-        for item in selector.items():
-            mask &= index.get(item, 0)
-        return mask
-
-
-def _groups(sides: Sides, touched: int, direction: Direction, spaces: _Namespaces) -> tuple[list[_Group], int]:
-    """Policies for the ``touched`` pods of one direction, by workload; returns them and every
-    pod they select (pods that share a workload's labels are pulled in, and then need a policy
-    of their own, until nothing changes)."""
-    pods = sides.model.snapshot.pods
-    touched &= ~sides.hostnet
-    while True:
-        groups: dict[tuple[str, frozenset[tuple[str, str]]], int] = {}
-        for i in bits(touched):
-            wl = (str(pods[i].namespace), frozenset(workload_labels(pods[i]).items()))
-            groups[wl] = groups.get(wl, 0) | (1 << i)
-        merged: dict[tuple[str, frozenset[tuple[str, str]]], _Group] = {}
-        pulled = 0
-        for (ns, labels), own in sorted(groups.items(), key=lambda kv: (kv[0][0], sorted(kv[0][1]))):
-            # every other workload is avoided, touched or not: each carries its own needs, and a
-            # policy over two workloads would give each the other's allows
-            avoid = [pods[i] for i in spaces.members.get(ns, []) if not own >> i & 1]
-            choice: Selection = select([pods[i] for i in bits(own)], avoid)
-            selector = choice.selectors[0] if len(choice.selectors) == 1 and not choice.unresolved else dict(labels)
-            members = spaces.selected(ns, selector)
-            pulled |= members & ~touched
-            key = (ns, frozenset(selector.items()))
-            if key in merged:  # two workloads one selector names together: one policy
-                merged[key].own |= own
-            else:
-                merged[key] = _Group(ns, direction, selector, own, members)
-        if not pulled:
-            out = list(merged.values())
-            everyone = 0
-            for g in out:
-                everyone |= g.members
-            return out, everyone
-        touched |= pulled
-
-
-def _named(pods: Sequence[Pod], holders: int, port: int, proto: Protocol) -> str | None:
-    """The name every pod of ``holders`` gives ``port/proto``, if they agree and none of them
-    uses the name for another port (a named port resolves on each destination pod)."""
-    names = set()
-    for i in bits(holders):
-        declared = [cp for c in pods[i].serving_containers for cp in c.ports]
-        here = {cp.name for cp in declared if cp.port == port and cp.protocol == proto}
-        if len(here) != 1 or None in here:
-            return None
-        names |= here
-    if len(names) != 1:
-        return None
-    name = names.pop()
-    for i in bits(holders):
-        if any(
-            cp.name == name and (cp.port, cp.protocol) != (port, proto)
-            for c in pods[i].serving_containers
-            for cp in c.ports
-        ):
-            return None
-    return name
-
-
-class _Planner:
-    def __init__(self, snapshot: Snapshot, intent: Intent, tighten: bool) -> None:
-        self.snapshot, self.intent, self.tighten = snapshot, intent, tighten
-        self.model = PolicyModel(snapshot)
-        self.pods = snapshot.pods
-        self.index = IntentIndex(intent, snapshot)
-        self.ports = universe(declared_ports(self.model), intent.numeric_ports())
-        self.sides = Sides(self.model, self.ports)
-        self.target = _targets(self.sides, self.index, tighten)
-        self.spaces = _Namespaces(self.sides)
-        self.notes: list[str] = []
-
-    # 2. which sides to isolate, which to open
-    def touched(self) -> dict[Direction, int]:
-        sd = self.sides
-        iso_in, iso_eg = sd.isolated[INGRESS], sd.isolated[EGRESS]
-        need = {INGRESS: 0, EGRESS: 0}
-        if self.tighten:
-            need[INGRESS] = sd.everyone & ~sd.hostnet & ~iso_in
-            need[EGRESS] = sd.everyone & ~sd.hostnet & ~iso_eg
-        for key, ps in sd.ports.items():
-            t = self.target[key]
-            for s in range(sd.n):
-                now = ps.egress[s] & ps.ingress_row[s]
-                close = t.deny_row[s] & now
-                if close:
-                    free_in = close & ~iso_in & ~sd.hostnet
-                    need[INGRESS] |= free_in
-                    if close & ~free_in and not (iso_eg | sd.hostnet) >> s & 1:
-                        need[EGRESS] |= 1 << s
-                open_ = t.allow_row[s] & ~now
-                if open_:
-                    if iso_eg >> s & 1 and open_ & ~ps.egress[s]:
-                        need[EGRESS] |= 1 << s
-                    need[INGRESS] |= open_ & iso_in & ~ps.ingress_row[s]
-        return need
-
-    def plan(self) -> tuple[list[_Group], dict[Direction, int], dict[Direction, int]]:
-        """The groups, the pods isolated afterwards, and the pods a new policy selects."""
-        need = self.touched()
-        groups: list[_Group] = []
-        final, changed = {}, {}
-        for direction in (INGRESS, EGRESS):
-            found, members = _groups(self.sides, need[direction], direction, self.spaces)
-            groups += found
-            changed[direction] = members
-            final[direction] = self.sides.isolated[direction] | members
-        return groups, final, changed
-
-    # 4. what each side must and must not allow, per port
-    def requirements(
-        self, final: dict[Direction, int], changed: dict[Direction, int]
-    ) -> dict[PortKey, tuple[list[int], list[int], list[int], list[int]]]:
-        """Per port: (must_in[d], must_not_in[d]) as source sets and (must_eg[s], must_not_eg[s])
-        as destination sets, for the sides that end up isolated (``final``); ``changed``: the
-        pods a new policy selects, per direction.
-
-        A cell the target denies must be denied by one side: the destination's ingress
-        wherever it can (it ends up isolated and no existing rule admits the source), else
-        the source's egress. A cell whose source's egress stays as it is and denies it needs
-        nothing from the ingress side."""
-        sd = self.sides
-        prev_in, prev_eg = sd.isolated[INGRESS], sd.isolated[EGRESS]
-        fixed_eg = prev_eg & ~changed[EGRESS]
-        out = {}
-        for key, ps in sd.ports.items():
-            t = self.target[key]
-            must_in, not_in = [0] * sd.n, [0] * sd.n
-            for d in bits(final[INGRESS] & ps.dests):
-                existing = ps.ingress[d] if prev_in >> d & 1 else 0
-                must_in[d] = t.allow_col[d] & ~existing
-                egress_denies = fixed_eg & ~ps.egress_col[d]
-                not_in[d] = t.deny_col[d] & ~existing & ~egress_denies
-            must_eg, not_eg = [0] * sd.n, [0] * sd.n
-            for s in bits(final[EGRESS]):
-                existing = ps.egress[s] if prev_eg >> s & 1 else 0
-                in_can_deny = final[INGRESS] & ~(prev_in & ps.ingress_row[s])
-                must_eg[s] = t.allow_row[s] & ~existing
-                not_eg[s] = t.deny_row[s] & ~existing & ~in_can_deny
-            out[key] = (must_in, not_in, must_eg, not_eg)
-        return out
-
-
-def _namespace_peer(namespaces: Sequence[str]) -> dict[str, Any]:
-    if len(namespaces) == 1:
-        return {"matchLabels": {NAMESPACE_NAME_LABEL: namespaces[0]}}
-    return {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(namespaces)}]}
-
-
-class _Writer:
-    """Step 4: rules for one group's policy from its per-peer needs."""
-
-    def __init__(self, planner: _Planner) -> None:
-        self.p = planner
-        self.pods = planner.pods
-        self.unreachable: set[int] = set()  # peers no selector can name (host network, twins)
-
-    def peers(self, own_ns: str, wanted: int, avoid: int) -> tuple[list[dict[str, Any]], int]:
-        """Peers matching every ``wanted`` pod and no ``avoid`` pod; also the pods they match."""
-        pods, sd, spaces = self.pods, self.p.sides, self.p.spaces
-        avoid &= ~sd.hostnet  # selectors never match host-network pods anyway
-        for i in bits(wanted & sd.hostnet):
-            self.unreachable.add(i)
-        wanted &= ~sd.hostnet
-        if not wanted:
-            return [], 0
-        if not avoid:
-            return [{"namespaceSelector": {}}], sd.everyone & ~sd.hostnet
-        by_ns: dict[str, list[int]] = {}
-        for i in bits(wanted):
-            by_ns.setdefault(pods[i].namespace, []).append(i)
-        whole: list[str] = []
-        out: list[dict[str, Any]] = []
-        matched = 0
-        for ns, idx in sorted(by_ns.items()):
-            bad = [pods[i] for i in bits(avoid & spaces.mask.get(ns, 0))]
-            if not bad:
-                whole.append(ns)
-                matched |= spaces.mask.get(ns, 0)
-                continue
-            choice = select([pods[i] for i in idx], bad)
-            for pod in choice.unresolved:
-                self.unreachable.add(self.p.index.index[pod.key])
-            for sel in choice.selectors:
-                peer: dict[str, Any] = {} if ns == own_ns else {"namespaceSelector": _namespace_peer([ns])}
-                peer["podSelector"] = {"matchLabels": sel} if sel else {}
-                out.append(peer)
-                matched |= spaces.selected(ns, sel)
-        if whole:
-            if whole == [own_ns]:
-                out.insert(0, {"podSelector": {}})
-            else:
-                out.insert(0, {"namespaceSelector": _namespace_peer(whole)})
-        return out, matched
-
-    def port_entry(self, key: PortKey, holders: int) -> dict[str, Any]:
-        port, proto = key
-        name = _named(self.pods, holders, port, proto) if holders else None
-        entry: dict[str, Any] = {"port": name if name else port}
-        if proto is not Protocol.TCP:
-            entry["protocol"] = str(proto)
-        return entry
-
-    def rules(
-        self, group: _Group, must: Mapping[PortKey, int], must_not: Mapping[PortKey, int], *, exact: bool = False
-    ) -> list[dict[str, Any]]:
-        """``must[pp]``/``must_not[pp]``: peers (sources for ingress, destinations for egress).
-
-        A side that is newly isolated keeps what was reachable: peers that must be refused
-        nothing get one rule on every port (whole namespaces where possible). With ``exact``
-        (only opening cells on sides that were isolated already) the rules admit the needed
-        peers on the needed ports and nothing else, whatever the intent leaves open."""
-        refused = 0
-        for mask in must_not.values():
-            refused |= mask
-        needed = 0
-        for key, mask in must.items():
-            needed |= mask & ~must_not.get(key, 0)
-        if exact:
-            refused = self.p.sides.everyone & ~needed
-            must_not = dict.fromkeys(must, refused)
-        classes: dict[frozenset[PortKey] | None, int] = {}
-        if needed & ~refused and not exact:
-            classes[None] = needed & ~refused
-        for i in bits(needed & refused if not exact else needed):  # peers refused on some ports, needed on others
-            ports = frozenset(k for k, m in must.items() if m >> i & 1 and not must_not.get(k, 0) >> i & 1)
-            classes[ports] = classes.get(ports, 0) | (1 << i)
-        word = "from" if group.direction is INGRESS else "to"
-        out = []
-        for cls, wanted in sorted(classes.items(), key=lambda kv: (kv[0] is not None, sorted(kv[0] or ()))):
-            avoid = refused
-            if exact:
-                avoid = self.p.sides.everyone & ~wanted
-            elif cls is not None:
-                avoid = 0
-                for key in cls:
-                    avoid |= must_not.get(key, 0)
-            peers, matched = self.peers(group.namespace, wanted, avoid)
-            if not peers:
-                continue
-            rule: dict[str, Any] = {word: peers}
-            if cls is not None:
-                holders = group.members if group.direction is INGRESS else matched
-                rule["ports"] = [self.port_entry(key, self._declaring(holders, key)) for key in sorted(cls)]
-            out.append(rule)
-        return out
-
-    def _declaring(self, holders: int, key: PortKey) -> int:
-        return holders & self.p.sides.ports[key].dests if key in self.p.sides.ports else 0
-
-
-def _why(group: _Group, planner: _Planner, newly: int, rules: int) -> str:
+def _why(group: Group, planner: Planner, newly: int, rules: int) -> str:
     """The annotation a reviewer reads: which pods, why they are isolated (the intent rules
     that deny something to or from them), and what the rules admit."""
     pods, index = planner.pods, planner.index
@@ -487,11 +158,11 @@ def suggest(
     snapshot: Snapshot, intent: Intent, *, tighten: bool = False, findings: Sequence[Finding] = ()
 ) -> Suggestion:
     """Policies that make the model agree with ``intent``, and what they change (verified)."""
-    planner = _Planner(snapshot, intent, tighten)
+    planner = Planner(snapshot, intent, tighten)
     sd, pods = planner.sides, planner.pods
     groups, final, changed = planner.plan()
     reqs = planner.requirements(final, changed)
-    writer = _Writer(planner)
+    writer = RuleWriter(planner)
     manifests: list[dict[str, Any]] = []
     used: set[tuple[str, str]] = {(p.namespace, p.name) for p in snapshot.policies}
 
@@ -582,7 +253,7 @@ def suggest(
 
 
 def _repaired(
-    planner: _Planner, manifests: list[dict[str, Any]], writer: _Writer, findings: Sequence[Finding]
+    planner: Planner, manifests: list[dict[str, Any]], writer: RuleWriter, findings: Sequence[Finding]
 ) -> Suggestion:
     """Verify; while the suggestions would close an intended-allow cell or change an
     unspecified one (pods with identical labels that the intent treats differently, a
@@ -636,7 +307,7 @@ def file_name(index: int, obj: Mapping[str, Any]) -> str:
 
 
 def _verify(
-    planner: _Planner, manifests: list[dict[str, Any]], writer: _Writer, findings: Sequence[Finding]
+    planner: Planner, manifests: list[dict[str, Any]], writer: RuleWriter, findings: Sequence[Finding]
 ) -> tuple[Suggestion, dict[Direction, int]]:
     """The model's verdict on every cell with the suggestions added, and the pods whose
     cells changed unsafely (destinations for ingress, sources for egress)."""
