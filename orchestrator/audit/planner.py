@@ -90,15 +90,30 @@ class Namespaces:
         self.members: dict[str, list[int]] = {}
         self.mask: dict[str, int] = {}
         self._labels: dict[str, dict[tuple[str, str], int]] = {}
+        self._workloads: dict[tuple[str, frozenset[tuple[str, str]]], int] = {}
+        self._workload_of: dict[int, tuple[str, frozenset[tuple[str, str]]]] = {}
         for i, pod in enumerate(pods):
             if sides.hostnet >> i & 1:
                 continue
             ns = str(pod.namespace)
+            wl = (ns, frozenset(workload_labels(pod).items()))
+            self._workloads[wl] = self._workloads.get(wl, 0) | (1 << i)
+            self._workload_of[i] = wl
             self.members.setdefault(ns, []).append(i)
             self.mask[ns] = self.mask.get(ns, 0) | (1 << i)
             index = self._labels.setdefault(ns, {})
             for item in pod.labels.items():
                 index[item] = index.get(item, 0) | (1 << i)
+
+    def replicas(self, pods: int) -> int:
+        """Every pod sharing a workload (namespace and workload labels) with one of ``pods``:
+        no selector can tell them apart."""
+        out = 0
+        for i in bits(pods):
+            wl = self._workload_of.get(i)
+            if wl is not None:
+                out |= self._workloads[wl]
+        return out
 
     def selected(self, ns: str, selector: Mapping[str, str]) -> int:
         mask = self.mask.get(ns, 0)

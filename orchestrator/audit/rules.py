@@ -95,25 +95,23 @@ class RuleWriter:
         needed = 0
         for key, mask in must.items():
             needed |= mask & ~must_not.get(key, 0)
-        if exact:
-            refused = self.p.sides.everyone & ~needed
-            must_not = dict.fromkeys(must, refused)
         classes: dict[frozenset[PortKey] | None, int] = {}
         if needed & ~refused and not exact:
             classes[None] = needed & ~refused
-        for i in bits(needed & refused if not exact else needed):  # peers refused on some ports, needed on others
+        for i in bits(needed if exact else needed & refused):  # peers refused on some ports, needed on others
             ports = frozenset(k for k, m in must.items() if m >> i & 1 and not must_not.get(k, 0) >> i & 1)
             classes[ports] = classes.get(ports, 0) | (1 << i)
         word = "from" if group.direction is INGRESS else "to"
         out = []
         for cls, wanted in sorted(classes.items(), key=lambda kv: (kv[0] is not None, sorted(kv[0] or ()))):
             avoid = refused
-            if exact:
-                avoid = self.p.sides.everyone & ~wanted
-            elif cls is not None:
+            if cls is not None:
                 avoid = 0
                 for key in cls:
                     avoid |= must_not.get(key, 0)
+            if exact:
+                # nobody else, except the replicas of a wanted pod (no selector can leave them out)
+                avoid |= self.p.sides.everyone & ~wanted & ~self.p.spaces.replicas(wanted)
             peers, matched = self.peers(group.namespace, wanted, avoid)
             if not peers:
                 continue
