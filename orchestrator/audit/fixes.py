@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from orchestrator.audit.dns import dns_egress_rule
+from orchestrator.audit.selection import LabelSel
 from orchestrator.model.policy import Direction
 
 WHY = "kubereach.io/why"
@@ -35,7 +36,7 @@ def policy_name(*parts: str) -> str:
 def policy(
     namespace: str,
     name: str,
-    pod_selector: Mapping[str, str],
+    pod_selector: LabelSel,
     why: str,
     *,
     ingress: Sequence[Mapping[str, Any]] | None = None,
@@ -44,7 +45,7 @@ def policy(
     """A NetworkPolicy; ``ingress``/``egress`` None: that direction is not isolated by it,
     an empty list: isolated with no rule (deny)."""
     types = [t for t, rules in (("Ingress", ingress), ("Egress", egress)) if rules is not None]
-    spec: dict[str, Any] = {"podSelector": {"matchLabels": dict(pod_selector)} if pod_selector else {}}
+    spec: dict[str, Any] = {"podSelector": pod_selector.to_dict()}
     spec["policyTypes"] = types
     if ingress:
         spec["ingress"] = [dict(r) for r in ingress]
@@ -68,15 +69,15 @@ def default_deny(namespace: str, directions: Sequence[Direction]) -> dict[str, A
     return policy(
         namespace,
         policy_name("kubereach-default-deny", *(str(d) for d in directions)),
-        {},
+        LabelSel(),
         f"default deny for {words} in {namespace}: a pod no other policy allows anything stays closed",
         ingress=[] if Direction.INGRESS in directions else None,
         egress=[] if Direction.EGRESS in directions else None,
     )
 
 
-def allow_dns(namespace: str, pod_selector: Mapping[str, str], why: str) -> dict[str, Any]:
-    name = policy_name("kubereach-allow-dns", *(pod_selector.values()))
+def allow_dns(namespace: str, pod_selector: LabelSel, why: str) -> dict[str, Any]:
+    name = policy_name("kubereach-allow-dns", *(pod_selector.words() or ["all-pods"]))
     return policy(namespace, name, pod_selector, why, egress=[dns_egress_rule()])
 
 

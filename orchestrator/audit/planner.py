@@ -9,12 +9,12 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.audit.context import bits
 from orchestrator.audit.intent import Intent, IntentIndex
-from orchestrator.audit.selection import Selection, select, workload_labels
+from orchestrator.audit.selection import LabelSel, Selection, select, workload_labels
 from orchestrator.audit.sides import PortKey, Sides, declared_ports, universe
 from orchestrator.model.evaluate import PolicyModel
 from orchestrator.model.policy import Direction
@@ -76,7 +76,7 @@ class Group:
 
     namespace: str
     direction: Direction
-    selector: dict[str, str]
+    selector: LabelSel
     own: int
     members: int
 
@@ -90,6 +90,7 @@ class Namespaces:
         self.members: dict[str, list[int]] = {}
         self.mask: dict[str, int] = {}
         self._labels: dict[str, dict[tuple[str, str], int]] = {}
+        self._keys: dict[str, dict[str, int]] = {}
         self._workloads: dict[tuple[str, frozenset[tuple[str, str]]], int] = {}
         self._workload_of: dict[int, tuple[str, frozenset[tuple[str, str]]]] = {}
         for i, pod in enumerate(pods):
@@ -102,8 +103,10 @@ class Namespaces:
             self.members.setdefault(ns, []).append(i)
             self.mask[ns] = self.mask.get(ns, 0) | (1 << i)
             index = self._labels.setdefault(ns, {})
+            keys = self._keys.setdefault(ns, {})
             for item in pod.labels.items():
                 index[item] = index.get(item, 0) | (1 << i)
+                keys[item[0]] = keys.get(item[0], 0) | (1 << i)
 
     def replicas(self, pods: int) -> int:
         """Every pod sharing a workload (namespace and workload labels) with one of ``pods``:
@@ -115,11 +118,13 @@ class Namespaces:
                 out |= self._workloads[wl]
         return out
 
-    def selected(self, ns: str, selector: Mapping[str, str]) -> int:
+    def selected(self, ns: str, selector: LabelSel) -> int:
         mask = self.mask.get(ns, 0)
-        index = self._labels.get(ns, {})
-        for item in selector.items():
+        index, keys = self._labels.get(ns, {}), self._keys.get(ns, {})
+        for item in selector.labels:
             mask &= index.get(item, 0)
+        for key in selector.absent:
+            mask &= ~keys.get(key, 0)
         return mask
 
 
@@ -134,17 +139,21 @@ def groups_for(sides: Sides, touched: int, direction: Direction, spaces: Namespa
         for i in bits(touched):
             wl = (str(pods[i].namespace), frozenset(workload_labels(pods[i]).items()))
             groups[wl] = groups.get(wl, 0) | (1 << i)
-        merged: dict[tuple[str, frozenset[tuple[str, str]]], Group] = {}
+        merged: dict[tuple[str, LabelSel], Group] = {}
         pulled = 0
         for (ns, labels), own in sorted(groups.items(), key=lambda kv: (kv[0][0], sorted(kv[0][1]))):
             # every other workload is avoided, touched or not: each carries its own needs, and a
             # policy over two workloads would give each the other's allows
             avoid = [pods[i] for i in spaces.members.get(ns, []) if not own >> i & 1]
             choice: Selection = select([pods[i] for i in bits(own)], avoid)
-            selector = choice.selectors[0] if len(choice.selectors) == 1 and not choice.unresolved else dict(labels)
+            selector = (
+                choice.selectors[0]
+                if len(choice.selectors) == 1 and not choice.unresolved
+                else LabelSel.of(dict(labels))
+            )
             members = spaces.selected(ns, selector)
             pulled |= members & ~touched
-            key = (ns, frozenset(selector.items()))
+            key = (ns, selector)
             if key in merged:  # two workloads one selector names together: one policy
                 merged[key].own |= own
             else:

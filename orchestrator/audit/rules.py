@@ -34,17 +34,18 @@ class RuleWriter:
         self.pods = planner.pods
         self.unreachable: set[int] = set()  # peers no selector can name (host network, twins)
 
-    def peers(self, own_ns: str, wanted: int, avoid: int) -> tuple[list[dict[str, Any]], int]:
-        """Peers matching every ``wanted`` pod and no ``avoid`` pod; also the pods they match."""
+    def peers(self, own_ns: str, wanted: int, avoid: int) -> tuple[list[dict[str, Any]], int, int]:
+        """Peers matching every ``wanted`` pod and no ``avoid`` pod; also the pods they match,
+        and the wanted pods no selector could name (host network, or labels an avoided pod
+        carries too)."""
         pods, sd, spaces = self.pods, self.p.sides, self.p.spaces
         avoid &= ~sd.hostnet  # selectors never match host-network pods anyway
-        for i in bits(wanted & sd.hostnet):
-            self.unreachable.add(i)
+        unnamed = wanted & sd.hostnet
         wanted &= ~sd.hostnet
         if not wanted:
-            return [], 0
+            return [], 0, unnamed
         if not avoid:
-            return [{"namespaceSelector": {}}], sd.everyone & ~sd.hostnet
+            return [{"namespaceSelector": {}}], sd.everyone & ~sd.hostnet, unnamed
         by_ns: dict[str, list[int]] = {}
         for i in bits(wanted):
             by_ns.setdefault(pods[i].namespace, []).append(i)
@@ -59,10 +60,10 @@ class RuleWriter:
                 continue
             choice = select([pods[i] for i in idx], bad)
             for pod in choice.unresolved:
-                self.unreachable.add(self.p.index.index[pod.key])
+                unnamed |= 1 << self.p.index.index[pod.key]
             for sel in choice.selectors:
                 peer: dict[str, Any] = {} if ns == own_ns else {"namespaceSelector": namespace_peer([ns])}
-                peer["podSelector"] = {"matchLabels": sel} if sel else {}
+                peer["podSelector"] = sel.to_dict()
                 out.append(peer)
                 matched |= spaces.selected(ns, sel)
         if whole:
@@ -70,7 +71,7 @@ class RuleWriter:
                 out.insert(0, {"podSelector": {}})
             else:
                 out.insert(0, {"namespaceSelector": namespace_peer(whole)})
-        return out, matched
+        return out, matched, unnamed
 
     def port_entry(self, key: PortKey, holders: int) -> dict[str, Any]:
         port, proto = key
@@ -109,10 +110,16 @@ class RuleWriter:
                 avoid = 0
                 for key in cls:
                     avoid |= must_not.get(key, 0)
+            peers, matched, unnamed = self.peers(group.namespace, wanted, avoid)
             if exact:
-                # nobody else, except the replicas of a wanted pod (no selector can leave them out)
-                avoid |= self.p.sides.everyone & ~wanted & ~self.p.spaces.replicas(wanted)
-            peers, matched = self.peers(group.namespace, wanted, avoid)
+                # nobody else, except the replicas of a wanted pod (no selector can leave them
+                # out), when selectors can say so; else what must be refused decides alone
+                precise = avoid | self.p.sides.everyone & ~wanted & ~self.p.spaces.replicas(wanted)
+                tight = self.peers(group.namespace, wanted, precise)
+                if tight[2] == unnamed:
+                    peers, matched, unnamed = tight
+            for i in bits(unnamed):
+                self.unreachable.add(i)
             if not peers:
                 continue
             rule: dict[str, Any] = {word: peers}

@@ -50,7 +50,7 @@ from orchestrator.audit.fixes import default_deny, policy, policy_name, to_yaml
 from orchestrator.audit.intent import Intent
 from orchestrator.audit.planner import EGRESS, INGRESS, Group, Planner
 from orchestrator.audit.rules import RuleWriter
-from orchestrator.audit.selection import select
+from orchestrator.audit.selection import LabelSel, select
 from orchestrator.audit.sides import PortKey, Sides
 from orchestrator.errors import ManifestError
 from orchestrator.model.evaluate import PolicyModel
@@ -212,7 +212,7 @@ def suggest(
             continue
         if tighten and g.namespace in denied_ns and not rules:
             continue  # the namespace's default deny isolates it already
-        values = list(g.selector.values()) or ["all-pods"]
+        values = g.selector.words() or ["all-pods"]
         name = unique(g.namespace, policy_name("kubereach", str(g.direction), *values))
         manifests.append(
             policy(
@@ -243,7 +243,7 @@ def suggest(
                 manifests.append(
                     policy(
                         ns,
-                        unique(ns, policy_name("kubereach-allow-dns", *(sel.values() or ["all-pods"]))),
+                        unique(ns, policy_name("kubereach-allow-dns", *(sel.words() or ["all-pods"]))),
                         sel,
                         f"pods of {ns} are isolated for egress without cluster DNS (audit: {f.id})",
                         egress=[dns_egress_rule()],
@@ -267,7 +267,7 @@ def _repaired(
         keep = []
         for obj in manifests:
             ns, spec = obj["metadata"]["namespace"], obj["spec"]
-            selected = planner.spaces.selected(ns, spec["podSelector"].get("matchLabels") or {})
+            selected = planner.spaces.selected(ns, LabelSel.from_dict(spec["podSelector"]))
             hit = ("Ingress" in spec["policyTypes"] and selected & unsafe[INGRESS]) or (
                 "Egress" in spec["policyTypes"] and selected & unsafe[EGRESS]
             )

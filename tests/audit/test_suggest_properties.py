@@ -33,6 +33,17 @@ endpoint = st.one_of(
         st.sampled_from(["a", "b"]),
     ),
 )
+# selectors only, never a single pod: replicas (pods with identical labels) are treated alike
+label_endpoint = st.one_of(
+    st.just("*"),
+    st.sampled_from([f"{n}/*" for n in NAMESPACES]),
+    st.builds(lambda n: {"namespace": n}, st.sampled_from(NAMESPACES)),
+    st.builds(lambda v: {"podSelector": {"matchLabels": {"app": v}}}, st.sampled_from(["a", "b", "c"])),
+    st.builds(
+        lambda v: {"podSelector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": [v]}]}},
+        st.sampled_from(["a", "b"]),
+    ),
+)
 ports = st.one_of(
     st.none(),
     st.lists(st.sampled_from([80, "53/UDP", "http", "dns", "50-100/TCP", 443, "9000/SCTP"]), min_size=1, max_size=2),
@@ -44,15 +55,28 @@ rule = st.builds(
     endpoint,
     ports,
 )
-intents = st.builds(
-    lambda rules, default: {
-        "apiVersion": "kubereach.io/v1alpha1",
-        "kind": "ReachabilityIntent",
-        "metadata": {"name": "random"},
-        "spec": {"default": default, "rules": rules},
-    },
-    st.lists(rule, max_size=4),
-    st.sampled_from(["unspecified", "unspecified", "allow", "deny"]),
+
+
+def _intents(rules):
+    return st.builds(
+        lambda rules, default: {
+            "apiVersion": "kubereach.io/v1alpha1",
+            "kind": "ReachabilityIntent",
+            "metadata": {"name": "random"},
+            "spec": {"default": default, "rules": rules},
+        },
+        st.lists(rules, max_size=4),
+        st.sampled_from(["unspecified", "unspecified", "allow", "deny"]),
+    )
+
+
+intents = _intents(rule)
+label_rule = st.builds(
+    lambda action, src, dst, p: {"action": action, "from": src, "to": dst, **({"ports": p} if p else {})},
+    st.sampled_from(["allow", "deny"]),
+    label_endpoint,
+    label_endpoint,
+    ports,
 )
 
 
@@ -130,6 +154,33 @@ def test_suggest_makes_every_specified_cell_as_intended(objs, raw_intent, tighte
         assert before[key], key
         assert not _closable(model, snapshot, key), key
     assert len(result.unresolved) == min(len(wrong), 20)
+
+
+def _replicas(objs):
+    """No host network, and pods with the same labels in a namespace made true replicas of
+    one workload: the same containers and ports (a Deployment's pods differ in name and IP)."""
+    objs = copy.deepcopy(objs)
+    first: dict = {}
+    for o in objs:
+        if o["kind"] == "Pod":
+            o["spec"]["hostNetwork"] = False
+            key = (o["metadata"]["namespace"], tuple(sorted(o["metadata"]["labels"].items())))
+            o["spec"]["containers"] = first.setdefault(key, o["spec"]["containers"])
+    return objs
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters(max_pods=7, max_policies=3), _intents(label_rule), st.booleans())
+def test_replicas_an_intent_treats_alike_are_handled_as_one_workload(objs, raw_intent, tighten):
+    """Pods with identical labels (a workload's replicas) and an intent that names pods by
+    labels only: every specified cell comes out as intended, unless both sides allow it
+    through existing rules."""
+    objs = _replicas(objs)
+    snapshot, result, wrong, before = _check(objs, raw_intent, tighten)
+    assert result.safe
+    model = PolicyModel(snapshot)
+    for key in wrong:
+        assert before[key] and not _closable(model, snapshot, key), key
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
