@@ -314,7 +314,8 @@ def _verify(
     snapshot, sd, pods = planner.snapshot, planner.sides, planner.pods
     added = _validate(manifests)
     after_snapshot = replace(snapshot, policies=snapshot.policies + added.policies)
-    after = Sides(PolicyModel(after_snapshot), planner.ports)
+    model = PolicyModel(after_snapshot)
+    after = Sides(model, planner.ports)
     opened, closed, closed_allow, changed_unspec, remaining = CellSet(), CellSet(), CellSet(), CellSet(), CellSet()
     before_violations = 0
     cells = 0
@@ -348,7 +349,6 @@ def _verify(
                 if len(wrong) >= SAMPLE:
                     break
                 wrong.append((s, d, key, "allow" if ia >> d & 1 else "deny"))
-    model = PolicyModel(after_snapshot)
     unresolved = []
     for s, d, (port, proto), intended in wrong:
         verdict = model.evaluate(pods[s], pods[d], port, proto)
