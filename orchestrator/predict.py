@@ -13,6 +13,7 @@ The sweep uses the same model; nothing here knows about click.
 - ``predict_rows(snapshot, ports)``: pod rows then intra-pod rows, as plain tuples.
 - ``explain_connection(snapshot, src, dst, port) -> str``: one connection in plain
   words, pod to pod (``ns/pod``) or container to container (``ns/pod/container``).
+- ``pod_connection(model, src, dst, port) -> (Verdict, port name)``: the verdict behind it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from orchestrator.errors import UsageError
 from orchestrator.intrapod import analyze_intrapod, container_infos, pod_rules
-from orchestrator.model import CompiledPolicy, Direction, ExpectedRow, PolicyModel, expected_matrix
+from orchestrator.model import CompiledPolicy, Direction, ExpectedRow, PolicyModel, Verdict, expected_matrix
 from orchestrator.model.tiers import CompiledClusterPolicy
 from orchestrator.reports.explain import SideTiers, render_explanation
 from orchestrator.reports.predict import PodInfo, Prediction, PredictionRow, TierListing
@@ -277,6 +278,20 @@ def explain_connection(snapshot: Snapshot, src: str, dst: str, port: str) -> str
     if depth != {1}:
         raise UsageError("SRC and DST must both be ns/pod, or both ns/pod/container of the same pod")
     model = PolicyModel(snapshot)
+    verdict, port_name = pod_connection(model, src, dst, port)
+    s, d = model.pod(src), model.pod(dst)
+    host = frozenset(p.key for p in (s, d) if p.host_network)
+    tiers = {
+        Direction.EGRESS: SideTiers(*model.tier_policies(s, Direction.EGRESS)),
+        Direction.INGRESS: SideTiers(*model.tier_policies(d, Direction.INGRESS)),
+    }
+    return render_explanation(verdict, model.policies, port_name, host, tiers=tiers)
+
+
+def pod_connection(model: PolicyModel, src: str, dst: str, port: str) -> tuple[Verdict, str | None]:
+    """The model's verdict for ``src`` -> ``dst`` (``ns/pod``) on ``port`` (``80``, ``53/UDP``,
+    or a port name the destination declares), and that name if one was given; UsageError
+    for names that are not in the snapshot."""
     try:
         s, d = model.pod(src), model.pod(dst)
     except KeyError as exc:
@@ -289,19 +304,11 @@ def explain_connection(snapshot: Snapshot, src: str, dst: str, port: str) -> str
             protos = {cp.protocol for c in d.serving_containers for cp in c.ports if cp.name == name}
             proto = protos.pop() if len(protos) == 1 else Protocol.TCP
         try:
-            verdict = model.evaluate_named(s, d, name, proto)
+            return model.evaluate_named(s, d, name, proto), name
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        port_name: str | None = name
-    else:
-        number, proto = parse_port(port, "port")
-        verdict, port_name = model.evaluate(s, d, number, proto), None
-    host = frozenset(p.key for p in (s, d) if p.host_network)
-    tiers = {
-        Direction.EGRESS: SideTiers(*model.tier_policies(s, Direction.EGRESS)),
-        Direction.INGRESS: SideTiers(*model.tier_policies(d, Direction.INGRESS)),
-    }
-    return render_explanation(verdict, model.policies, port_name, host, tiers=tiers)
+    number, proto = parse_port(port, "port")
+    return model.evaluate(s, d, number, proto), None
 
 
 def _explain_intrapod(snapshot: Snapshot, src: str, dst: str, port_text: str) -> str:

@@ -159,11 +159,13 @@ class _Loader(_base_loader()):  # type: ignore[misc]  # CSafeLoader or SafeLoade
     """libyaml's safe loader (when PyYAML has it) with the checks above."""
 
     limits = Limits()
+    start_line: int | None = None  # line (from 1) where the last document's content starts
 
     def get_node(self) -> Node:  # called by get_data() before construct_document()
         node: Node = super().get_node()
         if node is not None:
             check_node_graph(node, self.limits)
+            self.start_line = node.start_mark.line + 1
         return node
 
     def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
@@ -222,8 +224,10 @@ def _problem(exc: BaseException) -> str:
     return " ".join(text.split())[: QUOTE_LIMIT * 2]
 
 
-def load_all(text: str | bytes, limits: Limits = MANIFESTS) -> Iterator[tuple[int, Any]]:
-    """Every document of ``text`` as ``(number from 1, data)``; empty documents are skipped.
+def load_all_located(text: str | bytes, limits: Limits = MANIFESTS) -> Iterator[tuple[int, int | None, Any]]:
+    """Every document of ``text`` as ``(number from 1, line its content starts on, data)``;
+    empty documents are skipped. The line (from 1) lets reports point at the object in its
+    file (SARIF regions, editors).
 
     Documents come one at a time, so a later document's error is raised after the
     earlier ones were yielded; the error names the document.
@@ -262,9 +266,19 @@ def load_all(text: str | bytes, limits: Limits = MANIFESTS) -> Iterator[tuple[in
                 raise YamlError(problem, document=index + 1, line=line, column=column) from None
             index += 1
             if data is not None:
-                yield index, data
+                yield index, loader.start_line, data
     finally:
         loader.dispose()
+
+
+def load_all(text: str | bytes, limits: Limits = MANIFESTS) -> Iterator[tuple[int, Any]]:
+    """Every document of ``text`` as ``(number from 1, data)``; empty documents are skipped.
+
+    Documents come one at a time, so a later document's error is raised after the
+    earlier ones were yielded; the error names the document.
+    """
+    for index, _, data in load_all_located(text, limits):
+        yield index, data
 
 
 def load(text: str | bytes, limits: Limits = MANIFESTS) -> Any:
@@ -293,6 +307,7 @@ __all__ = [
     "check_node_graph",
     "load",
     "load_all",
+    "load_all_located",
     "looks_like_json",
     "quote",
 ]

@@ -5,9 +5,12 @@
 #      shop from manifests/demo/ and the intra-pod admission webhook (--webhook), which
 #      injects the iptables init container into shop-backend/api-1;
 #   3. a sweep of every namespace: every pod-to-pod and container-to-container
-#      connection measured and compared with the NetworkPolicies and intra-pod rules.
+#      connection measured and compared with the NetworkPolicies and intra-pod rules,
+#      and with what the shop intends (manifests/demo-intent.yaml).
 # The lab is left running so you can explore it; the script exits with the sweep's
-# status (0: everything as the policies say, 1: discrepancies, >1: the sweep failed).
+# status (0: everything as the policies and the intent say, 1: discrepancies or intent
+# violations, >1: the sweep failed). The demo carries a deliberate hole (a typo'd
+# selector leaves postgres open to the frontend), so it exits 1 and says why.
 # A lab already running in the same state directory is taken down first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,15 +43,29 @@ results="$repo/results/$(date -u +%Y%m%dT%H%M%SZ)-demo"
 say ""
 say "demo: sweeping every namespace (results in $results)"
 set +e
-"$kr" sweep --kubeconfig "$kubeconfig" -A -o "$results"
+"$kr" sweep --kubeconfig "$kubeconfig" -A -o "$results" --intent manifests/demo-intent.yaml
 status=$?
 set -e
 
 kc=".venv/bin/kubectl --kubeconfig $kubeconfig"
 say ""
+summary="$results/summary.txt"
 case $status in
-  0) say "demo: sweep exit status 0: every measured connection is what the policies and intra-pod rules say." ;;
-  1) say "demo: sweep exit status 1: some connections differ from what the policies say (see above)." ;;
+  0) say "demo: sweep exit status 0: every measured connection is what the policies, the intra-pod rules and the intent say." ;;
+  1)
+    if grep -q '^Unexpected (' "$summary" 2>/dev/null; then
+      say "demo: sweep exit status 1: some connections differ from what the policies say (see 'Unexpected' above)."
+    fi
+    if grep -q '^Intent violations (' "$summary" 2>/dev/null; then
+      say "demo: sweep exit status 1 because of the intent violations listed first above: the lab's CNI enforces"
+      say "      the policies exactly, but the policies do not do what the shop intends: every frontend pod can"
+      say "      open connections to shop-data/postgres-0. That is the demo's deliberate hole: the podSelector of"
+      say "      shop-data/postgres-ingress says app=postgress (a typo), so it selects nothing (manifests/demo/README.md)."
+      say "      Find it without a cluster:  .venv/bin/kubereach audit -f manifests/demo/"
+      say "      Fix it:  .venv/bin/kubereach suggest -f manifests/demo/ --intent manifests/demo-intent.yaml -o fixes/"
+      say "               .venv/bin/kubectl --kubeconfig $kubeconfig apply -f fixes/   # then sweep again: exit 0"
+    fi
+    ;;
   *) say "demo: the sweep failed (exit status $status); its messages are above." ;;
 esac
 cat >&2 <<EOF
@@ -63,7 +80,8 @@ The lab is still running (state in $state_dir). Explore it:
   $kc get pod api-1 -n shop-backend -o yaml     # the injected kubereach-intrapod init container
   $kc logs api-1 -n shop-backend -c kubereach-intrapod
   # the demo's deliberate misconfiguration, explained (manifests/demo/README.md):
-  .venv/bin/kubereach explain shop-frontend/web-1 shop-data/postgres-0 5432/TCP -f manifests/demo/
+  .venv/bin/kubereach explain shop-frontend/web-1 shop-data/postgres-0 5432/TCP -f manifests/demo/ \\
+      --intent manifests/demo-intent.yaml
 
 Make the lab's CNI misbehave, and watch the sweep catch it (checkout-1 may not reach
 redis: shop-data/redis-ingress admits only web pods; the fault lets it through anyway,

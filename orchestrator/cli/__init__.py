@@ -22,6 +22,8 @@ from orchestrator.errors import EXIT_USAGE, KubereachError
 _COMMANDS: dict[str, str] = {
     "predict": "orchestrator.cli.predict:predict",
     "explain": "orchestrator.cli.predict:explain",
+    "audit": "orchestrator.cli.audit:audit",
+    "suggest": "orchestrator.cli.suggest:suggest",
     "sweep": "orchestrator.cli.sweep:sweep",
     "cleanup": "orchestrator.cli.sweep:cleanup",
     "report": "orchestrator.cli.report:report",
@@ -33,6 +35,8 @@ _COMMANDS: dict[str, str] = {
 _HELP = {
     "predict": "Expected reachability from manifests or a live cluster (no probing).",
     "explain": "Say in plain words why one connection is allowed or denied.",
+    "audit": "Find what is weak in the policies themselves (coverage, dead rules, broad allows).",
+    "suggest": "Write NetworkPolicies that make the policies match a reachability intent.",
     "sweep": "Probe the cluster from real source identities and compare with policy.",
     "cleanup": "Remove every object left behind by any kubereach sweep.",
     "report": "Build the HTML report of a sweep's results folder.",

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from orchestrator.errors import EXIT_OK, UsageError
+from orchestrator.errors import EXIT_MISMATCH, EXIT_OK, UsageError
 from orchestrator.model.names import dns1123_label_error
 from orchestrator.predict import build_prediction, explain_connection, parse_port
 from orchestrator.reports.predict import iter_json, iter_prediction_csv, render_load_summary, render_table
@@ -25,8 +25,13 @@ from orchestrator.snapshot import LoadOptions, Snapshot, load_manifests
 snapshot_source: list[Callable[[dict[str, Any]], Snapshot | None]] = []
 
 
-def _load(files: Sequence[str], params: dict[str, Any]) -> Snapshot:
-    for source in snapshot_source:
+def _load(
+    files: Sequence[str],
+    params: dict[str, Any],
+    sources: list[Callable[[dict[str, Any]], Snapshot | None]] | None = None,
+) -> Snapshot:
+    """The snapshot from the live cluster (``sources``, the cluster flags) or from ``-f``."""
+    for source in snapshot_source if sources is None else sources:
         snap = source(params)
         if snap is not None:
             if params.get("replicas"):
@@ -65,6 +70,17 @@ def _context_namespace() -> tuple[str, str]:
 
     return context_namespace() or ("default", "default: no kubeconfig context names one")
 
+
+_intent_option = click.option(
+    "--intent",
+    "intent_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="A ReachabilityIntent file (what should be reachable, see docs/posture.md): compare every "
+    "cell with it. Adds the columns intended and intent_verdict (ok, violation-open, "
+    "violation-closed, unspecified); exit status 1 on any violation.",
+)
 
 _files_option = click.option(
     "-f",
@@ -106,8 +122,16 @@ _replicas_option = click.option(
     "csv: columns source, destination, port, protocol, verdict, reason; json: rows, findings, "
     "isolated pods, and the policies of each tier when cluster policies exist.",
 )
+@_intent_option
 @click.pass_context
-def predict(ctx: click.Context, files: tuple[str, ...], replicas: bool, ports: tuple[str, ...], output: str) -> int:
+def predict(
+    ctx: click.Context,
+    files: tuple[str, ...],
+    replicas: bool,
+    ports: tuple[str, ...],
+    output: str,
+    intent_file: str | None,
+) -> int:
     """Expected reachability between pods (and containers) from manifests, without probing.
 
     Reads Namespaces, Pods, workloads (Deployment, StatefulSet, DaemonSet, Job, CronJob,
@@ -126,8 +150,10 @@ def predict(ctx: click.Context, files: tuple[str, ...], replicas: bool, ports: t
     objects (kustomization.yaml, Chart.yaml, values.yaml) are skipped and counted.
     Results go to stdout, the load summary to stderr. With --kubeconfig, --context, -A,
     or -n without -f, the objects come from a live cluster instead (pods grouped by
-    workload in the table). Exit status 0; 2 for a bad flag or manifest, or input with
-    no pods; 3 when the cluster cannot be read.
+    workload in the table). With --intent, every cell is also compared with what should
+    be reachable. Exit status 0; 1 when --intent is given and some cell violates it; 2 for
+    a bad flag, manifest or intent file, or input with no pods; 3 when the cluster cannot
+    be read.
 
     \b
     Examples:
@@ -135,12 +161,16 @@ def predict(ctx: click.Context, files: tuple[str, ...], replicas: bool, ports: t
       kubereach predict -f manifests/examples/microservices/ --replicas
       helm template my-chart | kubereach predict -f - -n shop
       kubereach predict -f cluster.yaml --port 80/TCP --port 53/UDP -o csv
+      kubereach predict -f manifests/demo/ --intent manifests/demo-intent.yaml
     """
     port_list = [parse_port(p) for p in ports] or None
+    intent = _load_intent(intent_file)
     snapshot = _load(files, ctx.params)
     prediction = build_prediction(snapshot, port_list)
     for note in prediction.notes:
         click.echo(note, err=True)
+    if intent is not None:
+        return _predict_against_intent(prediction, snapshot, intent, output)
     if output == "csv":
         _echo_all(iter_prediction_csv(prediction))
     elif output == "json":
@@ -148,6 +178,33 @@ def predict(ctx: click.Context, files: tuple[str, ...], replicas: bool, ports: t
     else:
         click.echo(render_table(prediction), nl=False)
     return EXIT_OK
+
+
+def _load_intent(path: str | None) -> Any:
+    if path is None:
+        return None
+    from orchestrator.audit.intent import load_intent
+
+    return load_intent(path)
+
+
+def _predict_against_intent(prediction: Any, snapshot: Snapshot, intent: Any, output: str) -> int:
+    from orchestrator.audit.intent import IntentIndex
+    from orchestrator.audit.judge import Tally, judge, tallied
+    from orchestrator.reports.intent import iter_intent_csv, iter_intent_json, render_intent_section, tally_prediction
+
+    tally = Tally()
+    index = IntentIndex(intent, snapshot)
+    if output == "csv":
+        _echo_all(iter_intent_csv(prediction, index, tally))
+    elif output == "json":
+        _echo_all(iter_intent_json(prediction, tallied(judge(prediction.all_rows(), index), tally), tally, intent.name))
+    else:
+        tally_prediction(prediction, index, tally)
+        click.echo(render_table(prediction), nl=False)
+        click.echo("\n" + render_intent_section(tally, intent.name), nl=False)
+    click.echo(tally.line(intent.name), err=True)
+    return EXIT_MISMATCH if tally.violated else EXIT_OK
 
 
 def _echo_all(pieces: Iterable[str]) -> None:
@@ -170,8 +227,11 @@ def _echo_all(pieces: Iterable[str]) -> None:
 @click.argument("port", metavar="PORT/PROTO")
 @_files_option
 @_replicas_option
+@_intent_option
 @click.pass_context
-def explain(ctx: click.Context, src: str, dst: str, port: str, files: tuple[str, ...], replicas: bool) -> int:
+def explain(
+    ctx: click.Context, src: str, dst: str, port: str, files: tuple[str, ...], replicas: bool, intent_file: str | None
+) -> int:
     """Why SRC may or may not reach DST on PORT/PROTO, in plain words.
 
     SRC and DST are namespace/pod (a workload's representative: namespace/workload;
@@ -180,16 +240,25 @@ def explain(ctx: click.Context, src: str, dst: str, port: str, files: tuple[str,
     decided each, tier by tier when cluster policies select the pods), or
     namespace/pod/container for two containers of one pod (intra-pod rules).
     PORT/PROTO is a number (80, 53/UDP; TCP by default) or a port name declared by
-    the destination (http, dns/UDP).
+    the destination (http, dns/UDP). With --intent it also says what
+    the intent wants for this connection and, for a violation, which policy rule opens or
+    closes it.
 
     \b
     Examples:
       kubereach explain shop-frontend/web-1 shop-backend/api-1 8080/TCP -f manifests/demo/
       kubereach explain shop-frontend/web-1 shop-backend/api-1 http -f manifests/demo/
       kubereach explain shop-backend/api-1/sidecar shop-backend/api-1/app 8080 -f manifests/demo/
+      kubereach explain shop-frontend/web-1 shop-data/postgres-0 5432 -f manifests/demo/ \\
+          --intent manifests/demo-intent.yaml
     """
+    intent = _load_intent(intent_file)
     snapshot = _load(files, ctx.params)
     click.echo(explain_connection(snapshot, src, dst, port), nl=False)
+    if intent is not None:
+        from orchestrator.audit.judge import explain_intent_connection
+
+        click.echo(explain_intent_connection(snapshot, intent, src, dst, port), nl=False)
     return EXIT_OK
 
 

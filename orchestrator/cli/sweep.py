@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -204,6 +205,16 @@ def _plan_options(
     "scripts (printed even with -q); -o stays the results folder.",
 )
 @click.option(
+    "--intent",
+    "intent_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="A ReachabilityIntent file: compare what was observed with what should be reachable "
+    "(columns intended and intent_verdict in probes.csv; violations first in the summary; "
+    "exit status 1 on any violation).",
+)
+@click.option(
     "--simulate-from",
     "simulate_from",
     multiple=True,
@@ -235,6 +246,7 @@ def sweep(
     baseline: str | None,
     metrics_file: str | None,
     fmt: str,
+    intent_file: str | None,
     simulate_from: tuple[str, ...],
     verbosity: int,
 ) -> int:
@@ -251,11 +263,23 @@ def sweep(
     removed at the end, on Ctrl-C and on SIGTERM.
 
     \b
-    Exit status: 0 every probe ok; 1 some unexpected-allow or unexpected-deny; 2 a usage
-    or configuration error (flags, kubeconfig, context, RBAC); 3 the sweep could not
-    complete, or some probes are inconclusive (never a pass).
+    With --intent FILE, every probe is also compared with what should be reachable, and
+    the summary lists the violations first. The summary and run.json also carry the
+    audit findings of the swept snapshot (`kubereach audit` explains each).
+
+    \b
+    Exit status: 0 every probe ok; 1 some unexpected-allow or unexpected-deny, or an
+    intent violation; 2 a usage or configuration error (flags, kubeconfig, context, RBAC,
+    intent file); 3 the sweep could not complete, or some probes are inconclusive (never
+    a pass).
     """
     from orchestrator.sweep.progress import Progress
+
+    intent = None
+    if intent_file is not None:
+        from orchestrator.audit.intent import load_intent
+
+        intent = load_intent(intent_file)
     from orchestrator.sweep.run import ClusterOptions, SweepOptions, new_sweep_id, run_live
 
     plan_options = _plan_options(ports, sources, destinations, method, source_mode, scopes)
@@ -278,7 +302,7 @@ def sweep(
     log = (lambda m: None) if verbosity < 0 else _err
     publish = Publish() if dry_run else _publish_options(baseline, metrics_file, fmt, output_dir)
     if simulate_from:
-        return _simulate(simulate_from, meta, options, output_dir, verbosity, junit, publish)
+        return _simulate(simulate_from, meta, options, output_dir, verbosity, junit, publish, intent)
     progress = Progress(enabled=None if verbosity >= 0 else False)
     log(f"sweep {meta.sweep_id}: {meta.source_mode} source mode, method {meta.method}")
     outcome = run_live(
@@ -320,7 +344,7 @@ def sweep(
         "cleaned": result.cleaned,
         "cleanup_error": result.cleanup_error,
     }
-    code = _finish(result, outcome.snapshot, meta, options, directory, run_info, verbosity, junit, publish)
+    code = _finish(result, outcome.snapshot, meta, options, directory, run_info, verbosity, junit, publish, intent)
     for line in ending_notice(result.ending, result.cleanup_error):
         _err(line)
     return code
@@ -343,6 +367,19 @@ def ending_notice(ending: Any, cleanup_error: str) -> list[str]:
     return lines
 
 
+def _posture(result: Any, snapshot: Any, intent: Any) -> tuple[list[Any], list[Any]]:
+    """The rows compared with the intent (if any), and the audit findings of the snapshot."""
+    from orchestrator.audit import audit
+    from orchestrator.sweep.compare import apply_intent
+
+    rows = result.rows
+    if intent is not None:
+        from orchestrator.audit.intent import IntentIndex
+
+        rows = apply_intent(rows, IntentIndex(intent, snapshot).intended)
+    return rows, audit(snapshot)
+
+
 def _finish(
     result: Any,
     snapshot: Any,
@@ -353,6 +390,7 @@ def _finish(
     verbosity: int,
     junit: str | None = None,
     publish: Publish = Publish(),
+    intent: Any = None,
 ) -> int:
     from orchestrator import __version__
     from orchestrator.reports.sweep import (
@@ -364,6 +402,7 @@ def _finish(
         verdict_counts,
     )
 
+    result.rows, findings = _posture(result, snapshot, intent)
     code: int = result.exit_code
     # probes.csv and snapshot.json first: the drift and the report read the folder back,
     # exactly as `kubereach diff` and `kubereach report` will later.
@@ -391,6 +430,8 @@ def _finish(
         complete=result.complete,
         ended=result.ending.sentence(),
         drift=_drift_text(drift),
+        findings=findings,
+        intent_name=intent.name if intent is not None else None,
     )
     try:
         import kubernetes
@@ -423,6 +464,20 @@ def _finish(
         "verdicts": {f"{s}/{v}": n for (s, v), n in sorted(verdict_counts(result.rows).items())},
         "skipped": [{"what": s.what, "reason": s.reason} for s in result.plan.skipped],
         "notes": result.notes,
+        "findings": [f.as_dict() for f in findings],
+        **(
+            {
+                "intent": {
+                    "file": intent.source,
+                    "name": intent.name,
+                    "verdicts": dict(
+                        sorted(Counter(str(r.intent_verdict) for r in result.rows if r.intent_verdict).items())
+                    ),
+                }
+            }
+            if intent is not None
+            else {}
+        ),
     }
     if drift is not None:
         from orchestrator.reports.diff import baseline_record, render_drift_csv
@@ -527,6 +582,7 @@ def _simulate(
     verbosity: int,
     junit: str | None,
     publish: Publish = Publish(),
+    intent: Any = None,
 ) -> int:
     """The whole pipeline without a cluster: the simulated runner answers from the model."""
     import asyncio
@@ -560,6 +616,7 @@ def _simulate(
         verbosity,
         junit,
         publish,
+        intent,
     )
 
 

@@ -27,10 +27,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.sweep.compare import PROBES_COLUMNS, Row, Verdict
+from orchestrator.sweep.compare import INTENT_COLUMNS, PROBES_COLUMNS, Row, Verdict, intent_violations
 from orchestrator.sweep.plan import Scope, Skipped
+
+if TYPE_CHECKING:
+    from orchestrator.audit.findings import Finding
 
 VERDICT_ORDER = (Verdict.UNEXPECTED_ALLOW, Verdict.UNEXPECTED_DENY, Verdict.INCONCLUSIVE, Verdict.OK)
 # summary.txt lists at most this many inconclusive / skipped entries (the CSV has all).
@@ -44,8 +47,10 @@ GLYPH_LEGEND = (
 
 
 def render_probes_csv(rows: Sequence[Row]) -> str:
+    """probes.csv; with an intent (``sweep --intent``) two more columns, intended and intent_verdict."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(PROBES_COLUMNS), lineterminator="\n")
+    columns = list(PROBES_COLUMNS) + (list(INTENT_COLUMNS) if any(r.intended is not None for r in rows) else [])
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow(row.as_record())
@@ -157,10 +162,13 @@ def render_summary(
     complete: bool = True,
     ended: str | None = None,
     drift: str = "",
+    findings: Sequence[Finding] = (),
+    intent_name: str | None = None,
 ) -> str:
-    """Counts per scope and verdict, then the unexpected rows, the truth table (when it
-    fits a terminal), then what did not measure, and ``ended`` (why the sweep stopped:
-    ``Ended: completed``, ``Ended: interrupted (SIGINT): ...``)."""
+    """Counts per scope and verdict, then the intent's violations (with ``intent_name``),
+    the unexpected rows, the truth table (when it fits a terminal), what did not measure,
+    the audit findings of the swept snapshot, the drift against a baseline, and ``ended``
+    (why the sweep stopped: ``Ended: completed``, ``Ended: interrupted (SIGINT): ...``)."""
     from tabulate import tabulate
 
     lines = [title, ""]
@@ -188,6 +196,8 @@ def render_summary(
         "confirmed",
         "reason",
     ]
+    if intent_name is not None:
+        lines += ["", *_intent_lines(rows, intent_name)]
     unexpected = [r for r in rows if r.verdict.mismatch]
     unexpected.sort(key=lambda r: (VERDICT_ORDER.index(r.verdict), r.job.source, r.job.destination, r.job.port))
     if unexpected:
@@ -219,6 +229,8 @@ def render_summary(
         lines += ["", "Notes:"] + [f"  {n}" for n in notes[:LIST_LIMIT]]
         if len(notes) > LIST_LIMIT:
             lines.append(f"  ... and {len(notes) - LIST_LIMIT} more (run.json)")
+    if findings:
+        lines += ["", *_finding_lines(findings)]
     if not complete:
         lines += ["", "The sweep did not complete: probes that did not measure are inconclusive."]
     if not rows:
@@ -228,10 +240,59 @@ def render_summary(
     if ended:
         lines += ["", ended if len(ended) <= 400 else ended[:399] + "…"]
     if exit_code is not None:
-        lines += ["", f"Exit status {exit_code}: {EXIT_MEANING.get(exit_code, '')}"]
+        meaning = EXIT_MEANING.get(exit_code, "")
+        if exit_code == 1 and intent_violations(rows):
+            mismatch = any(r.verdict.mismatch for r in rows)
+            meaning = "intent violations" + (" and unexpected rows" if mismatch else "") + " found"
+        lines += ["", f"Exit status {exit_code}: {meaning}"]
     if results_dir:
         lines.append(f"Results: {results_dir}")
     return "\n".join(lines) + "\n"
+
+
+def _intent_lines(rows: Sequence[Row], name: str) -> list[str]:
+    """The intent's tally, then every violation (observed reachability against the intent)."""
+    from tabulate import tabulate
+
+    counts = Counter(str(r.intent_verdict) for r in rows if r.intent_verdict is not None)
+    violations = intent_violations(rows)
+    head = f"Intent {name}: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    if not violations:
+        return [head, "  no violation: what was observed is what the intent says"]
+    violations.sort(key=lambda r: (str(r.intent_verdict), r.job.source, r.job.destination, r.job.port))
+    table = [
+        [
+            str(r.intent_verdict),
+            r.job.source,
+            r.job.destination,
+            f"{r.job.port}/{r.job.protocol}",
+            str(r.intended),
+            str(r.observed),
+            str(r.verdict),
+        ]
+        for r in violations
+    ]
+    return [
+        head,
+        f"Intent violations ({len(violations)}):",
+        tabulate(
+            table,
+            headers=["intent_verdict", "source", "destination", "port", "intended", "observed", "vs policy"],
+            tablefmt="simple",
+        ),
+    ]
+
+
+def _finding_lines(findings: Sequence[Finding]) -> list[str]:
+    """The audit of the swept snapshot: counts, then the most severe findings (run.json has all)."""
+    counts = Counter(str(f.severity) for f in findings)
+    order = ("high", "medium", "low", "info")
+    lines = ["Audit findings (" + ", ".join(f"{counts[s]} {s}" for s in order if counts[s]) + "):"]
+    for f in findings[:LIST_LIMIT]:
+        lines.append(f"  {f.severity:<6} {f.title}  [{f.id}]")
+    if len(findings) > LIST_LIMIT:
+        lines.append(f"  ... and {len(findings) - LIST_LIMIT} more (run.json; `kubereach audit` explains each)")
+    return lines
 
 
 def render_junit(rows: Sequence[Row], *, name: str) -> str:

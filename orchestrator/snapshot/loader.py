@@ -119,11 +119,11 @@ def _documents(path: Path, limits: Limits = MANIFESTS) -> Iterator[tuple[Any, Or
             raise ManifestError(f"invalid JSON: {str(exc)[:QUOTE_LIMIT]}", file=name, document=1) from None
         if _too_deep(doc, limits.max_depth):
             raise ManifestError(_TOO_DEEP, file=name, document=1)
-        yield doc, Origin(name, 1)
+        yield doc, Origin(name, 1, 1)
         return
     try:
-        for index, doc in safeyaml.load_all(text, limits):
-            yield doc, Origin(name, index)
+        for index, line, doc in safeyaml.load_all_located(text, limits):
+            yield doc, Origin(name, index, line)
     except YamlError as exc:
         if exc.problem.startswith("nested too deeply"):
             raise ManifestError(_TOO_DEEP, file=name, document=exc.document) from None

@@ -31,6 +31,9 @@ class Origin:
 
     source: str  # a file path, or "cluster" / "context <name>"
     document: int | None = None
+    # where the object starts in its file (from 1), for SARIF and editors; not part of the
+    # identity (two reads of one document are the same origin)
+    line: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.source if self.document is None else f"{self.source}, document {self.document}"

@@ -9,18 +9,22 @@ Pure: plain values in, rows out; no I/O, no clocks, no Kubernetes client.
   with RST makes ``closed`` ambiguous for pod rows too; ``--closed-means-denied``
   extends the same reading to them.
 * A probe that did not measure is ``inconclusive``, never ``ok``.
+* With a reachability intent (``sweep --intent``), each row also compares what was
+  *observed* with what is intended (:func:`apply_intent`): ``intended`` and
+  ``intent_verdict``; a violation makes the sweep exit 1 like a mismatch.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from orchestrator.audit.intent import Intended, IntentVerdict, intent_verdict
 from orchestrator.errors import EXIT_INCOMPLETE, EXIT_MISMATCH, EXIT_OK
 from orchestrator.model.verdict import Decision
 from orchestrator.sweep.plan import ProbeJob, Scope
-from probe.schema import ProbeState
+from probe.schema import ProbeState, Protocol
 
 PROBES_COLUMNS = (
     "source",
@@ -37,6 +41,7 @@ PROBES_COLUMNS = (
     "reason",
     "confirmed",
 )
+INTENT_COLUMNS = ("intended", "intent_verdict")  # appended when the sweep has an intent
 
 
 class Observed(enum.StrEnum):
@@ -99,10 +104,17 @@ class Row:
     latency_ms: float | None
     reason: str
     confirmed: Confirmed = Confirmed.NOT_NEEDED
+    intended: Intended | None = None  # set by apply_intent
+    intent_verdict: IntentVerdict | None = None
 
     def as_record(self) -> dict[str, object]:
-        """One probes.csv row, in PROBES_COLUMNS order."""
+        """One probes.csv row, in PROBES_COLUMNS order (then INTENT_COLUMNS, with an intent)."""
         j = self.job
+        intent = (
+            {"intended": str(self.intended), "intent_verdict": str(self.intent_verdict)}
+            if self.intended is not None
+            else {}
+        )
         return {
             "source": j.source,
             "destination": j.destination,
@@ -117,6 +129,7 @@ class Row:
             "latency_ms": "" if self.latency_ms is None else round(self.latency_ms, 3),
             "reason": self.reason,
             "confirmed": str(self.confirmed),
+            **intent,
         }
 
 
@@ -208,21 +221,52 @@ def confirm(first: Sequence[Row], second: Mapping[str, Row] | None) -> list[Row]
     return out
 
 
+IntendedOf = Callable[[str, str, int, Protocol], Intended]
+
+
+def job_intended(job: ProbeJob, intended_of: IntendedOf) -> Intended:
+    """The intended verdict of one probe: a pod row's cell; a service row's backends when
+    they all agree (kube-proxy picks one), else unspecified; intra-pod rows are outside
+    the intent (it speaks of pods)."""
+    if job.scope is Scope.POD:
+        return intended_of(job.source_pod, job.destination_pod, job.port, job.protocol)
+    if job.scope is Scope.SERVICE and job.backends:
+        found = {intended_of(job.source_pod, backend, port, job.protocol) for backend, port in job.backends}
+        return found.pop() if len(found) == 1 else Intended.UNSPECIFIED
+    return Intended.UNSPECIFIED
+
+
+def apply_intent(rows: Iterable[Row], intended_of: IntendedOf) -> list[Row]:
+    """Each row with ``intended`` and ``intent_verdict``: observed reachability against the
+    intent (an inconclusive observation is an inconclusive comparison, never ok)."""
+    out = []
+    for row in rows:
+        intended = job_intended(row.job, intended_of)
+        allowed = None if row.observed is Observed.INCONCLUSIVE else row.observed is Observed.ALLOW
+        out.append(replace(row, intended=intended, intent_verdict=intent_verdict(intended, allowed)))
+    return out
+
+
+def intent_violations(rows: Iterable[Row]) -> list[Row]:
+    return [r for r in rows if r.intent_verdict is not None and r.intent_verdict.violation]
+
+
 def mismatching(rows: Iterable[Row]) -> list[str]:
     return [r.job.id for r in rows if r.verdict.mismatch]
 
 
 def exit_status(rows: Iterable[Row], *, complete: bool = True) -> int:
-    """0 every probe ok; 1 any unexpected-*; 3 incomplete, any inconclusive, or no probe at all.
+    """0 every probe ok; 1 any unexpected-* or intent violation; 3 incomplete, any
+    inconclusive, or no probe at all.
 
-    A mismatch outranks an incomplete run: a hole found is the more urgent news, and
-    the summary still says the run was incomplete.
+    A mismatch (or a violated intent) outranks an incomplete run: a hole found is the
+    more urgent news, and the summary still says the run was incomplete.
     """
     rows = list(rows)
     if not rows:
         return EXIT_INCOMPLETE  # nothing measured is not a pass (a typo in -n or --from?)
     verdicts = {r.verdict for r in rows}
-    if any(v.mismatch for v in verdicts):
+    if any(v.mismatch for v in verdicts) or intent_violations(rows):
         return EXIT_MISMATCH
     if not complete or Verdict.INCONCLUSIVE in verdicts:
         return EXIT_INCOMPLETE
