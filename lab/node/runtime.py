@@ -51,6 +51,7 @@ from lab.node.processes import (
     wait_exit,
 )
 from lab.node.status import ContainerState, Phase, State, condition, now
+from lab.node.volumes import container_mounts, mount_script, write_volumes
 from lab.runtime import Fault, LogNotFound, StatusReporter
 
 if TYPE_CHECKING:
@@ -94,6 +95,8 @@ class PodRun:
     servings: dict[str, Serving] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    volume_dir: Path | None = None  # downwardAPI volumes are written below it (lab.node.volumes)
+    volumes: dict[str, Path] = field(default_factory=dict)
 
     @property
     def uid(self) -> str:
@@ -243,6 +246,8 @@ class LabNode:
         run.emit()
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
+            run.volume_dir = self.state_dir / "volumes" / key[0] / key[1]
+            run.volumes = write_volumes(run.volume_dir, pod)
             await self.network.attach(slot)
             run.network_ready = True
             if run.stopping:  # deleted while its network was being set up
@@ -286,6 +291,8 @@ class LabNode:
             await asyncio.get_running_loop().run_in_executor(self._executor, kill_netns_processes, run.slot.netns)
             await self.network.detach([run.slot])
         shutil.rmtree(run.log_dir, ignore_errors=True)
+        if run.volume_dir is not None:
+            shutil.rmtree(run.volume_dir, ignore_errors=True)
 
     async def add_ephemeral_container(
         self, pod: Mapping[str, Any], container: Mapping[str, Any], report: StatusReporter
@@ -364,6 +371,7 @@ class LabNode:
         await asyncio.get_running_loop().run_in_executor(None, cleanup_instance, self.names.instance_id)
         self._executor.shutdown(wait=False)
         shutil.rmtree(self.state_dir / "logs", ignore_errors=True)
+        shutil.rmtree(self.state_dir / "volumes", ignore_errors=True)
 
     # -- extras for tests and tools (additive to the protocol) ---------------------------
     def pod_netns(self, namespace: str, name: str) -> str:
@@ -515,6 +523,12 @@ class LabNode:
         sc = c.get("securityContext") or {}
         try:
             uid, gid, groups = podspec.run_as(run.pod, c)
+            mounts = container_mounts(c, run.volumes)
+            setup = ""
+            if mounts and run.volume_dir is not None:
+                scratch = run.volume_dir / ".scratch" / name
+                scratch.mkdir(parents=True, exist_ok=True)
+                setup = mount_script(mounts, scratch)
             pspec = ProcessSpec(
                 tuple(podspec.container_argv(c, env)),
                 env,
@@ -524,6 +538,7 @@ class LabNode:
                 hostname=run.name[:63],
                 capabilities=container_capabilities(sc),
                 no_new_privs=sc.get("allowPrivilegeEscalation") is False,
+                setup=setup,
             )
             proc = await asyncio.get_running_loop().run_in_executor(
                 self._executor, spawn_in_netns, run.slot.netns, pspec, run.log_path(name), self._view

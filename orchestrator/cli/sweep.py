@@ -19,7 +19,7 @@ from orchestrator.cli.options import KubeFlags, kube_options, logging_options
 from orchestrator.errors import EXIT_INCOMPLETE, EXIT_OK, ClusterError, UsageError
 from orchestrator.sweep.compare import CompareOptions
 from orchestrator.sweep.deploy import SweepMeta
-from orchestrator.sweep.plan import PlanOptions, Scope, SourceMode
+from orchestrator.sweep.plan import PlanOptions, Scope, SourceMode, swept_pods
 from orchestrator.sweep.selection import PlanError, PodSelector, port_selection
 from probe.schema import DEFAULT_AGENT_IMAGE, Method
 
@@ -279,7 +279,9 @@ def _finish(
     junit: str | None = None,
 ) -> int:
     from orchestrator import __version__
+    from orchestrator.intrapod import intrapod_findings
     from orchestrator.reports.sweep import (
+        findings_json,
         render_json,
         render_junit,
         render_matrices,
@@ -290,6 +292,8 @@ def _finish(
     )
 
     code: int = result.exit_code
+    # the same findings predict shows and the webhook acts on, for the pods swept
+    findings = intrapod_findings(snapshot, swept_pods(result.plan))
     title = (
         f"kubereach sweep {result.sweep_id} ({run_info.get('context')}): {len(result.plan.agents)} agents, "
         f"{len(result.rows)} probes"
@@ -302,6 +306,7 @@ def _finish(
         exit_code=code,
         results_dir=directory,
         complete=result.complete,
+        findings=findings,
     )
     try:
         import kubernetes
@@ -331,6 +336,7 @@ def _finish(
         "exit_code": code,
         "verdicts": {f"{s}/{v}": n for (s, v), n in sorted(verdict_counts(result.rows).items())},
         "skipped": [{"what": s.what, "reason": s.reason} for s in result.plan.skipped],
+        "intrapod_findings": findings_json(findings),
         "notes": result.notes,
     }
     files = {

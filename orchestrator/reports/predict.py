@@ -240,7 +240,13 @@ def iter_json(prediction: Prediction) -> Iterator[str]:
     doc = {
         "rows": [_JSON_PLACEHOLDER],
         "findings": [
-            {"pod": pod, "code": str(f.code), "containers": list(f.containers), "message": f.message}
+            {
+                "pod": pod,
+                "code": str(f.code),
+                "containers": list(f.containers),
+                "message": f.message,
+                "blocking": f.blocking,
+            }
             for pod, found in prediction.findings.items()
             for f in found
         ],
@@ -397,7 +403,9 @@ def _intrapod(prediction: Prediction) -> list[str]:
         )
     for pod, found in prediction.findings.items():
         for f in found:
-            parts.append(f"warning: {pod}: {f.message} [{f.code}]")
+            # blocking: the admission webhook denies the pod; otherwise it admits it with this warning
+            what = "not enforceable" if f.blocking else "warning"
+            parts.append(f"{what}: {pod}: {f.message} [{f.code}]")
     return parts
 
 

@@ -11,7 +11,8 @@ Layout of ``results/<UTC time>-<context>/``::
     matrix-<port>-<proto>-diff.csv     verdict per cell (ok, unexpected-allow, ...)
     summary.txt                        counts per verdict, unexpected rows first
     snapshot.json                      the namespaces, pods, services and policies compared
-    run.json                           options, versions, timings, API calls made
+    run.json                           options, versions, timings, API calls made,
+                                       intra-pod rules that cannot be enforced as declared
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from orchestrator.sweep.compare import PROBES_COLUMNS, Row, Verdict
 from orchestrator.sweep.plan import Scope, Skipped
+from probe.intrapod_rules import Finding
 
 VERDICT_ORDER = (Verdict.UNEXPECTED_ALLOW, Verdict.UNEXPECTED_DENY, Verdict.INCONCLUSIVE, Verdict.OK)
 # summary.txt lists at most this many inconclusive / skipped entries (the CSV has all).
@@ -143,9 +145,11 @@ def render_summary(
     exit_code: int | None = None,
     results_dir: str | None = None,
     complete: bool = True,
+    findings: Mapping[str, Sequence[Finding]] | None = None,
 ) -> str:
     """Counts per scope and verdict, then the unexpected rows, the truth table (when it
-    fits a terminal), then what did not measure."""
+    fits a terminal), intra-pod rules that cannot be enforced as declared (``findings``,
+    pod -> findings), then what did not measure."""
     from tabulate import tabulate
 
     lines = [title, ""]
@@ -185,6 +189,14 @@ def render_summary(
     glyphs = render_glyph_matrix(rows)
     if glyphs:
         lines += ["", glyphs]
+    found = [(pod, f) for pod, fs in (findings or {}).items() for f in fs]
+    if found:
+        lines += ["", f"Intra-pod rules not enforceable as declared ({len(found)}):"]
+        lines += [
+            f"  {pod}: {f.message} [{f.code}{'' if f.blocking else ', warning'}]" for pod, f in found[:LIST_LIMIT]
+        ]
+        if len(found) > LIST_LIMIT:
+            lines.append(f"  ... and {len(found) - LIST_LIMIT} more (run.json)")
     inconclusive = [r for r in rows if r.verdict is Verdict.INCONCLUSIVE]
     if inconclusive:
         shown = inconclusive[:LIST_LIMIT]
@@ -213,6 +225,21 @@ def render_summary(
     if results_dir:
         lines.append(f"Results: {results_dir}")
     return "\n".join(lines) + "\n"
+
+
+def findings_json(findings: Mapping[str, Sequence[Finding]]) -> list[dict[str, Any]]:
+    """run.json's ``intrapod_findings``: one entry per finding, as ``predict -o json`` shows them."""
+    return [
+        {
+            "pod": pod,
+            "code": str(f.code),
+            "containers": list(f.containers),
+            "message": f.message,
+            "blocking": f.blocking,
+        }
+        for pod, fs in findings.items()
+        for f in fs
+    ]
 
 
 def render_junit(rows: Sequence[Row], *, name: str) -> str:

@@ -65,7 +65,7 @@ def pods(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pods())
-def test_injected_config_is_accepted_by_the_agent_and_readmission_adds_nothing(pod):
+def test_injected_config_is_accepted_by_the_agent_and_readmission_adds_nothing(tmp_path_factory, pod):
     out = review(make_review(pod), Mode.MUTATE, Settings())
     assert out["response"]["allowed"], out["response"].get("status")
     final = patched(pod, out)
@@ -74,10 +74,14 @@ def test_injected_config_is_accepted_by_the_agent_and_readmission_adds_nothing(p
     uids = [c["uid"] for c in init_config(final)["containers"]]
     assert len(set(uids)) == len(uids) and 0 not in uids
 
+    # the file the downward-API volume projects, read by the real agent CLI
+    config_file = tmp_path_factory.mktemp("config") / "config"
+    config_file.write_text(final["metadata"]["annotations"]["intrapod.kubereach.io/config"])
     cmd = final["spec"]["initContainers"][0]["command"]
+    assert cmd[3] == "--config-file"
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        rc = probe_cli.main(["intrapod", "render", *cmd[3:]])
+        rc = probe_cli.main(["intrapod", "render", "--config-file", str(config_file)])
     assert rc == 0, stderr.getvalue()
     assert "KUBEREACH-INTRAPOD" in stdout.getvalue()
 
