@@ -11,6 +11,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -123,9 +124,15 @@ def init_config(pod: dict[str, Any]) -> dict[str, Any]:
 KUBEREACH = str(Path(sys.executable).with_name("kubereach"))
 
 
+class ServerLog(list[str]):
+    """The server's stderr lines, read by a thread so the server never blocks on a full pipe."""
+
+
 @contextlib.contextmanager
-def serve_webhook(cert_dir: Path, *extra: str, stderr: Any = subprocess.PIPE) -> Iterator[tuple[subprocess.Popen, int]]:
-    """`kubereach webhook serve` in a subprocess on a free port of 127.0.0.1: (process, port)."""
+def serve_webhook(cert_dir: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, int]]:
+    """`kubereach webhook serve` in a subprocess on a free port of 127.0.0.1: (process, port).
+
+    Its log lines collect in ``proc.log`` (a :class:`ServerLog`)."""
     proc = subprocess.Popen(
         [
             KUBEREACH,
@@ -143,13 +150,17 @@ def serve_webhook(cert_dir: Path, *extra: str, stderr: Any = subprocess.PIPE) ->
             "ghcr.io/kubereach/agent:test",
             *extra,
         ],
-        stderr=stderr,
+        stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stderr is not None
+    log = proc.log = ServerLog()  # type: ignore[attr-defined]
+    reader = threading.Thread(target=lambda: log.extend(iter(proc.stderr.readline, "")), daemon=True)
     try:
-        line = proc.stderr.readline() if proc.stderr else ""
+        line = proc.stderr.readline()
         m = re.search(r"listening on https://127\.0\.0\.1:(\d+)", line)
         assert m, f"server did not start: {line!r}"
+        reader.start()
         yield proc, int(m.group(1))
     finally:
         if proc.poll() is None:
@@ -159,8 +170,9 @@ def serve_webhook(cert_dir: Path, *extra: str, stderr: Any = subprocess.PIPE) ->
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        if reader.is_alive():
+            reader.join(10)
+        proc.stderr.close()
 
 
 def client_context(cert_dir: Path) -> ssl.SSLContext:
