@@ -79,24 +79,27 @@ class IntrapodConfig:
 
 
 def decode_rules_text(text: str) -> Any:
-    """Annotation text: JSON always; YAML only if PyYAML happens to be importable."""
+    """Annotation text: JSON always; YAML only where the bounded loader (:mod:`safeyaml`,
+    with one annotation's limits) is installed: it is in the operator's and the webhook's
+    installs; the init container gets the webhook's JSON and never needs it."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise IntrapodError(f"rules: larger than {MAX_CONFIG_BYTES:,} bytes")
     try:
         return json.loads(text)
     except RecursionError:
         raise IntrapodError("rules: not valid JSON (nested too deeply)") from None
     except ValueError as json_exc:
         try:
-            import yaml
+            import safeyaml
         except ImportError:
             raise IntrapodError(
-                f"rules: not valid JSON ({json_exc}); YAML needs PyYAML, which this image does not have"
+                f"rules: not valid JSON ({str(json_exc)[:200]}); YAML needs kubereach's safeyaml, "
+                "which this install does not have"
             ) from None
         try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+            return safeyaml.load(text, safeyaml.ANNOTATIONS)
+        except safeyaml.YamlError as exc:
             raise IntrapodError(f"rules: neither JSON nor YAML ({exc})") from None
-        except RecursionError:
-            raise IntrapodError("rules: nested too deeply") from None
 
 
 def decode_config_text(text: str, what: str = "config") -> Any:

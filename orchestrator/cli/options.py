@@ -138,15 +138,14 @@ def install_live_snapshot(commands: Any, sources: list[Callable[[dict[str, Any]]
             raise click.UsageError("-f and the cluster flags (--kubeconfig, --context, -n, -A) exclude each other")
         from orchestrator.cluster.discovery import discover
         from orchestrator.cluster.kube import load_cluster
+        from orchestrator.reports.predict import describe_load
 
         with load_cluster(flags.kubeconfig, flags.context, request_timeout=flags.request_timeout) as kube:
             namespaces = None if flags.all_namespaces else (flags.namespaces or (kube.info.namespace,))
             snapshot = discover(kube, namespaces)
             where = "all namespaces" if namespaces is None else ", ".join(namespaces)
             click.echo(
-                f"discovered {len(snapshot.pods)} pods, {len(snapshot.policies)} network policies in "
-                f"{where} (context {kube.info.context})",
-                err=True,
+                describe_load(snapshot, verb="discovered", where=f"in {where} (context {kube.info.context})"), err=True
             )
         return snapshot
 

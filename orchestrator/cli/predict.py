@@ -17,7 +17,7 @@ import click
 
 from orchestrator.errors import EXIT_OK, UsageError
 from orchestrator.predict import build_prediction, explain_connection, parse_port
-from orchestrator.reports.predict import iter_json, iter_prediction_csv, render_table
+from orchestrator.reports.predict import describe_load, iter_json, iter_prediction_csv, render_table
 from orchestrator.snapshot import Snapshot, load_manifests
 
 # callables (params) -> Snapshot | None, tried in order before -f (see module docstring)
@@ -35,12 +35,7 @@ def _load(files: Sequence[str], params: dict[str, Any]) -> Snapshot:
             "(--kubeconfig, --context, -n or -A) to read a live cluster"
         )
     snap = load_manifests(files)
-    skipped = ", ".join(f"{k} x{n}" for k, n in sorted(snap.skipped_kinds.items()))
-    click.echo(
-        f"loaded {len(snap.pods)} pods, {len(snap.policies)} network policies, "
-        f"{len(snap.namespaces)} namespaces" + (f"; skipped {skipped}" if skipped else ""),
-        err=True,
-    )
+    click.echo(describe_load(snap), err=True)
     return snap
 
 
