@@ -54,12 +54,19 @@ def pods(draw):
     if assign:
         annotations["intrapod.kubereach.io/assign-uids"] = "true"
     init = draw(st.sampled_from([None, [], [{"name": "mesh-init", "image": "mesh"}]]))
+    # some of the named containers are native sidecars: they take part exactly like containers
+    sidecars = draw(st.sets(st.sampled_from(names), max_size=len(names) - 1))
+    for c in containers:
+        if c["name"] in sidecars:
+            c["restartPolicy"] = "Always"
+    regular = [c for c in containers if c["name"] not in sidecars]
+    native = [c for c in containers if c["name"] in sidecars]
     pod = {
         "metadata": {"name": "p", "namespace": "shop", "annotations": annotations},
-        "spec": {"containers": containers},
+        "spec": {"containers": regular},
     }
-    if init is not None:
-        pod["spec"]["initContainers"] = init
+    if init is not None or native:
+        pod["spec"]["initContainers"] = (init or []) + native
     return pod
 
 
@@ -70,6 +77,8 @@ def test_injected_config_is_accepted_by_the_agent_and_readmission_adds_nothing(t
     assert out["response"]["allowed"], out["response"].get("status")
     final = patched(pod, out)
     assert final["spec"]["initContainers"][0]["name"] == "kubereach-intrapod"
+    taking_part = {c["name"] for c in pod["spec"]["containers"] + pod["spec"].get("initContainers", [])} - {"mesh-init"}
+    assert {c["name"] for c in init_config(final)["containers"]} == taking_part
     assert len(final["spec"]["initContainers"]) == len(pod["spec"].get("initContainers") or []) + 1
     uids = [c["uid"] for c in init_config(final)["containers"]]
     assert len(set(uids)) == len(uids) and 0 not in uids
