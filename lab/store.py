@@ -4,6 +4,9 @@ Objects are plain Kubernetes-shaped dicts keyed by (resource, namespace, name), 
 ``resource`` is the plural plus group (``pods``, ``networkpolicies.networking.k8s.io``).
 One counter gives every write a new resourceVersion, like etcd's revision; watches
 replay from a bounded history and answer 410 Gone when asked for something older.
+Paged lists (``limit``/``continue``) are one consistent snapshot, as the real API server
+guarantees: a later page is cut from the state at the first page's resourceVersion,
+rebuilt by undoing the history since then (410 Gone once the history no longer reaches).
 
 Ownership rule (why it is fast): the store owns every dict handed to it and never
 mutates a stored dict in place; readers get the stored dicts and must not mutate them
@@ -13,11 +16,13 @@ mutates a stored dict in place; readers get the stored dicts and must not mutate
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import collections
 import contextlib
 import datetime as _dt
 import enum
+import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -48,6 +53,36 @@ class Conflict(StoreError):
 
 class Gone(StoreError):
     """A watch asked for a resourceVersion older than the history kept."""
+
+
+class BadContinue(StoreError):
+    """A list's continue token that this store never issued (the API answers 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list: its items, the snapshot's resourceVersion, and what follows."""
+
+    items: list[Obj]
+    resource_version: str
+    continue_token: str | None  # None: this was the last page
+    remaining: int  # items after this page
+
+
+def _encode_continue(rv: int, after: tuple[str, str]) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "after": list(after)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        rv, after = int(doc["rv"]), doc["after"]
+        if doc.get("v") != "meta.k8s.io/v1" or not (isinstance(after, list) and len(after) == 2):
+            raise ValueError
+        return rv, (str(after[0]), str(after[1]))
+    except (ValueError, TypeError, KeyError):
+        raise BadContinue("continue key is not valid") from None
 
 
 class EventType(enum.StrEnum):
@@ -151,6 +186,61 @@ class Store:
         items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         return items, str(self._rv)
 
+    def list_page(
+        self,
+        resource: str,
+        namespace: str | None,
+        predicate: Predicate | None,
+        *,
+        limit: int,
+        continue_token: str | None = None,
+    ) -> Page:
+        """At most ``limit`` matching objects in (namespace, name) order, continuing after
+        ``continue_token``'s key in the same snapshot (its resourceVersion)."""
+        if continue_token:
+            rv, after = _decode_continue(continue_token)
+            objects = self._objects_at(resource, rv)
+        else:
+            rv, after, objects = self._rv, ("", ""), self._objects[resource]
+        keys = sorted(
+            key
+            for key, obj in objects.items()
+            if (namespace is None or key[0] == namespace)
+            and (not continue_token or key > after)
+            and (predicate is None or predicate(obj))
+        )
+        chosen = keys[: max(1, limit)]
+        more = len(keys) > len(chosen)
+        return Page(
+            [objects[k] for k in chosen],
+            str(rv),
+            _encode_continue(rv, chosen[-1]) if more else None,
+            len(keys) - len(chosen),
+        )
+
+    def _objects_at(self, resource: str, rv: int) -> dict[tuple[str, str], Obj]:
+        """The objects of ``resource`` as they were at resourceVersion ``rv``."""
+        objects = dict(self._objects[resource])
+        if rv >= self._rv:
+            return objects
+        oldest = self._history[0].rv if self._history else self._rv + 1
+        if rv < oldest - 1:
+            raise Gone(
+                "The provided continue parameter is too old to display a consistent list result. "
+                "You can start a new list without the continue parameter."
+            )
+        for event in reversed(self._history):  # undo every write after rv, newest first
+            if event.rv <= rv:
+                break
+            if event.resource != resource:
+                continue
+            key = (event.namespace, event.obj["metadata"]["name"])
+            if event.type is EventType.ADDED or event.previous is None:
+                objects.pop(key, None)
+            else:  # MODIFIED and DELETED carry the object as it was before
+                objects[key] = event.previous
+        return objects
+
     def by_uid(self, uid: str) -> tuple[str, Obj] | None:
         where = self._uids.get(uid)
         if where is None:
@@ -241,9 +331,10 @@ class Store:
         del self._objects[resource][(namespace, name)]
         self._uids.pop(old["metadata"].get("uid", ""), None)
         rv = self._next_rv()
-        # the DELETED event carries the object at the deletion's resourceVersion
+        # the DELETED event carries the object at the deletion's resourceVersion (and the
+        # object as it was, so a paged list can rebuild the state before the deletion)
         gone = {**old, "metadata": {**old["metadata"], "resourceVersion": str(rv)}}
-        self._emit(Event(rv, EventType.DELETED, resource, namespace, gone))
+        self._emit(Event(rv, EventType.DELETED, resource, namespace, gone, old))
         return gone
 
     # -- watches -------------------------------------------------------------------

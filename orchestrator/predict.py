@@ -6,7 +6,10 @@ cluster), calls :func:`build_prediction` or :func:`explain_connection`, and rend
 The sweep uses the same model; nothing here knows about click.
 
 - ``build_prediction(snapshot, ports) -> Prediction``: pod rows (the compact expected
-  matrix), intra-pod rows and findings, who is isolated, what the loader skipped.
+  matrix), intra-pod rows and findings, who is isolated, what the loader skipped, what
+  kind of workload each pod is, notes for stderr (synthetic IPs, per-pod labels that
+  representatives do not carry), and the policies of each tier (Admin, NetworkPolicy,
+  Baseline) when cluster policies exist. UsageError when the snapshot has no pods.
 - ``predict_rows(snapshot, ports)``: pod rows then intra-pod rows, as plain tuples.
 - ``explain_connection(snapshot, src, dst, port) -> str``: one connection in plain
   words, pod to pod (``ns/pod``) or container to container (``ns/pod/container``).
@@ -15,13 +18,16 @@ The sweep uses the same model; nothing here knows about click.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 from orchestrator.errors import UsageError
 from orchestrator.intrapod import analyze_intrapod, container_infos, pod_intrapod, pod_rules
 from orchestrator.model import CompiledPolicy, Direction, ExpectedRow, PolicyModel, expected_matrix
-from orchestrator.reports.explain import render_explanation
-from orchestrator.reports.predict import Prediction, PredictionRow
-from orchestrator.snapshot.types import Pod, Snapshot
+from orchestrator.model.tiers import CompiledClusterPolicy
+from orchestrator.reports.explain import SideTiers, render_explanation
+from orchestrator.reports.predict import PodInfo, Prediction, PredictionRow, TierListing
+from orchestrator.snapshot.types import SYNTHETIC_POD_RANGE, Pod, PodName, Snapshot
 from probe.intrapod_rules import decide
 from probe.schema import PortRef, Protocol
 
@@ -31,7 +37,19 @@ PortList = Sequence[tuple[int, Protocol]]
 SORT_LIMIT = 500_000
 
 
+# Labels the controllers put on one pod only: a representative cannot carry them, so a
+# policy selecting on them needs --replicas to be evaluated per pod.
+PER_POD_LABELS = (
+    "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index",
+    "batch.kubernetes.io/job-completion-index",
+)
+WORKLOAD_KIND_NAMES = "Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet, ReplicationController"
+
+
 def build_prediction(snapshot: Snapshot, ports: PortList | None = None) -> Prediction:
+    if not snapshot.pods:
+        raise UsageError(no_pods_message(snapshot))
     model = PolicyModel(snapshot)
     rows: Sequence[ExpectedRow] = expected_matrix(snapshot, ports, model=model)  # compact ExpectedMatrix
     if len(rows) <= SORT_LIMIT:
@@ -39,7 +57,163 @@ def build_prediction(snapshot: Snapshot, ports: PortList | None = None) -> Predi
     intra = analyze_intrapod(snapshot, ports)
     isolation = _isolation(model, snapshot.pods)
     return Prediction(
-        [p.key for p in snapshot.pods], rows, intra.rows, intra.findings, isolation, snapshot.skipped_kinds
+        [p.key for p in snapshot.pods],
+        rows,
+        intra.rows,
+        intra.findings,
+        isolation,
+        snapshot.skipped_kinds,
+        pod_info={p.key: _info(p) for p in snapshot.pods},
+        notes=tuple(_notes(snapshot, model) + _sibling_notes(snapshot, model, ports)),
+        tiers=_tiers(model, snapshot.pods, isolation) if model.cluster_policies else {},
+        load_notes=snapshot.notes,
+    )
+
+
+def _tiers(
+    model: PolicyModel, pods: Sequence[Pod], isolation: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]
+) -> dict[str, list[TierListing]]:
+    """The policies of each tier in evaluation order, each with how many pods it selects.
+
+    Cluster policies: by their ``subject`` (namespaces first, so each pod selector is only
+    tried in the namespaces it can apply to); NetworkPolicies: pods they isolate."""
+    out: dict[str, list[TierListing]] = {"Admin": [], "NetworkPolicy": [], "Baseline": []}
+    by_ns: dict[str, list[Pod]] = {}
+    for p in pods:
+        if not p.host_network:
+            by_ns.setdefault(p.namespace, []).append(p)
+    for pol in model.cluster_policies:
+        selected = sum(
+            1
+            for ns, members in by_ns.items()
+            if pol.subject_namespaces.matches(model.namespace_labels(ns))
+            for p in members
+            if pol.subject_pods.matches(p.labels)
+        )
+        out[str(pol.tier)].append(_listing(pol, selected))
+    counts: dict[str, int] = {}
+    for ingress, egress in isolation.values():
+        for key in set(ingress) | set(egress):
+            counts[key] = counts.get(key, 0) + 1
+    for np in model.policies:
+        selected = counts.get(np.key, 0)
+        out["NetworkPolicy"].append(TierListing(np.key, "NetworkPolicy", "networking.k8s.io/v1", None, selected))
+    return out
+
+
+def _listing(pol: CompiledClusterPolicy, selected: int) -> TierListing:
+    return TierListing(
+        pol.key,
+        pol.kind,
+        pol.api_version,
+        pol.priority,
+        selected,
+        ingress_rules=len(pol.ingress),
+        egress_rules=len(pol.egress),
+    )
+
+
+def _info(pod: Pod) -> PodInfo:
+    w = pod.workload
+    return PodInfo(
+        w.kind if w else "Pod",
+        f"{pod.namespace}/{w.name}" if w else None,
+        pod.representative,
+        pod.ips,
+        pod.synthetic_ip,
+    )
+
+
+def _notes(snapshot: Snapshot, model: PolicyModel) -> list[str]:
+    """What someone reading the verdicts must know about how they were made."""
+    notes = []
+    synthetic = sum(1 for p in snapshot.pods if p.synthetic_ip)
+    if synthetic:
+        notes.append(
+            f"note: {synthetic} pods carry no IP in the manifests and got one from {SYNTHETIC_POD_RANGE}: "
+            "ipBlock verdicts for them are not meaningful"
+        )
+    if any(p.representative for p in snapshot.pods):
+        used = sorted(
+            {
+                (pol.key, req.key)
+                for pol in model.policies
+                for sel in _selectors(pol)
+                for req in sel.requirements
+                if req.key in PER_POD_LABELS
+            }
+        )
+        for policy, key in used:
+            notes.append(
+                f"note: policy {policy} selects on the per-pod label {key}, which one representative pod "
+                "per workload does not carry: use --replicas to evaluate every pod"
+            )
+    return notes
+
+
+MAX_EXAMPLES = 3  # workloads named in a note before "and N more"
+
+
+def sibling_blocks(snapshot: Snapshot, model: PolicyModel, ports: PortList | None = None) -> dict[str, list[str]]:
+    """Representative ``namespace/workload`` -> the ports (``5432/TCP``) on which two of its
+    replicas could not reach each other: the representative evaluated against a twin
+    (same labels and ports, another pod), since its row to itself is one pod reaching itself."""
+    out: dict[str, list[str]] = {}
+    for rep in snapshot.pods:
+        if not rep.representative:
+            continue
+        twin = replace(rep, name=PodName(f"{rep.name}/peer"))  # another replica: same labels, another pod
+        targets = ports or sorted({(cp.port, cp.protocol) for c in rep.serving_containers for cp in c.ports})
+        blocked = [f"{n}/{proto}" for n, proto in targets if model.evaluate(rep, twin, n, proto).decision != "allow"]
+        if blocked:
+            out[rep.key] = blocked
+    return out
+
+
+def _sibling_notes(snapshot: Snapshot, model: PolicyModel, ports: PortList | None) -> list[str]:
+    """Say when two replicas of a workload could not reach each other on its ports, which a
+    StatefulSet's peers or a cluster's members often need (the representative's own row
+    cannot show it)."""
+    blocks = sibling_blocks(snapshot, model, ports)
+    if not blocks:
+        return []
+    kinds = {p.key: p.workload.kind for p in snapshot.pods if p.workload is not None}
+    denied = [f"{kinds.get(key, 'Pod')} {key} on {', '.join(found)}" for key, found in blocks.items()]
+    more = f", and {len(denied) - MAX_EXAMPLES} more" if len(denied) > MAX_EXAMPLES else ""
+    examples = "; ".join(denied[:MAX_EXAMPLES]) + more
+    return [
+        f"note: replicas of {len(denied)} workload(s) cannot reach one another ({examples}): "
+        "a representative's row to itself is one pod reaching itself; --replicas shows every pair"
+    ]
+
+
+def _selectors(policy: CompiledPolicy) -> list[Any]:
+    out: list[Any] = [policy.pod_selector]
+    for rule in policy.ingress + policy.egress:
+        for peer in rule.peers or ():
+            out += [s for s in (peer.pod_selector, peer.namespace_selector) if s is not None]
+    return out
+
+
+def no_pods_message(snapshot: Snapshot) -> str:
+    """Why there is nothing to predict, and what the input held instead."""
+    load = snapshot.load
+    if load.replicas and load.workloads:
+        return (
+            "no pods: every workload in the input declares 0 replicas (or runs on no node); "
+            "without --replicas each workload shows as one representative pod"
+        )
+    held = [
+        f"{len(snapshot.policies)} network policies" if snapshot.policies else "",
+        f"{len(snapshot.services)} services" if snapshot.services else "",
+        f"{len(snapshot.namespaces)} namespaces" if snapshot.namespaces else "",
+    ]
+    skipped = {**snapshot.skipped_kinds, **load.skipped_documents}
+    text = ", ".join(f"{k} x{n}" for k, n in sorted(skipped.items()))
+    return (
+        f"no pods in the input: it holds no Pods and no workloads ({WORKLOAD_KIND_NAMES})"
+        + (f"; it holds {', '.join(h for h in held if h)}" if any(held) else "")
+        + (f"; skipped {text}" if text else "")
     )
 
 
@@ -123,7 +297,11 @@ def explain_connection(snapshot: Snapshot, src: str, dst: str, port: str) -> str
         number, proto = parse_port(port, "port")
         verdict, port_name = model.evaluate(s, d, number, proto), None
     host = frozenset(p.key for p in (s, d) if p.host_network)
-    return render_explanation(verdict, model.policies, port_name, host)
+    tiers = {
+        Direction.EGRESS: SideTiers(*model.tier_policies(s, Direction.EGRESS)),
+        Direction.INGRESS: SideTiers(*model.tier_policies(d, Direction.INGRESS)),
+    }
+    return render_explanation(verdict, model.policies, port_name, host, tiers=tiers)
 
 
 def _explain_intrapod(snapshot: Snapshot, src: str, dst: str, port_text: str) -> str:

@@ -2,7 +2,8 @@
 
 The pod of an AdmissionReview becomes a snapshot :class:`~orchestrator.snapshot.types.Pod`
 through the same translation ``predict`` and the sweep use
-(:mod:`orchestrator.snapshot.objects`), tolerant of what an admission request
+(:func:`orchestrator.snapshot.build.snapshot_from_objects` with the object builders of
+:mod:`orchestrator.snapshot.objects`), tolerant of what an admission request
 legitimately lacks (a ``metadata.name`` when ``generateName`` is set, the namespace,
 ``kind``); then :func:`orchestrator.intrapod.pod_intrapod` decodes and validates the
 rules and finds what cannot be enforced, as it does for every other caller.
@@ -25,7 +26,7 @@ from typing import Any
 
 from orchestrator.errors import ManifestError
 from orchestrator.intrapod import pod_intrapod
-from orchestrator.snapshot.objects import snapshot_from_objects
+from orchestrator.snapshot.build import snapshot_from_objects
 from orchestrator.snapshot.types import Origin, Pod
 from probe.intrapod_rules import ANNOTATION as RULES_ANNOTATION
 from probe.intrapod_rules import INIT_CONTAINER_NAME as INIT_CONTAINER_NAME  # re-exported for admission
@@ -156,7 +157,7 @@ def admitted_pod(
     """The snapshot value of an admission request's pod (ManifestError for a malformed one).
 
     An admission request may lack what a stored pod has: ``metadata.name`` (with
-    ``generateName``, the name is chosen after admission: ``web-*`` stands for it),
+    ``generateName``, the name is chosen after admission: ``web-xxxxx`` stands for it),
     ``metadata.namespace`` (the request's), ``kind`` and ``apiVersion``. ``assigned``
     UIDs (assign-uids) are applied first, as the patch will apply them.
     """
@@ -165,7 +166,8 @@ def admitted_pod(
     meta = obj.get("metadata")
     meta = dict(meta) if isinstance(meta, Mapping) else {}
     if not meta.get("name") and isinstance(meta.get("generateName"), str) and meta["generateName"]:
-        meta["name"] = f"{meta['generateName']}*"
+        # a valid stand-in: the API server appends five random characters after admission
+        meta["name"] = f"{meta['generateName']}xxxxx"
     if namespace:
         meta["namespace"] = namespace
     obj["metadata"] = meta

@@ -19,6 +19,7 @@ from lab.api.cluster import Cluster
 from lab.api.errors import ApiError
 from lab.api.handlers import ResourceHandlers, json_response
 from lab.api.resources import lookup
+from lab.api.traffic import CALL_KEY, TRAFFIC_KEY, Traffic
 from lab.runtime import Fault
 
 log = logging.getLogger("lab.api")
@@ -34,6 +35,25 @@ def _status_response(exc: ApiError) -> web.Response:
 def make_app(cluster: Cluster, token: str) -> web.Application:
     expected = f"Bearer {token}".encode()
     handlers = ResourceHandlers(cluster)
+
+    traffic = Traffic()
+
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Calls and response bytes served (GET /lab/v1/traffic), the lab's own endpoints aside."""
+        if request.path.startswith("/lab/"):
+            return await handler(request)
+        traffic.in_flight += 1
+        try:
+            response = await handler(request)
+        finally:
+            traffic.in_flight -= 1
+        if isinstance(response, web.Response):  # streamed responses count their chunks as they go
+            if request.get(CALL_KEY) is None:
+                traffic.call(request, f"{request.method} {request.path[:60]}")
+            body = response.body
+            traffic.sent(request, len(body) if isinstance(body, (bytes, bytearray)) else 0)
+        return response
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -55,8 +75,9 @@ def make_app(cluster: Cluster, token: str) -> web.Application:
     async def route(request: web.Request) -> web.StreamResponse:
         return await _route(request, cluster, handlers)
 
-    app = web.Application(middlewares=[guard], client_max_size=4 * 1024 * 1024)
+    app = web.Application(middlewares=[count, guard], client_max_size=4 * 1024 * 1024)
     app[CLUSTER_KEY] = cluster
+    app[TRAFFIC_KEY] = traffic
     app.router.add_route("*", "/{tail:.*}", route)
     return app
 
@@ -143,12 +164,14 @@ def _openapi(parts: list[str]) -> web.StreamResponse:
 
 
 async def _lab(request: web.Request, parts: list[str], cluster: Cluster) -> web.StreamResponse:
-    """Lab-private endpoints: ``/lab/v1/status`` and ``/lab/v1/faults``."""
+    """Lab-private endpoints: ``/lab/v1/status``, ``/lab/v1/faults`` and ``/lab/v1/traffic``."""
     if parts[:2] != ["lab", "v1"] or len(parts) != 3:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
     what = parts[2]
     if what == "status" and request.method == "GET":
         return json_response(cluster.summary())
+    if what == "traffic" and request.method == "GET":
+        return json_response(request.app[TRAFFIC_KEY].to_dict())
     if what == "faults":
         if request.method == "GET":
             return json_response({"faults": [f.to_dict() for f in cluster.faults]})

@@ -15,7 +15,8 @@ from lab.api import patch as patches
 from lab.api.cluster import Cluster
 from lab.api.errors import ApiError
 from lab.api.resources import PODS, SUBRESOURCES, ResourceType
-from lab.store import Gone, NotFound, Obj, Predicate, Store
+from lab.api.traffic import traffic_of, verb_of
+from lab.store import BadContinue, Gone, NotFound, Obj, Predicate, Store
 
 MAX_BODY = 3 * 1024 * 1024  # the real API server's request size limit
 WATCH_DEFAULT_TIMEOUT = 1800  # seconds; real servers pick 30-60 min
@@ -33,6 +34,14 @@ def json_response(obj: Any, status: int = 200, warnings: list[str] | None = None
     if warnings:
         headers["Warning"] = ", ".join("299 - " + json.dumps(w) for w in warnings[:20])
     return web.Response(body=dumps(obj), status=status, content_type=JSON_TYPE, headers=headers)
+
+
+async def _write(request: web.Request, response: web.StreamResponse, data: bytes) -> None:
+    """Write one chunk of a streamed response, counted as it goes out."""
+    await response.write(data)
+    traffic = traffic_of(request)
+    if traffic is not None:
+        traffic.sent(request, len(data))
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -94,6 +103,10 @@ class ResourceHandlers:
         self, request: web.Request, rt: ResourceType, namespace: str | None, name: str | None, subresource: str
     ) -> web.StreamResponse:
         method = request.method
+        traffic = traffic_of(request)
+        if traffic is not None:
+            verb = verb_of(method, named=name is not None, watch=_flag(request, "watch"), collection_delete=True)
+            traffic.call(request, f"{verb} {rt.plural}{'/' + subresource if subresource else ''}")
         if rt.namespaced and namespace is not None and name is None and method == "POST":
             return await self.create(request, rt, namespace)
         if name is None:
@@ -158,23 +171,40 @@ class ResourceHandlers:
             raise errors.bad_request(str(exc)) from None
 
     def list(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
+        """A list; with ``limit`` (or ``continue``) one page of a consistent snapshot, its
+        ``metadata.continue`` naming the next, as the real API server pages (kubectl asks
+        for 500 at a time)."""
         predicate = self._predicate(request, rt)
-        items, rv = self.store.list(rt.key, namespace if rt.namespaced else None, predicate)
+        scope = namespace if rt.namespaced else None
+        limit = _int_param(request, "limit") or 0
+        token = request.query.get("continue") or None
+        meta: dict[str, Any]
+        if limit > 0 or token:
+            try:
+                page = self.store.list_page(
+                    rt.key, scope, predicate, limit=limit if limit > 0 else 1 << 62, continue_token=token
+                )
+            except BadContinue as exc:
+                raise errors.bad_request(str(exc)) from None
+            except Gone as exc:
+                raise errors.gone(str(exc)) from None
+            items, meta = page.items, {"resourceVersion": page.resource_version}
+            if page.continue_token:
+                meta.update({"continue": page.continue_token, "remainingItemCount": page.remaining})
+        else:
+            items, rv = self.store.list(rt.key, scope, predicate)
+            meta = {"resourceVersion": rv}
         accept = request.headers.get("Accept", "")
         if tables.wants_table(accept):
-            return json_response(
-                tables.table(
-                    rt.key, items, resource_version=rv, include_object=request.query.get("includeObject", "Metadata")
-                )
+            table = tables.table(
+                rt.key,
+                items,
+                resource_version=meta["resourceVersion"],
+                include_object=request.query.get("includeObject", "Metadata"),
             )
-        return json_response(
-            {
-                "kind": rt.kind + "List",
-                "apiVersion": rt.api_version,
-                "metadata": {"resourceVersion": rv},
-                "items": items,
-            }
-        )
+            table["metadata"] = meta
+            return json_response(table)
+        return json_response({"kind": rt.kind + "List", "apiVersion": rt.api_version, "metadata": meta, "items": items})
 
     async def watch(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.StreamResponse:
         predicate = self._predicate(request, rt)
@@ -194,7 +224,7 @@ class ResourceHandlers:
         response.enable_chunked_encoding()
         await response.prepare(request)
         if watcher is None:
-            await response.write(dumps({"type": "ERROR", "object": gone_status}) + b"\n")
+            await _write(request, response, dumps({"type": "ERROR", "object": gone_status}) + b"\n")
             return response
         first_table = True
         loop = asyncio.get_running_loop()
@@ -212,7 +242,7 @@ class ResourceHandlers:
                             "annotations": {"k8s.io/initial-events-end": "true"},
                         },
                     }
-                    await response.write(dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n")
+                    await _write(request, response, dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n")
                     continue
                 remaining = deadline - loop.time()
                 if remaining <= 0 or _gone(request):
@@ -233,7 +263,7 @@ class ResourceHandlers:
                         with_columns=first_table,
                     )
                     first_table = False
-                await response.write(dumps({"type": str(type_), "object": obj}) + b"\n")
+                await _write(request, response, dumps({"type": str(type_), "object": obj}) + b"\n")
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -396,7 +426,7 @@ class ResourceHandlers:
         written = 0
         try:
             if data:
-                await response.write(data)
+                await _write(request, response, data)
                 written += len(data)
             uid = pod["metadata"]["uid"]
             while not _gone(request):
@@ -410,7 +440,7 @@ class ResourceHandlers:
                 if len(full) > sent_total:
                     chunk = full[sent_total:]
                     sent_total = len(full)
-                    await response.write(chunk)
+                    await _write(request, response, chunk)
                     written += len(chunk)
                 elif _terminated(current, container):
                     break

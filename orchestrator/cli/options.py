@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import click
 
@@ -26,11 +26,12 @@ class KubeFlags:
     context: str | None
     namespaces: tuple[str, ...]
     all_namespaces: bool
-    request_timeout: float | None
+    request_timeout: float | None  # None: the default (30 s); 0: no per-request timeout
 
 
 def parse_duration(value: str | None) -> float | None:
-    """kubectl's ``--request-timeout``: ``0`` (none), ``30``, ``30s``, ``1m``, ``500ms``."""
+    """kubectl's ``--request-timeout``: ``30``, ``30s``, ``1m``, ``500ms``, or ``0``: no
+    per-request timeout at all (returned as 0.0). None when the flag was not given."""
     if value is None or value == "":
         return None
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
@@ -38,11 +39,13 @@ def parse_duration(value: str | None) -> float | None:
         raise click.BadParameter(
             f"{value!r}: expected a duration like 30, 30s, 1m or 500ms", param_hint="--request-timeout"
         )
-    number = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
-    return number or None
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
-def _kube_params() -> list[click.Option]:
+NAMESPACE_HELP = "Namespace (repeatable; default: the context's namespace)."
+
+
+def _kube_params(namespace_help: str = NAMESPACE_HELP) -> list[click.Option]:
     """Fresh click options for the cluster flags (one set per command)."""
     return [
         click.Option(
@@ -58,7 +61,7 @@ def _kube_params() -> list[click.Option]:
             ["-n", "--namespace", "namespace"],
             multiple=True,
             metavar="NS",
-            help="Namespace (repeatable; default: the context's namespace).",
+            help=namespace_help,
         ),
         click.Option(
             ["-A", "--all-namespaces", "all_namespaces"],
@@ -70,7 +73,8 @@ def _kube_params() -> list[click.Option]:
             ["--request-timeout", "request_timeout"],
             default=None,
             metavar="DURATION",
-            help="Timeout of each API request (30, 30s, 1m; 0: the default of 30s).",
+            help="Timeout of each API request (30, 30s, 1m, 500ms; default 30s). 0 means no "
+            "per-request timeout, as in kubectl (a sweep's --deadline still bounds everything).",
         ),
     ]
 
@@ -93,21 +97,31 @@ def kube_flags(params: dict[str, Any]) -> KubeFlags:
     )
 
 
-def kube_options(fn: F) -> F:
-    """Adds the cluster flags and passes one ``kube: KubeFlags`` argument."""
+@overload
+def kube_options(fn: F) -> F: ...
+@overload
+def kube_options(*, namespace_help: str = NAMESPACE_HELP) -> Callable[[F], F]: ...
 
-    @functools.wraps(fn)
-    def wrapper(**kwargs: Any) -> Any:
-        flags = kube_flags({k: kwargs.pop(k) for k in _KUBE_KEYS})
-        return fn(kube=flags, **kwargs)
 
-    params = getattr(wrapper, "__click_params__", None)
-    if params is None:
-        params = wrapper.__click_params__ = []  # type: ignore[attr-defined]
-    # click reverses __click_params__ when building the command: append in reverse to
-    # keep --kubeconfig first in --help, as kubectl lists it.
-    params.extend(reversed(_kube_params()))
-    return wrapper
+def kube_options(fn: F | None = None, *, namespace_help: str = NAMESPACE_HELP) -> Any:
+    """Adds the cluster flags and passes one ``kube: KubeFlags`` argument. Used bare
+    (``@kube_options``) or with a command's own ``-n`` help (``@kube_options(namespace_help=...)``)."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            flags = kube_flags({k: kwargs.pop(k) for k in _KUBE_KEYS})
+            return fn(kube=flags, **kwargs)
+
+        params = getattr(wrapper, "__click_params__", None)
+        if params is None:
+            params = wrapper.__click_params__ = []  # type: ignore[attr-defined]
+        # click reverses __click_params__ when building the command: append in reverse to
+        # keep --kubeconfig first in --help, as kubectl lists it.
+        params.extend(reversed(_kube_params(namespace_help)))
+        return wrapper
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def _dropping_kube_keys(callback: F) -> F:
@@ -125,9 +139,18 @@ def _dropping_kube_keys(callback: F) -> F:
 
 def install_live_snapshot(commands: Any, sources: list[Callable[[dict[str, Any]], Any]]) -> None:
     """Give file-based commands (``predict``, ``explain``) the cluster flags: when any of
-    them is given, the snapshot is read from the live cluster instead of ``-f``."""
+    them is given, the snapshot is read from the live cluster instead of ``-f``. With
+    ``-f``, ``-n`` alone names the namespace of objects that have none (like ``kubectl
+    apply -f -n``)."""
     for command in commands:
-        command.params.extend(_kube_params())
+        params = _kube_params()
+        for param in params:
+            if param.name == "namespace":
+                param.help = (
+                    "Namespace (repeatable; default: the context's namespace). With -f: the namespace "
+                    "for objects that name none (default: the kubeconfig context's, else 'default')."
+                )
+        command.params.extend(params)
         command.callback = _dropping_kube_keys(command.callback)
 
     def from_cluster(params: dict[str, Any]) -> Any:
@@ -135,18 +158,24 @@ def install_live_snapshot(commands: Any, sources: list[Callable[[dict[str, Any]]
         if not (flags.kubeconfig or flags.context or flags.namespaces or flags.all_namespaces):
             return None
         if params.get("files"):
-            raise click.UsageError("-f and the cluster flags (--kubeconfig, --context, -n, -A) exclude each other")
+            if not (flags.kubeconfig or flags.context or flags.all_namespaces):
+                return None  # -f with -n: the namespace for objects without one, as kubectl apply -f -n
+            raise click.UsageError("-f and the cluster flags (--kubeconfig, --context, -A) exclude each other")
         from orchestrator.cluster.discovery import discover
         from orchestrator.cluster.kube import load_cluster
-        from orchestrator.reports.predict import describe_load
 
         with load_cluster(flags.kubeconfig, flags.context, request_timeout=flags.request_timeout) as kube:
             namespaces = None if flags.all_namespaces else (flags.namespaces or (kube.info.namespace,))
-            snapshot = discover(kube, namespaces)
+            snapshot = discover(kube, namespaces, tiers=True)
             where = "all namespaces" if namespaces is None else ", ".join(namespaces)
+            tiers = f", {len(snapshot.cluster_policies)} cluster policies" if snapshot.cluster_policies else ""
             click.echo(
-                describe_load(snapshot, verb="discovered", where=f"in {where} (context {kube.info.context})"), err=True
+                f"discovered {len(snapshot.pods)} pods, {len(snapshot.policies)} network policies{tiers} in "
+                f"{where} (context {kube.info.context})",
+                err=True,
             )
+            for note in snapshot.notes:
+                click.echo(f"note: {note}", err=True)
         return snapshot
 
     sources.append(from_cluster)

@@ -2,7 +2,7 @@
 
 Thin commands: parse flags, load a snapshot (files, or the live cluster when a cluster
 flag is given), call :mod:`orchestrator.predict`, render, return an exit code. Results
-on stdout, the load summary on stderr.
+on stdout; the load summary and notes on stderr.
 
 ``snapshot_source`` is a module-level list of callables ``(ctx_params) -> Snapshot |
 None`` tried before ``-f``: the cluster flags install one (see the end of this module).
@@ -16,9 +16,10 @@ from typing import Any
 import click
 
 from orchestrator.errors import EXIT_OK, UsageError
+from orchestrator.model.names import dns1123_label_error
 from orchestrator.predict import build_prediction, explain_connection, parse_port
-from orchestrator.reports.predict import describe_load, iter_json, iter_prediction_csv, render_table
-from orchestrator.snapshot import Snapshot, load_manifests
+from orchestrator.reports.predict import iter_json, iter_prediction_csv, render_load_summary, render_table
+from orchestrator.snapshot import LoadOptions, Snapshot, load_manifests
 
 # callables (params) -> Snapshot | None, tried in order before -f (see module docstring)
 snapshot_source: list[Callable[[dict[str, Any]], Snapshot | None]] = []
@@ -28,15 +29,41 @@ def _load(files: Sequence[str], params: dict[str, Any]) -> Snapshot:
     for source in snapshot_source:
         snap = source(params)
         if snap is not None:
+            if params.get("replicas"):
+                raise UsageError("--replicas is for manifests (-f): a live cluster's pods are its replicas")
             return snap
     if not files:
         raise UsageError(
             "no manifests given: use -f FILE_OR_DIR (repeatable), or a cluster flag "
             "(--kubeconfig, --context, -n or -A) to read a live cluster"
         )
-    snap = load_manifests(files)
-    click.echo(describe_load(snap), err=True)
+    snap = load_manifests(files, _options(params))
+    click.echo(render_load_summary(snap), err=True, nl=False)
     return snap
+
+
+def _options(params: dict[str, Any]) -> LoadOptions:
+    """How to read -f: synthetic IPs for pods without one, -n (or the kubeconfig context's
+    namespace, read only if some object names none) for objects without a namespace."""
+    namespaces = tuple(params.get("namespace") or ())
+    if len(namespaces) > 1:
+        raise UsageError(
+            f"with -f, -n names the one namespace for objects without one (given: {', '.join(namespaces)})"
+        )
+    if namespaces and (problem := dns1123_label_error(namespaces[0])) is not None:
+        raise UsageError(f"-n {namespaces[0][:63]!r}: not a valid namespace name: {problem}")
+    return LoadOptions(
+        replicas=bool(params.get("replicas")),
+        synthetic_ips=True,
+        namespace=namespaces[0] if namespaces else None,
+        namespace_fallback=_context_namespace,
+    )
+
+
+def _context_namespace() -> tuple[str, str]:
+    from orchestrator.cluster.kube import context_namespace
+
+    return context_namespace() or ("default", "default: no kubeconfig context names one")
 
 
 _files_option = click.option(
@@ -47,10 +74,19 @@ _files_option = click.option(
     type=click.Path(),
     help="Manifest file or directory (repeatable; directories are read recursively; - reads standard input).",
 )
+_replicas_option = click.option(
+    "--replicas",
+    is_flag=True,
+    default=False,
+    help="Every declared replica of each workload (Deployment pods web-<hash>-<id>, StatefulSet web-0, "
+    "web-1, one DaemonSet pod per Node, Job parallelism) instead of one representative pod per "
+    "workload named namespace/workload.",
+)
 
 
 @click.command("predict")
 @_files_option
+@_replicas_option
 @click.option(
     "--port",
     "ports",
@@ -68,28 +104,43 @@ _files_option = click.option(
     show_default=True,
     help="table: an allow/deny grid per port (a per-namespace summary for large clusters); "
     "csv: columns source, destination, port, protocol, verdict, reason; json: rows, findings, "
-    "isolated pods.",
+    "isolated pods, and the policies of each tier when cluster policies exist.",
 )
 @click.pass_context
-def predict(ctx: click.Context, files: tuple[str, ...], ports: tuple[str, ...], output: str) -> int:
+def predict(ctx: click.Context, files: tuple[str, ...], replicas: bool, ports: tuple[str, ...], output: str) -> int:
     """Expected reachability between pods (and containers) from manifests, without probing.
 
-    Reads Namespaces, Pods (with status.podIP), Services and NetworkPolicies from
-    YAML/JSON files, directories, `kind: List` or `kubectl get -o yaml` output, and
-    prints what the NetworkPolicies and intra-pod rules allow: pods as namespace/pod,
-    containers of one pod as namespace/pod/container. Results go to stdout, the load
-    summary to stderr. With --kubeconfig, --context, -n or -A the objects come from a
-    live cluster instead. Exit status 0; 2 for a bad flag or manifest; 3 when the
-    cluster cannot be read.
+    Reads Namespaces, Pods, workloads (Deployment, StatefulSet, DaemonSet, Job, CronJob,
+    ReplicaSet, ReplicationController: the pods their templates describe), Services,
+    Nodes and NetworkPolicies from YAML/JSON files, directories, `kind: List`, `helm
+    template` or `kubectl get -o yaml` output, and prints what the NetworkPolicies and
+    intra-pod rules allow: pods as namespace/pod (a workload's representative as
+    namespace/workload, its kind shown in tables and JSON), containers of one pod as
+    namespace/pod/container. Cluster-wide tiers are read too: ClusterNetworkPolicy
+    (policy.networking.k8s.io v1alpha2, v1beta1), AdminNetworkPolicy and
+    BaselineAdminNetworkPolicy (v1alpha1); the verdict is then also undefined
+    (equal-priority policies disagree) or unknown (it depends on DNS or Nodes the
+    manifests do not show) where it cannot be allow or deny. Pods without status.podIP
+    get synthetic IPs from 198.18.0.0/15. Objects without a namespace go to -n NS (else
+    the kubeconfig context's namespace, else default). Documents that are not Kubernetes
+    objects (kustomization.yaml, Chart.yaml, values.yaml) are skipped and counted.
+    Results go to stdout, the load summary to stderr. With --kubeconfig, --context, -A,
+    or -n without -f, the objects come from a live cluster instead (pods grouped by
+    workload in the table). Exit status 0; 2 for a bad flag or manifest, or input with
+    no pods; 3 when the cluster cannot be read.
 
     \b
     Examples:
       kubereach predict -f manifests/demo/
+      kubereach predict -f manifests/examples/microservices/ --replicas
+      helm template my-chart | kubereach predict -f - -n shop
       kubereach predict -f cluster.yaml --port 80/TCP --port 53/UDP -o csv
     """
     port_list = [parse_port(p) for p in ports] or None
     snapshot = _load(files, ctx.params)
     prediction = build_prediction(snapshot, port_list)
+    for note in prediction.notes:
+        click.echo(note, err=True)
     if output == "csv":
         _echo_all(iter_prediction_csv(prediction))
     elif output == "json":
@@ -118,15 +169,18 @@ def _echo_all(pieces: Iterable[str]) -> None:
 @click.argument("dst")
 @click.argument("port", metavar="PORT/PROTO")
 @_files_option
+@_replicas_option
 @click.pass_context
-def explain(ctx: click.Context, src: str, dst: str, port: str, files: tuple[str, ...]) -> int:
+def explain(ctx: click.Context, src: str, dst: str, port: str, files: tuple[str, ...], replicas: bool) -> int:
     """Why SRC may or may not reach DST on PORT/PROTO, in plain words.
 
-    SRC and DST are namespace/pod (both sides of the connection are shown: the
+    SRC and DST are namespace/pod (a workload's representative: namespace/workload;
+    with --replicas its pods' names; both sides of the connection are shown: the
     source's egress and the destination's ingress, with the policies and rules that
-    decided each), or namespace/pod/container for two containers of one pod
-    (intra-pod rules). PORT/PROTO is a number (80, 53/UDP; TCP by default) or a port
-    name declared by the destination (http, dns/UDP).
+    decided each, tier by tier when cluster policies select the pods), or
+    namespace/pod/container for two containers of one pod (intra-pod rules).
+    PORT/PROTO is a number (80, 53/UDP; TCP by default) or a port name declared by
+    the destination (http, dns/UDP).
 
     \b
     Examples:

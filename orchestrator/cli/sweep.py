@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from orchestrator.cli.options import KubeFlags, kube_options, logging_options
-from orchestrator.errors import EXIT_INCOMPLETE, EXIT_OK, ClusterError, UsageError
+from orchestrator.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, UsageError
 from orchestrator.sweep.compare import CompareOptions
 from orchestrator.sweep.deploy import SweepMeta
 from orchestrator.sweep.plan import PlanOptions, Scope, SourceMode, swept_pods
@@ -241,15 +241,14 @@ def sweep(
         log=log,
     )
     progress.done()
-    if outcome.error is not None:
-        raise outcome.error
-    if outcome.interrupted:
-        _err(f"interrupted by {outcome.interrupted}; removed this sweep's objects")
-        return EXIT_INCOMPLETE
-    if dry_run:
-        return EXIT_OK
+    if outcome.result is None:
+        if outcome.error is not None:
+            raise outcome.error
+        if outcome.interrupted:
+            _err(f"interrupted by {outcome.interrupted} before discovery finished: nothing was probed or created")
+            return EXIT_INCOMPLETE
+        return EXIT_OK  # --dry-run
     result = outcome.result
-    assert result is not None
     meta = outcome.meta or meta
     from orchestrator.reports.sweep import default_results_dir
     from orchestrator.sweep.run import utc_stamp
@@ -262,10 +261,36 @@ def sweep(
         "started_at": outcome.started_at,
         "wall_s": round(outcome.wall_s, 3),
         "timings": {k: round(v, 3) for k, v in result.timings.items()},
-        "api_calls": {"total": outcome.api_call_total, "by_call": outcome.api_calls, "log": outcome.api_call_log},
+        "api_calls": {
+            "total": outcome.api_call_total,
+            "by_call": outcome.api_calls,
+            "watch_connections": outcome.watch_connections,
+            "log": outcome.api_call_log,
+        },
         "cleaned": result.cleaned,
+        "cleanup_error": result.cleanup_error,
     }
-    return _finish(result, outcome.snapshot, meta, options, directory, run_info, verbosity, junit)
+    code = _finish(result, outcome.snapshot, meta, options, directory, run_info, verbosity, junit)
+    for line in ending_notice(result.ending, result.cleanup_error):
+        _err(line)
+    return code
+
+
+def ending_notice(ending: Any, cleanup_error: str) -> list[str]:
+    """What stderr says about a sweep that did not complete (results are written anyway)."""
+    from orchestrator.sweep.ending import EndCause
+
+    lines = []
+    if ending.cause is EndCause.INTERRUPTED:
+        lines.append(f"interrupted by {ending.detail}: unfinished probes are inconclusive")
+    elif not ending.completed:
+        lines.append(f"the sweep ended early ({ending.label}): {ending.message or ending.unfinished()}")
+    if not ending.completed or cleanup_error:
+        if cleanup_error:
+            lines.append(f"cleanup {cleanup_error}; run `kubereach cleanup` to remove what this sweep left behind")
+        else:
+            lines.append("removed this sweep's objects")
+    return lines
 
 
 def _finish(
@@ -298,15 +323,19 @@ def _finish(
         f"kubereach sweep {result.sweep_id} ({run_info.get('context')}): {len(result.plan.agents)} agents, "
         f"{len(result.rows)} probes"
     )
+    notes = list(result.notes)
+    if result.cleanup_error:
+        notes.append(f"cleanup {result.cleanup_error}: run `kubereach cleanup` to remove this sweep's leftovers")
     summary = render_summary(
         result.rows,
         title=title,
         skipped=result.plan.skipped,
-        notes=result.notes,
+        notes=notes,
         exit_code=code,
         results_dir=directory,
         complete=result.complete,
         findings=findings,
+        ended=result.ending.sentence(),
     )
     try:
         import kubernetes
@@ -333,6 +362,8 @@ def _finish(
         "probes": len(result.rows),
         "reprobed": result.reprobed,
         "complete": result.complete,
+        "ended": result.ending.label,
+        "ended_detail": result.ending.message,
         "exit_code": code,
         "verdicts": {f"{s}/{v}": n for (s, v), n in sorted(verdict_counts(result.rows).items())},
         "skipped": [{"what": s.what, "reason": s.reason} for s in result.plan.skipped],
@@ -411,29 +442,45 @@ def _simulate(
 
 
 @click.command("cleanup")
-@kube_options
+@kube_options(namespace_help="Only this namespace (repeatable; default: every namespace you may list).")
 @logging_options
 def cleanup(kube: KubeFlags, verbosity: int) -> int:
     """Remove every object left behind by any kubereach sweep (probe pods and owner
     ConfigMaps labelled app.kubernetes.io/managed-by=kubereach), e.g. after a kill -9.
 
+    \b
+    Without -n it cleans every namespace you may list (-A says so explicitly): one
+    cluster-wide LIST per kind where RBAC allows it, else namespace by namespace; if
+    you may not list namespaces either, the context's namespace (and it says so).
+    -n NS (repeatable) narrows it to those namespaces.
+
+    \b
     Ephemeral containers cannot be removed from a pod: their agents exit on their own
-    at their deadline. Exit status 0; 2 for a configuration error; 3 when the cluster
-    cannot be reached."""
+    at their deadline. Exit status 0 when everything found was removed; 2 for a
+    configuration error, or when RBAC refused a namespace (each is named, with what is
+    left there); 3 when the cluster cannot be reached."""
     from orchestrator.cluster.kube import load_cluster
-    from orchestrator.sweep.deploy import cleanup_all
+    from orchestrator.sweep.deploy import cleanup_leftovers
 
     with load_cluster(kube.kubeconfig, kube.context, request_timeout=kube.request_timeout) as k:
-        namespaces = None if kube.all_namespaces else (kube.namespaces or (k.info.namespace,))
-        try:
-            deleted = cleanup_all(k, namespaces)
-        except ClusterError:
-            raise
+        report = cleanup_leftovers(k, kube.namespaces or None, all_requested=kube.all_namespaces)
+    for note in report.notes:
+        _err(note)
+    for refusal in report.refused:
+        left = (
+            f"left there: {', '.join(refusal.remains)}"
+            if refusal.remains
+            else "whatever kubereach left there remains (it could not be listed)"
+        )
+        _err(f"namespace {refusal.namespace}: {left}; {refusal.message}")
     if verbosity >= 0:
-        for d in deleted:
+        for d in report.deleted:
             click.echo(f"deleted {d}")
-        where = "all namespaces" if namespaces is None else ", ".join(namespaces)
-        click.echo(f"kubereach cleanup: {len(deleted)} object(s) removed in {where}")
+        click.echo(f"kubereach cleanup: {len(report.deleted)} object(s) removed in {report.scope}")
+    if report.refused:
+        names = ", ".join(r.namespace for r in report.refused)
+        _err(f"RBAC refused cleanup in {len(report.refused)} namespace(s): {names} (exit 2)")
+        return EXIT_USAGE
     return EXIT_OK
 
 

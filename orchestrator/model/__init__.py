@@ -1,4 +1,5 @@
-"""The policy model: NetworkPolicy v1 semantics as pure functions of a snapshot.
+"""The policy model: NetworkPolicy v1 semantics, inside the cluster-wide policy tiers, as
+pure functions of a snapshot.
 
 Public API (other packages build on these names):
 
@@ -7,9 +8,13 @@ Public API (other packages build on these names):
   ``.evaluate_named(src, dst, port_name, protocol)`` for a port given by name on the
   destination; ``.evaluate_to_ip(src, ip, port, protocol) -> SideVerdict`` for a
   destination that is not a pod (egress side only).
-- ``Verdict``: frozen; ``decision`` (``Decision.ALLOW``/``DENY``), ``egress`` and
+- ``Verdict``: frozen; ``decision`` (``Decision.ALLOW``/``DENY``; with cluster policy tiers
+  also ``UNDEFINED`` and ``UNKNOWN``, see :mod:`orchestrator.model.verdict`), ``egress`` and
   ``ingress`` (:class:`SideVerdict`: state, isolating policies, allowing rules as
-  :class:`RuleRef` (policy, direction, rule index), note) and a one-line ``reason``.
+  :class:`RuleRef` (policy, direction, rule index), note, and ``tiers``, the chain of the
+  Admin/NetworkPolicy/Baseline steps when cluster policies had a say) and a one-line ``reason``.
+- ``PolicyModel.cluster_policies``: the Admin and Baseline tiers compiled
+  (:mod:`orchestrator.model.tiers`); ``.tier_policies(pod, direction)`` the ones selecting a pod.
 - ``expected_matrix(snapshot, ports=None, *, model=None) -> ExpectedMatrix``:
   every (source, destination, port, protocol) with decision and reason; by default
   each destination on its declared container ports, with ``ports`` exactly those.

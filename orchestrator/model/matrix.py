@@ -12,6 +12,10 @@ checks row-for-row equality on random clusters):
    a "first rule that matches" code per destination; per (policy set of a
    destination, port): the same for ingress sources. Pods with the same policy set
    share these;
+   A side the cluster policy tiers select gets its codes from
+   :class:`~orchestrator.model.tiers.fast.TierClasses` instead: peers split into classes that
+   every rule (Admin, NetworkPolicy, Baseline) treats alike, each decided once by the same
+   walk the pairwise evaluator uses;
 4. a (egress side, code, ingress side, code) combination is a *class*: it alone
    fixes the decision and the reason. Class numbers are dense
    (``egress index * ingress count + ingress index``), so a whole row of the matrix
@@ -40,17 +44,21 @@ from typing import TYPE_CHECKING, Any, Literal, Self, overload
 from orchestrator.model.evaluate import PolicyModel, parse_ips
 from orchestrator.model.policy import Direction, IPBlock, Peer, Rule
 from orchestrator.model.selectors import Selector
+from orchestrator.model.tiers.compiled import PeerKind, TierRule
+from orchestrator.model.tiers.fast import TierClasses, TierEntry
+from orchestrator.model.tiers.walk import SidePlan, priority_groups
 from orchestrator.model.verdict import (
     SAME_POD_REASON,
     Decision,
     ExpectedRow,
     RuleRef,
     SideState,
+    combine,
     join_reason,
     no_ip_note,
     side_text,
 )
-from orchestrator.snapshot.types import Snapshot
+from orchestrator.snapshot.types import Snapshot, Tier
 from probe.schema import Protocol
 
 PortList = Sequence[tuple[int, Protocol]]
@@ -113,15 +121,15 @@ class _Side:
         self.direction, self.state, self.isolated_by = direction, state, isolated_by
         self.refs, self.has_ip_block, self.masks = refs, has_ip_block, masks
 
-    def describe(self, code: int, peer_has_ip: bool) -> tuple[bool, str]:
+    def describe(self, code: int, peer_has_ip: bool) -> tuple[Decision, str]:
         if self.state is not SideState.DENIED:  # host-network or not isolated
-            return True, side_text(self.direction, self.state, (), None)
+            return Decision.ALLOW, side_text(self.direction, self.state, (), None)
         if code > _DENIED:
-            return True, side_text(self.direction, SideState.ALLOWED, self.isolated_by, self.refs[code - 2])
+            return Decision.ALLOW, side_text(self.direction, SideState.ALLOWED, self.isolated_by, self.refs[code - 2])
         note = ""
         if not peer_has_ip and self.has_ip_block:
             note = no_ip_note("destination" if self.direction is Direction.EGRESS else "source")
-        return False, side_text(self.direction, SideState.DENIED, self.isolated_by, None, note)
+        return Decision.DENY, side_text(self.direction, SideState.DENIED, self.isolated_by, None, note)
 
     @property
     def codes(self) -> int:
@@ -147,6 +155,34 @@ class _Side:
         return acc
 
 
+class _TierSide:
+    """A side the cluster policy tiers select: one code per outcome class of peers."""
+
+    __slots__ = ("classes",)
+
+    def __init__(self, classes: TierClasses) -> None:
+        self.classes = classes
+
+    @property
+    def codes(self) -> int:
+        return len(self.classes.code_masks)
+
+    def describe(self, code: int, peer_has_ip: bool) -> tuple[Decision, str]:
+        return self.classes.describe(code, peer_has_ip)
+
+    def lanes(self, n: int, m: int, base: int, width: int, compress: Callable[[int], int]) -> int:
+        """As :meth:`_Side.lanes`; the code masks partition the pods, so each lane gets one code."""
+        acc = 0
+        for code, mask in enumerate(self.classes.code_masks):
+            hit = compress(mask)
+            if hit:
+                acc += (base + code) * _spread(hit, m, width)
+        return acc
+
+
+AnySide = _Side | _TierSide
+
+
 class _Classes:
     """The classes of one port: decode a class number into its decision and reason (memoised).
 
@@ -159,15 +195,15 @@ class _Classes:
 
     def __init__(self) -> None:
         self.ids: dict[tuple[bool, int, bool], int] = {}
-        self.eg: list[tuple[_Side, bool]] = []  # also keeps sides alive, so id() stays unique
-        self.ing: list[tuple[_Side, bool]] = []
+        self.eg: list[tuple[AnySide, bool]] = []  # also keeps sides alive, so id() stays unique
+        self.ing: list[tuple[AnySide, bool]] = []
         self.eg_base: list[int] = []
         self.in_base: list[int] = []
         self.eg_count = self.in_count = self.same = 0
         self._eg_of: list[int] = []  # dense index -> side id
         self._in_of: list[int] = []
-        self._texts: dict[tuple[int, int, int, bool], tuple[bool, str]] = {}
-        self._joined: dict[tuple[tuple[bool, str], tuple[bool, str]], tuple[Decision, str]] = {}
+        self._texts: dict[tuple[int, int, int, bool], tuple[Decision, str]] = {}
+        self._joined: dict[tuple[tuple[Decision, str], tuple[Decision, str]], tuple[Decision, str]] = {}
         classes = self
 
         class Decisions(dict[int, Decision]):
@@ -185,7 +221,7 @@ class _Classes:
         self.decisions: dict[int, Decision] = Decisions()
         self.reasons: dict[int, str] = Reasons()
 
-    def side_id(self, egress: bool, side: _Side, has_ip: bool) -> int:
+    def side_id(self, egress: bool, side: AnySide, has_ip: bool) -> int:
         table, base = (self.eg, self.eg_base) if egress else (self.ing, self.in_base)
         k = (egress, id(side), has_ip)
         sid = self.ids.get(k)
@@ -213,12 +249,12 @@ class _Classes:
         out = self._joined.get((eg, ing))
         if out is None:  # many classes say the same thing: share one string (renderers memoise on it)
             out = self._joined[(eg, ing)] = (
-                Decision.ALLOW if eg[0] and ing[0] else Decision.DENY,
+                combine(eg[0], ing[0]),
                 join_reason(eg[1], ing[1]),
             )
         return out
 
-    def _describe(self, ingress: int, sid: int, code: int, peer_has_ip: bool) -> tuple[bool, str]:
+    def _describe(self, ingress: int, sid: int, code: int, peer_has_ip: bool) -> tuple[Decision, str]:
         k = (ingress, sid, code, peer_has_ip)
         out = self._texts.get(k)
         if out is None:
@@ -380,6 +416,28 @@ class MatrixBuilder:
                     for i in _bits(self.selected[pi]):
                         per_pod[i].append(pi)
             self.isolating[direction] = [tuple(x) for x in per_pod]
+        self._init_tiers()
+
+    def _init_tiers(self) -> None:
+        """Per pod and direction, the (Admin, Baseline) cluster policies selecting it."""
+        n = self.n
+        self.tier_pols = self.model.cluster_policies
+        self.with_ip = sum(1 << i for i, ok in enumerate(self.has_ip) if ok)
+        self._tier_peers: dict[tuple[int, Direction, int], tuple[int, int]] = {}
+        self._tier_ports: dict[tuple[int, Direction, int, int, Protocol], int] = {}
+        self._tier_plans: dict[tuple[Direction, tuple[int, ...], tuple[int, ...], bool], SidePlan] = {}
+        self._nodes = [(labels, {(a.version, int(a)) for a in addrs}) for labels, addrs in self.model.node_addresses]
+        self.tiers: dict[Direction, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
+        for direction in Direction:
+            admin: list[list[int]] = [[] for _ in range(n)]
+            baseline: list[list[int]] = [[] for _ in range(n)]
+            for ci, pol in enumerate(self.tier_pols):
+                if pol.rules(direction):
+                    chosen = baseline if pol.tier is Tier.BASELINE else admin
+                    selected = self.ns_selector_mask(pol.subject_namespaces) & self.selector_mask(pol.subject_pods)
+                    for i in _bits(selected):
+                        chosen[i].append(ci)
+            self.tiers[direction] = [(tuple(a), tuple(b)) for a, b in zip(admin, baseline, strict=True)]
 
     # -- bitsets --------------------------------------------------------------------
     def selector_mask(self, sel: Selector) -> int:
@@ -469,6 +527,88 @@ class MatrixBuilder:
             self._rule_ports[key] = mask
         return mask
 
+    # -- cluster policy tiers --------------------------------------------------------
+    def tier_peer_masks(self, ci: int, rule: TierRule) -> tuple[int, int]:
+        """(sure, maybe): the pods a cluster policy rule's peers match, and may match."""
+        key = (ci, rule.direction, rule.index)
+        found = self._tier_peers.get(key)
+        if found is None:
+            sure = maybe = 0
+            for peer in rule.peers:
+                if peer.kind is PeerKind.NAMESPACES or peer.kind is PeerKind.PODS:
+                    sure |= self.ns_selector_mask(peer.namespaces) & self.selector_mask(peer.pods)
+                elif peer.kind is PeerKind.NETWORKS:
+                    for block in peer.networks:
+                        sure |= self.ip_block_mask(block)
+                elif peer.kind is PeerKind.NODES:
+                    if self.model.nodes_known:
+                        sure |= self.node_mask(peer.nodes)
+                    else:  # a host-network pod may be a node; a pod with its own IP never is
+                        maybe |= self.hostnet & self.with_ip
+                else:  # domainNames: any pod with an address may be what a name resolves to
+                    maybe |= self.with_ip
+            found = self._tier_peers[key] = (sure, maybe & ~sure)
+        return found
+
+    def node_mask(self, sel: Selector) -> int:
+        """Pods with an IP among the addresses of the Nodes ``sel`` selects."""
+        addrs: set[tuple[int, int]] = set()
+        for labels, node_addrs in self._nodes:
+            if sel.matches(labels):
+                addrs |= node_addrs
+        return sum(1 << i for i, ips in enumerate(self._ip_ints) if not addrs.isdisjoint(ips))
+
+    def tier_port_mask(self, ci: int, rule: TierRule, port: int, protocol: Protocol) -> int:
+        """Destinations on which the rule's protocols match ``port/protocol`` (named ports per pod)."""
+        key = (ci, rule.direction, rule.index, port, protocol)
+        mask = self._tier_ports.get(key)
+        if mask is None:
+            if rule.ports is None:
+                mask = self.all
+            else:
+                mask = 0
+                for spec in rule.ports:
+                    if spec.name is not None:
+                        mask |= self.named.get((spec.name, protocol, port), 0)
+                    elif spec.matches_number(port, protocol):
+                        mask = self.all
+                        break
+            self._tier_ports[key] = mask
+        return mask
+
+    def tier_plan(self, direction: Direction, admin: tuple[int, ...], baseline: tuple[int, ...], np: bool) -> SidePlan:
+        key = (direction, admin, baseline, np)
+        plan = self._tier_plans.get(key)
+        if plan is None:
+            pols = self.tier_pols
+            plan = self._tier_plans[key] = SidePlan(
+                direction,
+                priority_groups(pols[i] for i in admin),
+                np,
+                priority_groups(pols[i] for i in baseline),
+                self.model.nodes_known,
+            )
+        return plan
+
+    def _tier_side(
+        self,
+        direction: Direction,
+        pols: tuple[int, ...],
+        tiers: tuple[tuple[int, ...], tuple[int, ...]],
+        entries: list[TierEntry],
+        np_entries: list[tuple[RuleRef, int]],
+    ) -> _TierSide:
+        has_block = any(r.has_ip_block for i in pols for r in self.policies[i].rules(direction))
+        classes = TierClasses(
+            self.tier_plan(direction, tiers[0], tiers[1], bool(pols)),
+            entries,
+            np_entries,
+            isolated_by=tuple(self.policies[i].key for i in pols),
+            has_ip_block=has_block,
+            universe=self.all,
+        )
+        return _TierSide(classes)
+
     def _isolated_side(self, direction: Direction, pols: tuple[int, ...], entries: list[tuple[RuleRef, int]]) -> _Side:
         names = tuple(self.policies[i].key for i in pols)
         has_block = any(r.has_ip_block for i in pols for r in self.policies[i].rules(direction))
@@ -494,6 +634,72 @@ class MatrixBuilder:
             plan = [(int(port), Protocol(proto), list(range(n))) for port, proto in dict.fromkeys(ports)]
         return ExpectedMatrix(keys, [self._block(port, proto, dests) for port, proto, dests in plan])
 
+    def _egress_tier_side(
+        self,
+        pols: tuple[int, ...],
+        tiers: tuple[tuple[int, ...], tuple[int, ...]],
+        port: int,
+        proto: Protocol,
+        cache: dict[tuple[tuple[int, ...], tuple[tuple[int, ...], tuple[int, ...]]], _TierSide],
+    ) -> _TierSide:
+        """Egress of sources with these NetworkPolicies and cluster policies: classes of destinations."""
+        side = cache.get((pols, tiers))
+        if side is None:
+            entries: list[TierEntry] = []
+            for ci in tiers[0] + tiers[1]:
+                pol = self.tier_pols[ci]
+                for r in pol.egress:
+                    ports = self.tier_port_mask(ci, r, port, proto)
+                    sure, maybe = self.tier_peer_masks(ci, r)
+                    entries.append((pol, r, sure & ports, maybe & ports))
+            np_entries = [
+                (
+                    RuleRef(self.policies[pi].key, Direction.EGRESS, r.index),
+                    self.rule_peer_mask(pi, r) & self.rule_port_mask(pi, r, port, proto),
+                )
+                for pi in pols
+                for r in self.policies[pi].egress
+            ]
+            side = cache[(pols, tiers)] = self._tier_side(Direction.EGRESS, pols, tiers, entries, np_entries)
+        return side
+
+    def _ingress_tier_side(
+        self,
+        d: int,
+        pols: tuple[int, ...],
+        tiers: tuple[tuple[int, ...], tuple[int, ...]],
+        port: int,
+        proto: Protocol,
+        cache: dict[tuple[object, ...], _TierSide],
+    ) -> _TierSide:
+        """Ingress of destination ``d``: classes of sources (rules whose ports match on ``d`` only)."""
+        bit = 1 << d
+        np_rules = tuple(
+            (pi, r) for pi in pols for r in self.policies[pi].ingress if self.rule_port_mask(pi, r, port, proto) & bit
+        )
+        tier_rules = tuple(
+            (ci, r)
+            for ci in tiers[0] + tiers[1]
+            for r in self.tier_pols[ci].ingress
+            if self.tier_port_mask(ci, r, port, proto) & bit
+        )
+        key = (pols, tiers, tuple((pi, r.index) for pi, r in np_rules), tuple((ci, r.index) for ci, r in tier_rules))
+        side = cache.get(key)
+        if side is None:
+            matching = {(ci, r.index) for ci, r in tier_rules}
+            entries: list[TierEntry] = []
+            for ci in tiers[0] + tiers[1]:
+                pol = self.tier_pols[ci]
+                for r in pol.ingress:
+                    sure, maybe = self.tier_peer_masks(ci, r) if (ci, r.index) in matching else (0, 0)
+                    entries.append((pol, r, sure, maybe))
+            np_entries = [
+                (RuleRef(self.policies[pi].key, Direction.INGRESS, r.index), self.rule_peer_mask(pi, r))
+                for pi, r in np_rules
+            ]
+            side = cache[key] = self._tier_side(Direction.INGRESS, pols, tiers, entries, np_entries)
+        return side
+
     def _block(self, port: int, proto: Protocol, dests: list[int]) -> _PortBlock:
         n, pods, m = self.n, self.pods, len(dests)
         host_eg = _Side(Direction.EGRESS, SideState.HOST_NETWORK)
@@ -503,12 +709,16 @@ class MatrixBuilder:
         eg_pols, in_pols = self.isolating[Direction.EGRESS], self.isolating[Direction.INGRESS]
         classes = _Classes()
         # egress side per source (shared by sources with the same isolating policy set)
-        eg_cache: dict[tuple[int, ...], _Side] = {}
+        eg_cache: dict[tuple[int, ...], AnySide] = {}
+        eg_tier_cache: dict[tuple[tuple[int, ...], tuple[tuple[int, ...], tuple[int, ...]]], _TierSide] = {}
+        eg_tiers, in_tiers = self.tiers[Direction.EGRESS], self.tiers[Direction.INGRESS]
         eg_sids = []
-        side: _Side | None
+        side: AnySide | None
         for i in range(n):
             if pods[i].host_network:
                 side = host_eg
+            elif eg_tiers[i] != ((), ()):
+                side = self._egress_tier_side(eg_pols[i], eg_tiers[i], port, proto, eg_tier_cache)
             else:
                 pols = eg_pols[i]
                 side = eg_cache.get(pols)
@@ -528,11 +738,14 @@ class MatrixBuilder:
                     eg_cache[pols] = side
             eg_sids.append(classes.side_id(True, side, self.has_ip[i]))
         # ingress side per destination (policy set + which rules' ports match on it)
-        in_cache: dict[tuple[tuple[int, ...], tuple[tuple[int, int], ...]], _Side] = {}
+        in_cache: dict[tuple[tuple[int, ...], tuple[tuple[int, int], ...]], AnySide] = {}
         in_sids = []
+        in_tier_cache: dict[tuple[object, ...], _TierSide] = {}
         for d in dests:
             if pods[d].host_network:
                 side = host_in
+            elif in_tiers[d] != ((), ()):
+                side = self._ingress_tier_side(d, in_pols[d], in_tiers[d], port, proto, in_tier_cache)
             elif not in_pols[d]:
                 side = free_in
             else:

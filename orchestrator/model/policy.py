@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.model.names import port_name_error
 from orchestrator.model.selectors import InvalidSpec, Selector, compile_selector, reject_unknown_fields
 from probe.schema import Protocol
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-# IANA_SVC_NAME, what the API server accepts as a named port: 1-15 characters,
-# lowercase letters, digits and '-', at least one letter, no leading/trailing or double '-'.
-_PORT_NAME = re.compile(r"^(?=.*[a-z])(?!-)(?!.*--)[a-z0-9-]{1,15}(?<!-)$")
 
 
 class Direction(enum.StrEnum):
@@ -295,12 +291,8 @@ def _ports(raw: Any, field: str) -> tuple[PortSpec, ...] | None:
             if not 1 <= port <= 65535:
                 raise InvalidSpec(f"{where}.port", f"port {port} is out of range 1-65535")
         elif isinstance(port, str):
-            if not _PORT_NAME.match(port):
-                raise InvalidSpec(
-                    f"{where}.port",
-                    f"{port!r} is not a valid port name (IANA_SVC_NAME: "
-                    "1-15 lowercase letters, digits and '-', at least one letter)",
-                )
+            if (problem := port_name_error(port)) is not None:
+                raise InvalidSpec(f"{where}.port", problem)
         elif port is not None:
             raise InvalidSpec(f"{where}.port", f"expected a port number or name, got {port!r}")
         end = item.get("endPort")

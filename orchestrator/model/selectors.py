@@ -2,7 +2,10 @@
 
 Owns the semantics of ``metav1.LabelSelector`` as NetworkPolicy uses it: the
 requirements are AND-ed; an empty selector matches everything; ``NotIn`` and
-``DoesNotExist`` match objects that do not carry the key at all.
+``DoesNotExist`` match objects that do not carry the key at all. Validation is the
+API server's (``ValidateLabelSelector``): keys are qualified names, values valid label
+values (:mod:`orchestrator.model.names`), ``In``/``NotIn`` need values and
+``Exists``/``DoesNotExist`` take none; workload selectors are compiled here too.
 
 Pure: must not import kubernetes, aiohttp, scapy, pandas, yaml or anything doing I/O.
 """
@@ -13,6 +16,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from orchestrator.model.names import label_value_error, qualified_name_error
 
 
 class InvalidSpec(ValueError):
@@ -102,10 +107,14 @@ def compile_selector(raw: Any, field: str) -> Selector:
     for key, value in labels.items():
         if not isinstance(key, str) or not key:
             raise InvalidSpec(f"{field}.matchLabels", f"label key {key!r} must be a non-empty string")
+        if (problem := qualified_name_error(key)) is not None:
+            raise InvalidSpec(f"{field}.matchLabels", f"invalid label key {problem}")
         if not isinstance(value, str):
             raise InvalidSpec(
                 f"{field}.matchLabels.{key}", f"label value must be a string, got {value!r} (quote it in YAML)"
             )
+        if (problem := label_value_error(value)) is not None:
+            raise InvalidSpec(f"{field}.matchLabels.{key}", f"invalid label value {problem}")
         reqs.append(Requirement(key, Operator.IN, frozenset([value])))
     exprs = raw.get("matchExpressions") or []
     if not isinstance(exprs, list):
@@ -118,6 +127,8 @@ def compile_selector(raw: Any, field: str) -> Selector:
         key = expr.get("key")
         if not isinstance(key, str) or not key:
             raise InvalidSpec(f"{where}.key", "required, a non-empty string")
+        if (problem := qualified_name_error(key)) is not None:
+            raise InvalidSpec(f"{where}.key", f"invalid label key {problem}")
         op_raw: Any = expr.get("operator")  # raw YAML; Operator() refuses anything but an operator
         try:
             op = Operator(op_raw)
@@ -134,6 +145,9 @@ def compile_selector(raw: Any, field: str) -> Selector:
             raise InvalidSpec(f"{where}.values", f"must be non-empty when operator is {op}")
         if op in (Operator.EXISTS, Operator.DOES_NOT_EXIST) and values:
             raise InvalidSpec(f"{where}.values", f"must be empty when operator is {op}")
+        for k, v in enumerate(values):
+            if (problem := label_value_error(v)) is not None:
+                raise InvalidSpec(f"{where}.values[{k}]", f"invalid label value {problem}")
         reqs.append(Requirement(key, op, frozenset(values)))
     return Selector(tuple(reqs))
 

@@ -113,6 +113,16 @@ def render_glyph_matrix(rows: Sequence[Row]) -> str:
     )
 
 
+def _reason_line(r: Row) -> str:
+    """The reason, shortened for a terminal; an inconclusive row leads with why it did not
+    measure (probes.csv keeps the whole reason)."""
+    reason = r.reason
+    head, sep, why = reason.partition("; not measured: ")
+    if r.verdict is Verdict.INCONCLUSIVE and sep:
+        reason = f"not measured: {why}; {head}"
+    return reason if len(reason) <= 90 else reason[:89] + "…"
+
+
 def _row_line(r: Row) -> list[Any]:
     return [
         str(r.verdict),
@@ -124,7 +134,7 @@ def _row_line(r: Row) -> list[Any]:
         str(r.state),
         r.evidence,
         str(r.confirmed) or "-",
-        r.reason if len(r.reason) <= 90 else r.reason[:89] + "…",
+        _reason_line(r),
     ]
 
 
@@ -146,10 +156,12 @@ def render_summary(
     results_dir: str | None = None,
     complete: bool = True,
     findings: Mapping[str, Sequence[Finding]] | None = None,
+    ended: str | None = None,
 ) -> str:
     """Counts per scope and verdict, then the unexpected rows, the truth table (when it
     fits a terminal), intra-pod rules that cannot be enforced as declared (``findings``,
-    pod -> findings), then what did not measure."""
+    pod -> findings), then what did not measure, and ``ended`` (why the sweep stopped:
+    ``Ended: completed``, ``Ended: interrupted (SIGINT): ...``)."""
     from tabulate import tabulate
 
     lines = [title, ""]
@@ -220,6 +232,8 @@ def render_summary(
         lines += ["", "The sweep did not complete: probes that did not measure are inconclusive."]
     if not rows:
         lines += ["", "No probe was planned: check -n/-A, --from, --to and --port (see Not probed)."]
+    if ended:
+        lines += ["", ended if len(ended) <= 400 else ended[:399] + "…"]
     if exit_code is not None:
         lines += ["", f"Exit status {exit_code}: {EXIT_MEANING.get(exit_code, '')}"]
     if results_dir:

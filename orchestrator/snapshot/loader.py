@@ -5,6 +5,12 @@ Owns file handling: directories are walked recursively for ``*.yaml``, ``*.yml``
 documents; ``kind: List`` and ``kubectl get -o yaml`` output are unpacked. ``-`` reads
 standard input (YAML, or JSON when it starts with ``{``), named ``<stdin>`` in
 messages. Document numbers in messages count from 1 within a file.
+
+A directory holding a ``Chart.yaml`` is a Helm chart: its ``templates/`` are Go
+templates, not manifests, so they are skipped (and counted) instead of failing as
+invalid YAML; ``helm template`` renders them. Documents that are not Kubernetes objects
+(``values.yaml``, ``Chart.yaml``, ``kustomization.yaml``) are skipped by the snapshot
+builder; both are counted in ``Snapshot.load.skipped_documents``.
 """
 
 from __future__ import annotations
@@ -13,22 +19,33 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import safeyaml
 from orchestrator.errors import ManifestError
-from orchestrator.snapshot.objects import snapshot_from_objects
-from orchestrator.snapshot.types import Origin, Snapshot
+from orchestrator.snapshot.build import snapshot_from_objects
+from orchestrator.snapshot.types import LoadOptions, Origin, Snapshot
 from safeyaml import MANIFESTS, QUOTE_LIMIT, Limits, YamlError, quote
 
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"  # ``-f -``, as kubectl: read the manifests from standard input
 _TOO_DEEP = "nested too deeply to be a Kubernetes manifest"
+HELM_CHART = "Chart.yaml"
 
 
-def manifest_files(paths: Sequence[str]) -> list[Path]:
-    """The files named, and every manifest file under the directories named (each once)."""
+def _chart_templates(found: list[Path]) -> set[Path]:
+    """The files under ``templates/`` of a Helm chart (a directory holding Chart.yaml)."""
+    charts = {p.parent for p in found if p.name == HELM_CHART}
+    return {p for p in found if any(p.is_relative_to(chart / "templates") for chart in charts)}
+
+
+def manifest_files(paths: Sequence[str], skipped: dict[str, int] | None = None) -> list[Path]:
+    """The files named, and every manifest file under the directories named (each once).
+
+    Helm chart templates found while walking a directory are left out and counted in
+    ``skipped`` (``"Helm chart templates (chart/templates/)": 5``)."""
     out: list[Path] = []
     seen: set[str] = set()
     for raw in paths:
@@ -39,6 +56,12 @@ def manifest_files(paths: Sequence[str]) -> list[Path]:
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
             if not found:
                 raise ManifestError("no *.yaml, *.yml or *.json files in this directory", file=str(path))
+            templates = _chart_templates(found)
+            for p in sorted(templates):
+                label = f"Helm chart templates ({p.parent}/)"
+                if skipped is not None:
+                    skipped[label] = skipped.get(label, 0) + 1
+            found = [p for p in found if p not in templates]
         elif path.exists():
             found = [path]
         else:
@@ -122,14 +145,19 @@ def _too_deep(doc: Any, max_depth: int) -> bool:
     return False
 
 
-def load_manifests(paths: Sequence[str]) -> Snapshot:
+def load_manifests(paths: Sequence[str], options: LoadOptions | None = None) -> Snapshot:
     """Files and directories of manifests -> one snapshot; ManifestError on bad input."""
     if not paths:
         raise ManifestError("no manifest files given (use -f FILE_OR_DIR)")
-    files = manifest_files(paths)
+    skipped: dict[str, int] = {}
+    files = manifest_files(paths, skipped)
 
     def objects() -> Iterator[tuple[Any, Origin]]:
         for f in files:
             yield from _documents(f)
 
-    return snapshot_from_objects(objects())
+    snapshot = snapshot_from_objects(objects(), options)
+    if not skipped:
+        return snapshot
+    documents = {**skipped, **snapshot.load.skipped_documents}
+    return replace(snapshot, load=replace(snapshot.load, skipped_documents=documents))

@@ -1,21 +1,24 @@
 """Kubernetes objects (decoded JSON/YAML dicts) -> snapshot values, validated.
 
 Owns the translation of the API's camelCase shape (what the API server returns and
-what ``kubectl get -o yaml`` prints) into :mod:`orchestrator.snapshot.types`.
-Server-populated fields (``status`` besides the pod IPs and phase,
-``managedFields``, ``ownerReferences``, ...) are tolerated. Anything the model
-relies on is type-checked, so a bad manifest becomes a :class:`ManifestError`
-naming the file, the document, the object and the field path, never a traceback.
+what ``kubectl get -o yaml`` prints) into :mod:`orchestrator.snapshot.types`, one
+builder per kind (Namespace, Node, Pod, Service, NetworkPolicy) plus
+:func:`pod_from_template` for the pod templates of workloads, and the typed accessors
+the builders share. Server-populated fields (``status`` besides the pod IPs and phase,
+``managedFields``, ``ownerReferences``, ...) are tolerated. Anything the model relies
+on is type-checked, so a bad manifest becomes a :class:`ManifestError` naming the
+file, the document, the object and the field path, never a traceback. Assembling a
+whole snapshot (Lists, kinds, workloads, namespaces) is :mod:`orchestrator.snapshot.build`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, overload
 
 from orchestrator.errors import ManifestError
+from orchestrator.model.names import PORT_NAME as _PORT_NAME
 from orchestrator.model.policy import compile_policy
 from orchestrator.model.selectors import InvalidSpec
 from orchestrator.snapshot.types import (
@@ -25,20 +28,17 @@ from orchestrator.snapshot.types import (
     Namespace,
     NamespaceName,
     NetworkPolicyObject,
+    Node,
     Origin,
     Pod,
     PodName,
     Service,
     ServicePort,
-    Snapshot,
+    Taint,
 )
 from probe.schema import Protocol
 
 _PROTOCOLS = {p.value: p for p in Protocol}
-_PORT_NAME = re.compile(r"^(?=.*[a-z])(?!-)(?!.*--)[a-z0-9-]{1,15}(?<!-)$")
-# (kind, apiVersion) pairs the snapshot understands; the same kind in another API
-# group (e.g. Calico's crd.projectcalico.org/v1 NetworkPolicy) is a different object.
-_KNOWN = {("Namespace", "v1"), ("Pod", "v1"), ("Service", "v1"), ("NetworkPolicy", "networking.k8s.io/v1")}
 
 
 class _Where:
@@ -327,77 +327,72 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_BUILDERS: dict[str, Callable[[Mapping[str, Any], _Where], Namespace | Pod | Service | NetworkPolicyObject]] = {
+_TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def _node(obj: Mapping[str, Any], where: _Where) -> Node:
+    name, _, meta = _metadata(obj, where, namespaced=False)
+    where.named(f"Node {name}")
+    labels = _string_map(meta.get("labels"), where, "metadata.labels")
+    spec = _mapping(obj.get("spec"), where, "spec")
+    taints = []
+    for i, t in enumerate(_list(spec.get("taints"), where, "spec.taints")):
+        tf = f"spec.taints[{i}]"
+        t = _mapping(t, where, tf, required=True)
+        effect = _str(t.get("effect"), where, f"{tf}.effect", required=True)
+        if effect not in _TAINT_EFFECTS:
+            raise where.error(
+                f"{tf}.effect", f"unsupported value {effect!r}: supported values: {', '.join(_TAINT_EFFECTS)}"
+            )
+        key = _str(t.get("key"), where, f"{tf}.key", required=True)
+        taints.append(Taint(key, _str(t.get("value"), where, f"{tf}.value") or "", effect))
+    status = _mapping(obj.get("status"), where, "status")
+    ips, addresses = [], []  # InternalIPs (host-network pods); every IP (nodes peers of cluster policies)
+    for i, a in enumerate(_list(status.get("addresses"), where, "status.addresses")):
+        a = _mapping(a, where, f"status.addresses[{i}]", required=True)
+        if a.get("type") in ("InternalIP", "ExternalIP"):
+            address = _str(a.get("address"), where, f"status.addresses[{i}].address", required=True)
+            try:
+                text = str(ipaddress.ip_address(address))
+            except ValueError:
+                raise where.error(f"status.addresses[{i}].address", f"{address!r} is not an IP address") from None
+            if a.get("type") == "InternalIP":
+                ips.append(text)
+            addresses.append(text)
+    return Node(name, labels, tuple(taints), tuple(ips), where.origin, tuple(dict.fromkeys(addresses)))
+
+
+class _Within(_Where):
+    """Errors inside an object embedded in another (a workload's pod template) name the
+    outer object and the whole field path: ``spec.template.spec.containers[0].name``."""
+
+    def __init__(self, outer: _Where, prefix: str) -> None:
+        super().__init__(outer.origin, outer.item)
+        self.obj, self.prefix = outer.obj, prefix
+
+    def named(self, label: str) -> None:
+        """The outer object keeps its name in messages."""
+
+    def error(self, field: str | None, message: str) -> ManifestError:
+        return super().error(f"{self.prefix}.{field}" if field else self.prefix, message)
+
+
+def pod_from_template(template: Any, where: _Where, field: str, *, namespace: str, name: str) -> Pod:
+    """A workload's ``spec.template`` (at ``field``) as the Pod it describes, named ``name``.
+
+    Goes through the same builder as a bare Pod, so containers, ports, security
+    contexts, annotations and host networking are read and checked the same way; a
+    template's own ``metadata.name`` is ignored, as the controllers ignore it."""
+    t = _mapping(template, where, field, required=True)
+    meta = _mapping(t.get("metadata"), where, f"{field}.metadata")
+    obj = {"metadata": {**meta, "name": name, "namespace": namespace}, "spec": t.get("spec")}
+    return _pod(obj, _Within(where, field))
+
+
+BUILDERS: dict[str, Callable[[Mapping[str, Any], _Where], Namespace | Node | Pod | Service | NetworkPolicyObject]] = {
     "Namespace": _namespace,
+    "Node": _node,
     "Pod": _pod,
     "Service": _service,
     "NetworkPolicy": _policy,
 }
-
-
-def _expand(obj: Any, origin: Origin) -> Iterable[tuple[Mapping[str, Any], _Where]]:
-    """One object, or the items of a ``List`` / ``PodList`` (whose items may omit kind and apiVersion)."""
-    where = _Where(origin)
-    if not isinstance(obj, Mapping):
-        raise where.error(None, f"expected a Kubernetes object (a mapping with kind), got {_type(obj)}")
-    kind = obj.get("kind")
-    if not isinstance(kind, str) or not kind:
-        raise where.error("kind", "required, a string such as Pod or NetworkPolicy")
-    if kind.endswith("List") and "items" in obj:
-        item_kind = kind[:-4] or None
-        api_version = obj.get("apiVersion")
-        for i, item in enumerate(_list(obj.get("items"), where, "items")):
-            iw = _Where(origin, f"items[{i}]")
-            if not isinstance(item, Mapping):
-                raise iw.error(None, f"expected a Kubernetes object, got {_type(item)}")
-            if item_kind and "kind" not in item:
-                item = {**item, "kind": item_kind, "apiVersion": item.get("apiVersion", api_version)}
-            if not isinstance(item.get("kind"), str) or not item["kind"]:
-                raise iw.error("kind", "required, a string such as Pod or NetworkPolicy")
-            if item["kind"].endswith("List") and "items" in item:
-                raise iw.error("kind", "nested lists are not supported")
-            yield item, iw
-        return
-    yield obj, where
-
-
-def snapshot_from_objects(objects: Iterable[tuple[Any, Origin]]) -> Snapshot:
-    """Build a snapshot from decoded Kubernetes objects, each with where it came from."""
-    namespaces: dict[str, Namespace] = {}
-    pods: dict[str, Pod] = {}
-    services: dict[str, Service] = {}
-    policies: dict[str, NetworkPolicyObject] = {}
-    skipped: dict[str, int] = {}
-    stores: dict[str, dict[str, Any]] = {
-        "Namespace": namespaces,
-        "Pod": pods,
-        "Service": services,
-        "NetworkPolicy": policies,
-    }
-    for raw, origin in objects:
-        for obj, where in _expand(raw, origin):
-            kind = obj["kind"]
-            api_version = obj.get("apiVersion")
-            if api_version is not None and not isinstance(api_version, str):
-                raise where.error("apiVersion", f"expected a string such as v1, got {api_version!r}")
-            if kind not in _BUILDERS:
-                skipped[kind] = skipped.get(kind, 0) + 1
-                continue
-            if (kind, api_version) not in _KNOWN:
-                if api_version is None:
-                    raise where.error("apiVersion", f"required for {kind}")
-                label = f"{kind} ({api_version})"
-                skipped[label] = skipped.get(label, 0) + 1
-                continue
-            where.named(kind)  # until metadata.name is known: at least say what it is
-            value = _BUILDERS[kind](obj, where)
-            key = value.name if isinstance(value, Namespace) else f"{value.namespace}/{value.name}"
-            store = stores[kind]
-            if key in store:
-                first = store[key].origin
-                raise where.error("metadata.name", f"duplicate {kind} {key} (first defined in {first})")
-            store[key] = value
-    for pod in pods.values():
-        if pod.namespace not in namespaces:
-            namespaces[pod.namespace] = Namespace(pod.namespace, {NAMESPACE_NAME_LABEL: pod.namespace})
-    return Snapshot(namespaces, tuple(pods.values()), tuple(services.values()), tuple(policies.values()), skipped)

@@ -2,8 +2,8 @@
 
 :func:`render_manifests` is pure: a :class:`~orchestrator.sweep.plan.Plan` and
 :class:`SweepMeta` in, plain Kubernetes dicts out; ``--dry-run`` prints exactly these.
-The I/O half (:func:`apply_owners`, :func:`cleanup_sweep`, :func:`cleanup_all`) goes
-through :mod:`orchestrator.cluster.kube` only.
+The I/O half (:func:`apply_owners`, :func:`cleanup_sweep`, :func:`cleanup_leftovers`)
+goes through :mod:`orchestrator.cluster.kube` only.
 
 Every object carries ``app.kubernetes.io/managed-by: kubereach`` and the sweep id, and
 every name contains the sweep id, so two sweeps of one cluster never touch each other's
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.sweep.plan import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SWEEP_ID_LABEL, AgentPlan, Plan, SourceMode
@@ -300,24 +300,93 @@ def cleanup_sweep(
     return deleted
 
 
-def cleanup_all(kube: Any, namespaces: Iterable[str] | None) -> list[str]:
-    """Delete every kubereach-managed pod and ConfigMap (any sweep) in ``namespaces``
-    (None: all namespaces); returns what was deleted."""
-    from orchestrator.cluster.kube import NotFound
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Where RBAC kept ``kubereach cleanup`` from finishing, and what is left there."""
 
+    namespace: str
+    message: str  # the RBAC error: verb, resource, scope, the manifest that grants it
+    remains: tuple[str, ...] = ()  # objects known to be left; empty: unknown (listing was refused)
+
+
+@dataclass
+class CleanupReport:
+    scope: str  # "all namespaces", "3 namespaces", "namespace shop"
+    deleted: list[str] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _managed(kube: Any, namespace: str | None) -> list[tuple[str, str, str]]:
+    """(kind, namespace, name) of every kubereach-managed pod and ConfigMap in scope;
+    pods first, so the owners go last."""
     selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
-    scopes: list[str | None] = [None] if namespaces is None else list(namespaces)
-    deleted = []
-    for scope in scopes:
-        for kind, lister, deleter in (
-            ("pod", kube.list_pods, kube.delete_pod),
-            ("configmap", kube.list_configmaps, kube.delete_configmap),
-        ):
-            for obj in lister(scope, label_selector=selector):
-                meta = obj.get("metadata") or {}
-                try:
-                    deleter(meta.get("namespace"), meta.get("name"))
-                    deleted.append(f"{kind} {meta.get('namespace')}/{meta.get('name')}")
-                except NotFound:
-                    pass
-    return deleted
+    found = []
+    for kind, lister in (("pod", kube.list_pods), ("configmap", kube.list_configmaps)):
+        for obj in lister(namespace, label_selector=selector):
+            meta = obj.get("metadata") or {}
+            found.append((kind, str(meta.get("namespace") or namespace or ""), str(meta.get("name") or "")))
+    return found
+
+
+def cleanup_leftovers(kube: Any, namespaces: Sequence[str] | None, *, all_requested: bool = False) -> CleanupReport:
+    """Delete every kubereach-managed pod and ConfigMap, of any sweep.
+
+    ``namespaces`` None (no ``-n``, or ``-A``): every namespace the user may list — one
+    cluster-wide LIST per kind when RBAC allows it; else the namespaces listed one by
+    one; if listing namespaces is refused too, the context's namespace (and a note
+    saying so), unless ``all_requested`` (``-A``), which then is a usage error. A
+    namespace where RBAC refuses a list or a delete becomes a :class:`Refusal` naming
+    what is left there; unreachable clusters raise :class:`ClusterError`.
+    """
+    from orchestrator.cluster.kube import NotFound, RbacRefused
+
+    found: list[tuple[str, str, str]] = []
+    refused: list[Refusal] = []
+
+    def per_namespace(names: Sequence[str]) -> None:
+        for ns in dict.fromkeys(names):
+            try:
+                found.extend(_managed(kube, ns))
+            except RbacRefused as exc:
+                refused.append(Refusal(ns, str(exc)))
+
+    if namespaces is not None:
+        report = CleanupReport(", ".join(namespaces))
+        per_namespace(namespaces)
+    else:
+        report = CleanupReport("all namespaces")
+        try:
+            found.extend(_managed(kube, None))
+        except RbacRefused:  # no cluster-wide list: namespace by namespace
+            try:
+                names = [str((n.get("metadata") or {}).get("name")) for n in kube.list_namespaces()]
+            except RbacRefused as exc:
+                if all_requested:
+                    raise RbacRefused(
+                        f"-A needs listing pods and ConfigMaps in all namespaces, or listing the namespaces: {exc}"
+                    ) from exc
+                names = [kube.info.namespace]
+                report.scope = f"namespace {kube.info.namespace}"
+                report.notes.append(
+                    f"RBAC lets you list neither namespaces nor pods in all namespaces: only the context's "
+                    f"namespace {kube.info.namespace} was cleaned (pass -n NS for others)"
+                )
+            else:
+                report.scope = f"{len(names)} namespaces"
+            per_namespace(names)
+    left: dict[str, list[str]] = {}
+    problems: dict[str, str] = {}
+    for kind, ns, name in found:
+        deleter = kube.delete_pod if kind == "pod" else kube.delete_configmap
+        try:
+            deleter(ns, name)
+            report.deleted.append(f"{kind} {ns}/{name}")
+        except NotFound:
+            pass
+        except RbacRefused as exc:
+            left.setdefault(ns, []).append(f"{kind} {ns}/{name}")
+            problems.setdefault(ns, str(exc))
+    refused += [Refusal(ns, problems[ns], tuple(objs)) for ns, objs in left.items()]
+    report.refused = sorted(refused, key=lambda r: r.namespace)
+    return report

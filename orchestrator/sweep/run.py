@@ -4,7 +4,13 @@
 probes run (a :class:`~orchestrator.sweep.runner.Runner`), so unit tests drive it with the
 :class:`~orchestrator.sweep.runner.SimulatedRunner` and plain data. :func:`run_live` wires it
 to a cluster: kubeconfig, discovery, the :class:`~orchestrator.sweep.runner.ClusterRunner`,
-signal handling and cleanup. The CLI only parses flags and renders.
+signal handling and cleanup, all on one event loop. The CLI only parses flags and renders.
+
+A sweep that stops early still has a result: once discovery finished, whatever ends the
+sweep (deadline, SIGINT/SIGTERM, the API server going away, RBAC) leaves every finished
+probe measured, every other one inconclusive with the cause, and ``ending`` saying why.
+The first signal stops probing (results are still written and the sweep's objects
+removed); a second one also cuts the cleanup short.
 """
 
 from __future__ import annotations
@@ -13,12 +19,11 @@ import asyncio
 import secrets
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.errors import KubereachError
+from orchestrator.errors import EXIT_USAGE, ClusterError, KubereachError, UsageError
 from orchestrator.model.verdict import Decision
 from orchestrator.snapshot.types import Snapshot
 from orchestrator.sweep.compare import (
@@ -31,7 +36,13 @@ from orchestrator.sweep.compare import (
     mismatching,
 )
 from orchestrator.sweep.deploy import SweepMeta
+from orchestrator.sweep.ending import COMPLETED, EndCause, Ending
 from orchestrator.sweep.plan import Plan, PlanOptions, Scope, Skipped, build_plan, intrapod_rules_of
+
+# After the sweep (even one cut by its deadline or the API server going away), removing
+# its objects gets this long: a few calls per namespace take seconds on a slow server,
+# and a dead or hung one must not hold the user for longer than a minute.
+CLEANUP_BUDGET_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +58,23 @@ class SweepResult:
     sweep_id: str
     plan: Plan
     rows: list[Row]
-    complete: bool
+    ending: Ending = COMPLETED
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     reprobed: int = 0
     cleaned: list[str] = field(default_factory=list)
+    cleanup_error: str = ""  # why the sweep's objects could not all be removed
+
+    @property
+    def complete(self) -> bool:
+        return self.ending.completed
 
     @property
     def exit_code(self) -> int:
+        """DESIGN.md: 2 when the user must fix RBAC or credentials; else 1 for a mismatch,
+        3 for an incomplete run or inconclusive probes, 0 when every probe is ok."""
+        if self.ending.cause.users_to_fix:
+            return EXIT_USAGE
         return exit_status(self.rows, complete=self.complete)
 
 
@@ -124,9 +144,14 @@ async def execute(
     options: SweepOptions,
     *,
     progress: Any = None,
-    sleep: Any = asyncio.sleep,
+    sleep: Any = None,
 ) -> SweepResult:
-    """Plan, probe, compare, re-probe mismatches after ``settle_s``, and confirm."""
+    """Plan, probe, compare, re-probe mismatches after ``settle_s``, and confirm.
+
+    ``sleep`` (default: the runner's, which a stop cuts short) is the settle pause. A
+    runner that was stopped returns every job anyway (unfinished ones inconclusive with
+    the cause), so the result always covers the whole plan.
+    """
     t0 = time.monotonic()
     plan = build_plan(snapshot, options.plan)
     expectations = expectations_for(snapshot, plan)
@@ -138,22 +163,20 @@ async def execute(
     observed = await runner.run(plan, meta, progress=progress)
     timings["probe_s"] = time.monotonic() - t1
     rows = compare(plan.jobs, expectations, observed, options.compare)
-    complete = not getattr(runner, "incomplete", False)
     bad = mismatching(rows)
     reprobed = 0
-    if bad and options.settle_s > 0 and complete:
-        await sleep(options.settle_s)
+    if bad and options.settle_s > 0 and runner.ending is None:
+        await (sleep or runner.sleep)(options.settle_s)
         t2 = time.monotonic()
         sub = plan.subset(bad, index_offset=0)
         again = await runner.run(sub, replace(meta, round=1), progress=progress)
         timings["reprobe_s"] = time.monotonic() - t2
         second = {r.job.id: r for r in compare(sub.jobs, expectations, again, options.compare)}
         rows = confirm(rows, second)
-        reprobed = len(sub.jobs)
-        complete = not getattr(runner, "incomplete", False)
+        reprobed = len(sub.jobs) if runner.ending is None else 0
     elif bad:
         rows = confirm(rows, None)
-    return SweepResult(meta.sweep_id, plan, rows, complete, list(getattr(runner, "notes", [])), timings, reprobed)
+    return SweepResult(meta.sweep_id, plan, rows, runner.ending or COMPLETED, list(runner.notes), timings, reprobed)
 
 
 # -- live ----------------------------------------------------------------------------------
@@ -174,6 +197,9 @@ def utc_stamp(now: datetime | None = None) -> str:
 
 @dataclass
 class LiveOutcome:
+    """What a live sweep produced. ``result`` is None when discovery did not finish
+    (``error`` or ``ending`` says why) or for a dry run."""
+
     result: SweepResult | None
     snapshot: Snapshot
     context: str
@@ -183,9 +209,15 @@ class LiveOutcome:
     api_call_log: list[dict[str, Any]]
     started_at: str
     wall_s: float
-    interrupted: str | None = None
+    ending: Ending = COMPLETED
     error: KubereachError | None = None
     meta: SweepMeta | None = None  # as run (with started_at)
+    watch_connections: int = 0
+
+    @property
+    def interrupted(self) -> str | None:
+        """The signal that stopped the sweep (SIGINT, SIGTERM), if one did."""
+        return self.ending.detail if self.ending.cause is EndCause.INTERRUPTED else None
 
 
 def run_live(
@@ -203,9 +235,7 @@ def run_live(
     ``dry_run_out``: a callable receiving the YAML of every object the sweep would
     create; then nothing is created and ``result`` is None.
     """
-    from orchestrator.cluster.discovery import discover
     from orchestrator.cluster.kube import load_cluster
-    from orchestrator.sweep.runner import ClusterRunner
 
     started = datetime.now(UTC)
     t0 = time.monotonic()
@@ -216,52 +246,14 @@ def run_live(
         None if cluster.all_namespaces else (cluster.namespaces or (kube.info.namespace,))
     )
     meta = replace(meta, started_at=started.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    outcome_error: KubereachError | None = None
-    interrupted: str | None = None
-    result: SweepResult | None = None
-    snapshot = Snapshot(namespaces={}, pods=())
-    runner: ClusterRunner | None = None
+    live = _LiveSweep(kube, namespaces, meta, options, deadline_s, progress, dry_run_out, log or (lambda _m: None))
     try:
-        kube.deadline = time.monotonic() + deadline_s
-        snapshot = discover(kube, namespaces)
-        if log:
-            log(
-                f"discovered {len(snapshot.pods)} pods, {len(snapshot.policies)} NetworkPolicies in "
-                f"{'all namespaces' if namespaces is None else ', '.join(namespaces)} "
-                f"(context {kube.info.context})"
-            )
-        if dry_run_out is not None:
-            from orchestrator.sweep.deploy import render_manifests, render_yaml
-
-            plan = build_plan(snapshot, options.plan)
-            dry_run_out(render_yaml(render_manifests(plan, meta)))
-        else:
-            runner = ClusterRunner(kube, max_agents=options.max_agents, deadline=kube.deadline)
-            result = _run_with_signals(execute(snapshot, runner, meta, options, progress=progress), options.max_agents)
-    except _Interrupted as exc:
-        interrupted = exc.signame
-    except KeyboardInterrupt:  # Ctrl-C outside the probing phase (discovery, planning)
-        interrupted = "SIGINT"
-    except KubereachError as exc:
-        outcome_error = exc
+        asyncio.run(live.main())
     finally:
-        cleaned: list[str] = []
-        if runner is not None:
-            kube.deadline = None  # cleanup must run even after the sweep deadline passed
-            try:
-                cleaned = asyncio.run(runner.close())
-            except (KubereachError, KeyboardInterrupt) as exc:
-                if log:
-                    why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {exc}"
-                    log(f"cleanup {why}; run `kubereach cleanup` to remove this sweep's leftovers")
-                if isinstance(exc, KeyboardInterrupt) and interrupted is None:
-                    interrupted = "SIGINT"
-            if result is not None:
-                result.cleaned = cleaned
         kube.close()
     return LiveOutcome(
-        result,
-        snapshot,
+        live.result,
+        live.snapshot,
         kube.info.context,
         namespaces,
         kube.call_counts(),
@@ -269,51 +261,139 @@ def run_live(
         [c.to_dict() for c in list(kube.calls)],
         started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         time.monotonic() - t0,
-        interrupted,
-        outcome_error,
+        live.result.ending if live.result is not None else (live.ending or COMPLETED),
+        live.error,
         meta,
+        live.runner.watch_connections if live.runner is not None else 0,
     )
 
 
-class _Interrupted(Exception):
-    def __init__(self, signame: str) -> None:
-        super().__init__(signame)
-        self.signame = signame
+class _LiveSweep:
+    """One live sweep on one event loop: discovery in a thread, the runner, signals, cleanup."""
 
+    def __init__(
+        self,
+        kube: Any,
+        namespaces: tuple[str, ...] | None,
+        meta: SweepMeta,
+        options: SweepOptions,
+        deadline_s: float,
+        progress: Any,
+        dry_run_out: Any,
+        log: Any,
+    ) -> None:
+        self.kube, self.namespaces, self.meta, self.options = kube, namespaces, meta, options
+        self.deadline_s, self.progress, self.dry_run_out, self.log = deadline_s, progress, dry_run_out, log
+        self.snapshot = Snapshot(namespaces={}, pods=())
+        self.result: SweepResult | None = None
+        self.runner: Any = None
+        self.ending: Ending | None = None
+        self.error: KubereachError | None = None
+        self.signals: list[str] = []
+        self._stopped = asyncio.Event()
+        self._hurry = asyncio.Event()
 
-def _run_with_signals(coro: Any, max_agents: int) -> Any:
-    """Run ``coro``; SIGINT/SIGTERM cancel it (the caller then cleans up)."""
+    def stop(self, ending: Ending) -> None:
+        if self.ending is None:
+            self.ending = ending
+        if self.runner is not None:
+            self.runner.request_stop(ending)
+        self._stopped.set()
 
-    async def main() -> Any:
+    def on_signal(self, signame: str) -> None:
+        self.signals.append(signame)
+        if len(self.signals) == 1:
+            self.log(f"{signame}: stopping; finished probes are kept, unfinished ones become inconclusive")
+            self.stop(Ending(EndCause.INTERRUPTED, signame))
+        else:  # a second signal: the user will not wait for the cleanup either
+            self.kube.deadline = time.monotonic()
+            self._hurry.set()
+
+    async def main(self) -> None:
         loop = asyncio.get_running_loop()
-        # Kubernetes client calls block: one thread per agent in flight, plus the poller.
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=max_agents + 4, thread_name_prefix="kubereach-api"))
-        task = asyncio.current_task()
-        received: list[str] = []
-
-        def on_signal(signame: str) -> None:
-            received.append(signame)
-            if task is not None:
-                task.cancel()
-
         installed = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                loop.add_signal_handler(sig, on_signal, sig.name)
+                loop.add_signal_handler(sig, self.on_signal, sig.name)
                 installed.append(sig)
             except (NotImplementedError, RuntimeError):  # not the main thread
                 pass
         try:
-            return await coro
-        except asyncio.CancelledError:
-            if received:
-                raise _Interrupted(received[0]) from None
-            raise
+            self.kube.deadline = time.monotonic() + self.deadline_s
+            snapshot = await self._discover()
+            if snapshot is None:
+                return
+            self.snapshot = snapshot
+            if self.dry_run_out is not None:
+                from orchestrator.sweep.deploy import render_manifests, render_yaml
+
+                self.dry_run_out(render_yaml(render_manifests(build_plan(snapshot, self.options.plan), self.meta)))
+                return
+            from orchestrator.sweep.runner import ClusterRunner
+
+            self.runner = ClusterRunner(self.kube, max_agents=self.options.max_agents, deadline=self.kube.deadline)
+            if self.ending is not None:
+                self.runner.request_stop(self.ending)
+            self.result = await execute(snapshot, self.runner, self.meta, self.options, progress=self.progress)
         finally:
+            await self._cleanup()
             for sig in installed:
                 loop.remove_signal_handler(sig)
 
-    return asyncio.run(main())
+    async def _discover(self) -> Snapshot | None:
+        from orchestrator.cluster.discovery import discover
+
+        task = asyncio.ensure_future(asyncio.to_thread(discover, self.kube, self.namespaces))
+        stop_wait = asyncio.ensure_future(self._stopped.wait())
+        await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        if not task.done():  # interrupted: the discovery thread's next request fails at once
+            self.kube.deadline = time.monotonic()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # never "never retrieved"
+            return None
+        try:
+            snapshot: Snapshot = task.result()
+        except UsageError as exc:
+            self.error = exc
+            return None
+        except ClusterError as exc:
+            from orchestrator.sweep.runner import ending_for
+
+            self.error, self.ending = exc, ending_for(exc)
+            return None
+        self.log(
+            f"discovered {len(snapshot.pods)} pods, {len(snapshot.policies)} NetworkPolicies in "
+            f"{'all namespaces' if self.namespaces is None else ', '.join(self.namespaces)} "
+            f"(context {self.kube.info.context})"
+        )
+        return snapshot
+
+    async def _cleanup(self) -> None:
+        if self.runner is None:
+            return
+        why = ""
+        cleaned: list[str] = []
+        if self._hurry.is_set():
+            why = "skipped after a second signal"
+        else:
+            self.kube.deadline = time.monotonic() + CLEANUP_BUDGET_S  # also after the sweep's deadline
+            task = asyncio.ensure_future(self.runner.close())
+            hurry = asyncio.ensure_future(self._hurry.wait())
+            await asyncio.wait({task, hurry}, return_when=asyncio.FIRST_COMPLETED)
+            hurry.cancel()
+            if not task.done():
+                why = "interrupted by a second signal"
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            elif task.exception() is not None:
+                exc = task.exception()
+                why = f"failed: {exc}" if isinstance(exc, KubereachError) else f"failed: {exc!r}"
+            else:
+                cleaned = task.result()
+        if why and self.result is None:  # else the results and the CLI say it
+            self.log(f"cleanup {why}; run `kubereach cleanup` to remove this sweep's leftovers")
+        if self.result is not None:
+            self.result.cleaned = cleaned
+            self.result.cleanup_error = why
 
 
 __all__ = [

@@ -12,20 +12,29 @@ must fix it) or an unreachable API server.
 * :class:`ClusterRunner` adds an ephemeral container to each source pod (or creates a
   probe pod), waits until the agent terminated, reads its result document from the pod
   log, and cleans up. Agents in flight are bounded by an :class:`asyncio.Semaphore`;
-  status is read with one LIST per namespace per tick for all agents at once, so API
-  calls grow with the number of sources (and namespaces), never with probes.
+  their status comes from one pod watch per namespace (:mod:`orchestrator.sweep.follow`),
+  so API calls grow with the number of sources (and namespaces), never with probes,
+  and bytes never with the sweep's duration.
+
+Whatever stops the cluster runner early — its deadline (also one that expires inside an
+API call), :meth:`ClusterRunner.request_stop` (SIGINT/SIGTERM), the API server going
+away, a 5xx that persists, an RBAC refusal — it stops waiting at once, keeps every
+observation it has, and marks each unfinished probe with the cause
+(:mod:`orchestrator.sweep.ending`); ``ending`` says how the run ended.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from typing import Protocol as TypingProtocol
 
-from orchestrator.errors import ClusterError, UsageError
+from orchestrator.errors import ClusterError, KubereachError, UsageError
 from orchestrator.model.verdict import Decision
 from orchestrator.sweep.compare import Expectation, Observation
 from orchestrator.sweep.deploy import (
@@ -38,13 +47,14 @@ from orchestrator.sweep.deploy import (
     probe_pod,
     probe_pod_name,
 )
+from orchestrator.sweep.ending import AgentTrouble, EndCause, Ending, agent_trouble, cause_word
+from orchestrator.sweep.follow import WATCH_WINDOW_S, Follower, Waiter
 from orchestrator.sweep.plan import AgentPlan, Plan, ProbeJob, Scope, SourceMode
 from probe.schema import Method, ProbeState, find_result_document
 
-# Status is polled at 0.1 s, 0.2 s, 0.4 s after agents start, then every 0.5 s: a
-# fast agent is read back at once, a slow sweep costs two LISTs per namespace per second.
-POLL_INTERVAL_S = 0.5
-FIRST_POLL_S = 0.1
+# Threads for blocking API calls beyond one per agent in flight: the namespace primes,
+# the destination check and cleanup (watches have threads of their own).
+EXTRA_API_THREADS = 4
 # Waiting reasons after which a container will never start on its own.
 FATAL_WAITING = {
     "ErrImageNeverPull",
@@ -63,16 +73,21 @@ class ProgressSink(TypingProtocol):
 
 class Runner(TypingProtocol):
     notes: list[str]
+    ending: Ending | None  # None while nothing stopped it
 
     async def run(self, plan: Plan, meta: SweepMeta, *, progress: ProgressSink | None = None) -> dict[str, Observation]:
         """An observation for every job of ``plan``."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Pause (the settle before re-probing), cut short when the runner is stopped."""
 
     async def close(self) -> list[str]:
         """Remove whatever the runner created; returns what it removed."""
 
 
-def _error(detail: str, evidence: str = "not-measured") -> Observation:
-    return Observation(ProbeState.ERROR, evidence, detail=detail)
+def _error(detail: str, evidence: str = "") -> Observation:
+    """A probe that did not measure; its evidence is the cause's word when it has one."""
+    return Observation(ProbeState.ERROR, evidence or cause_word(detail) or "not-measured", detail=detail)
 
 
 def _all(agent: AgentPlan, obs: Observation) -> dict[str, Observation]:
@@ -99,6 +114,7 @@ class SimulatedRunner:
     unmeasured: frozenset[str] = frozenset()
     notes: list[str] = field(default_factory=list)
     runs: int = 0
+    ending: Ending | None = None
 
     def state_for(self, job: ProbeJob) -> ProbeState:
         key = (job.source, job.destination, job.port, str(job.protocol))
@@ -130,21 +146,14 @@ class SimulatedRunner:
                 )
         return out
 
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
     async def close(self) -> list[str]:
         return []
 
 
 # -- cluster -----------------------------------------------------------------------------
-
-
-@dataclass
-class _Waiter:
-    agent: AgentPlan
-    pod: str  # the pod to watch (source pod, or the probe pod)
-    container: str
-    until: float  # monotonic time after which we give up
-    future: asyncio.Future[tuple[str, str]]  # (outcome, detail) of container_outcome
-    ephemeral: bool = True
 
 
 def parse_result_log(
@@ -157,7 +166,7 @@ def parse_result_log(
         message = "the agent printed no result document" + (f" ({exit_info})" if exit_info else "")
         if tail:
             message += f": {tail}"
-        return _all(agent, _error(message)), []
+        return _all(agent, _error(agent_trouble(AgentTrouble.DIED, message))), []
     by_id = {str(r.get("id")): r for r in doc.get("results") or [] if isinstance(r, dict)}
     out: dict[str, Observation] = {}
     for job in agent.jobs:
@@ -189,7 +198,10 @@ def parse_result_log(
 
 
 def container_outcome(pod: Mapping[str, Any] | None, container: str, *, ephemeral: bool) -> tuple[str, str]:
-    """("running"|"done"|"failed"|"gone", detail) for one agent container (pure)."""
+    """("running"|"done"|"failed"|"died"|"gone", detail) for one agent container (pure).
+
+    ``failed``: it can never start; ``died``: its pod ended before it did; ``gone``: the
+    pod was deleted."""
     if pod is None:
         return "gone", "the pod disappeared"
     status = pod.get("status") or {}
@@ -207,7 +219,7 @@ def container_outcome(pod: Mapping[str, Any] | None, container: str, *, ephemera
     phase = status.get("phase")
     if phase in ("Succeeded", "Failed"):
         if ephemeral:
-            return "failed", f"the pod ended ({phase}) before the agent finished"
+            return "died", f"the pod ended ({phase}) before the agent finished"
         return "done", f"pod {phase}" + (f": {status.get('reason')}" if status.get("reason") else "")
     return "running", ""
 
@@ -237,6 +249,20 @@ def destination_change(pod: Mapping[str, Any] | None, address: str) -> str:
     return ""
 
 
+def ending_for(exc: BaseException) -> Ending:
+    """How an error that makes going on pointless ends the sweep."""
+    from orchestrator.cluster.kube import ApiUnreachable, DeadlinePassed, RbacRefused
+
+    if isinstance(exc, DeadlinePassed):
+        return Ending(EndCause.DEADLINE, "", str(exc))
+    if isinstance(exc, ApiUnreachable):
+        return Ending(EndCause.API_UNREACHABLE, exc.cause, str(exc))
+    if isinstance(exc, UsageError):
+        cause = EndCause.RBAC_REFUSED if isinstance(exc, RbacRefused) else EndCause.CONFIG_ERROR
+        return Ending(cause, "", str(exc))
+    return Ending(EndCause.API_ERROR, "", str(exc))
+
+
 class ClusterRunner:
     """Runs agents in a real (or lab) cluster through :class:`orchestrator.cluster.kube.Kube`."""
 
@@ -246,14 +272,12 @@ class ClusterRunner:
         *,
         max_agents: int = 32,
         deadline: float | None = None,
-        poll_interval: float = POLL_INTERVAL_S,
         start_grace_s: float = START_GRACE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kube = kube
         self.max_agents = max(1, max_agents)
         self.deadline = deadline
-        self.poll_interval = poll_interval
         self.start_grace_s = start_grace_s
         self.clock = clock
         self.notes: list[str] = []
@@ -261,15 +285,63 @@ class ClusterRunner:
         self.created_pods: list[tuple[str, str]] = []
         self.meta: SweepMeta | None = None
         self.namespaces: set[str] = set()
-        self.incomplete = False
-        self._waiters: list[_Waiter] = []
-        self._wake = asyncio.Event()
+        self.ending: Ending | None = None
+        self.watch_connections = 0
+        self._stopped: asyncio.Event | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.max_agents + EXTRA_API_THREADS, thread_name_prefix="kubereach-api"
+        )
+        self._inflight: set[concurrent.futures.Future[Any]] = set()
         # Patches of one pod's ephemeral containers go one at a time: each replaces the
         # list server-side, and an API server that does not retry conflicts could drop one.
         self._pod_locks: dict[str, asyncio.Lock] = {}
 
+    @property
+    def incomplete(self) -> bool:
+        return self.ending is not None
+
+    # -- stopping --------------------------------------------------------------------
+
+    def _stop_event(self) -> asyncio.Event:
+        if self._stopped is None:
+            self._stopped = asyncio.Event()
+            if self.ending is not None:
+                self._stopped.set()
+        return self._stopped
+
+    def request_stop(self, ending: Ending) -> None:
+        """Stop waiting for agents now (the first cause wins); call on the event loop."""
+        if self.ending is None:
+            self.ending = ending
+        if self._stopped is not None:
+            self._stopped.set()
+
+    def _fail(self, exc: KubereachError) -> None:
+        self.request_stop(ending_for(exc))
+
+    async def sleep(self, seconds: float) -> None:
+        """The settle pause: cut short by a stop, never past the deadline."""
+        if self.deadline is not None:
+            seconds = min(seconds, max(0.0, self.deadline - self.clock()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event().wait(), max(0.0, seconds))
+        if self.deadline is not None and self.clock() >= self.deadline:
+            self.request_stop(Ending(EndCause.DEADLINE, "", "the sweep deadline passed before the re-probe"))
+
+    # -- blocking calls ----------------------------------------------------------------
+
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        """Run a blocking API call on the runner's threads; cleanup waits for the calls
+        still in flight (a create that lands after cleanup listed would be left over)."""
+        future = self._pool.submit(fn, *args, **kwargs)
+        self._inflight.add(future)
+        future.add_done_callback(self._inflight.discard)
+        return await asyncio.wrap_future(future)
+
+    async def _settle_inflight(self) -> None:
+        pending = [f for f in list(self._inflight) if not f.done()]
+        if pending:
+            await asyncio.wait([asyncio.wrap_future(f) for f in pending])
 
     async def _ensure_owners(self, meta: SweepMeta, namespaces: tuple[str, ...]) -> None:
         for ns in namespaces:
@@ -277,22 +349,52 @@ class ClusterRunner:
                 continue
             self.owner_uids.update(await self._call(apply_owners, self.kube, meta, [ns]))
 
+    # -- the run -----------------------------------------------------------------------
+
     async def run(self, plan: Plan, meta: SweepMeta, *, progress: ProgressSink | None = None) -> dict[str, Observation]:
         from orchestrator.cluster.kube import ApiError
 
         self.meta = meta
         self.namespaces.update(plan.namespaces)
+        self._stop_event()
         results: dict[str, Observation] = {}
         if not plan.agents:
             return results
-        try:
-            await self._ensure_owners(meta, plan.namespaces)
-        except ApiError as exc:
-            raise ClusterError(f"cannot create the sweep's owner ConfigMap: {exc}") from exc
+        if self.ending is None:
+            try:
+                await self._ensure_owners(meta, plan.namespaces)
+            except ApiError as exc:
+                self.request_stop(Ending(EndCause.API_ERROR, "", f"cannot create the sweep's owner ConfigMap: {exc}"))
+            except KubereachError as exc:
+                self._fail(exc)
+        if self.ending is None:
+            await self._run_agents(plan, meta, results, progress)
+        if self.ending is not None:
+            unfinished = _error(self.ending.unfinished())
+            for job in plan.jobs:
+                results.setdefault(job.id, unfinished)
+        else:
+            await self._discard_vanished_destinations(plan, results)
+        return results
+
+    async def _run_agents(
+        self, plan: Plan, meta: SweepMeta, results: dict[str, Observation], progress: ProgressSink | None
+    ) -> None:
+        from orchestrator.cluster.kube import ApiError
+        from orchestrator.sweep.deploy import sweep_labels
+
+        ephemeral = meta.source_mode is SourceMode.EPHEMERAL
+        selector = None if ephemeral else ",".join(f"{k}={v}" for k, v in sweep_labels(meta.sweep_id).items())
+        follower = Follower(
+            self.kube,
+            label_selector=selector,
+            window_s=float(getattr(self.kube, "request_timeout", None) or WATCH_WINDOW_S),
+            judge=_judge,
+            on_failure=self._fail,
+            call=self._call,
+        )
         sem = asyncio.Semaphore(self.max_agents)
-        done_agents = 0
-        done_probes = 0
-        total_probes = len(plan.jobs)
+        done_agents = done_probes = 0
 
         def report(phase: str) -> None:
             if progress:
@@ -300,58 +402,62 @@ class ClusterRunner:
                     agents_done=done_agents,
                     agents_total=len(plan.agents),
                     probes_done=done_probes,
-                    probes_total=total_probes,
+                    probes_total=len(plan.jobs),
                     phase=phase,
                 )
 
         async def one(agent: AgentPlan) -> None:
             nonlocal done_agents, done_probes
             async with sem:
-                obs = await self._run_agent(agent, meta)
+                if self.ending is not None:
+                    return
+                try:
+                    obs = await self._run_agent(agent, meta, follower)
+                except ApiError as exc:  # this agent's namespace or pod, not the sweep
+                    obs = _all(agent, _error(agent_trouble(AgentTrouble.NOT_STARTED, str(exc))))
+                except KubereachError as exc:  # unreachable, deadline, 5xx, RBAC: the sweep ends
+                    self._fail(exc)
+                    return
             results.update(obs)
             done_agents += 1
             done_probes += len(agent.jobs)
             report("probing")
 
         report("starting")
-        poller = asyncio.create_task(self._poll_loop(meta))
+        stopped = self._stop_event()
         tasks = [asyncio.create_task(one(a)) for a in plan.agents]
+        stop_wait = asyncio.create_task(stopped.wait())
         try:
-            timeout = None if self.deadline is None else max(0.0, self.deadline - self.clock())
-            finished, pending = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
-            for t in finished:
-                if t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
-            if pending:
-                self.incomplete = True
-                self.notes.append(
-                    f"the sweep deadline passed with {len(pending)} agent(s) unfinished; their probes are inconclusive"
+            pending: set[asyncio.Task[Any]] = set(tasks)
+            while pending and not stopped.is_set():
+                timeout = None if self.deadline is None else max(0.0, self.deadline - self.clock())
+                done, pending = await asyncio.wait(
+                    pending | {stop_wait}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
+                pending.discard(stop_wait)
+                if not done:
+                    self.request_stop(
+                        Ending(
+                            EndCause.DEADLINE,
+                            "",
+                            f"the sweep deadline passed with {len(pending)} agent(s) unfinished",
+                        )
+                    )
         finally:
-            for t in tasks:
+            for t in (*tasks, stop_wait):
                 t.cancel()
-            poller.cancel()
-            await asyncio.gather(*tasks, poller, return_exceptions=True)
-            for w in self._waiters:
-                if not w.future.done():
-                    w.future.cancel()
-            self._waiters.clear()
-        for job in plan.jobs:
-            results.setdefault(
-                job.id, _error("the sweep deadline passed before this probe's agent finished", "deadline")
-            )
-        await self._discard_vanished_destinations(plan, results)
-        return results
+            await asyncio.gather(*tasks, stop_wait, return_exceptions=True)
+            follower.close()
+            self.watch_connections += follower.connections
 
     async def _discard_vanished_destinations(self, plan: Plan, results: dict[str, Observation]) -> None:
         """A probe to a destination pod that was deleted or replaced while the sweep ran
         measured an empty address, not the policies: make it inconclusive (a filtered or
         unreachable answer would otherwise pass for a deny, or raise a false outage).
 
-        One LIST per destination namespace per round: grows with namespaces, not probes.
+        One (paged) LIST per destination namespace per round: grows with namespaces, not
+        probes, nor with the sweep's duration.
         """
-        if self.deadline is not None and self.clock() >= self.deadline:
-            return  # the summary already says the sweep did not complete; no API call is allowed now
         jobs = [j for j in plan.jobs if j.scope is Scope.POD and results[j.id].state is not ProbeState.ERROR]
         live: dict[str, Mapping[str, Any]] = {}
         unchecked: set[str] = set()
@@ -383,30 +489,38 @@ class ClusterRunner:
             options.append((meta.source_mode, Method.CONNECT))
         return options
 
-    async def _launch(self, agent: AgentPlan, meta: SweepMeta) -> tuple[str, str]:
-        """Create the agent (ephemeral container or probe pod); returns (pod, container)."""
+    @staticmethod
+    def _where(agent: AgentPlan, meta: SweepMeta) -> tuple[str, str]:
+        """(pod, container) the agent will run as."""
+        if meta.source_mode is SourceMode.EPHEMERAL:
+            return agent.identity.pod, container_name(meta, agent)
+        return probe_pod_name(meta, agent), AGENT_CONTAINER
+
+    async def _launch(self, agent: AgentPlan, meta: SweepMeta) -> None:
+        """Create the agent: an ephemeral container, or a probe pod."""
         ns = agent.identity.namespace
         if meta.source_mode is SourceMode.EPHEMERAL:
             from orchestrator.sweep.deploy import ephemeral_container
 
-            name = container_name(meta, agent)
             lock = self._pod_locks.setdefault(agent.identity.pod_key, asyncio.Lock())
             async with lock:
                 await self._call(
                     self.kube.add_ephemeral_container, ns, agent.identity.pod, ephemeral_container(meta, agent)
                 )
-            return agent.identity.pod, name
+            return
         pod = probe_pod_name(meta, agent)
         await self._call(self.kube.create_pod, ns, probe_pod(meta, agent, self.owner_uids.get(ns, "")))
         self.created_pods.append((ns, pod))
-        return pod, AGENT_CONTAINER
 
-    async def _run_agent(self, agent: AgentPlan, meta: SweepMeta) -> dict[str, Observation]:
-        """Launch one agent, wait for it, read its result; never raises per agent."""
+    async def _run_agent(self, agent: AgentPlan, meta: SweepMeta, follower: Follower) -> dict[str, Observation]:
+        """Launch one agent, wait for it, read its result. Per-agent trouble becomes its
+        probes' detail; only what ends the sweep (KubereachError but ApiError) escapes."""
         from orchestrator.cluster.kube import AdmissionDenied, ApiError
 
         ns = agent.identity.namespace
+        await follower.ready(ns)
         attempts = self._fallbacks(agent, meta)
+        waiter: Waiter | None = None
         for n, (mode, method) in enumerate(attempts):
             run_meta = replace(meta, source_mode=mode, method=method)
             run_agent = (
@@ -419,11 +533,13 @@ class ClusterRunner:
                     agent.labels,
                 )
             )
+            pod, name = self._where(run_agent, run_meta)
+            # followed before it exists, so not even an agent that ends at once is missed
+            waiter = follower.follow(ns, pod, name, ephemeral=mode is SourceMode.EPHEMERAL)
             try:
-                pod, name = await self._launch(run_agent, run_meta)
-            except UsageError:
-                raise
+                await self._launch(run_agent, run_meta)
             except AdmissionDenied as exc:
+                follower.unfollow(waiter)
                 if n + 1 < len(attempts):
                     nxt_mode, nxt_method = attempts[n + 1]
                     self.notes.append(
@@ -431,82 +547,70 @@ class ClusterRunner:
                         f"{method} ({exc}); falling back to {nxt_mode} mode with {nxt_method}"
                     )
                     continue
-                return _all(agent, _error(f"admission refused the agent for {agent.identity.pod_key}: {exc}"))
+                why = f"admission refused the agent for {agent.identity.pod_key}: {exc}"
+                return _all(agent, _error(agent_trouble(AgentTrouble.NOT_STARTED, why)))
             except ApiError as exc:
-                what = (
-                    "add the agent's ephemeral container to"
-                    if mode is SourceMode.EPHEMERAL
-                    else "create the probe pod for"
-                )
-                return _all(agent, _error(f"could not {what} {agent.identity.pod_key}: {exc}"))
+                follower.unfollow(waiter)
+                what = "create the probe pod for"
+                if mode is SourceMode.EPHEMERAL:
+                    what = "add the agent's ephemeral container to"
+                why = f"could not {what} {agent.identity.pod_key}: {exc}"
+                return _all(agent, _error(agent_trouble(AgentTrouble.NOT_STARTED, why)))
+            except BaseException:
+                follower.unfollow(waiter)
+                raise
             break
-        ephemeral = run_meta.source_mode is SourceMode.EPHEMERAL
+        assert waiter is not None
+        waiter.launched = True
         meta, agent = run_meta, run_agent
-        until = self.clock() + agent_deadline_s(meta, agent) + self.start_grace_s
-        if self.deadline is not None:
-            until = min(until, self.deadline)
-        fut: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
-        self._waiters.append(_Waiter(agent, pod, name, until, fut, ephemeral))
-        self._wake.set()
-        outcome, detail = await fut
-        if outcome in ("gone", "failed", "timeout"):
-            return _all(agent, _error(f"{agent.identity.pod_key}: {detail}"))
+        budget = agent_deadline_s(meta, agent) + self.start_grace_s
         try:
-            log = await self._call(self.kube.read_log, ns, pod, name)
-        except UsageError:
-            raise
+            outcome, detail = await asyncio.wait_for(asyncio.shield(waiter.future), budget)
+        except TimeoutError:
+            outcome, detail = "timeout", f"it did not finish within {budget:.0f} s (its deadline plus time to start)"
+        finally:
+            follower.unfollow(waiter)
+        kinds = {
+            "gone": AgentTrouble.DIED,
+            "died": AgentTrouble.DIED,
+            "failed": AgentTrouble.NOT_STARTED,
+            "timeout": AgentTrouble.TIMEOUT,
+        }
+        if outcome in kinds:
+            where = "the source pod" if waiter.ephemeral else "its probe pod"
+            text = f"{where} {agent.identity.pod_key} was deleted" if outcome == "gone" else detail
+            return _all(agent, _error(agent_trouble(kinds[outcome], text)))
+        try:
+            log = await self._call(self.kube.read_log, ns, waiter.pod, waiter.container)
         except ApiError as exc:
-            return _all(agent, _error(f"could not read the agent's log: {exc}"))
+            return _all(agent, _error(agent_trouble(AgentTrouble.LOG_UNREADABLE, f"could not read it: {exc}")))
         obs, notes = parse_result_log(agent, log, exit_info=detail)
         self.notes.extend(notes)
         return obs
 
-    async def _poll_loop(self, meta: SweepMeta) -> None:
-        """One LIST per namespace per tick resolves every waiting agent in it."""
-        from orchestrator.cluster.kube import ApiError
-        from orchestrator.sweep.deploy import sweep_labels
-
-        ephemeral = meta.source_mode is SourceMode.EPHEMERAL
-        selector = None if ephemeral else ",".join(f"{k}={v}" for k, v in sweep_labels(meta.sweep_id).items())
-        interval = FIRST_POLL_S
-        while True:
-            pending = [w for w in self._waiters if not w.future.done()]
-            if not pending:
-                self._wake.clear()
-                await self._wake.wait()
-                interval = FIRST_POLL_S
-                continue
-            await asyncio.sleep(min(interval, self.poll_interval))
-            interval *= 2
-            pending = [w for w in self._waiters if not w.future.done()]
-            for ns in sorted({w.agent.identity.namespace for w in pending}):
-                try:
-                    pods = await self._call(self.kube.list_pods, ns, label_selector=selector)
-                except ApiError as exc:
-                    self.notes.append(f"listing pods in {ns} failed: {exc}")
-                    continue
-                by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
-                now = self.clock()
-                for w in pending:
-                    if w.agent.identity.namespace != ns or w.future.done():
-                        continue
-                    outcome, detail = container_outcome(by_name.get(w.pod), w.container, ephemeral=w.ephemeral)
-                    if outcome == "running" and now > w.until:
-                        outcome, detail = "timeout", "the agent did not finish before its deadline"
-                    if outcome != "running":
-                        w.future.set_result((outcome, detail))
-            self._waiters = [w for w in self._waiters if not w.future.done()]
-
     async def close(self) -> list[str]:
         """Delete this sweep's probe pods and owner ConfigMaps (ephemeral containers
-        cannot be removed; their agents exit at their own deadline)."""
+        cannot be removed; their agents exit at their own deadline). Waits first for API
+        calls still in flight, so a pod created a moment after an interrupt goes too."""
         from orchestrator.sweep.deploy import cleanup_sweep
 
-        if self.meta is None:
-            return []
-        deleted = await asyncio.to_thread(
-            cleanup_sweep, self.kube, self.meta.sweep_id, sorted(self.namespaces), list(self.created_pods)
-        )
-        self.created_pods.clear()
-        self.owner_uids.clear()
-        return deleted
+        try:
+            await self._settle_inflight()
+            if self.meta is None:
+                return []
+            deleted: list[str] = await self._call(
+                cleanup_sweep, self.kube, self.meta.sweep_id, sorted(self.namespaces), list(self.created_pods)
+            )
+            self.created_pods.clear()
+            self.owner_uids.clear()
+            return deleted
+        finally:
+            self._pool.shutdown(wait=False)
+
+
+def _judge(waiter: Waiter, pod: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """The watch's verdict on one waiting agent: None while it runs."""
+    if pod is None and not waiter.launched:
+        return None  # not created yet: its pod's absence means nothing
+    outcome, detail = container_outcome(pod, waiter.container, ephemeral=waiter.ephemeral)
+    return None if outcome == "running" else (outcome, detail)

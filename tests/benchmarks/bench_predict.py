@@ -1,7 +1,7 @@
 """Benchmark: the full expected matrix of a seeded synthetic cluster.
 
     .venv/bin/python tests/benchmarks/bench_predict.py [--pods 2000] [--policies 500] [--ports 3]
-                                                       [--no-cli] [--cli-digest]
+                                                       [--cluster-policies 100] [--no-cli] [--cli-digest]
 
 Prints, each phase in its own child process (so its peak RSS is its own):
 
@@ -11,6 +11,11 @@ Prints, each phase in its own child process (so its peak RSS is its own):
 (b) ``kubereach predict -o csv`` end to end on the same cluster written as YAML
     manifests, stdout to /dev/null, with /usr/bin/time's accounting (``wait4``
     rusage of that one child, cross-checked against ``RUSAGE_CHILDREN``).
+
+(c) the same as (a) with ``--cluster-policies`` ClusterNetworkPolicies added (half Admin,
+    half Baseline; subjects by namespace or by pod labels, rules with Accept/Deny/Pass,
+    networks and named ports), printed next to the plain run of (a), with its own sampled
+    pairwise check.
 
 As a baseline, the straightforward pairwise evaluation (``PolicyModel.evaluate``
 for every (source, destination, port)) is measured in the same run on a random
@@ -149,6 +154,81 @@ def synthetic_objects(pods: int, policies: int, seed: int) -> list[dict]:
     return objs
 
 
+def synthetic_cluster_policies(count: int, seed: int) -> list[dict]:
+    """``count`` ClusterNetworkPolicies, half Admin, half Baseline, shaped like a platform team's:
+    namespace guard rails (deny to/from other teams, allow monitoring), per-app exceptions that
+    Pass to the namespace's NetworkPolicies, egress limits by CIDR and named port."""
+    rnd = random.Random(seed + 100)
+    priorities = rnd.sample(range(1, 1000), count)  # distinct: no undefined ties in the benchmark
+    out = []
+
+    def team() -> dict:
+        return {"matchLabels": {"team": f"team-{rnd.randrange(5)}"}}
+
+    def peer(ingress: bool) -> dict:
+        r = rnd.random()
+        if r < 0.35:
+            return {"namespaces": team()}
+        if r < 0.65 or ingress:
+            return {
+                "pods": {
+                    "namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod"]}]},
+                    "podSelector": {"matchLabels": {"app": f"app-{rnd.randrange(APPS)}"}},
+                }
+            }
+        n = rnd.randrange(NAMESPACES)
+        return {"networks": [f"10.{n}.0.0/16"] if rnd.random() < 0.8 else ["0.0.0.0/0"]}
+
+    def protocols(peers: list[dict]) -> list[dict] | None:
+        r = rnd.random()
+        if r < 0.3:
+            return None
+        if r < 0.5 and not any("networks" in p for p in peers):
+            return [{"destinationNamedPort": "metrics"}]
+        if r < 0.8:
+            return [{"tcp": {"destinationPort": {"number": 8080}}}, {"udp": {"destinationPort": {"number": 53}}}]
+        return [{"tcp": {"destinationPort": {"range": {"start": 9000, "end": 9100}}}}]
+
+    for k in range(count):
+        tier = "Admin" if k < count // 2 else "Baseline"
+        if rnd.random() < 0.6:
+            subject: dict = {"namespaces": team()}
+        else:
+            subject = {
+                "pods": {
+                    "namespaceSelector": {"matchLabels": {"env": rnd.choice(["prod", "dev"])}},
+                    "podSelector": {"matchLabels": {"app": f"app-{rnd.randrange(APPS)}"}},
+                }
+            }
+        spec: dict = {"tier": tier, "priority": priorities[k], "subject": subject}
+        for direction, key in (("ingress", "from"), ("egress", "to")):
+            rules = []
+            for _ in range(rnd.randint(0, 3)):
+                peers = [peer(direction == "ingress") for _ in range(rnd.randint(1, 2))]
+                actions = ["Accept", "Deny", "Pass"] if tier == "Admin" else ["Accept", "Deny"]
+                rule: dict = {"action": rnd.choice(actions), key: peers}
+                p = protocols(peers)
+                if p:
+                    rule["protocols"] = p
+                rules.append(rule)
+            if rules:
+                spec[direction] = rules
+        out.append(
+            {
+                "apiVersion": "policy.networking.k8s.io/v1alpha2",
+                "kind": "ClusterNetworkPolicy",
+                "metadata": {"name": f"{tier.lower()}-{k}"},
+                "spec": spec,
+            }
+        )
+    return out
+
+
+def cluster_objects(args: argparse.Namespace, cluster_policies: int) -> list[dict]:
+    objs = synthetic_objects(args.pods, args.policies, args.seed)
+    return objs + synthetic_cluster_policies(cluster_policies, args.seed)
+
+
 def port_list_for(count: int) -> list[tuple[int, Protocol]]:
     ports = [(8080, Protocol.TCP), (9090, Protocol.TCP), (53, Protocol.UDP)][:count]
     return ports + [(10000 + i, Protocol.TCP) for i in range(count - len(ports))]
@@ -174,10 +254,15 @@ def _mib(kib: float) -> str:
 
 def phase_matrix(args: argparse.Namespace) -> dict:
     port_list = port_list_for(args.ports)
-    objs = synthetic_objects(args.pods, args.policies, args.seed)
+    objs = cluster_objects(args, args.with_cluster_policies)
     t0 = time.perf_counter()
     snap = snapshot_from_objects((o, Origin("synthetic", i)) for i, o in enumerate(objs))
-    out: dict = {"load_s": time.perf_counter() - t0, "pods": len(snap.pods), "policies": len(snap.policies)}
+    out: dict = {
+        "load_s": time.perf_counter() - t0,
+        "pods": len(snap.pods),
+        "policies": len(snap.policies),
+        "cluster_policies": len(snap.cluster_policies),
+    }
     del objs
     gc.collect()
     out["rss0"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -192,6 +277,7 @@ def phase_matrix(args: argparse.Namespace) -> dict:
     # a consumer walking every row as an ExpectedRow (what plain `for r in rows` costs)
     t0, c0 = time.perf_counter(), time.process_time()
     out["allowed"] = sum(1 for r in rows if r.decision == "allow")
+    out["unsettled"] = sum(1 for r in rows if r.decision not in ("allow", "deny"))
     out["iter_wall"], out["iter_cpu"] = time.perf_counter() - t0, time.process_time() - c0
     out["rss2"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -215,7 +301,7 @@ def phase_matrix(args: argparse.Namespace) -> dict:
 
 def phase_tracemalloc(args: argparse.Namespace) -> dict:
     """Python-heap peak of computing the matrix (tracing slows allocation, so timed elsewhere)."""
-    objs = synthetic_objects(args.pods, args.policies, args.seed)
+    objs = cluster_objects(args, args.with_cluster_policies)
     snap = snapshot_from_objects((o, Origin("synthetic", i)) for i, o in enumerate(objs))
     del objs
     gc.collect()
@@ -267,7 +353,14 @@ def main() -> None:
         action="store_true",
         help="also pipe the CLI's CSV through sha256 (to compare two versions' output byte for byte)",
     )
+    ap.add_argument(
+        "--cluster-policies",
+        type=int,
+        default=100,
+        help="ClusterNetworkPolicies (half Admin, half Baseline) added for run (c); 0 skips it",
+    )
     ap.add_argument("--phase", choices=["matrix", "tracemalloc"], help=argparse.SUPPRESS)
+    ap.add_argument("--with-cluster-policies", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--yaml-dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
@@ -295,6 +388,12 @@ def main() -> None:
         m = json.loads(data)
         _, _, data, _ = run_child(me + ["--phase", "tracemalloc"])
         tm = json.loads(data)
+        tiered = None
+        if args.cluster_policies:
+            extra = ["--with-cluster-policies", str(args.cluster_policies)]
+            _, t_usage, data, _ = run_child(me + ["--phase", "matrix", *extra])
+            _, _, data_tm, _ = run_child(me + ["--phase", "tracemalloc", *extra])
+            tiered = (json.loads(data), json.loads(data_tm), t_usage)
         cli = None
         if not args.no_cli:
             cmd = [str(Path(sys.executable).parent / "kubereach"), "predict", "-f", tmp, "-o", "csv"]
@@ -347,6 +446,32 @@ def main() -> None:
     target = "MET" if t_fast < 10 and m["rss1"] < 2 * 1024 * 1024 else "MISSED"
     print(f"target (matrix < 10 s, < 2 GiB): {target}")
     print(f"matrix phase child: CPU {m_usage.ru_utime + m_usage.ru_stime:.2f} s, peak RSS {_mib(m_usage.ru_maxrss)}")
+    if tiered is not None:
+        t, ttm, t_usage = tiered
+        print(
+            f"(c) with {t['cluster_policies']} ClusterNetworkPolicies (half Admin, half Baseline) added: "
+            f"{t['rows']:,} rows ({t['allowed']:,} allowed, {t['unsettled']:,} undefined/unknown)"
+        )
+        print(
+            f"    matrix:          wall {t['matrix_wall']:.2f} s, CPU {t['matrix_cpu']:.2f} s   "
+            f"(plain run (a): wall {t_fast:.2f} s, CPU {c_fast:.2f} s)"
+        )
+        print(
+            f"    memory:          peak RSS {_mib(t['rss1'])} "
+            f"(+{_mib(t['rss1'] - t['rss0'])} over the loaded snapshot); "
+            f"tracemalloc peak {ttm['traced_peak'] / 2**20:.0f} MiB   "
+            f"(plain: {_mib(m['rss1'])}, {tm['traced_peak'] / 2**20:.0f} MiB)"
+        )
+        print(
+            f"    pairwise baseline: {t['pair_us']:.1f} us per verdict -> {t['pair_full_wall']:.0f} s extrapolated; "
+            f"sampled verdict mismatches: {t['mismatches']}"
+        )
+        target = "MET" if t["matrix_wall"] < 10 and t["rss1"] < 2 * 1024 * 1024 else "MISSED"
+        print(f"    target (matrix < 10 s, < 2 GiB): {target}")
+        print(
+            f"    matrix phase child: CPU {t_usage.ru_utime + t_usage.ru_stime:.2f} s, "
+            f"peak RSS {_mib(t_usage.ru_maxrss)}"
+        )
 
 
 if __name__ == "__main__":

@@ -69,9 +69,10 @@ class Lab:
         return [f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}" for o in json.loads(out)["items"]]
 
 
-def start_lab(tmp: Path, cni: str, *, webhook: bool = False) -> Lab:
+def start_lab(tmp: Path, cni: str, *, webhook: bool = False, manifests: tuple[str, ...] = (DEMO,)) -> Lab:
     """``webhook``: also run the intra-pod admission webhook, so api-1's rules are enforced
-    by its init container (the demo's shop-backend namespace opts in)."""
+    by its init container (the demo's shop-backend namespace opts in). ``manifests``: what
+    ``lab up -f`` applies (none: an empty lab)."""
     _need_root()
     state = tmp / f"lab-{cni}"
     p = subprocess.run(
@@ -79,8 +80,7 @@ def start_lab(tmp: Path, cni: str, *, webhook: bool = False) -> Lab:
             KUBEREACH,
             "lab",
             "up",
-            "-f",
-            DEMO,
+            *(arg for m in manifests for arg in ("-f", m)),
             "--cni",
             cni,
             "--state-dir",

@@ -54,17 +54,18 @@ def test_every_call_of_a_sweep_in_both_modes_is_covered(enforce_lab, tmp_path):
         ("create", "configmaps"),
         ("delete", "configmaps"),
         ("list", "networkpolicies"),
+        ("watch", "pods"),
     } <= seen
     check(calls)
 
 
 def test_every_call_of_cleanup_is_covered(enforce_lab):
     from orchestrator.cluster.kube import load_cluster
-    from orchestrator.sweep.deploy import cleanup_all
+    from orchestrator.sweep.deploy import cleanup_leftovers
 
     with load_cluster(enforce_lab.kubeconfig) as kube:
-        cleanup_all(kube, None)
-        cleanup_all(kube, ["shop-data"])
+        cleanup_leftovers(kube, None)
+        cleanup_leftovers(kube, ["shop-data"])
         check([c.to_dict() for c in kube.calls])
 
 

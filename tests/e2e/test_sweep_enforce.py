@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -137,50 +136,6 @@ def test_two_concurrent_sweeps_do_not_disturb_each_other(enforce_lab, tmp_path):
         assert rows and all(r["verdict"] == "ok" for r in rows)
     ids = {read_run(tmp_path / f"r{i}")["sweep_id"] for i in range(2)}
     assert len(ids) == 2
-    assert enforce_lab.kubereach_objects() == []
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupting_a_sweep_cleans_up_before_exiting(enforce_lab, tmp_path, sig):
-    # pod mode with a slow, filtered port so the agents are still running when interrupted
-    proc = subprocess.Popen(
-        [
-            KUBEREACH,
-            "sweep",
-            "--kubeconfig",
-            enforce_lab.kubeconfig,
-            "-A",
-            "-o",
-            str(tmp_path / "r"),
-            "--source-mode",
-            "pod",
-            "--port",
-            "5432",
-            "--timeout",
-            "20",
-            "--retries",
-            "0",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if any(o.startswith("Pod ") for o in enforce_lab.kubereach_objects()):
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the sweep never created a probe pod")
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 3, err
-    assert f"interrupted by {sig.name}" in err and "Traceback" not in err
     assert enforce_lab.kubereach_objects() == []
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_helpers import build, cluster, ns, pod
-from model_strategies import clusters
+from model_strategies import clusters, tiered_clusters
 
 from orchestrator.model import Decision, ExpectedRow, PolicyModel, expected_matrix
 from orchestrator.model.matrix import ExpectedMatrix
@@ -73,6 +73,10 @@ def old_json(prediction: Prediction) -> str:
             p: {"ingress": list(i), "egress": list(e)} for p, (i, e) in prediction.isolation.items() if i or e
         },
         "skipped_kinds": dict(prediction.skipped_kinds),
+        "pods": [
+            {"pod": p, "kind": "Pod", "workload": None, "representative": False, "ips": [], "synthetic_ip": False}
+            for p in prediction.pods
+        ],
     }
     return json.dumps(doc, indent=2) + "\n"
 
@@ -163,6 +167,14 @@ spec:
 @SETTINGS
 @given(clusters())
 def test_fast_renderers_equal_plain_renderers_on_random_clusters(objs):
+    snap = build(objs)
+    assert_same_text(expected_matrix(snap, PORTS))
+    assert_same_text(expected_matrix(snap))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiered_clusters(max_cluster_policies=4))
+def test_fast_renderers_equal_plain_renderers_with_tiers_undefined_and_unknown_included(objs):
     snap = build(objs)
     assert_same_text(expected_matrix(snap, PORTS))
     assert_same_text(expected_matrix(snap))

@@ -48,7 +48,7 @@ def manifest_json_file(text: str | bytes) -> int:
 def rules_annotation(text: str) -> list[str]:
     """The rules annotation of a valid pod through the one path predict, sweep and webhook share."""
     from orchestrator.intrapod import pod_intrapod
-    from orchestrator.snapshot.objects import snapshot_from_objects
+    from orchestrator.snapshot.build import snapshot_from_objects
     from orchestrator.snapshot.types import Origin
 
     pod = {

@@ -78,15 +78,15 @@ def test_multi_document_with_empty_documents_and_list(tmp_path):
         kind: NetworkPolicy
         metadata: {name: deny, namespace: shop}
         spec: {podSelector: {}}
-      - apiVersion: apps/v1
-        kind: Deployment
+      - apiVersion: v1
+        kind: ConfigMap
         metadata: {name: web}
     """)
     )
     snap = load_manifests([str(write(tmp_path, "all.yaml", text))])
     assert len(snap.pods) == 1 and [p.key for p in snap.policies] == ["shop/deny"]
     assert snap.namespaces["shop"].labels["team"] == "a"
-    assert snap.skipped_kinds == {"Deployment": 1}
+    assert snap.skipped_kinds == {"ConfigMap": 1}
     assert snap.policies[0].origin.document == 3  # two empty documents, then the pod
 
 

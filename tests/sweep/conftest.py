@@ -1,12 +1,16 @@
 """Fixtures for the sweep's unit tests: snapshots from inline YAML, and a recording
 in-memory stand-in for :class:`orchestrator.cluster.kube.Kube` that plays an API server whose
-agents finish at once and print the result document the probe states say."""
+agents finish at once and print the result document the probe states say. Its writes
+bump a resourceVersion and land in an event log that its pod watches replay, as a real
+API server's watch cache does."""
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,10 +92,37 @@ class FakeKube:
     refuse_net_raw: set = field(default_factory=set)  # {"ephemeral", "pod"}: Pod Security refuses NET_RAW
     info: ClusterInfo = ClusterInfo("fake", "default", "https://fake")
     lock: threading.Lock = field(default_factory=threading.Lock)
+    request_timeout: float = 5.0
+    rv: int = 1
+    events: list[tuple[int, str, str, dict]] = field(default_factory=list)  # (rv, type, namespace, pod)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    watch_error: Exception | None = None  # raised by the next watch_pods
 
     def _rec(self, verb, resource, ns):
         with self.lock:
             self.calls.append((verb, resource, ns))
+
+    def _event(self, kind, ns, pod):
+        with self.cond:
+            self.rv += 1
+            self.events.append((self.rv, kind, ns, copy.deepcopy(pod)))
+            self.cond.notify_all()
+
+    def pods_resource_version(self, ns, *, label_selector=None):
+        self._rec("list", "pods", ns)
+        with self.cond:
+            return str(self.rv)
+
+    def list_pods_versioned(self, ns=None, *, label_selector=None):
+        with self.cond:
+            version = str(self.rv)
+        return self.list_pods(ns, label_selector=label_selector), version
+
+    def watch_pods(self, ns, *, resource_version, label_selector=None, timeout_s, read_timeout_s):
+        self._rec("watch", "pods", ns)
+        if self.watch_error is not None:
+            raise self.watch_error
+        return FakeWatch(self, ns, int(resource_version), label_selector, timeout_s)
 
     def _run_agent(self, ns, pod, cname, command):
         spec = decode_spec_text(command[-1])
@@ -142,6 +173,7 @@ class FakeKube:
         )
         if pod not in self.never_finish:
             self._run_agent(ns, pod, container["name"], container["command"])
+        self._event("MODIFIED", ns, p)
         return p
 
     def create_pod(self, ns, body):
@@ -155,6 +187,7 @@ class FakeKube:
         }
         self.pods[(ns, name)] = obj
         self._run_agent(ns, name, "agent", obj["spec"]["containers"][0]["command"])
+        self._event("ADDED", ns, obj)
         return obj
 
     def list_pods(self, ns=None, *, label_selector=None):
@@ -184,13 +217,48 @@ class FakeKube:
 
     def delete_pod(self, ns, name):
         self._rec("delete", "pods", ns)
-        if self.pods.pop((ns, name), None) is None:
+        gone = self.pods.pop((ns, name), None)
+        if gone is None:
             raise NotFound("gone", status=404)
+        self._event("DELETED", ns, gone)
 
     def delete_configmap(self, ns, name):
         self._rec("delete", "configmaps", ns)
         if self.configmaps.pop((ns, name), None) is None:
             raise NotFound("gone", status=404)
+
+
+def _selected(pod: dict, selector: str | None) -> bool:
+    labels = pod.get("metadata", {}).get("labels") or {}
+    return not selector or all(labels.get(k) == v for k, v in (kv.split("=", 1) for kv in selector.split(",")))
+
+
+class FakeWatch:
+    """A watch of one namespace of a FakeKube from a resourceVersion: replays the event
+    log after it, then waits for more until closed or ``timeout_s`` passed."""
+
+    def __init__(self, kube: FakeKube, ns: str, since: int, selector: str | None, timeout_s: float) -> None:
+        self.kube, self.ns, self.since, self.selector = kube, ns, since, selector
+        self.deadline = time.monotonic() + timeout_s
+        self.closed = False
+        self.gone = False
+        self.broken = ""
+        self.resource_version = ""
+
+    def __iter__(self):
+        while not self.closed and time.monotonic() < self.deadline:
+            with self.kube.cond:
+                fresh = [e for e in self.kube.events if e[0] > self.since and e[2] == self.ns]
+                if not fresh:
+                    self.kube.cond.wait(0.05)
+                    continue
+            for rv, kind, _, pod in fresh:
+                self.since, self.resource_version = rv, str(rv)
+                if _selected(pod, self.selector):
+                    yield kind, pod
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def fake_kube_for(snapshot, answer) -> FakeKube:

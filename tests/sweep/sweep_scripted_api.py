@@ -1,8 +1,9 @@
 """A scripted Kubernetes API server on 127.0.0.1 for the sweep's tests over real HTTP.
 
 ``ScriptedApi(answer)`` serves ``answer(method, path) -> (status, body) | None`` (None: a
-Namespace for a namespace GET, an empty List otherwise) and records every request, both
-as (method, path) in ``requests`` and with its query string in ``requests_qs``.
+Namespace for a namespace GET, an empty List otherwise; a ``str`` body is sent as it is,
+e.g. the newline-separated events of a watch) and records every request, both as
+(method, path) in ``requests`` and with its query string in ``requests_qs``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class ScriptedApi:
             self.requests.append((request.method, request.path))
             self.requests_qs.append((request.method, request.path_qs))
             got = self.answer(request.method, request.path) or _default(request.method, request.path)
+            if isinstance(got[1], str):
+                return web.Response(text=got[1], status=got[0], content_type="application/json")
             return web.json_response(got[1], status=got[0])
 
         async def start():

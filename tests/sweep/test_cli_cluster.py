@@ -120,3 +120,105 @@ def test_a_hanging_api_server_is_cut_by_request_timeout_and_exits_3(tmp_path):
     assert "cannot reach the API server" in p.stderr and "Traceback" not in p.stderr
     # 3 attempts of 1 s plus backoff and start-up; the default 30 s per request would take 90 s.
     assert elapsed < 40, elapsed
+
+
+FORBID = 'is forbidden: User "bob" cannot {verb} resource "{res}" in API group ""'
+
+
+def forbidden(verb: str, res: str):
+    return status(403, "Forbidden", f"{res} {FORBID.format(verb=verb, res=res)}")
+
+
+def managed(kind: str, ns: str, name: str) -> dict:
+    labels = {"app.kubernetes.io/managed-by": "kubereach", "kubereach.io/sweep-id": "deadbeef"}
+    return {"metadata": {"name": name, "namespace": ns, "labels": labels}}
+
+
+def listing(kind: str, *items) -> tuple[int, dict]:
+    return 200, {"kind": f"{kind}List", "metadata": {"resourceVersion": "5"}, "items": list(items)}
+
+
+def test_cleanup_without_n_goes_namespace_by_namespace_when_cluster_wide_lists_are_refused(scripted, tmp_path):
+    """RBAC grants listing namespaces and per-namespace work in `a`, nothing in `b`: `a` is
+    cleaned, `b` is named with what could not be known, and the exit status is 2."""
+
+    def answer(method, path):
+        if path in ("/api/v1/pods", "/api/v1/configmaps"):
+            return forbidden("list", path.rsplit("/", 1)[1])
+        if path == "/api/v1/namespaces":
+            return listing("Namespace", {"metadata": {"name": "a"}}, {"metadata": {"name": "b"}})
+        if path == "/api/v1/namespaces/a/pods":
+            return listing("Pod", managed("Pod", "a", "kr-deadbeef-web"))
+        if path == "/api/v1/namespaces/a/configmaps":
+            return listing("ConfigMap", managed("ConfigMap", "a", "kubereach-sweep-deadbeef"))
+        if path.startswith("/api/v1/namespaces/b/"):
+            return forbidden("list", path.rsplit("/", 1)[1])
+        if method == "DELETE":
+            return 200, {"kind": "Status", "status": "Success"}
+        return None
+
+    api = scripted(answer)
+    cfg = kubeconfig(tmp_path / "kc.yaml", f"http://127.0.0.1:{api.port}")
+    p = kr("cleanup", "--kubeconfig", cfg)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr
+    assert "deleted pod a/kr-deadbeef-web" in p.stdout and "deleted configmap a/kubereach-sweep-deadbeef" in p.stdout
+    assert "2 object(s) removed in 2 namespaces" in p.stdout
+    assert "namespace b: whatever kubereach left there remains (it could not be listed)" in p.stderr
+    assert "cannot list pods" in p.stderr and "manifests/rbac.yaml" in p.stderr
+    assert "RBAC refused cleanup in 1 namespace(s): b (exit 2)" in p.stderr
+    deletes = [path for method, path in api.requests if method == "DELETE"]
+    assert deletes == [
+        "/api/v1/namespaces/a/pods/kr-deadbeef-web",
+        "/api/v1/namespaces/a/configmaps/kubereach-sweep-deadbeef",
+    ]
+
+
+def test_cleanup_without_n_falls_back_to_the_contexts_namespace_and_says_so(scripted, tmp_path):
+    def answer(method, path):
+        if path in ("/api/v1/pods", "/api/v1/configmaps", "/api/v1/namespaces"):
+            return forbidden("list", path.rsplit("/", 1)[1])
+        if path == "/api/v1/namespaces/shop/configmaps":
+            return listing("ConfigMap", managed("ConfigMap", "shop", "kubereach-sweep-deadbeef"))
+        return None
+
+    api = scripted(answer)
+    cfg = kubeconfig(tmp_path / "kc.yaml", f"http://127.0.0.1:{api.port}", namespace="shop")
+    p = kr("cleanup", "--kubeconfig", cfg)
+    assert p.returncode == 0, p.stderr
+    assert "only the context's namespace shop was cleaned (pass -n NS for others)" in p.stderr
+    assert "1 object(s) removed in namespace shop" in p.stdout
+    # -A is an explicit "all": that RBAC cannot give it is the user's to fix
+    p = kr("cleanup", "--kubeconfig", cfg, "-A")
+    assert p.returncode == 2 and "-A needs listing pods and ConfigMaps in all namespaces" in p.stderr
+
+
+def test_cleanup_names_what_is_left_where_rbac_refuses_the_delete(scripted, tmp_path):
+    def answer(method, path):
+        if path == "/api/v1/pods":
+            return listing("Pod", managed("Pod", "x", "kr-deadbeef-a"))
+        if method == "DELETE" and path.startswith("/api/v1/namespaces/x/pods/"):
+            return forbidden("delete", "pods")
+        return None
+
+    api = scripted(answer)
+    cfg = kubeconfig(tmp_path / "kc.yaml", f"http://127.0.0.1:{api.port}")
+    p = kr("cleanup", "--kubeconfig", cfg, "-A")
+    assert p.returncode == 2, p.stderr
+    assert "namespace x: left there: pod x/kr-deadbeef-a; RBAC refused: cannot delete pods" in p.stderr
+    assert "0 object(s) removed in all namespaces" in p.stdout
+
+
+def test_cleanup_with_n_touches_only_those_namespaces(scripted, tmp_path):
+    api = scripted(lambda method, path: None)
+    cfg = kubeconfig(tmp_path / "kc.yaml", f"http://127.0.0.1:{api.port}")
+    p = kr("cleanup", "--kubeconfig", cfg, "-n", "a", "-n", "b")
+    assert p.returncode == 0, p.stderr
+    paths = sorted({path for _, path in api.requests})
+    assert paths == [
+        "/api/v1/namespaces/a/configmaps",
+        "/api/v1/namespaces/a/pods",
+        "/api/v1/namespaces/b/configmaps",
+        "/api/v1/namespaces/b/pods",
+    ]
+    assert "0 object(s) removed in a, b" in p.stdout

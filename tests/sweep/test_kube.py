@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sweep_scripted_api import ScriptedApi, status
 
@@ -44,7 +46,7 @@ def test_context_namespace_and_items_come_back_as_plain_dicts_with_kind(api):
     server.script.append((200, {"kind": "PodList", "items": [{"metadata": {"name": "p", "namespace": "shop"}}]}))
     [pod] = kube.list_pods("shop", label_selector="app=web")
     assert pod == {"metadata": {"name": "p", "namespace": "shop"}, "apiVersion": "v1", "kind": "Pod"}
-    assert server.requests_qs[-1] == ("GET", "/api/v1/namespaces/shop/pods?labelSelector=app%3Dweb")
+    assert server.requests_qs[-1] == ("GET", "/api/v1/namespaces/shop/pods?labelSelector=app%3Dweb&limit=500")
     assert kube.call_counts() == {"list pods": 1}
 
 
@@ -157,3 +159,140 @@ def test_a_namespaced_role_that_cannot_read_namespaces_still_discovers(api):
     assert [p.key for p in snap.pods] == ["shop/p"]
     assert dict(snap.namespaces["shop"].labels) == {"kubernetes.io/metadata.name": "shop"}
     assert [r[0] for r in server.requests] == ["GET"] * 4
+
+
+def test_retries_back_off_with_jitter_and_stay_bounded(api):
+    _, kube = api
+    draws = iter([0.0, 0.5, 0.999, 0.25])
+    kube._rng = lambda: next(draws)
+    assert kube.backoff_delay(0) == pytest.approx(0.1)  # 0.2 s scaled by 0.5
+    assert kube.backoff_delay(0) == pytest.approx(0.2)
+    assert kube.backoff_delay(3) == pytest.approx(1.6 * 1.499, rel=1e-3)  # the longest: under 2.4 s
+    assert kube.backoff_delay(0, retry_after="60") == 5.0  # a server's Retry-After, capped
+
+
+def test_many_clients_retrying_together_spread_out(api):
+    _, kube = api
+    import random
+
+    kube._rng = random.Random(7).random
+    delays = [kube.backoff_delay(1) for _ in range(50)]
+    assert min(delays) >= 0.2 and max(delays) < 0.6 and len({round(d, 3) for d in delays}) > 40
+
+
+def test_lists_are_read_in_pages_and_a_page_token_that_expired_restarts_the_list(api):
+    server, kube = api
+    pod = lambda n: {"metadata": {"name": n, "namespace": "shop"}}  # noqa: E731
+    server.script += [
+        (200, {"kind": "PodList", "metadata": {"resourceVersion": "7", "continue": "t1"}, "items": [pod("a")]}),
+        status(410, "Expired", "The provided continue parameter is too old"),
+        (200, {"kind": "PodList", "metadata": {"resourceVersion": "9", "continue": "t2"}, "items": [pod("a")]}),
+        (200, {"kind": "PodList", "metadata": {"resourceVersion": "9"}, "items": [pod("b"), pod("c")]}),
+    ]
+    pods, version = kube.list_pods_versioned("shop")
+    assert [p["metadata"]["name"] for p in pods] == ["a", "b", "c"] and version == "9"
+    qs = [q for _, q in server.requests_qs]
+    assert qs == [
+        "/api/v1/namespaces/shop/pods?limit=500",
+        "/api/v1/namespaces/shop/pods?continue=t1&limit=500",
+        "/api/v1/namespaces/shop/pods?limit=500",
+        "/api/v1/namespaces/shop/pods?continue=t2&limit=500",
+    ]
+
+
+def test_a_watch_streams_events_follows_the_resource_version_and_ends_on_410(api):
+    server, kube = api
+    events = [
+        {"type": "ADDED", "object": {"metadata": {"name": "p", "resourceVersion": "11"}}},
+        {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "12"}}},
+        {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}},
+        {"type": "MODIFIED", "object": {"metadata": {"name": "never-read", "resourceVersion": "13"}}},
+    ]
+    server.script.append((200, "\n".join(json.dumps(e) for e in events) + "\n"))
+    watch = kube.watch_pods("shop", resource_version="10", timeout_s=30, read_timeout_s=35)
+    seen = [(kind, obj["metadata"].get("name")) for kind, obj in watch]
+    assert seen == [("ADDED", "p"), ("BOOKMARK", None)]
+    assert watch.gone and watch.resource_version == "12"
+    (query,) = [q for _, q in server.requests_qs]
+    assert "watch=true" in query and "resourceVersion=10" in query and "timeoutSeconds=30" in query
+    assert "allowWatchBookmarks=true" in query
+    assert kube.call_counts() == {"watch pods": 1}
+
+
+def test_a_watch_error_other_than_410_is_a_cluster_error_with_the_status(api):
+    server, kube = api
+    bad = {"type": "ERROR", "object": {"kind": "Status", "code": 500, "reason": "InternalError", "message": "boom"}}
+    server.script.append((200, json.dumps(bad) + "\n"))
+    with pytest.raises(ClusterError, match="the watch failed: 500 InternalError: boom"):
+        list(kube.watch_pods("shop", resource_version="1", timeout_s=5, read_timeout_s=10))
+    server.script.append((200, "<html>not json</html>\n"))
+    with pytest.raises(ClusterError, match="not JSON"):
+        list(kube.watch_pods("shop", resource_version="1", timeout_s=5, read_timeout_s=10))
+
+
+def test_request_timeout_0_means_no_per_request_timeout_and_none_means_30s(tmp_path):
+    """kubectl's meaning: a server that takes 1.5 s is cut by --request-timeout 1 and waited
+    for with --request-timeout 0."""
+    import time
+
+    from orchestrator.cluster.kube import ApiUnreachable
+
+    def slow(method, path):
+        time.sleep(1.5)
+        return None
+
+    server = ScriptedApi(slow)
+    try:
+        cfg = tmp_path / "kc.yaml"
+        cfg.write_text(
+            f"""
+apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{server.port}"}}}}]
+users: [{{name: u, user: {{token: t}}}}]
+contexts: [{{name: lab, context: {{cluster: c, user: u, namespace: shop}}}}]
+current-context: lab
+"""
+        )
+        assert load_cluster(str(cfg)).request_timeout == 30.0
+        with load_cluster(str(cfg), request_timeout=0) as patient:
+            assert patient.request_timeout is None
+            assert patient.list_pods("shop") == []
+        with load_cluster(str(cfg), request_timeout=1) as hasty:
+            hasty._sleep = lambda s: None
+            with pytest.raises(ApiUnreachable, match="timed out") as err:
+                hasty.list_pods("shop")
+            assert err.value.cause == "timed out"
+    finally:
+        server.stop()
+
+
+def test_the_deadline_still_bounds_a_request_with_no_timeout(tmp_path):
+    import socket
+    import time
+
+    from orchestrator.cluster.kube import DeadlinePassed
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)  # accepts, never answers
+    try:
+        cfg = tmp_path / "kc.yaml"
+        cfg.write_text(
+            f"""
+apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{listener.getsockname()[1]}"}}}}]
+users: [{{name: u, user: {{token: t}}}}]
+contexts: [{{name: lab, context: {{cluster: c, user: u}}}}]
+current-context: lab
+"""
+        )
+        with load_cluster(str(cfg), request_timeout=0) as kube:
+            kube.deadline = time.monotonic() + 1.0
+            started = time.monotonic()
+            with pytest.raises(DeadlinePassed, match="deadline passed before list pods in namespace x"):
+                kube.list_pods("x")
+            assert time.monotonic() - started < 5
+    finally:
+        listener.close()

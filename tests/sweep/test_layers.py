@@ -12,6 +12,8 @@ PURE = [
     "orchestrator.sweep.deploy",
     "orchestrator.sweep.runner",
     "orchestrator.sweep.run",
+    "orchestrator.sweep.ending",
+    "orchestrator.sweep.follow",
 ]
 FORBIDDEN = ["kubernetes", "urllib3", "aiohttp", "pandas", "scapy", "tabulate"]
 

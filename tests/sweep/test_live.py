@@ -3,6 +3,10 @@ sweep (exit 3 from the CLI), not a crash, and what was set up is still closed.""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pytest
 
 from orchestrator.cluster.kube import ClusterInfo
@@ -27,11 +31,15 @@ class NoCluster:
 
 
 def test_ctrl_c_during_discovery_is_an_interrupted_sweep(monkeypatch):
+    """SIGINT while discovery still reads the cluster: the sweep stops at once (it does not
+    wait for discovery), nothing was planned or created, and the client is closed."""
     kube = NoCluster()
     monkeypatch.setattr("orchestrator.cluster.kube.load_cluster", lambda *a, **k: kube)
 
     def discover(*_):
-        raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while a slow list is in flight
+        time.sleep(1)
+        raise AssertionError("never used: the sweep stopped waiting for discovery")
 
     monkeypatch.setattr("orchestrator.cluster.discovery.discover", discover)
     outcome = run_live(ClusterOptions(), SweepMeta("ab12cd34", "img"), SweepOptions(), deadline_s=10)

@@ -135,3 +135,20 @@ def test_junit_fails_unexpected_rows_and_errors_inconclusive_ones():
     assert "expected deny, observed allow (open: connected)" in failed[0].find("failure").text
     [err] = root.findall(".//testcase/error")
     assert "pod gone" in err.text
+
+
+def test_the_summary_says_how_the_sweep_ended_and_why_each_inconclusive_row_did_not_measure():
+    from orchestrator.sweep.ending import EndCause, Ending
+
+    snap = snapshot_from([pod_yaml("a", f"p{i}", {"app": f"p{i}"}, f"10.0.0.{i + 1}", (80,)) for i in range(2)])
+    plan = build_plan(snap, PlanOptions())
+    long_reason = "egress: allowed by a/a-policy-with-a-rather-long-name egress rule 0; ingress: not isolated"
+    exp = {j.id: Expectation(Decision.ALLOW, long_reason) for j in plan.jobs}
+    message = "cannot reach the API server at x: connection refused"
+    ending = Ending(EndCause.API_UNREACHABLE, "connection refused", message)
+    obs = {j.id: Observation(ProbeState.ERROR, "api-unreachable", detail=ending.unfinished()) for j in plan.jobs}
+    rows = compare(plan.jobs, exp, obs)
+    assert rows[0].reason.endswith("; not measured: api-unreachable: connection refused")  # probes.csv: all of it
+    text = render_summary(rows, title="T", complete=False, ended=ending.sentence())
+    assert "not measured: api-unreachable: connection refused; egress: allowed by" in text  # the cause first
+    assert "Ended: api-unreachable: cannot reach the API server at x: connection refused" in text

@@ -109,7 +109,7 @@ def test_mismatches_are_reprobed_after_settle_and_the_report_says_they_were_not_
 def test_cluster_runner_ephemeral_mode_one_patch_and_one_log_per_agent(demo_snapshot):
     plan = build_plan(demo_snapshot, PlanOptions())
     kube = fake_kube_for(demo_snapshot, model_answer(demo_snapshot, plan))
-    runner = ClusterRunner(kube, max_agents=4, poll_interval=0.01)
+    runner = ClusterRunner(kube, max_agents=4)
     result = run(execute(demo_snapshot, runner, META, SweepOptions(), sleep=no_sleep))
     assert {r.verdict for r in result.rows} == {Verdict.OK}, [r for r in result.rows if r.verdict is not Verdict.OK][:3]
     calls = [(v, r) for v, r, _ in kube.calls]
@@ -127,7 +127,7 @@ def test_cluster_runner_pod_mode_creates_owned_probe_pods_and_deletes_them(demo_
     plan = build_plan(demo_snapshot, opts)
     kube = fake_kube_for(demo_snapshot, model_answer(demo_snapshot, plan))
     before = set(kube.pods)
-    runner = ClusterRunner(kube, poll_interval=0.01)
+    runner = ClusterRunner(kube)
     result = run(
         execute(
             demo_snapshot, runner, replace(META, source_mode=SourceMode.POD), SweepOptions(plan=opts), sleep=no_sleep
@@ -148,7 +148,7 @@ def test_a_pod_that_disappears_makes_its_probes_inconclusive_and_the_sweep_goes_
     plan = build_plan(demo_snapshot, PlanOptions())
     kube = fake_kube_for(demo_snapshot, model_answer(demo_snapshot, plan))
     kube.fail_patch.add("web-1")
-    result = run(execute(demo_snapshot, ClusterRunner(kube, poll_interval=0.01), META, SweepOptions(), sleep=no_sleep))
+    result = run(execute(demo_snapshot, ClusterRunner(kube), META, SweepOptions(), sleep=no_sleep))
     bad = {r.job.source for r in result.rows if r.verdict is Verdict.INCONCLUSIVE}
     assert bad == {"shop-frontend/web-1"}
     assert all(r.verdict is Verdict.OK for r in result.rows if r.job.source != "shop-frontend/web-1")
@@ -161,7 +161,7 @@ def test_an_agent_that_never_finishes_is_cut_by_the_sweep_deadline(demo_snapshot
     plan = build_plan(demo_snapshot, PlanOptions())
     kube = fake_kube_for(demo_snapshot, model_answer(demo_snapshot, plan))
     kube.never_finish.add("web-2")
-    runner = ClusterRunner(kube, poll_interval=0.01, deadline=time.monotonic() + 1.0)
+    runner = ClusterRunner(kube, deadline=time.monotonic() + 1.0)
     started = time.monotonic()
     result = run(execute(demo_snapshot, runner, META, SweepOptions(), sleep=no_sleep))
     assert time.monotonic() - started < 5
@@ -229,7 +229,7 @@ def syn_plan_and_kube(demo_snapshot, refuse):
     plan = build_plan(demo_snapshot, opts)
     kube = fake_kube_for(demo_snapshot, model_answer(demo_snapshot, plan))
     kube.refuse_net_raw.update(refuse)
-    runner = ClusterRunner(kube, poll_interval=0.01)
+    runner = ClusterRunner(kube)
     result = run(
         execute(demo_snapshot, runner, replace(META, method=Method.SYN), SweepOptions(plan=opts), sleep=no_sleep)
     )
@@ -267,7 +267,7 @@ def test_a_destination_pod_deleted_mid_sweep_makes_the_probes_to_it_inconclusive
     result = run(
         execute(
             demo_snapshot,
-            ClusterRunner(kube, poll_interval=0.01),
+            ClusterRunner(kube),
             META,
             SweepOptions(plan=PlanOptions(intrapod=False)),
             sleep=no_sleep,
@@ -320,7 +320,7 @@ def test_max_agents_bounds_the_agents_alive_at_once(demo_snapshot):
     result = run(
         execute(
             demo_snapshot,
-            ClusterRunner(kube, max_agents=2, poll_interval=0.01),
+            ClusterRunner(kube, max_agents=2),
             META,
             SweepOptions(max_agents=2),
             sleep=no_sleep,

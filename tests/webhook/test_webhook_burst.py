@@ -120,7 +120,8 @@ def test_200_concurrent_reviews_with_20_hostile_every_benign_one_within_a_second
         assert resp["allowed"] is allowed, (what, resp.get("status"))
         if what == "hostile":
             message = resp["status"]["message"]
-            assert "invalid YAML" in message and len(message) < 1000
+            # the alias bombs by safeyaml; the large ones already by the API server's 256 KiB on annotations
+            assert ("invalid YAML" in message or "262144 bytes in total" in message) and len(message) < 1000
         elif elapsed > BENIGN_LIMIT_S:
             slow.append(round(elapsed, 3))
     latencies = sorted(e for (what, *_), (e, *_) in outcome if what == "benign")

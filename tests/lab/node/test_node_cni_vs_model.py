@@ -18,7 +18,7 @@ from krl_node_helpers import listener_pod
 pytestmark = pytest.mark.netns
 
 model = pytest.importorskip("orchestrator.model")
-from orchestrator.snapshot.objects import snapshot_from_objects  # noqa: E402
+from orchestrator.snapshot.build import snapshot_from_objects  # noqa: E402
 from orchestrator.snapshot.types import Origin, Protocol  # noqa: E402
 
 NAMESPACES = ("n1", "n2")
