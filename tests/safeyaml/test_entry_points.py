@@ -55,6 +55,7 @@ def test_predict_file(tmp_path, capsys):
     (tmp_path / "bomb.yaml").write_text(ALIAS_BOMB)
     code, _, err = run_cli(["predict", "-f", str(tmp_path / "bomb.yaml")], capsys)
     assert code == 2 and "bomb.yaml, document 1: invalid YAML at line" in err and "aliases multiply" in err
+    assert len(err) < 600  # issue 10: the old message was unbounded
     (tmp_path / "dup.yaml").write_text(DUPLICATE)
     code, _, err = run_cli(["predict", "-f", str(tmp_path / "dup.yaml")], capsys)
     assert code == 2 and "duplicate key 'kind' (first at line 2)" in err
