@@ -6,8 +6,11 @@ Helm chart's ``Chart.yaml``/``values.yaml`` or unrendered templates (``{{ ... }}
 with a hint to render them first (``kubectl kustomize DIR``, ``helm template``); other
 YAML without ``apiVersion`` and ``kind`` is counted as not Kubernetes; Kubernetes kinds
 the lab does not serve (Ingress, RBAC, ...) are counted by kind. A document that claims
-to be a served kind but lacks ``metadata.name``, or a file that is not YAML, is an error
-naming the file and document.
+to be a served kind but lacks ``metadata.name``, a file that is not (safe) YAML, and the
+same object defined twice (applying both would quietly keep the second, merged into the
+first) are errors naming the file and document. What the files say goes through
+:mod:`safeyaml` (bounded size, depth and aliases; duplicate keys refused) like every
+other reader of others' YAML.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+import safeyaml
 from lab.api.resources import BY_KIND, ResourceType
 
 # apply order: what other objects need first (namespaces), policies before pods so a pod
@@ -70,6 +72,7 @@ class Loaded:
     manifests: list[Manifest] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     hints: list[str] = field(default_factory=list)
+    first: dict[tuple[str, str, str, str], str] = field(default_factory=dict)  # object -> where first defined
 
     def summary(self) -> str:
         """``skipped 3 documents: 2 networking.k8s.io/v1 Ingress, 1 Kustomization`` (or "")."""
@@ -100,10 +103,21 @@ def _files(paths: list[Path]) -> list[Path]:
 
 
 def _read(file: Path) -> str:
+    limit = safeyaml.MAX_BYTES
     try:
-        return sys.stdin.read() if str(file) == "-" else file.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{file}: {exc}") from None
+        if str(file) == "-":
+            raw = sys.stdin.buffer.read(limit + 1)
+        elif file.stat().st_size > limit:
+            raise ManifestError(f"{file}: larger than {limit:,} bytes: not read")
+        else:
+            raw = file.read_bytes()
+        if len(raw) > limit:
+            raise ManifestError(f"stdin: larger than {limit:,} bytes: not read")
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{file}: not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except OSError as exc:
+        raise ManifestError(f"{file}: cannot read: {exc.strerror or exc}") from None
 
 
 def load_all(paths: list[Path]) -> Loaded:
@@ -126,13 +140,14 @@ def load_all(paths: list[Path]) -> Loaded:
             loaded._hint(f"{name} is an unrendered template: {HELM_HINT}")
             continue
         try:
-            docs = list(yaml.safe_load_all(text))
-        except yaml.YAMLError as exc:
-            raise ManifestError(f"{name}: {exc}") from None
-        for i, doc in enumerate(docs, 1):
-            if doc is None:
-                continue
+            docs = list(safeyaml.load_all(text))
+        except safeyaml.YamlError as exc:
+            where = f"#{exc.document}" if exc.document is not None else ""
+            raise ManifestError(f"{name}{where}: invalid YAML: {exc}") from None
+        for i, doc in docs:
             items = doc.get("items", []) if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
+            if not isinstance(items, list):
+                raise ManifestError(f"{name}#{i}: items of a List must be a list of objects")
             for obj in items:
                 _one(loaded, f"{name}#{i}", obj)
     order = {kind: n for n, kind in enumerate(KIND_ORDER)}
@@ -152,8 +167,15 @@ def _one(loaded: Loaded, source: str, obj: Any) -> None:
     if rt is None or rt.kind == "Node":
         loaded.skipped[f"{obj['apiVersion']} {obj['kind']}"[:100]] += 1
         return
-    if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
         raise ManifestError(f"{source}: {rt.kind}: metadata.name is required")
+    namespace = str(meta.get("namespace") or "default") if rt.namespaced else ""
+    key = (rt.group, rt.kind, namespace, meta["name"])
+    if key in loaded.first:
+        label = f"{rt.kind} {namespace + '/' if namespace else ''}{meta['name']}"
+        raise ManifestError(f"{source}: {safeyaml.quote(label, 200)} is also defined in {loaded.first[key]}")
+    loaded.first[key] = source
     loaded.manifests.append(Manifest(source, rt, obj))
 
 

@@ -29,8 +29,15 @@ class UsageError(KubereachError):
     exit_code = EXIT_USAGE
 
 
+# A manifest error quotes what the manifest says (``got [1, 1, ...]``): at most this much of
+# it, so a hostile value of megabytes never becomes a message of megabytes.
+MAX_DETAIL = 500
+
+
 class ManifestError(UsageError):
-    """Bad input in a YAML manifest; carries where it was found."""
+    """Bad input in a YAML manifest; carries where it was found. The message (``detail``)
+    is cut to :data:`MAX_DETAIL` characters, the object and field path to 200 (a name or
+    key can be as long as someone made it)."""
 
     def __init__(
         self,
@@ -41,6 +48,8 @@ class ManifestError(UsageError):
         obj: str | None = None,
         field: str | None = None,
     ) -> None:
+        message = message if len(message) <= MAX_DETAIL else message[: MAX_DETAIL - 1] + "…"
+        obj, field = _cut(obj, 200), _cut(field, 200)
         self.file, self.document, self.obj, self.field = file, document, obj, field
         where = []
         if file:
@@ -54,6 +63,10 @@ class ManifestError(UsageError):
         prefix = ": ".join([", ".join(where)]) if where else ""
         super().__init__(f"{prefix}: {message}" if prefix else message)
         self.detail = message
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ClusterError(KubereachError):

@@ -23,13 +23,13 @@ from dataclasses import replace
 from typing import Any
 
 from orchestrator.errors import UsageError
-from orchestrator.intrapod import analyze_intrapod, container_infos, pod_rules
+from orchestrator.intrapod import analyze_intrapod, container_infos, pod_intrapod, pod_rules
 from orchestrator.model import CompiledPolicy, Direction, ExpectedRow, PolicyModel, Verdict, expected_matrix
 from orchestrator.model.tiers import CompiledClusterPolicy
 from orchestrator.reports.explain import SideTiers, render_explanation
 from orchestrator.reports.predict import PodInfo, Prediction, PredictionRow, TierListing
 from orchestrator.snapshot.types import SYNTHETIC_POD_RANGE, Pod, PodName, Snapshot
-from probe.intrapod_rules import decide, enforceability_findings
+from probe.intrapod_rules import decide
 from probe.schema import PortRef, Protocol
 
 PortList = Sequence[tuple[int, Protocol]]
@@ -317,7 +317,7 @@ def _explain_intrapod(snapshot: Snapshot, src: str, dst: str, port_text: str) ->
     pod = snapshot.pod(f"{ns}/{pod_name}")
     if pod is None:
         raise UsageError(f"no pod {ns}/{pod_name} in the manifests")
-    infos = {c.name: c for c in container_infos(pod)}
+    infos = {c.name: c for c in container_infos(pod) if c.in_rules}
     for name in (src_c, dst_c):
         if name not in infos:
             raise UsageError(f"pod {pod.key} has no container {name!r} (containers: {', '.join(infos)})")
@@ -350,8 +350,9 @@ def _explain_intrapod(snapshot: Snapshot, src: str, dst: str, port_text: str) ->
             f"  no intra-pod rule matches {src_c} -> {dst_c} on {ref}, so the annotation's "
             f"default applies: default {decision.action}",
         )
-    for f in enforceability_findings(infos.values()):
-        if src_c in f.containers or dst_c in f.containers:
+    found = pod_intrapod(pod)
+    for f in found.findings if found is not None else ():
+        if src_c in f.containers or dst_c in f.containers or not f.containers:
             lines.append(f"  warning: {f.message}")
     return head + f"{decision.action.upper()}\n" + "\n".join(lines) + "\n"
 

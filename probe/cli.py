@@ -73,11 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     intrapod.add_argument("action", choices=["render", "apply", "check"])
     src = intrapod.add_argument_group(
-        "input (either --config, $KUBEREACH_INTRAPOD_CONFIG, or --rules with --uids and --ports)"
+        "input (one of --config-file, --config, $KUBEREACH_INTRAPOD_CONFIG, or --rules with --uids and --ports)"
     )
     src.add_argument(
         "--config",
         help='JSON (or @FILE): {"rules": ..., "containers": [{"name": "app", "uid": 1001, "ports": ["8080/TCP"]}]}',
+    )
+    src.add_argument(
+        "--config-file",
+        metavar="PATH",
+        help="read the config (JSON, or z:BASE64 of zlib JSON) from a file: the init container reads the "
+        "webhook's config annotation projected here by a downward-API volume (no command-line size limit)",
     )
     src.add_argument("--rules", help="annotation text (JSON; YAML if PyYAML is installed) or @FILE")
     src.add_argument("--uids", default="", help="container UIDs: app=1001,sidecar=1002")
@@ -205,18 +211,20 @@ def _cmd_intrapod(args: argparse.Namespace) -> int:
     from probe import intrapod as ip
 
     try:
-        if args.config is not None or (args.rules is None and os.environ.get(ip.CONFIG_ENV)):
+        given = [flag for flag, value in (("--config", args.config), ("--config-file", args.config_file)) if value]
+        if len(given) > 1 or (given and args.rules is not None):
+            raise ip.IntrapodError("give one of --config, --config-file and --rules")
+        if args.config_file is not None:
+            data = ip.decode_config_text(ip.read_config_file(args.config_file), "--config-file")
+        elif args.config is not None or (args.rules is None and os.environ.get(ip.CONFIG_ENV)):
             text = _read_arg(args.config, "--config") if args.config is not None else os.environ[ip.CONFIG_ENV]
-            try:
-                data = json.loads(text)
-            except ValueError as exc:
-                raise ip.IntrapodError(f"--config: not valid JSON ({exc})") from None
-            except RecursionError:
-                raise ip.IntrapodError("--config: not valid JSON (nested too deeply)") from None
+            data = ip.decode_config_text(text, "--config" if args.config is not None else f"${ip.CONFIG_ENV}")
         elif args.rules is not None:
             data = ip.config_from_flags(_read_arg(args.rules, "--rules"), args.uids, args.ports)
         else:
-            raise ip.IntrapodError(f"give --config, ${ip.CONFIG_ENV}, or --rules with --uids and --ports")
+            raise ip.IntrapodError(
+                f"give --config-file, --config, ${ip.CONFIG_ENV}, or --rules with --uids and --ports"
+            )
         config = ip.parse_config(data)
         families = (4, 6) if args.family == "both" else (int(args.family),)
         findings = ip.blocking_findings(config)

@@ -22,10 +22,13 @@ library only.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import json
 import shlex
 import subprocess
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +36,6 @@ from typing import Any
 from probe.intrapod_rules import (
     Action,
     ContainerInfo,
-    FindingCode,
     IntraPodRules,
     RulesError,
     enforceability_findings,
@@ -46,6 +48,11 @@ CHAIN = "KUBEREACH-INTRAPOD"
 JUMP = ["-o", "lo", "-j", CHAIN]
 CONFIG_ENV = "KUBEREACH_INTRAPOD_CONFIG"  # the init container gets --config from here
 FAMILIES = (4, 6)
+# The config the webhook writes: JSON, or "z:" + base64 of zlib-compressed JSON. A rules
+# annotation is at most 256 KiB and its canonical form at most four times that (a "1,"
+# port becomes '"1/TCP",'), so 4 MiB decoded is ample; a zlib bomb stops there.
+COMPRESSED_PREFIX = "z:"
+MAX_CONFIG_BYTES = 4 << 20
 
 _TOOLS = {4: ("iptables", "iptables-restore", "iptables-save"), 6: ("ip6tables", "ip6tables-restore", "ip6tables-save")}
 
@@ -72,24 +79,79 @@ class IntrapodConfig:
 
 
 def decode_rules_text(text: str) -> Any:
-    """Annotation text: JSON always; YAML only if PyYAML happens to be importable."""
+    """Annotation text: JSON always; YAML only where the bounded loader (:mod:`safeyaml`,
+    with one annotation's limits) is installed: it is in the operator's and the webhook's
+    installs; the init container gets the webhook's JSON and never needs it."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise IntrapodError(f"rules: larger than {MAX_CONFIG_BYTES:,} bytes")
     try:
         return json.loads(text)
     except RecursionError:
         raise IntrapodError("rules: not valid JSON (nested too deeply)") from None
     except ValueError as json_exc:
         try:
-            import yaml
+            import safeyaml
         except ImportError:
             raise IntrapodError(
-                f"rules: not valid JSON ({json_exc}); YAML needs PyYAML, which this image does not have"
+                f"rules: not valid JSON ({str(json_exc)[:200]}); YAML needs kubereach's safeyaml, "
+                "which this install does not have"
             ) from None
         try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+            return safeyaml.load(text, safeyaml.ANNOTATIONS)
+        except safeyaml.YamlError as exc:
             raise IntrapodError(f"rules: neither JSON nor YAML ({exc})") from None
-        except RecursionError:
-            raise IntrapodError("rules: nested too deeply") from None
+
+
+def decode_config_text(text: str, what: str = "config") -> Any:
+    """The config document from its text: JSON, or ``z:`` + base64(zlib(JSON)).
+
+    Bounded: at most :data:`MAX_CONFIG_BYTES` of text and of decompressed JSON, and a
+    JSON document nested too deeply is a clean error; ``what`` names the input in errors."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise IntrapodError(f"{what}: larger than {MAX_CONFIG_BYTES:,} bytes")
+    stripped = text.strip()
+    if stripped.startswith(COMPRESSED_PREFIX):
+        try:
+            packed = base64.b64decode(stripped[len(COMPRESSED_PREFIX) :], validate=True)
+            inflater = zlib.decompressobj()
+            raw = inflater.decompress(packed, MAX_CONFIG_BYTES + 1)
+        except (binascii.Error, ValueError, zlib.error) as exc:
+            raise IntrapodError(f"{what}: not base64 of zlib data after {COMPRESSED_PREFIX!r} ({exc})") from None
+        if len(raw) > MAX_CONFIG_BYTES or inflater.unconsumed_tail:
+            raise IntrapodError(f"{what}: more than {MAX_CONFIG_BYTES:,} bytes once decompressed")
+        try:
+            stripped = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise IntrapodError(f"{what}: the decompressed config is not UTF-8") from None
+    try:
+        return json.loads(stripped)
+    except RecursionError:
+        raise IntrapodError(f"{what}: not valid JSON (nested too deeply)") from None
+    except ValueError as exc:
+        raise IntrapodError(f"{what}: not valid JSON ({str(exc)[:200]})") from None
+
+
+def encode_config_text(data: Any) -> str:
+    """Canonical config text: compact sorted JSON, or its ``z:`` form when that is shorter
+    (a long rule list compresses well, and an annotation's room is limited)."""
+    plain = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    packed = COMPRESSED_PREFIX + base64.b64encode(zlib.compress(plain.encode(), 9)).decode()
+    return packed if len(packed) < len(plain) else plain
+
+
+def read_config_file(path: str) -> str:
+    """The config file's text (e.g. the downward-API projection of the config annotation)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise IntrapodError(f"--config-file: cannot read {path!r}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise IntrapodError(f"--config-file: {path!r} is larger than {MAX_CONFIG_BYTES:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IntrapodError(f"--config-file: {path!r} is not UTF-8 text") from None
 
 
 def parse_config(data: Any) -> IntrapodConfig:
@@ -292,29 +354,10 @@ def expected_lines(config: IntrapodConfig, family: int) -> list[str]:
 def blocking_findings(config: IntrapodConfig) -> list[tuple[str, str]]:
     """(code, message) for everything that makes the rules unenforceable as declared.
 
-    UID problems come from ``enforceability_findings`` (NET_ADMIN is not known here). A
-    port declared by two containers is one more: the chain sees only (UID, port), so it
-    cannot tell which of them a connection was meant for.
-    """
-    out = [
-        (f.code.value, f.message)
-        for f in enforceability_findings(config.containers)
-        if f.code in (FindingCode.NO_UID, FindingCode.ROOT_UID, FindingCode.SHARED_UID)
-    ]
-    owners: dict[PortRef, list[str]] = {}
-    for c in config.containers:
-        for port in c.ports:
-            owners.setdefault(port, []).append(c.name)
-    for port, names in sorted(owners.items()):
-        if len(names) > 1:
-            out.append(
-                (
-                    "shared-port",
-                    f"port {port} is declared by containers "
-                    f"{', '.join(map(repr, names))}: rules cannot tell them apart",
-                )
-            )
-    return out
+    The one enforceability function (:func:`probe.intrapod_rules.enforceability_findings`)
+    on what the config says of each container: UIDs and ports (capabilities are not in
+    the config: the webhook checked them on the pod)."""
+    return [(f.code.value, f.message) for f in enforceability_findings(config.containers) if f.blocking]
 
 
 # -- apply / check (I/O) ------------------------------------------------------------

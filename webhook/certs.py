@@ -19,12 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+import safeyaml
 from orchestrator.errors import UsageError
 
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
@@ -182,18 +182,20 @@ def patch_ca_bundle(text: str, ca_bundle: str, *, source: str = "<input>") -> st
     """
     patched, _ = _CA_BUNDLE_LINE.subn(lambda m: f"{m.group('indent')}caBundle: {ca_bundle}", text)
     try:
-        docs = list(yaml.safe_load_all(patched))
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from exc
+        docs = list(safeyaml.load_all(patched))
+    except safeyaml.YamlError as exc:
+        raise UsageError(f"{source}: not valid YAML: {exc}") from exc
     found = False
-    for d, doc in enumerate(docs, 1):
+    for d, doc in docs:
         if not isinstance(doc, dict) or doc.get("kind") not in WEBHOOK_KINDS:
             continue
         found = True
-        name = (doc.get("metadata") or {}).get("name", "<unnamed>")
-        for i, hook in enumerate(doc.get("webhooks") or []):
-            cc = (hook or {}).get("clientConfig") or {}
-            if cc.get("caBundle") != ca_bundle:
+        meta = doc.get("metadata")
+        name = str(meta.get("name", "<unnamed>"))[:253] if isinstance(meta, dict) else "<unnamed>"
+        hooks = doc.get("webhooks")
+        for i, hook in enumerate(hooks if isinstance(hooks, list) else []):
+            cc = hook.get("clientConfig") if isinstance(hook, dict) else None
+            if not isinstance(cc, dict) or cc.get("caBundle") != ca_bundle:
                 raise UsageError(
                     f"{source}: document {d}, {doc['kind']} {name}: field "
                     f"webhooks[{i}].clientConfig.caBundle: missing; add "

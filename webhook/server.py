@@ -1,87 +1,120 @@
-"""The webhook's HTTPS edge: aiohttp routes around the pure decisions of ``admission``.
+"""The webhook's HTTPS edge: aiohttp routes around the decisions of ``admission``.
 
 ``POST /mutate`` and ``POST /validate`` take an AdmissionReview v1 and answer one;
-``GET /healthz`` answers ``ok`` (liveness and readiness: the server has no
-dependency that could make it unready once it listens). TLS only: the API server will
+``GET /healthz`` answers ``ok`` (liveness and readiness). TLS only: the API server will
 not call a webhook over plain HTTP; a rotated certificate on disk is picked up
-without a restart. Each decision is logged on stderr, one line, so
-an operator can see why a pod was denied or what was injected.
+without a restart. Each decision is logged on stderr, one line, so an operator can
+see why a pod was denied or what was injected.
+
+The event loop only moves bytes: a request body is refused before it is read when
+its declared length is over :data:`MAX_BODY_BYTES` (aiohttp's ``client_max_size``
+stops one without a length at the same size), bodies held at once are bounded by
+:data:`MAX_BODIES_BYTES`, and decoding and deciding happen in the worker processes of
+:mod:`webhook.pool`, each with a time and memory budget. So ``/healthz`` and the
+other reviews are answered while one request is expensive, and every request gets an
+answer within the budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from orchestrator.errors import UsageError
-from webhook.admission import BadReview, Mode, Settings, review
+from webhook.admission import Settings
+from webhook.pool import DecisionPool, PoolOptions
 
 log = logging.getLogger("kubereach.webhook")
 
-# The API server caps an admission request at about 3 MiB of object; leave headroom.
-MAX_BODY_BYTES = 8 * 1024 * 1024
+# The largest AdmissionReview the API server sends: it refuses requests over 3 MiB, and
+# on UPDATE a review carries the object twice (object and oldObject), plus the envelope.
+MAX_BODY_BYTES = 7 << 20
+# Bodies held in memory at once, waiting for or being handed to a worker: a burst of
+# the largest reviews waits for room (within its budget) instead of growing the heap.
+MAX_BODIES_BYTES = 32 << 20
+POOL_KEY = web.AppKey("pool", DecisionPool)
 
 
-def make_app(settings: Settings) -> web.Application:
+class _ByteBudget:
+    """At most ``limit`` bytes held at once; waiters are served in order."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, n: int, timeout: float) -> AsyncIterator[None]:
+        n = min(n, self.limit)
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.used + n <= self.limit), timeout)
+            self.used += n
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.used -= n
+                self._changed.notify_all()
+
+
+def make_app(settings: Settings, options: PoolOptions | None = None) -> web.Application:
+    """The aiohttp application; its decision pool starts with the app and stops with it."""
+    options = options or PoolOptions()
     app = web.Application(client_max_size=MAX_BODY_BYTES)
+    budget = _ByteBudget(MAX_BODIES_BYTES)
+
+    async def pool_context(app: web.Application) -> AsyncIterator[None]:
+        pool = DecisionPool(settings, options)
+        await pool.start()
+        app[POOL_KEY] = pool
+        yield
+        await pool.close()
+
+    app.cleanup_ctx.append(pool_context)
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
-    def handler(mode: Mode) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def handler(mode: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
+            arrived = time.monotonic()
+            length = request.content_length
+            if length is not None and length > MAX_BODY_BYTES:
+                return _error(413, f"request body of {length:,} bytes is over the limit of {MAX_BODY_BYTES:,}")
             try:
-                body = await request.json(loads=json.loads)
-            except (ValueError, UnicodeDecodeError):
-                return _bad_request("request body is not JSON")
-            try:
-                answer = review(body, mode, settings)
-            except BadReview as exc:
-                return _bad_request(str(exc))
-            _log_decision(mode, body, answer)
-            return web.json_response(answer)
+                async with budget.hold(length if length is not None else MAX_BODY_BYTES, options.budget_s):
+                    try:
+                        body = await request.read()
+                    except web.HTTPRequestEntityTooLarge:
+                        return _error(413, f"request body is over the limit of {MAX_BODY_BYTES:,} bytes")
+                    if not body:
+                        return _error(400, "request body is empty (expected an AdmissionReview)")
+                    outcome = await request.app[POOL_KEY].decide(mode, body, arrived=arrived)
+            except TimeoutError:
+                return _error(
+                    503, f"kubereach webhook: overloaded, no room for the request within {options.budget_s:g}s"
+                )
+            (log.warning if outcome.failed or outcome.status != 200 else log.info)("%s", outcome.log)
+            return web.Response(body=outcome.body, status=outcome.status, content_type="application/json")
 
         return handle
 
     app.router.add_get("/healthz", healthz)
-    app.router.add_post("/mutate", handler(Mode.MUTATE))
-    app.router.add_post("/validate", handler(Mode.VALIDATE))
+    app.router.add_post("/mutate", handler("mutate"))
+    app.router.add_post("/validate", handler("validate"))
     return app
 
 
-def _bad_request(message: str) -> web.Response:
-    log.warning("bad request: %s", message)
-    return web.json_response({"error": message}, status=400)
-
-
-def _log_decision(mode: Mode, body: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
-    req = body.get("request") or {}
-    resp = answer["response"]
-    meta = (req.get("object") or {}).get("metadata") or {}
-    name = meta.get("name") or meta.get("generateName") or "?"
-    what = "allowed" if resp["allowed"] else "denied"
-    if resp.get("patch"):
-        what += " with patch"
-    detail = (resp.get("status") or {}).get("message", "").replace("\n", " ")
-    log.info(
-        "%s %s %s/%s uid=%s: %s%s",
-        mode,
-        req.get("operation"),
-        req.get("namespace"),
-        name,
-        req.get("uid"),
-        what,
-        f": {detail}" if detail else "",
-    )
+def _error(status: int, message: str) -> web.Response:
+    log.warning("%s: %s", status, message)
+    return web.json_response({"error": message}, status=status)
 
 
 def ssl_context(cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -141,13 +174,18 @@ async def serve(
     stop: asyncio.Event | None = None,
     on_listening: Callable[[str, int], None] | None = None,
     reload_interval: float = RELOAD_INTERVAL_S,
+    options: PoolOptions | None = None,
 ) -> None:
     """Serve until ``stop`` is set (or SIGTERM/SIGINT); announce the bound address."""
     ctx = ssl_context(cert_file, key_file)
     # shutdown_timeout: in-flight reviews get 5 s to finish on SIGTERM (the API server's
     # own timeoutSeconds is 5 in the shipped configurations).
-    runner = web.AppRunner(make_app(settings), access_log=None, shutdown_timeout=5)
-    await runner.setup()
+    runner = web.AppRunner(make_app(settings, options), access_log=None, shutdown_timeout=5)
+    try:
+        await runner.setup()
+    except RuntimeError as exc:  # a decision worker could not start
+        await runner.cleanup()
+        raise UsageError(f"cannot start the webhook: {exc}") from exc
     site = web.TCPSite(runner, host, port, ssl_context=ctx)
     try:
         await site.start()

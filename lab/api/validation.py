@@ -3,7 +3,7 @@
 Runs after :func:`lab.api.schema.decode`, so types are already right; this checks
 values: names, labels, ports, protocols, uniqueness, policy structure, and what the lab
 refuses because it cannot emulate it (hostNetwork, hostPort, volumes other than
-emptyDir). Every function returns a list of :class:`Cause` (empty = valid).
+emptyDir and downwardAPI). Every function returns a list of :class:`Cause` (empty = valid).
 """
 
 from __future__ import annotations
@@ -182,6 +182,42 @@ def selector_causes(selector: Any, path: str) -> list[Cause]:
 # would reach into the machine (hostPath) or need storage the lab does not have stay
 # refused, with the field named.
 ALLOWED_VOLUMES = ("emptyDir", "configMap", "secret", "projected", "downwardAPI", "persistentVolumeClaim")
+# What a downwardAPI volume may project (the API server's list for volumes; status.* and
+# spec.* are for environment variables only).
+DOWNWARD_FIELDS = ("metadata.name", "metadata.namespace", "metadata.uid", "metadata.labels", "metadata.annotations")
+DOWNWARD_KEYED = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
+
+
+def downward_api_causes(source: Any, path: str) -> list[Cause]:
+    """``downwardAPI.items``: relative paths without ``..``, and field paths a volume may project."""
+    if not isinstance(source, Mapping):
+        return [_required(path)]
+    causes: list[Cause] = []
+    mode = source.get("defaultMode")
+    if mode is not None and not 0 <= mode <= 0o777:
+        causes.append(
+            _invalid(f"{path}.defaultMode", mode, "must be a number between 0 and 0777 (octal), both inclusive")
+        )
+    seen: set[str] = set()
+    for i, item in enumerate(source.get("items") or ()):
+        ipath = f"{path}.items[{i}]"
+        rel = item.get("path") if isinstance(item, Mapping) else None
+        if not rel:
+            causes.append(_required(f"{ipath}.path"))
+        elif rel.startswith("/") or ".." in rel.split("/"):
+            causes.append(_invalid(f"{ipath}.path", rel, "must be a relative path without '..'"))
+        elif rel in seen:
+            causes.append(_duplicate(f"{ipath}.path", rel))
+        else:
+            seen.add(rel)
+        field = (item.get("fieldRef") or {}).get("fieldPath") if isinstance(item, Mapping) else None
+        if isinstance(item, Mapping) and item.get("resourceFieldRef"):
+            causes.append(_forbidden(f"{ipath}.resourceFieldRef", "the kubereach lab cannot project resource fields"))
+        elif not field:
+            causes.append(_required(f"{ipath}.fieldRef.fieldPath"))
+        elif field not in DOWNWARD_FIELDS and not DOWNWARD_KEYED.match(field):
+            causes.append(_unsupported(f"{ipath}.fieldRef.fieldPath", field, DOWNWARD_FIELDS))
+    return causes
 
 
 def _port_causes(port: Mapping[str, Any], path: str, seen: set[str]) -> list[Cause]:
@@ -289,6 +325,8 @@ def pod_spec_causes(spec: Any, path: str = "spec") -> list[Cause]:
                         f"(it accepts {', '.join(ALLOWED_VOLUMES)})",
                     )
                 )
+            elif source == "downwardAPI":
+                causes += downward_api_causes(volume[source], f"{vpath}.downwardAPI")
     containers = spec.get("containers")
     if not containers:
         causes.append(_required(f"{path}.containers"))

@@ -149,7 +149,8 @@ class ProcessSpec:
 
     ``capabilities`` bounds a root container (None: unbounded, a privileged container);
     a non-root container has none whatever it asks for, as in a real cluster without
-    ambient capabilities.
+    ambient capabilities. ``setup`` is shell run as root in the container's private
+    mount namespace before it starts (its volume mounts, :mod:`lab.node.volumes`).
     """
 
     argv: tuple[str, ...]
@@ -160,6 +161,7 @@ class ProcessSpec:
     hostname: str = ""
     capabilities: frozenset[str] | None = DEFAULT_CAPABILITIES
     no_new_privs: bool = False
+    setup: str = ""
 
 
 # Every capability Linux knows (capability(7)); a container naming another fails to start.
@@ -248,6 +250,7 @@ def wrap(argv: list[str], spec: ProcessSpec, view: MountView | None) -> list[str
     drop.append("--")
     use_view = view is not None and spec.uid != 0
     script = 'hostname "$1" && ' + (f"{view.script()} && " if use_view and view is not None else "")
+    script += f"{spec.setup} && " if spec.setup else ""
     script += 'shift && exec "$@"'
     return [
         "unshare",

@@ -60,6 +60,7 @@ from lab.node.processes import (
     wait_exit,
 )
 from lab.node.status import ContainerState, Phase, State, condition, now
+from lab.node.volumes import container_mounts, mount_script, write_volumes
 from lab.runtime import LogNotFound, NetworkState, NodeInfo, StatusReporter
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ class PodRun:
     servings: dict[str, Serving] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    volume_dir: Path | None = None  # downwardAPI volumes are written below it (lab.node.volumes)
+    volumes: dict[str, Path] = field(default_factory=dict)
 
     @property
     def uid(self) -> str:
@@ -283,6 +286,8 @@ class LabNode:
         run.emit()
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
+            run.volume_dir = self.state_dir / "volumes" / key[0] / key[1]
+            run.volumes = write_volumes(run.volume_dir, pod)
             await self.network.attach(slot)
             run.network_ready = True
             if run.stopping:  # deleted while its network was being set up (stop_pod releases the slot)
@@ -327,6 +332,8 @@ class LabNode:
             await self.network.detach([run.slot])
         self.network.release(run.slot)
         shutil.rmtree(run.log_dir, ignore_errors=True)
+        if run.volume_dir is not None:
+            shutil.rmtree(run.volume_dir, ignore_errors=True)
 
     async def add_ephemeral_container(
         self, pod: Mapping[str, Any], container: Mapping[str, Any], report: StatusReporter
@@ -390,6 +397,7 @@ class LabNode:
             for serving in r.servings.values():
                 serving.close()
         shutil.rmtree(self.state_dir / "logs", ignore_errors=True)
+        shutil.rmtree(self.state_dir / "volumes", ignore_errors=True)
 
     # -- extras for tests and tools (additive to the protocol) ---------------------------
     def pod_netns(self, namespace: str, name: str) -> str:
@@ -546,6 +554,12 @@ class LabNode:
                     f.write(
                         b"kubereach lab: runs this command as nobody (65534), never root: it runs on this machine\n"
                     )
+            mounts = container_mounts(c, run.volumes)
+            setup = ""
+            if mounts and run.volume_dir is not None:
+                scratch = run.volume_dir / ".scratch" / name
+                scratch.mkdir(parents=True, exist_ok=True)
+                setup = mount_script(mounts, scratch)
             pspec = ProcessSpec(
                 tuple(podspec.container_argv(c, env)),
                 env,
@@ -555,6 +569,7 @@ class LabNode:
                 hostname=run.name[:63],
                 capabilities=container_capabilities(sc),
                 no_new_privs=sc.get("allowPrivilegeEscalation") is False,
+                setup=setup,
             )
             proc = await asyncio.get_running_loop().run_in_executor(
                 self._executor, spawn_in_netns, run.slot.netns, pspec, run.log_path(name), self.view

@@ -20,7 +20,7 @@ from orchestrator.cli.options import KubeFlags, kube_options, logging_options
 from orchestrator.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, UsageError
 from orchestrator.sweep.compare import CompareOptions
 from orchestrator.sweep.deploy import SweepMeta
-from orchestrator.sweep.plan import PlanOptions, Scope, SourceMode
+from orchestrator.sweep.plan import PlanOptions, Scope, SourceMode, swept_pods
 from orchestrator.sweep.selection import PlanError, PodSelector, port_selection
 from probe.schema import DEFAULT_AGENT_IMAGE, Method
 
@@ -393,7 +393,9 @@ def _finish(
     intent: Any = None,
 ) -> int:
     from orchestrator import __version__
+    from orchestrator.intrapod import intrapod_findings
     from orchestrator.reports.sweep import (
+        findings_json,
         render_json,
         render_junit,
         render_matrices,
@@ -413,6 +415,8 @@ def _finish(
     }
     _write(directory, early)
     drift = _drift(publish.baseline, directory)
+    # the same intra-pod findings predict shows and the webhook acts on, for the pods swept
+    pod_findings = intrapod_findings(snapshot, swept_pods(result.plan))
     title = (
         f"kubereach sweep {result.sweep_id} ({run_info.get('context')}): {len(result.plan.agents)} agents, "
         f"{len(result.rows)} probes"
@@ -428,6 +432,7 @@ def _finish(
         exit_code=code,
         results_dir=directory,
         complete=result.complete,
+        intrapod_findings=pod_findings,
         ended=result.ending.sentence(),
         drift=_drift_text(drift),
         findings=findings,
@@ -463,6 +468,7 @@ def _finish(
         "exit_code": code,
         "verdicts": {f"{s}/{v}": n for (s, v), n in sorted(verdict_counts(result.rows).items())},
         "skipped": [{"what": s.what, "reason": s.reason} for s in result.plan.skipped],
+        "intrapod_findings": findings_json(pod_findings),
         "notes": result.notes,
         "findings": [f.as_dict() for f in findings],
         **(

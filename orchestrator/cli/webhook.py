@@ -43,10 +43,58 @@ def webhook() -> None:
 @click.option(
     "--agent-image", default=DEFAULT_AGENT_IMAGE, show_default=True, help="Image of the injected init container."
 )
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Decision worker processes for ordinary reviews (each decides one review at a time).",
+)
+@click.option(
+    "--large-workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Decision worker processes for reviews with a body over 64 KiB (a burst of them never delays the others).",
+)
+@click.option(
+    "--budget",
+    "budget_s",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0.01, 25.0),
+    help="Seconds a review may take, waiting for a worker included; past it the worker is replaced and the "
+    "pod denied with the reason. Keep it well under the configurations' timeoutSeconds (5).",
+)
+@click.option(
+    "--worker-memory",
+    "worker_memory_mib",
+    default=256,
+    show_default=True,
+    type=click.IntRange(64, 65536),
+    help="Address space of each worker in MiB; a decision that needs more is denied and the worker replaced.",
+)
 @click.option("-v", "--verbose", count=True, help="More logging on stderr.")
-def serve(cert_file: str, key_file: str, host: str, port: int, agent_image: str, verbose: int) -> int:
-    """Serve /mutate, /validate and /healthz over HTTPS."""
+def serve(
+    cert_file: str,
+    key_file: str,
+    host: str,
+    port: int,
+    agent_image: str,
+    workers: int,
+    large_workers: int,
+    budget_s: float,
+    worker_memory_mib: int,
+    verbose: int,
+) -> int:
+    """Serve /mutate, /validate and /healthz over HTTPS.
+
+    Reviews are decided in worker processes, each bounded in time (--budget) and
+    memory (--worker-memory); request bodies over 7 MiB are refused unread. See
+    docs/webhook.md ("The webhook under load").
+    """
     from webhook.admission import Settings
+    from webhook.pool import PoolOptions
     from webhook.server import serve as run_server
 
     logging.basicConfig(
@@ -68,6 +116,9 @@ def serve(cert_file: str, key_file: str, host: str, port: int, agent_image: str,
             cert_file=cert_file,
             key_file=key_file,
             on_listening=announce,
+            options=PoolOptions(
+                workers=workers, large_workers=large_workers, budget_s=budget_s, memory_bytes=worker_memory_mib << 20
+            ),
         )
     )
     return 0

@@ -41,6 +41,7 @@ from tabulate import tabulate
 
 from orchestrator.model.matrix import ExpectedMatrix
 from orchestrator.model.verdict import Decision
+from orchestrator.snapshot.types import Snapshot
 from probe.intrapod_rules import Finding
 from probe.schema import Protocol
 
@@ -299,7 +300,13 @@ def iter_json(prediction: Prediction) -> Iterator[str]:
     doc = {
         "rows": [_JSON_PLACEHOLDER],
         "findings": [
-            {"pod": pod, "code": str(f.code), "containers": list(f.containers), "message": f.message}
+            {
+                "pod": pod,
+                "code": str(f.code),
+                "containers": list(f.containers),
+                "message": f.message,
+                "blocking": f.blocking,
+            }
             for pod, found in prediction.findings.items()
             for f in found
         ],
@@ -545,7 +552,9 @@ def _intrapod(prediction: Prediction) -> list[str]:
         )
     for pod, found in prediction.findings.items():
         for f in found:
-            parts.append(f"warning: {pod}: {f.message} [{f.code}]")
+            # blocking: the admission webhook denies the pod; otherwise it admits it with this warning
+            what = "not enforceable" if f.blocking else "warning"
+            parts.append(f"{what}: {pod}: {f.message} [{f.code}]")
     return parts
 
 

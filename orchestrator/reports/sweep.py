@@ -11,7 +11,8 @@ Layout of ``results/<UTC time>-<context>/``::
     matrix-<port>-<proto>-diff.csv     verdict per cell (ok, unexpected-allow, ...)
     summary.txt                        counts per verdict, unexpected rows first
     snapshot.json                      the namespaces, pods, services and policies compared
-    run.json                           options, versions, timings, API calls made
+    run.json                           options, versions, timings, API calls made,
+                                       intra-pod rules that cannot be enforced as declared
     report.html                        the page to look at (orchestrator.reports.html)
     drift.csv                          with --baseline: the cells that changed (orchestrator.reports.diff)
 """
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.sweep.compare import INTENT_COLUMNS, PROBES_COLUMNS, Row, Verdict, intent_violations
 from orchestrator.sweep.plan import Scope, Skipped
+from probe.intrapod_rules import Finding as IntrapodFinding
 
 if TYPE_CHECKING:
     from orchestrator.audit.findings import Finding
@@ -160,15 +162,17 @@ def render_summary(
     exit_code: int | None = None,
     results_dir: str | None = None,
     complete: bool = True,
+    intrapod_findings: Mapping[str, Sequence[IntrapodFinding]] | None = None,
     ended: str | None = None,
     drift: str = "",
     findings: Sequence[Finding] = (),
     intent_name: str | None = None,
 ) -> str:
     """Counts per scope and verdict, then the intent's violations (with ``intent_name``),
-    the unexpected rows, the truth table (when it fits a terminal), what did not measure,
-    the audit findings of the swept snapshot, the drift against a baseline, and ``ended``
-    (why the sweep stopped: ``Ended: completed``, ``Ended: interrupted (SIGINT): ...``)."""
+    the unexpected rows, the truth table (when it fits a terminal), intra-pod rules that
+    cannot be enforced as declared (``intrapod_findings``, pod -> findings), what did not
+    measure, the audit findings of the swept snapshot, the drift against a baseline, and
+    ``ended`` (why the sweep stopped: ``Ended: completed``, ``Ended: interrupted (SIGINT): ...``)."""
     from tabulate import tabulate
 
     lines = [title, ""]
@@ -210,6 +214,14 @@ def render_summary(
     glyphs = render_glyph_matrix(rows)
     if glyphs:
         lines += ["", glyphs]
+    found = [(pod, f) for pod, fs in (intrapod_findings or {}).items() for f in fs]
+    if found:
+        lines += ["", f"Intra-pod rules not enforceable as declared ({len(found)}):"]
+        lines += [
+            f"  {pod}: {f.message} [{f.code}{'' if f.blocking else ', warning'}]" for pod, f in found[:LIST_LIMIT]
+        ]
+        if len(found) > LIST_LIMIT:
+            lines.append(f"  ... and {len(found) - LIST_LIMIT} more (run.json)")
     inconclusive = [r for r in rows if r.verdict is Verdict.INCONCLUSIVE]
     if inconclusive:
         shown = inconclusive[:LIST_LIMIT]
@@ -293,6 +305,21 @@ def _finding_lines(findings: Sequence[Finding]) -> list[str]:
     if len(findings) > LIST_LIMIT:
         lines.append(f"  ... and {len(findings) - LIST_LIMIT} more (run.json; `kubereach audit` explains each)")
     return lines
+
+
+def findings_json(findings: Mapping[str, Sequence[IntrapodFinding]]) -> list[dict[str, Any]]:
+    """run.json's ``intrapod_findings``: one entry per finding, as ``predict -o json`` shows them."""
+    return [
+        {
+            "pod": pod,
+            "code": str(f.code),
+            "containers": list(f.containers),
+            "message": f.message,
+            "blocking": f.blocking,
+        }
+        for pod, fs in findings.items()
+        for f in fs
+    ]
 
 
 def render_junit(rows: Sequence[Row], *, name: str) -> str:

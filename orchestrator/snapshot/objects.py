@@ -172,17 +172,24 @@ def _container(raw: Any, where: _Where, field: str, pod_uid: int | None, kind: s
         if pname is not None and not _PORT_NAME.match(pname):
             raise where.error(
                 f"{pf}.name",
-                f"{pname!r} is not a valid port name (IANA_SVC_NAME: 1-15 "
+                f"{pname[:60]!r} is not a valid port name (IANA_SVC_NAME: 1-15 "
                 "lowercase letters, digits and '-', at least one letter)",
             )
         ports.append(ContainerPort(number, _protocol(p.get("protocol"), where, f"{pf}.protocol"), pname))
-    sc = _mapping(c.get("securityContext"), where, f"{field}.securityContext")
-    uid = _int(sc.get("runAsUser"), where, f"{field}.securityContext.runAsUser", lo=0, hi=2**31 - 1)
-    caps = _mapping(sc.get("capabilities"), where, f"{field}.securityContext.capabilities")
-    add = tuple(
-        _str(x, where, f"{field}.securityContext.capabilities.add[{i}]", required=True)
-        for i, x in enumerate(_list(caps.get("add"), where, f"{field}.securityContext.capabilities.add"))
+    scf = f"{field}.securityContext"
+    sc = _mapping(c.get("securityContext"), where, scf)
+    uid = _int(sc.get("runAsUser"), where, f"{scf}.runAsUser", lo=0, hi=2**31 - 1)
+    caps = _mapping(sc.get("capabilities"), where, f"{scf}.capabilities")
+    add, drop = (
+        tuple(
+            _str(x, where, f"{scf}.capabilities.{key}[{i}]", required=True)
+            for i, x in enumerate(_list(caps.get(key), where, f"{scf}.capabilities.{key}"))
+        )
+        for key in ("add", "drop")
     )
+    privileged = sc.get("privileged")
+    if privileged is not None and not isinstance(privileged, bool):
+        raise where.error(f"{scf}.privileged", f"expected true or false, got {_type(privileged)}")
     image = _str(c.get("image"), where, f"{field}.image")
     restart_policy = None
     if kind == "init":
@@ -191,9 +198,19 @@ def _container(raw: Any, where: _Where, field: str, pod_uid: int | None, kind: s
             # As the API server: only "Always" (a native sidecar) is allowed on an init container.
             raise where.error(
                 f"{field}.restartPolicy",
-                f"{restart_policy!r} is not supported: only 'Always' is allowed on an init container",
+                f"{restart_policy[:60]!r} is not supported: only 'Always' is allowed on an init container",
             )
-    return Container(name, image, tuple(ports), uid if uid is not None else pod_uid, add, kind, restart_policy)
+    return Container(
+        name,
+        image,
+        tuple(ports),
+        uid if uid is not None else pod_uid,
+        add,
+        kind,
+        restart_policy,
+        capabilities_drop=drop,
+        privileged=bool(privileged),
+    )
 
 
 def _pod(obj: Mapping[str, Any], where: _Where) -> Pod:

@@ -57,13 +57,22 @@ class ContainerPort:
 
 @dataclass(frozen=True, slots=True)
 class Container:
+    """One container of a pod, with what intra-pod enforceability needs of its securityContext."""
+
     name: str
     image: str | None = None
     ports: tuple[ContainerPort, ...] = ()
     run_as_user: int | None = None  # effective: container securityContext, else the pod's
-    capabilities_add: tuple[str, ...] = ()
+    capabilities_add: tuple[str, ...] = ()  # securityContext.capabilities.add, as written: ("NET_ADMIN",)
     kind: str = "container"  # "container" | "init" | "ephemeral"
     restart_policy: str | None = None  # init containers only: "Always" marks a native sidecar
+    capabilities_drop: tuple[str, ...] = ()  # securityContext.capabilities.drop, as written: ("ALL",)
+    privileged: bool = False  # securityContext.privileged: every capability, every device
+
+    @property
+    def native_sidecar(self) -> bool:
+        """An init container with ``restartPolicy: Always`` (KEP-753): runs with the pod."""
+        return self.kind == "init" and self.restart_policy == "Always"
 
 
 @dataclass(frozen=True, slots=True)

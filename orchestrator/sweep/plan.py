@@ -27,16 +27,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.intrapod import container_infos, pod_intrapod
 from orchestrator.snapshot.types import Pod, Service, Snapshot
 from orchestrator.sweep.selection import PodSelector, PortMode
-from probe.intrapod_rules import (
-    ANNOTATION,
-    ContainerInfo,
-    IntraPodRules,
-    RulesError,
-    expected_pairs,
-    parse_rules,
-)
+from probe.intrapod_rules import ANNOTATION, ContainerInfo, IntraPodRules, expected_pairs
 from probe.schema import Method, PortRef, Protocol
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -230,30 +224,24 @@ def _destination_problem(pod: Pod) -> str | None:
 
 
 def intrapod_rules_of(pod: Pod) -> tuple[IntraPodRules | None, dict[str, ContainerInfo], str | None]:
-    """(rules, container infos, problem) of a pod's intra-pod annotation."""
-    text = pod.annotations.get(ANNOTATION)
-    infos = {
-        c.name: ContainerInfo(
-            c.name,
-            c.run_as_user,
-            tuple(PortRef(p.port, p.protocol) for p in c.ports),
-            {p.name: PortRef(p.port, p.protocol) for p in c.ports if p.name},
-            "NET_ADMIN" in c.capabilities_add,
-        )
-        for c in pod.containers
-    }
-    if text is None:
-        return None, infos, None
-    try:
-        import yaml  # the orchestrator decodes YAML; probe/ accepts JSON only
+    """(rules, the containers a rule may name, problem) of a pod's intra-pod annotation.
 
-        data = yaml.safe_load(text)
-    except Exception as exc:  # a YAML error of the user's annotation
-        return None, infos, f"annotation {ANNOTATION}: not valid YAML: {exc}"
-    try:
-        return parse_rules(data, infos), infos, None
-    except RulesError as exc:
-        return None, infos, f"annotation {ANNOTATION}: {exc}"
+    The same decoding, validation and container translation as ``predict`` and the
+    webhook (:func:`orchestrator.intrapod.pod_intrapod`)."""
+    found = pod_intrapod(pod)
+    if found is None:
+        return None, {c.name: c for c in container_infos(pod) if c.in_rules}, None
+    if found.rules is None:
+        return None, found.rule_containers, f"annotation {ANNOTATION}: {'; '.join(found.problems)}"
+    return found.rules, found.rule_containers, None
+
+
+def swept_pods(plan: Plan) -> set[str]:
+    """Every pod the plan probes from or to, or says it does not (``ns/pod``): the pods
+    the sweep reports intra-pod enforceability findings for."""
+    pods = {j.source_pod for j in plan.jobs} | {j.destination_pod for j in plan.jobs if j.scope is not Scope.SERVICE}
+    pods |= {"/".join(s.what.split("/")[:2]) for s in plan.skipped}
+    return pods
 
 
 def build_plan(snapshot: Snapshot, options: PlanOptions) -> Plan:

@@ -59,7 +59,13 @@ def old_json(prediction: Prediction) -> str:
         "rows": [_row_dict(r, "pod") for r in prediction.rows]
         + [_row_dict(r, "intra-pod") for r in prediction.intrapod_rows],
         "findings": [
-            {"pod": p, "code": str(f.code), "containers": list(f.containers), "message": f.message}
+            {
+                "pod": p,
+                "code": str(f.code),
+                "containers": list(f.containers),
+                "message": f.message,
+                "blocking": f.blocking,
+            }
             for p, found in prediction.findings.items()
             for f in found
         ],

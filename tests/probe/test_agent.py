@@ -22,7 +22,8 @@ from probe.identity import parse_identity
 from probe.listeners import identity_line, serve_socket
 from probe.scan import parse_ports
 
-ALLOWED_THIRD_PARTY = {"scapy", "aiohttp", "probe", "yaml"}  # yaml: optional, tried lazily for YAML rules text only
+# safeyaml: optional, tried lazily for YAML rules text only
+ALLOWED_THIRD_PARTY = {"scapy", "aiohttp", "probe", "safeyaml"}
 
 
 def test_probe_package_imports_only_stdlib_scapy_and_aiohttp():

@@ -7,14 +7,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from probe.intrapod_rules import (
+    MAX_PROBLEMS,
     Action,
     ContainerInfo,
+    ContainerKind,
     FindingCode,
     PortRef,
     RulesError,
     decide,
     enforceability_findings,
     expected_pairs,
+    has_net_admin,
     parse_rules,
 )
 from probe.schema import Protocol
@@ -124,6 +127,72 @@ def test_enforceability_findings():
         ]
     )
     assert enforceability_findings(CONTAINERS.values()) == []
+
+
+@pytest.mark.parametrize(
+    "add, drop, privileged, expected",
+    [
+        ((), (), False, False),  # the runtime's default set has no NET_ADMIN
+        (("NET_ADMIN",), (), False, True),
+        (("net_admin",), (), False, True),  # case-insensitive, as containerd
+        (("CAP_NET_ADMIN",), (), False, True),  # a CAP_ prefix: the safe reading
+        (("ALL",), (), False, True),
+        (("ALL",), ("NET_ADMIN",), False, False),  # ALL, then drop NET_ADMIN
+        (("ALL",), ("ALL",), False, False),  # drop ALL wins over add ALL
+        (("NET_ADMIN",), ("ALL",), False, True),  # drop ALL, then add NET_ADMIN
+        (("NET_ADMIN",), ("NET_ADMIN",), False, False),  # drop is applied last
+        ((), ("ALL",), True, True),  # privileged has everything
+    ],
+)
+def test_net_admin_is_computed_as_the_container_runtime_does(add, drop, privileged, expected):
+    assert has_net_admin(add, drop, privileged=privileged) is expected
+
+
+def _codes(findings):
+    return [(f.code, f.containers, f.blocking) for f in findings]
+
+
+def test_native_sidecars_take_part_like_containers_and_plain_init_containers_only_warn():
+    sidecar = ContainerKind.SIDECAR
+    findings = enforceability_findings(
+        [
+            ContainerInfo("app", uid=1000, ports=(PortRef(8080),)),
+            ContainerInfo("proxy", uid=1000, kind=sidecar),  # inherits the app's UID (pod level)
+            ContainerInfo("logger", uid=1002, kind=sidecar, privileged=True, net_admin=True),
+            ContainerInfo("metrics", uid=1003, kind=sidecar, net_admin=True, ports=(PortRef(8080),)),
+            ContainerInfo("mesh-init", uid=0, kind=ContainerKind.INIT, net_admin=True),  # istio-init-like
+            ContainerInfo("setup", uid=None, kind=ContainerKind.INIT),  # plain init: neither UID nor root matters
+        ]
+    )
+    assert _codes(findings) == [
+        (FindingCode.PRIVILEGED, ("logger",), True),
+        (FindingCode.NET_ADMIN, ("metrics",), True),
+        (FindingCode.SHARED_UID, ("app", "proxy"), True),
+        (FindingCode.SHARED_PORT, ("app", "metrics"), True),
+        (FindingCode.INIT_NET_ADMIN, ("mesh-init",), False),
+    ]
+    assert "native sidecar 'logger' is privileged" in findings[0].message
+    assert "container 'app', native sidecar 'proxy' share UID 1000" in findings[2].message
+
+
+def test_host_network_is_a_finding_of_the_pod():
+    (finding,) = enforceability_findings([ContainerInfo("app", uid=1)], host_network=True)
+    assert finding.code is FindingCode.HOST_NETWORK and finding.blocking and finding.containers == ()
+
+
+def test_plain_init_containers_are_not_rule_targets():
+    mesh_init = ContainerInfo("mesh-init", uid=1005, kind=ContainerKind.INIT, ports=(PortRef(15001),))
+    pairs = expected_pairs(parse_rules({"default": "deny"}, CONTAINERS), [*CONTAINERS.values(), mesh_init])
+    assert "mesh-init" not in {p.source for p in pairs} | {p.target for p in pairs}
+
+
+def test_problems_are_bounded_in_number_and_quote_little_of_what_was_written():
+    huge = "x" * 100_000
+    with pytest.raises(RulesError) as err:
+        parse_rules({huge: 1, "rules": [{"from": huge, "to": "app", "action": huge} for _ in range(5000)]}, CONTAINERS)
+    problems = err.value.problems
+    assert len(problems) == MAX_PROBLEMS + 1 and problems[-1].startswith("... and ")
+    assert max(map(len, problems)) < 300 and len(str(err.value)) < 6000
 
 
 _json = st.recursive(

@@ -126,3 +126,77 @@ def test_any_json_document_loads_as_itself(value):
 def test_arbitrary_text_loads_or_is_a_yaml_error(text):
     with contextlib.suppress(YamlError):
         list(safeyaml.load_all(text, Limits(max_bytes=4096, max_nodes=10_000)))
+
+
+# -- keys and values as kubectl makes them (JSON-shaped) ----------------------------------
+
+
+def test_keys_become_strings_as_kubectl_makes_them_and_never_fold_into_each_other():
+    # PyYAML's dict would fold 1 and true into one key (True == 1 in Python)
+    assert safeyaml.load("1: a\ntrue: b\n2.0: c\n1.5: d\nfalse: e\n") == {
+        "1": "a",
+        "true": "b",
+        "2": "c",
+        "1.5": "d",
+        "false": "e",
+    }
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("~: a\n", "not null"),
+        ("? [a, b]\n: c\n", "not a list or a mapping"),
+        ("? {a: b}\n: c\n", "not a list or a mapping"),
+        ("1: a\n'1': b\n", "duplicate key '1'"),
+        ("a: .nan\n", "not a finite number"),
+        ("a: -.inf\n", "not a finite number"),
+        ("a: " + "9" * 5000 + "\n", "Exceeds the limit"),
+    ],
+)
+def test_what_json_cannot_carry_is_a_clean_error(text, fragment):
+    with pytest.raises(YamlError, match=fragment) as info:
+        safeyaml.load(text)
+    assert info.value.document == 1 and len(str(info.value)) < 400
+
+
+# -- one annotation's bounds -----------------------------------------------------------
+
+ALIAS_BOMB_440 = (  # the finding: 440 bytes that took the old webhook 16-23 s and ~1 GiB
+    "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True))
+    + "rules: *i\n"
+)
+
+
+def test_the_annotation_limits_refuse_an_alias_bomb_in_microseconds():
+    assert len(ALIAS_BOMB_440) < 500
+    started = time.process_time()
+    with pytest.raises(YamlError, match="aliases expand it by more than 10,000 nodes"):
+        safeyaml.load(ALIAS_BOMB_440, safeyaml.ANNOTATIONS)
+    assert time.process_time() - started < 0.5  # generous: it is O(distinct nodes)
+
+
+def test_the_annotation_limits_allow_reusing_a_port_list():
+    text = "ports: &web [8080, 8443]\nrules:\n" + "".join(
+        f"  - {{from: c{i}, to: app, ports: *web, action: deny}}\n" for i in range(50)
+    )
+    data = safeyaml.load(text, safeyaml.ANNOTATIONS)
+    assert data["rules"][49]["ports"] == [8080, 8443]
+
+
+def test_the_annotation_limits_follow_the_api_servers_256_kib():
+    assert safeyaml.ANNOTATIONS.max_bytes == 256 * 1024
+    with pytest.raises(YamlError, match="larger than 262,144 bytes"):
+        safeyaml.load("a: " + "x" * (256 * 1024), safeyaml.ANNOTATIONS)
+    with pytest.raises(YamlError, match="nested too deeply"):
+        safeyaml.load("[" * 40 + "]" * 40, safeyaml.ANNOTATIONS)
+
+
+def test_the_alias_bound_counts_only_what_aliases_add():
+    text = "a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nb: [*a, *a]\n"  # aliases add 2 x 11 nodes
+    assert safeyaml.load(text, Limits(max_alias_nodes=22))["b"][1][9] == 10
+    with pytest.raises(YamlError, match="more than 21 nodes"):
+        safeyaml.load(text, Limits(max_alias_nodes=21))
+    # without aliases, a large document is only bounded by max_nodes
+    assert len(safeyaml.load("[" + ", ".join(["1"] * 5000) + "]", Limits(max_alias_nodes=0))) == 5000

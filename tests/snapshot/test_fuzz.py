@@ -1,11 +1,18 @@
-"""Random and mutated manifests yield a Snapshot or a clean ManifestError, never another exception."""
+"""Random and mutated manifests yield a Snapshot or a clean ManifestError, never another exception.
+
+The structure-aware fuzzing at the end runs the real loader (``load_manifests``, as
+``predict -f`` calls it) in a resource-limited sandbox process on the demo's manifests
+with one field replaced by something hostile: an explosion fails the test, not the machine.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -151,3 +158,37 @@ def test_random_file_text(tmp_path_factory, text):
     path.write_text(text)
     with contextlib.suppress(ManifestError):
         load_manifests([str(path)])
+
+
+# -- structure-aware, in a sandbox: the demo with one hostile field -----------------------
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "safeyaml"))
+from hostile_strategies import json_fragments, one_hostile_field, yaml_fragments  # noqa: E402
+from sandbox import Sandbox  # noqa: E402
+
+HOSTILE = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+DEMO_LIST = {"apiVersion": "v1", "kind": "List", "items": DEMO_OBJECTS}
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    box = Sandbox(cpu_s=900, memory_bytes=1 << 30, wall_s=60)
+    yield box
+    box.close()
+
+
+def _clean(result) -> None:
+    assert result.raised in (None, "ManifestError"), f"{result.raised}: {result.message}\n{result.traceback}"
+    assert len(result.message) < 2000
+
+
+@HOSTILE
+@given(text=one_hostile_field(DEMO_LIST, yaml_fragments, as_yaml=True))
+def test_demo_yaml_with_one_hostile_field(sandbox, text):
+    _clean(sandbox.call("fuzz_targets:manifest_file", text))
+
+
+@HOSTILE
+@given(text=one_hostile_field(DEMO_LIST, json_fragments))
+def test_demo_json_with_one_hostile_field(sandbox, text):
+    _clean(sandbox.call("fuzz_targets:manifest_json_file", text))

@@ -152,18 +152,21 @@ def connect(ns: str, uid: int, port: int) -> str:
     return in_ns(ns, [sys.executable, "-c", CONNECT, str(port)], uid=uid).stdout.strip()
 
 
-def webhook_init_command() -> list[str]:
+def webhook_init_command(tmp_path: Path) -> list[str]:
+    """The injected command, with its config file where the downward-API volume would put it."""
     pod = make_pod()  # sidecar -> app 8080 denied, default allow
     final = patched(pod, review(make_review(pod), Mode.MUTATE, Settings()))
     cmd = final["spec"]["initContainers"][0]["command"]
-    assert cmd[0] == "kubereach-probe"
-    return [str(VENV_BIN / "kubereach-probe"), *cmd[1:]]
+    assert cmd[0] == "kubereach-probe" and cmd[3] == "--config-file"
+    config = tmp_path / "config"
+    config.write_text(final["metadata"]["annotations"]["intrapod.kubereach.io/config"])
+    return [str(VENV_BIN / "kubereach-probe"), *cmd[1:4], str(config)]
 
 
 @pytest.mark.parametrize("order", ["mesh-first", "kubereach-first"])
-def test_rules_and_a_mesh_redirect_both_hold_in_either_order(netns, order):
+def test_rules_and_a_mesh_redirect_both_hold_in_either_order(netns, order, tmp_path):
     ns, procs = netns
-    kubereach_init = webhook_init_command()
+    kubereach_init = webhook_init_command(tmp_path)
     steps = [*MESH_INIT, kubereach_init] if order == "mesh-first" else [kubereach_init, *MESH_INIT]
     start_listener(ns, procs, APP_UID, "app", 8080)
     start_listener(ns, procs, SIDECAR_UID, "sidecar", 15000)

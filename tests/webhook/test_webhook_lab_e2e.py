@@ -528,3 +528,81 @@ def debug_scan(lab: Lab, ns: str, pod: str, port: int) -> dict | None:
                 return doc["results"][0]
         time.sleep(0.3)
     raise AssertionError(f"no scan result from the debug container: {out!r}")
+
+
+def test_kubectl_prints_the_webhooks_warnings_and_denies_a_native_sidecar_with_net_admin(lab, webhook):
+    """Warnings travel as a real API server passes them: the AdmissionReview's `warnings`,
+    then `Warning:` headers that kubectl prints; a blocking finding denies the pod."""
+    ns = "krwh-warnings"
+    lab.opted_in_namespace(ns)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "meshed",
+            "namespace": ns,
+            "annotations": {"intrapod.kubereach.io/rules": "rules: [{from: b, to: a, action: deny}]"},
+        },
+        "spec": {
+            "initContainers": [
+                # a mesh's init container: NET_ADMIN, runs once, before the containers
+                {"name": "mesh-init", "image": "mesh", "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}
+            ],
+            "containers": [
+                {
+                    "name": "a",
+                    "image": "busybox",
+                    "ports": [{"containerPort": 80}],
+                    "securityContext": {"runAsUser": 1000},
+                },
+                {"name": "b", "image": "busybox", "securityContext": {"runAsUser": 1001}},
+            ],
+        },
+    }
+    r = lab.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(pod))
+    assert "Warning: init-net-admin: init container 'mesh-init' has NET_ADMIN" in r.stderr, r.stderr
+    live = lab.wait_running(ns, "meshed")
+    assert [c["name"] for c in live["spec"]["initContainers"]] == ["kubereach-intrapod", "mesh-init"]
+
+    sidecar = json.loads(json.dumps(pod))
+    sidecar["metadata"]["name"] = "sidecar-net-admin"
+    sidecar["spec"]["initContainers"] = [
+        {
+            "name": "proxy",
+            "image": "envoy",
+            "restartPolicy": "Always",
+            "securityContext": {"runAsUser": 1002, "capabilities": {"add": ["NET_ADMIN"]}},
+        }
+    ]
+    r = lab.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(sidecar), check=False)
+    assert r.returncode != 0
+    assert "net-admin: native sidecar 'proxy' has NET_ADMIN: it can remove the rules" in r.stderr, r.stderr
+    lab.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_the_largest_annotation_the_api_server_accepts_starts_with_its_rules(lab, webhook):
+    """The issue's finding: a rule list over 128 KiB used to be passed as one argument and
+    the pod never left Init. Now the config reaches the init container by a file, so a
+    pod whose annotations are exactly at the API server's 256 KiB (after the webhook added
+    its own) runs; `kubectl create`, since `apply` would double them in last-applied."""
+    from test_webhook_findings import big_pod, big_rules, mutate
+    from webhook_helpers import patched
+
+    from webhook.admission import MAX_ANNOTATIONS_BYTES, annotations_bytes
+
+    probe = big_pod(big_rules(4000))
+    room = MAX_ANNOTATIONS_BYTES - annotations_bytes(
+        patched(probe, {"response": mutate(probe)})["metadata"]["annotations"]
+    )
+    pod = big_pod(big_rules(4000, padding=room))
+    ns = "krwh-largest"
+    lab.opted_in_namespace(ns)
+    pod["metadata"].update(name="largest", namespace=ns)
+    lab.kubectl("create", "-f", "-", stdin=json.dumps(pod))
+    live = lab.wait_running(ns, "largest", timeout=120)
+    assert annotations_bytes(live["metadata"]["annotations"]) == MAX_ANNOTATIONS_BYTES
+    (status,) = [s for s in live["status"]["initContainerStatuses"] if s["name"] == "kubereach-intrapod"]
+    assert status["state"]["terminated"]["exitCode"] == 0
+    logs = lab.kubectl("-n", ns, "logs", "largest", "-c", "kubereach-intrapod").stdout
+    assert "intrapod rules applied (100 rule(s) per family" in logs
+    lab.kubectl("delete", "namespace", ns, "--wait=false", check=False)

@@ -54,30 +54,43 @@ def pods(draw):
     if assign:
         annotations["intrapod.kubereach.io/assign-uids"] = "true"
     init = draw(st.sampled_from([None, [], [{"name": "mesh-init", "image": "mesh"}]]))
+    # some of the named containers are native sidecars: they take part exactly like containers
+    sidecars = draw(st.sets(st.sampled_from(names), max_size=len(names) - 1))
+    for c in containers:
+        if c["name"] in sidecars:
+            c["restartPolicy"] = "Always"
+    regular = [c for c in containers if c["name"] not in sidecars]
+    native = [c for c in containers if c["name"] in sidecars]
     pod = {
         "metadata": {"name": "p", "namespace": "shop", "annotations": annotations},
-        "spec": {"containers": containers},
+        "spec": {"containers": regular},
     }
-    if init is not None:
-        pod["spec"]["initContainers"] = init
+    if init is not None or native:
+        pod["spec"]["initContainers"] = (init or []) + native
     return pod
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pods())
-def test_injected_config_is_accepted_by_the_agent_and_readmission_adds_nothing(pod):
+def test_injected_config_is_accepted_by_the_agent_and_readmission_adds_nothing(tmp_path_factory, pod):
     out = review(make_review(pod), Mode.MUTATE, Settings())
     assert out["response"]["allowed"], out["response"].get("status")
     final = patched(pod, out)
     assert final["spec"]["initContainers"][0]["name"] == "kubereach-intrapod"
+    taking_part = {c["name"] for c in pod["spec"]["containers"] + pod["spec"].get("initContainers", [])} - {"mesh-init"}
+    assert {c["name"] for c in init_config(final)["containers"]} == taking_part
     assert len(final["spec"]["initContainers"]) == len(pod["spec"].get("initContainers") or []) + 1
     uids = [c["uid"] for c in init_config(final)["containers"]]
     assert len(set(uids)) == len(uids) and 0 not in uids
 
+    # the file the downward-API volume projects, read by the real agent CLI
+    config_file = tmp_path_factory.mktemp("config") / "config"
+    config_file.write_text(final["metadata"]["annotations"]["intrapod.kubereach.io/config"])
     cmd = final["spec"]["initContainers"][0]["command"]
+    assert cmd[3] == "--config-file"
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        rc = probe_cli.main(["intrapod", "render", *cmd[3:]])
+        rc = probe_cli.main(["intrapod", "render", "--config-file", str(config_file)])
     assert rc == 0, stderr.getvalue()
     assert "KUBEREACH-INTRAPOD" in stdout.getvalue()
 

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from lab.admission import apply_json_patch
@@ -96,8 +107,84 @@ def patched(pod: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
 
 
 def init_config(pod: dict[str, Any]) -> dict[str, Any]:
-    """The --config document of the injected init container."""
-    init = pod["spec"]["initContainers"][0]
-    assert init["name"] == "kubereach-intrapod"
-    i = init["command"].index("--config")
-    return json.loads(init["command"][i + 1])
+    """The config the injected init container reads: the annotation its downward-API
+    volume projects into the file its ``--config-file`` names."""
+    from probe.intrapod import decode_config_text
+
+    init = next(c for c in pod["spec"]["initContainers"] if c["name"] == "kubereach-intrapod")
+    path = init["command"][init["command"].index("--config-file") + 1]
+    directory, file = path.rsplit("/", 1)
+    (mount,) = [m for m in init["volumeMounts"] if m["mountPath"] == directory]
+    (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == mount["name"]]
+    (item,) = [i for i in volume["downwardAPI"]["items"] if i["path"] == file]
+    key = item["fieldRef"]["fieldPath"].removeprefix("metadata.annotations['").removesuffix("']")
+    return decode_config_text(pod["metadata"]["annotations"][key])
+
+
+KUBEREACH = str(Path(sys.executable).with_name("kubereach"))
+
+
+class ServerLog(list[str]):
+    """The server's stderr lines, read by a thread so the server never blocks on a full pipe."""
+
+
+@contextlib.contextmanager
+def serve_webhook(cert_dir: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, int]]:
+    """`kubereach webhook serve` in a subprocess on a free port of 127.0.0.1: (process, port).
+
+    Its log lines collect in ``proc.log`` (a :class:`ServerLog`)."""
+    proc = subprocess.Popen(
+        [
+            KUBEREACH,
+            "webhook",
+            "serve",
+            "--cert",
+            str(cert_dir / "tls.crt"),
+            "--key",
+            str(cert_dir / "tls.key"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--agent-image",
+            "ghcr.io/kubereach/agent:test",
+            *extra,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    log = proc.log = ServerLog()  # type: ignore[attr-defined]
+    reader = threading.Thread(target=lambda: log.extend(iter(proc.stderr.readline, "")), daemon=True)
+    try:
+        line = proc.stderr.readline()
+        m = re.search(r"listening on https://127\.0\.0\.1:(\d+)", line)
+        assert m, f"server did not start: {line!r}"
+        reader.start()
+        yield proc, int(m.group(1))
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if reader.is_alive():
+            reader.join(10)
+        proc.stderr.close()
+
+
+def client_context(cert_dir: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(cert_dir / "ca.crt"))
+
+
+def post(port: int, path: str, body: bytes, ctx: ssl.SSLContext, timeout: float = 30) -> tuple[int, bytes]:
+    req = urllib.request.Request(
+        f"https://127.0.0.1:{port}{path}", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
