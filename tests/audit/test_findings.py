@@ -229,7 +229,10 @@ def test_services_that_select_nothing_or_target_undeclared_ports():
         ("web", {"selector": {"app": "wbe"}, "ports": [{"port": 80, "targetPort": "http"}]}),
         (
             "api",
-            {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": "http"}, {"port": 81, "targetPort": 9}]},
+            {
+                "selector": {"app": "api"},
+                "ports": [{"name": "a", "port": 80, "targetPort": "http"}, {"name": "b", "port": 81, "targetPort": 9}],
+            },
         ),
         ("ok", {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": "api"}]}),
         ("external", {"ports": [{"port": 80}]}),
@@ -280,9 +283,9 @@ def test_invalid_intrapod_rules_are_a_finding_and_hide_no_other_pod():
 
 
 def test_skipped_kinds_are_an_info_finding():
-    objs = shop() + [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}]
+    objs = shop() + [{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "d"}}]
     (f,) = kinds(snap(objs))["objects-skipped"]
-    assert f.severity is Severity.INFO and "Deployment x1" in f.message
+    assert f.severity is Severity.INFO and "Ingress x1" in f.message
 
 
 def test_every_kind_is_documented_and_ids_are_unique_and_stable():

@@ -8,13 +8,12 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 from orchestrator.audit.context import AuditContext
 from orchestrator.audit.findings import Finding, Severity, listing
 from orchestrator.errors import ManifestError
-from orchestrator.intrapod import intrapod_findings
+from orchestrator.intrapod import intrapod_findings, pod_rules
 from orchestrator.snapshot.types import Pod
 
 # Root or NET_ADMIN can delete the rules outright: worse than rules that cannot tell two
@@ -23,22 +22,16 @@ _HIGH = {"root-uid", "net-admin"}
 
 
 def _findings_per_pod(ctx: AuditContext) -> tuple[dict[str, list[Any]], dict[str, str]]:
-    """Enforceability findings per pod, and the pods whose rules are invalid (with why).
-
-    One invalid annotation must not hide the findings of every other pod, so on an error
-    the pods are analysed one at a time."""
-    try:
-        return dict(intrapod_findings(ctx.snapshot)), {}
-    except ManifestError:
-        pass
-    found: dict[str, list[Any]] = {}
+    """Enforceability findings per pod (the one function predict, the sweep and the webhook
+    use), and the pods whose rules are invalid, with why: an invalid annotation enforces
+    nothing, and it must not hide any other pod's findings."""
     invalid: dict[str, str] = {}
     for pod in ctx.pods:
         try:
-            found.update(intrapod_findings(replace(ctx.snapshot, pods=(pod,))))
+            pod_rules(pod)
         except ManifestError as exc:
             invalid[pod.key] = exc.detail
-    return found, invalid
+    return dict(intrapod_findings(ctx.snapshot)), invalid
 
 
 def intrapod_unenforceable(ctx: AuditContext) -> Iterator[Finding]:
