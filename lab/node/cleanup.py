@@ -18,6 +18,7 @@ import time
 
 from lab.node.names import InstanceNames
 from lab.node.netns import list_netns, pids_in_netns
+from lab.node.processes import remove_view_dir
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def _alive(pid: int) -> bool:
 
 
 def cleanup_instance(instance_id: str) -> None:
-    """Kill the instance's processes and delete its namespaces (links, rules, sets go with them)."""
+    """Kill the instance's processes and delete its namespaces (links, rules, sets go with
+    them), and its mount views' stand-in directories."""
     names = InstanceNames(instance_id)
     found = list_netns(names.netns_prefix)
     for ns in found:
@@ -63,3 +65,4 @@ def cleanup_instance(instance_id: str) -> None:
     leftover = list_netns(names.netns_prefix)
     if leftover:
         raise RuntimeError(f"lab {instance_id}: could not delete namespaces {leftover}")
+    remove_view_dir(instance_id)  # after the processes: their private mount views use it

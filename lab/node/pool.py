@@ -23,7 +23,7 @@ from lab.node import names as N
 from lab.node.cleanup import cleanup_instance
 from lab.node.listeners import PortSpec, Serving, open_sockets
 from lab.node.network import Fabric, run_in_netns
-from lab.node.processes import mount_view_for
+from lab.node.processes import mount_view_for, view_dir
 from lab.node.runtime import LabNode
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,9 @@ class LabPool:
         if soft < hard:  # every listener is a file descriptor in this process
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        view = mount_view_for(self.state_dir)
         # Leftovers of an earlier daemon with this id (it crashed): start from nothing.
         await asyncio.get_running_loop().run_in_executor(None, cleanup_instance, self.names.instance_id)
+        view = mount_view_for(view_dir(self.names.instance_id))
         await self.fabric.start()
         for node in self._nodes:
             node.view = view

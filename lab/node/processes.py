@@ -59,7 +59,11 @@ class MountView:
     steps: tuple[ViewStep, ...]
 
     def script(self) -> str:
-        """Shell commands (run as root in the container's mount namespace) that set it up."""
+        """Shell commands (run as root in the container's mount namespace) that set it up,
+        top-down: each blocked directory is covered by its stand-in, whose entries are
+        bound from the original, so a deeper blocked directory is reached through the
+        views above it. The stand-ins live outside every blocked directory
+        (:func:`view_dir`), so covering one never hides another's stand-in."""
         cmds = []
         for step in self.steps:
             for entry in step.entries:
@@ -68,6 +72,24 @@ class MountView:
                 )
             cmds.append(f"mount --rbind {shlex.quote(str(step.stand_in))} {shlex.quote(str(step.blocked))}")
         return " && ".join(cmds)
+
+
+# Where a lab instance keeps the stand-ins of its mount views: a runtime directory that is
+# not below any directory a view covers (a state directory may be: a test's 0700 tmp dir
+# holding both the lab's state and the checkout). Removed with the instance.
+VIEW_ROOT = Path("/run/kubereach-lab")
+
+
+def view_dir(instance_id: str) -> Path:
+    return VIEW_ROOT / instance_id
+
+
+def remove_view_dir(instance_id: str) -> None:
+    """Remove an instance's stand-ins (nothing is mounted on them outside containers'
+    private mount namespaces), and the shared root when no instance is left."""
+    shutil.rmtree(view_dir(instance_id), ignore_errors=True)
+    with contextlib.suppress(OSError):
+        VIEW_ROOT.rmdir()
 
 
 def agent_paths() -> list[Path]:
@@ -87,9 +109,10 @@ def _traversable(path: Path) -> bool:
     return bool(os.stat(path).st_mode & 0o001)
 
 
-def mount_view_for(state_dir: Path, paths: Sequence[Path] | None = None) -> MountView | None:
+def mount_view_for(stand_in_root: Path, paths: Sequence[Path] | None = None) -> MountView | None:
     """The view that lets non-root UIDs reach ``paths`` (default: :func:`agent_paths`), or
-    None if they already can. Creates the stand-in directories under ``state_dir``.
+    None if they already can. Creates the stand-in directories under ``stand_in_root``
+    (which must not be below a directory the view covers: :func:`view_dir`).
 
     Every ancestor of each path that others cannot traverse becomes a step; its stand-in
     holds exactly the entries below it that lead to the paths. A path that is itself
@@ -105,7 +128,7 @@ def mount_view_for(state_dir: Path, paths: Sequence[Path] | None = None) -> Moun
                 needed.setdefault(ancestor, set()).add(parts[depth])
     if not needed:
         return None
-    root = state_dir / "rootview"
+    root = stand_in_root
     steps = []
     for i, blocked in enumerate(sorted(needed, key=lambda d: (len(d.parts), str(d)))):
         stand_in = root / str(i)

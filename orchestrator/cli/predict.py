@@ -10,6 +10,7 @@ None`` tried before ``-f``: the cluster flags install one (see the end of this m
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -211,8 +212,7 @@ def _echo_all(pieces: Iterable[str]) -> None:
     """Stream text pieces to stdout; plain text goes out as bytes in stdout's own encoding
     (skipping click's per-piece ANSI scan, which is what costs on gigabytes); a piece
     with an escape character still goes through click.echo, so the output is the same."""
-    # click 8.5 deprecates get_text_stream and serves it from a module __getattr__ typed as object
-    stream = click.get_text_stream("stdout")  # type: ignore[operator]
+    stream = sys.stdout
     encoding, errors = getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "strict"
     for piece in pieces:
         if "\x1b" in piece:

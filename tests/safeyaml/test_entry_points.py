@@ -104,17 +104,18 @@ def test_lab_up_manifests(tmp_path):
         load([tmp_path / "bomb.yaml"])
 
 
-def test_lab_up_refuses_an_object_defined_twice_and_kinds_it_does_not_serve(tmp_path):
-    from lab.manifests import ManifestError, load
+def test_lab_up_refuses_an_object_defined_twice_and_counts_kinds_it_does_not_serve(tmp_path):
+    from lab.manifests import ManifestError, load, load_all
 
     ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n"
     (tmp_path / "a.yaml").write_text(ns)
     (tmp_path / "b.yaml").write_text(ns)
     with pytest.raises(ManifestError, match=r"b.yaml#1: 'Namespace a' is also defined in .*a.yaml#1"):
         load([tmp_path])
-    (tmp_path / "b.yaml").write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n")
-    with pytest.raises(ManifestError, match="the lab does not serve 'apps/v1' 'Deployment'"):
-        load([tmp_path])
+    (tmp_path / "b.yaml").write_text("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: d}\n")
+    loaded = load_all([tmp_path])
+    assert [m.obj["kind"] for m in loaded.manifests] == ["Namespace"]
+    assert loaded.skipped == {"networking.k8s.io/v1 Ingress": 1}
 
 
 def test_lab_api_yaml_request_bodies():

@@ -151,3 +151,44 @@ def test_run_as_non_root_refuses_a_root_container():
         )[0]
         == 0
     )
+
+
+@pytest.mark.netns
+def test_mount_view_reaches_nested_blocked_directories_with_the_state_beside_them(tmp_path):
+    """A checkout two 0700 levels down, the lab's state dir a sibling inside the same
+    blocked directories (a pytest tmp dir holds both): a non-root UID reaches the
+    checkout through the view, sees nothing else of the blocked directories, and the
+    stand-ins live outside them."""
+    import os
+    import subprocess
+    import uuid
+
+    from lab.node.processes import mount_view_for, remove_view_dir, view_dir
+
+    if os.geteuid() != 0:
+        pytest.skip("mount namespaces need root")
+    top = tmp_path / "a"
+    (top / "b" / "state").mkdir(parents=True)
+    (top / "b" / "private" / "repo" / "venv").mkdir(parents=True)
+    (top / "b" / "secret.txt").write_text("not for containers")
+    for d in (top, top / "b", top / "b" / "private"):
+        d.chmod(0o700)
+    instance = f"test-{uuid.uuid4().hex[:8]}"
+    view = mount_view_for(view_dir(instance), [top / "b" / "private" / "repo" / "venv"])
+    try:
+        assert view is not None and [s.blocked for s in view.steps][-3:] == [top, top / "b", top / "b" / "private"]
+        target = top / "b" / "private" / "repo" / "venv"
+        script = (
+            f"{view.script()} && setpriv --reuid=1000 --regid=1000 --clear-groups ls -d {target}"
+            f" && setpriv --reuid=1000 --regid=1000 --clear-groups ls {top / 'b'}"
+        )
+        proc = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == [str(target), "private"]  # secret.txt and state stay hidden
+    finally:
+        remove_view_dir(instance)
